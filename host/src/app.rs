@@ -1,0 +1,106 @@
+//! The application: configuration, shared state, and starting the server on
+//! a listener (port 0 in tests).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::plugins::routes::Routes;
+use crate::plugins::{LoadedRail, Runtime};
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The SQLite database file (created if missing).
+    pub database: PathBuf,
+    pub listen: SocketAddr,
+    /// Directory of plugin components (`*.wasm`) to load at start.
+    pub plugin_dir: PathBuf,
+}
+
+/// Everything a request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub routes: Arc<Routes>,
+    pub rails: Arc<Vec<Arc<LoadedRail>>>,
+    pub runtime: Arc<Runtime>,
+}
+
+/// A running gateway.
+pub struct RunningApp {
+    pub addr: SocketAddr,
+    /// Set when this start created the sandbox merchant: (merchant id, test secret key).
+    pub sandbox: Option<(String, String)>,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningApp {
+    /// Stops accepting connections and waits for requests in flight.
+    pub async fn stop(mut self) -> Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.server)
+            .await
+            .context("server task")?
+            .context("server")?;
+        Ok(())
+    }
+}
+
+/// Opens the store, loads the plugins, finishes payments a crash
+/// interrupted, and starts serving.
+pub async fn start(config: Config) -> Result<RunningApp> {
+    let store = Store::open(&config.database)
+        .with_context(|| format!("opening {}", config.database.display()))?;
+    let sandbox = store.write(crate::auth::bootstrap_sandbox).await?;
+
+    let plugin_dir = config.plugin_dir.clone();
+    let (runtime, rails) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let runtime = Runtime::new()?;
+        let rails = crate::plugins::load_rails_from_dir(&runtime, &plugin_dir)?;
+        Ok((runtime, rails))
+    })
+    .await??;
+    let routes = Routes::sandbox_only(&rails);
+    let state = AppState {
+        store,
+        routes: Arc::new(routes),
+        rails: Arc::new(rails),
+        runtime: Arc::new(runtime),
+    };
+
+    let resumed = crate::payments::resume_in_flight(&state).await?;
+    if resumed > 0 {
+        tracing::info!(resumed, "payments interrupted by a restart are recorded");
+    }
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let router = crate::http::router(state.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(RunningApp {
+        addr,
+        sandbox,
+        state,
+        shutdown: Some(shutdown),
+        server,
+    })
+}

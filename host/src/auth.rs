@@ -1,0 +1,212 @@
+//! Auth: API keys. A key's prefix says its mode and kind
+//! (`sxm_test_sk_…`, `sxm_live_pk_…`); the database holds only its SHA-256.
+//! This module turns a request's key into a `Caller` or an error.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::mode::Mode;
+use crate::store::StoreError;
+
+/// Random characters after a key's prefix (32 alphanumerics ≈ 190 bits).
+const KEY_RANDOM_CHARS: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Secret,
+    Public,
+}
+
+impl KeyKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Secret => "secret",
+            KeyKind::Public => "public",
+        }
+    }
+
+    fn prefix_part(self) -> &'static str {
+        match self {
+            KeyKind::Secret => "sk",
+            KeyKind::Public => "pk",
+        }
+    }
+}
+
+/// Who is calling: the merchant, the mode and the kind of key.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub merchant_id: String,
+    pub mode: Mode,
+    pub kind: KeyKind,
+    pub key_id: String,
+}
+
+impl Caller {
+    /// Refuses public keys on endpoints that need a secret key.
+    pub fn require_secret(&self) -> Result<(), ApiError> {
+        match self.kind {
+            KeyKind::Secret => Ok(()),
+            KeyKind::Public => Err(ApiError::SecretKeyRequired),
+        }
+    }
+}
+
+/// Splits `sxm_<mode>_<kind>_<random>` into its mode and kind.
+pub fn parse_key(key: &str) -> Option<(Mode, KeyKind)> {
+    let mut parts = key.splitn(4, '_');
+    let (Some("sxm"), Some(mode), Some(kind), Some(random)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let mode = Mode::parse(mode)?;
+    let kind = match kind {
+        "sk" => KeyKind::Secret,
+        "pk" => KeyKind::Public,
+        _ => return None,
+    };
+    let well_formed =
+        random.len() == KEY_RANDOM_CHARS && random.bytes().all(|b| b.is_ascii_alphanumeric());
+    well_formed.then_some((mode, kind))
+}
+
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Creates a key for a merchant and returns it in full: the only time it is
+/// ever visible.
+pub fn create_key(
+    conn: &Connection,
+    merchant_id: &str,
+    mode: Mode,
+    kind: KeyKind,
+) -> Result<String, StoreError> {
+    let key = format!(
+        "sxm_{}_{}_{}",
+        mode.as_str(),
+        kind.prefix_part(),
+        crate::ids::random_alphanumeric(KEY_RANDOM_CHARS)
+    );
+    let hint: String = key.chars().take(16).collect();
+    conn.prepare_cached(
+        "INSERT INTO api_keys (id, merchant_id, mode, kind, key_hash, key_hint, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        crate::ids::new_id("key"),
+        merchant_id,
+        mode.as_str(),
+        kind.as_str(),
+        hash_key(&key),
+        hint,
+        crate::clock::now_ms()
+    ])?;
+    Ok(key)
+}
+
+pub fn create_merchant(conn: &Connection, name: &str) -> Result<String, StoreError> {
+    let id = crate::ids::new_id("mer");
+    conn.prepare_cached("INSERT INTO merchants (id, name, created_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, name, crate::clock::now_ms()])?;
+    Ok(id)
+}
+
+/// On a database with no merchants, creates the sandbox merchant and a test
+/// secret key, and returns the key (to print once). Otherwise returns None.
+pub fn bootstrap_sandbox(conn: &Connection) -> Result<Option<(String, String)>, StoreError> {
+    let merchants: i64 = conn.query_row("SELECT COUNT(*) FROM merchants", [], |r| r.get(0))?;
+    if merchants > 0 {
+        return Ok(None);
+    }
+    let merchant_id = create_merchant(conn, "Sandbox merchant")?;
+    let key = create_key(conn, &merchant_id, Mode::Test, KeyKind::Secret)?;
+    Ok(Some((merchant_id, key)))
+}
+
+/// Looks up an active key by its hash.
+fn find_caller(conn: &Connection, key: &str) -> Result<Option<Caller>, StoreError> {
+    let caller = conn
+        .prepare_cached("SELECT id, merchant_id, mode, kind FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL")?
+        .query_row(params![hash_key(key)], |row| {
+            let mode: String = row.get(2)?;
+            let kind: String = row.get(3)?;
+            Ok(Caller {
+                key_id: row.get(0)?,
+                merchant_id: row.get(1)?,
+                mode: Mode::parse(&mode).unwrap_or(Mode::Live),
+                kind: if kind == "public" { KeyKind::Public } else { KeyKind::Secret },
+            })
+        })
+        .optional()?;
+    Ok(caller)
+}
+
+/// The key from `Authorization: Bearer …` or `X-API-Key`.
+fn presented_key(parts: &Parts) -> Option<String> {
+    let bearer = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|v| v.trim().to_string());
+    let api_key = || {
+        parts
+            .headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string())
+    };
+    bearer.or_else(api_key).filter(|k| !k.is_empty())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let key = presented_key(parts).ok_or(ApiError::AuthenticationRequired)?;
+        if parse_key(&key).is_none() {
+            return Err(ApiError::AuthenticationFailed);
+        }
+        let caller = state
+            .store
+            .read(move |conn| find_caller(conn, &key))
+            .await?;
+        caller.ok_or(ApiError::AuthenticationFailed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_by_prefix() {
+        let random = "a".repeat(KEY_RANDOM_CHARS);
+        assert_eq!(
+            parse_key(&format!("sxm_test_sk_{random}")),
+            Some((Mode::Test, KeyKind::Secret))
+        );
+        assert_eq!(
+            parse_key(&format!("sxm_live_pk_{random}")),
+            Some((Mode::Live, KeyKind::Public))
+        );
+        for bad in [
+            format!("sxm_prod_sk_{random}"),
+            format!("sogo_sk_test_{random}"),
+            format!("sxm_test_sk_{}", &random[1..]),
+            format!("sxm_test_xx_{random}"),
+            "sxm_test_sk_".to_string(),
+        ] {
+            assert_eq!(parse_key(&bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Wall-clock time for records and responses.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
+    i64::try_from(nanos / 1_000_000).expect("the clock is within i64 milliseconds of 1970")
+}
+
+/// RFC 3339 in UTC, e.g. `2026-05-09T08:30:00.123Z`.
+pub fn rfc3339(ms: i64) -> String {
+    to_datetime(ms)
+        .format(&Rfc3339)
+        .expect("every in-range UTC time formats as RFC 3339")
+}
+
+/// `YYYYMMDDHHMMSS` in UTC, for references.
+pub fn format_compact(ms: i64) -> String {
+    let t = to_datetime(ms);
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn to_datetime(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .expect("stored times are milliseconds within OffsetDateTime's range")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::format_compact(1_778_315_400_000), "20260509083000");
+    }
+}

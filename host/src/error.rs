@@ -1,0 +1,235 @@
+//! The API's one error type. Every failure a merchant can see is a variant
+//! here, rendered as `{"error":{"code","message","doc_url","request_id",
+//! "fields"?}}`. Codes are unique per variant (a test checks) and never a 500
+//! for bad input.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::plugins::PluginError;
+
+/// Where each code is documented; the code, lower-cased, is the anchor.
+pub const DOC_URL_BASE: &str = "https://docs.soxara.com/errors#";
+
+tokio::task_local! {
+    /// The id of the request being served, set by the request-id middleware.
+    pub static REQUEST_ID: String;
+}
+
+/// A field that failed validation and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(
+        "No API key was provided. Send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`."
+    )]
+    AuthenticationRequired,
+    #[error("The API key is invalid or has been revoked.")]
+    AuthenticationFailed,
+    #[error("This endpoint requires a secret key (sxm_…_sk_…); public keys cannot use it.")]
+    SecretKeyRequired,
+    #[error(
+        "Write requests require an `X-Idempotency-Key` (or `Idempotency-Key`) header; generate a UUID v4 per operation."
+    )]
+    IdempotencyKeyRequired,
+    #[error(
+        "A request with this idempotency key is still being processed. Wait a moment and retry."
+    )]
+    IdempotencyInProgress,
+    #[error(
+        "This idempotency key was already used with a different request body. Use a new key for a new operation."
+    )]
+    IdempotencyKeyReused,
+    #[error("The request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("The request body exceeds {limit_bytes} bytes.")]
+    PayloadTooLarge { limit_bytes: usize },
+    #[error("One or more request fields are missing or invalid.")]
+    Validation(Vec<FieldError>),
+    #[error("No {what} with that id exists on this account.")]
+    NotFound { what: &'static str },
+    #[error("There is no endpoint {method} {path}.")]
+    RouteNotFound { method: String, path: String },
+    #[error("{method} is not allowed on {path}.")]
+    MethodNotAllowed { method: String, path: String },
+    #[error("{0}")]
+    PaymentMethodUnavailable(String),
+    #[error(
+        "The payment rail failed to handle this request ({0}). The payment {1} is left processing and will not be charged twice."
+    )]
+    RailFailed(PluginError, String),
+    #[error("An internal error occurred; it has been logged with the request id.")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// One invalid field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Validation(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::AuthenticationRequired | ApiError::AuthenticationFailed => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::SecretKeyRequired => StatusCode::FORBIDDEN,
+            ApiError::IdempotencyKeyRequired
+            | ApiError::InvalidJson(_)
+            | ApiError::Validation(_) => StatusCode::BAD_REQUEST,
+            ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
+            ApiError::IdempotencyKeyReused | ApiError::PaymentMethodUnavailable(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound { .. } | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RailFailed(..) => StatusCode::BAD_GATEWAY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::AuthenticationRequired => "AUTHENTICATION_REQUIRED",
+            ApiError::AuthenticationFailed => "AUTHENTICATION_FAILED",
+            ApiError::SecretKeyRequired => "SECRET_KEY_REQUIRED",
+            ApiError::IdempotencyKeyRequired => "IDEMPOTENCY_KEY_REQUIRED",
+            ApiError::IdempotencyInProgress => "IDEMPOTENCY_REQUEST_IN_PROGRESS",
+            ApiError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            ApiError::InvalidJson(_) => "INVALID_JSON",
+            ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::Validation(_) => "VALIDATION_ERROR",
+            ApiError::NotFound { .. } => "RESOURCE_NOT_FOUND",
+            ApiError::RouteNotFound { .. } => "ROUTE_NOT_FOUND",
+            ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            ApiError::PaymentMethodUnavailable(_) => "PAYMENT_METHOD_UNAVAILABLE",
+            ApiError::RailFailed(..) => "RAIL_ERROR",
+            ApiError::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The JSON envelope, with the current request id when there is one.
+    pub fn body(&self) -> serde_json::Value {
+        let code = self.code();
+        let mut error = json!({
+            "code": code,
+            "message": self.to_string(),
+            "doc_url": format!("{DOC_URL_BASE}{}", code.to_ascii_lowercase()),
+        });
+        if let Ok(request_id) = REQUEST_ID.try_with(Clone::clone) {
+            error["request_id"] = json!(request_id);
+        }
+        match self {
+            ApiError::Validation(fields) => error["fields"] = json!(fields),
+            ApiError::RailFailed(_, payment_id) => error["payment_id"] = json!(payment_id),
+            _ => {}
+        }
+        json!({ "error": error })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(err) => tracing::error!(error = ?err, "internal error"),
+            ApiError::RailFailed(err, payment) => tracing::warn!(%err, payment, "rail failed"),
+            _ => {}
+        }
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> ApiError {
+        ApiError::Internal(err.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of each variant: adding a variant without listing it here fails
+    /// to compile the match below.
+    fn every_variant() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::AuthenticationRequired,
+            ApiError::AuthenticationFailed,
+            ApiError::SecretKeyRequired,
+            ApiError::IdempotencyKeyRequired,
+            ApiError::IdempotencyInProgress,
+            ApiError::IdempotencyKeyReused,
+            ApiError::InvalidJson(String::new()),
+            ApiError::PayloadTooLarge { limit_bytes: 1 },
+            ApiError::Validation(vec![]),
+            ApiError::NotFound { what: "payment" },
+            ApiError::RouteNotFound {
+                method: "GET".into(),
+                path: "/".into(),
+            },
+            ApiError::MethodNotAllowed {
+                method: "GET".into(),
+                path: "/".into(),
+            },
+            ApiError::PaymentMethodUnavailable(String::new()),
+            ApiError::RailFailed(PluginError::Timeout, String::new()),
+            ApiError::Internal(anyhow::anyhow!("x")),
+        ];
+        for e in &all {
+            match e {
+                ApiError::AuthenticationRequired
+                | ApiError::AuthenticationFailed
+                | ApiError::SecretKeyRequired
+                | ApiError::IdempotencyKeyRequired
+                | ApiError::IdempotencyInProgress
+                | ApiError::IdempotencyKeyReused
+                | ApiError::InvalidJson(_)
+                | ApiError::PayloadTooLarge { .. }
+                | ApiError::Validation(_)
+                | ApiError::NotFound { .. }
+                | ApiError::RouteNotFound { .. }
+                | ApiError::MethodNotAllowed { .. }
+                | ApiError::PaymentMethodUnavailable(_)
+                | ApiError::RailFailed(..)
+                | ApiError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn error_codes_are_unique() {
+        let mut codes: Vec<&str> = every_variant().iter().map(ApiError::code).collect();
+        let count = codes.len();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), count, "two variants share a code");
+    }
+
+    #[test]
+    fn only_internal_errors_are_500() {
+        for e in every_variant() {
+            let is_internal = matches!(e, ApiError::Internal(_));
+            assert_eq!(
+                e.status() == StatusCode::INTERNAL_SERVER_ERROR,
+                is_internal,
+                "{}",
+                e.code()
+            );
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! HTTP: routes, the request id, body limits, and turning results into
+//! responses. Handlers here only translate; the work is in domain modules.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, REQUEST_ID};
+use crate::payments;
+
+/// The largest request body accepted.
+pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/payments", post(create_payment))
+        .route("/v1/payments/{id}", get(get_payment))
+        .route("/v1/transactions/{lookup}", get(get_transaction))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Gives every request an id, echoed in `X-Request-Id` and in error bodies.
+async fn request_id(request: Request, next: Next) -> Response {
+    let id = crate::ids::new_id("req");
+    let header_value = HeaderValue::from_str(&id).expect("ids are alphanumeric");
+    let mut response = REQUEST_ID.scope(id, next.run(request)).await;
+    response.headers_mut().insert("x-request-id", header_value);
+    response
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let database = state
+        .store
+        .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await;
+    let rails: Vec<&str> = state.rails.iter().map(|r| r.name()).collect();
+    match database {
+        Ok(_) => (
+            StatusCode::OK,
+            axum::Json(json!({ "status": "ok", "rails": rails })),
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "health check: database unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "status": "unavailable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn create_payment(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    caller.require_secret()?;
+    let key = crate::idempotency::key_from_headers(&headers)?;
+    let body = read_body(&headers, body).await?;
+    let request = payments::parse_new_payment(&body)?;
+    let reply = payments::create(&state, &caller, key, request).await?;
+    let status = StatusCode::from_u16(reply.status).map_err(|e| ApiError::Internal(e.into()))?;
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        reply.body,
+    )
+        .into_response();
+    if reply.replayed {
+        response
+            .headers_mut()
+            .insert("idempotency-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+async fn get_payment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_secret()?;
+    Ok(axum::Json(payments::get(&state, &caller, id).await?))
+}
+
+async fn get_transaction(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(lookup): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_secret()?;
+    Ok(axum::Json(
+        payments::find_transaction(&state, &caller, lookup).await?,
+    ))
+}
+
+async fn route_not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::RouteNotFound {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
+}
+
+/// Reads the whole body, refusing more than `REQUEST_BODY_BYTES_MAX`.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let too_large = ApiError::PayloadTooLarge {
+        limit_bytes: REQUEST_BODY_BYTES_MAX,
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > REQUEST_BODY_BYTES_MAX as u64) {
+        return Err(too_large);
+    }
+    // Past the declared length, a chunked body can still run over: the limit
+    // error is the only way to_bytes fails on a body we accepted.
+    axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX)
+        .await
+        .map_err(|_| too_large)
+}

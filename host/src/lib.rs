@@ -1,0 +1,20 @@
+//! The Soxara payment gateway host.
+//!
+//! The host owns everything that must be trusted — HTTP, API keys,
+//! idempotency, the ledger — and runs payment rails as sandboxed WebAssembly
+//! components (see `plugins`). Start it with [`app::start`].
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod http;
+pub mod idempotency;
+pub mod ids;
+pub mod ledger;
+pub mod mode;
+pub mod money;
+pub mod payments;
+pub mod phone;
+pub mod plugins;
+pub mod store;

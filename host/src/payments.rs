@@ -1,0 +1,821 @@
+//! Payments: validate a request, claim its idempotency key, ask the rail,
+//! record the outcome (ledger entries included) and answer — in that order,
+//! replying only after the record is committed. This module owns the payment
+//! object's shape.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, FieldError};
+use crate::idempotency::{self, Claim, Scope, StoredResponse};
+use crate::ledger::{self, Account, AccountKind, PLATFORM_OWNER, Posting};
+use crate::mode::Mode;
+use crate::money::{self, Currency};
+use crate::plugins::routes::{method_name, parse_method};
+use crate::plugins::{
+    CollectRequest, LoadedRail, Money, PaymentMethod, PluginError, RailOutcome, TransactionStatus,
+};
+use crate::store::StoreError;
+
+/// The platform's fee on a payment, in basis points, rounded down.
+pub const PAYMENT_FEE_BPS: u64 = 100;
+pub const DESCRIPTION_CHARS_MAX: usize = 500;
+pub const METADATA_KEYS_MAX: usize = 20;
+pub const METADATA_KEY_CHARS_MAX: usize = 40;
+pub const METADATA_VALUE_CHARS_MAX: usize = 500;
+
+/// A validated payment request.
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub amount_minor: u64,
+    pub currency: Currency,
+    pub method: PaymentMethod,
+    pub customer_phone: Option<String>,
+    pub card_number: Option<String>,
+    pub description: Option<String>,
+    pub metadata: serde_json::Map<String, Value>,
+    /// The body in canonical form (sorted keys), for the idempotency fingerprint.
+    pub canonical: String,
+}
+
+/// What the handler sends back.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub replayed: bool,
+}
+
+/// Parses and validates a `POST /v1/payments` body, reporting every bad field.
+pub fn parse_new_payment(body: &[u8]) -> Result<NewPayment, ApiError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
+    let raw: BTreeMap<String, Box<RawValue>> =
+        serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    let mut errors = Vec::new();
+    let mut fail = |field: &str, message: String| {
+        errors.push(FieldError {
+            field: field.into(),
+            message,
+        })
+    };
+
+    const KNOWN: [&str; 7] = [
+        "amount",
+        "currency",
+        "method",
+        "customer",
+        "card",
+        "description",
+        "metadata",
+    ];
+    for field in raw.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
+        fail(
+            field,
+            format!(
+                "is not a known field; expected one of: {}",
+                KNOWN.join(", ")
+            ),
+        );
+    }
+
+    let amount_minor = match raw.get("amount") {
+        None => {
+            fail(
+                "amount",
+                "is required: an integer of minor units (e.g. 1250 for USD 12.50)".into(),
+            );
+            None
+        }
+        Some(raw) => money::parse_amount_minor(raw.get())
+            .map_err(|m| fail("amount", m))
+            .ok(),
+    };
+    let currency = match value.get("currency") {
+        None | Some(Value::Null) => {
+            fail(
+                "currency",
+                "is required (e.g. \"USD\" or \"LRD\"); there is no default currency".into(),
+            );
+            None
+        }
+        Some(Value::String(code)) => Currency::from_code(code)
+            .map_err(|m| fail("currency", m))
+            .ok(),
+        Some(_) => {
+            fail("currency", "must be a string such as \"USD\"".into());
+            None
+        }
+    };
+    let method = match value.get("method") {
+        None | Some(Value::Null) => {
+            fail(
+                "method",
+                "is required: one of card, mtn_momo, orange_money, wallet".into(),
+            );
+            None
+        }
+        Some(Value::String(name)) => {
+            let method = parse_method(name);
+            if method.is_none() {
+                fail(
+                    "method",
+                    format!(
+                        "unknown method \"{name}\"; use one of card, mtn_momo, orange_money, wallet"
+                    ),
+                );
+            }
+            method
+        }
+        Some(_) => {
+            fail(
+                "method",
+                "must be a string: one of card, mtn_momo, orange_money, wallet".into(),
+            );
+            None
+        }
+    };
+
+    let customer_phone = match value.get("customer") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(customer)) => {
+            for field in customer.keys().filter(|k| k.as_str() != "phone") {
+                fail(
+                    &format!("customer.{field}"),
+                    "is not a known field; expected phone".into(),
+                );
+            }
+            match customer.get("phone") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(phone)) => crate::phone::parse_e164(phone)
+                    .map_err(|m| fail("customer.phone", m))
+                    .ok(),
+                Some(_) => {
+                    fail(
+                        "customer.phone",
+                        "must be a string such as \"+231770001234\"".into(),
+                    );
+                    None
+                }
+            }
+        }
+        Some(_) => {
+            fail(
+                "customer",
+                "must be an object such as {\"phone\": \"+231770001234\"}".into(),
+            );
+            None
+        }
+    };
+    let card_number = match value.get("card") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(card)) => {
+            for field in card.keys().filter(|k| k.as_str() != "number") {
+                fail(
+                    &format!("card.{field}"),
+                    "is not a known field; expected number".into(),
+                );
+            }
+            match card.get("number") {
+                Some(Value::String(number)) => parse_card_number(number)
+                    .map_err(|m| fail("card.number", m))
+                    .ok(),
+                _ => {
+                    fail(
+                        "card.number",
+                        "is required and must be a string of digits".into(),
+                    );
+                    None
+                }
+            }
+        }
+        Some(_) => {
+            fail(
+                "card",
+                "must be an object such as {\"number\": \"4242424242424242\"}".into(),
+            );
+            None
+        }
+    };
+    let present = |pointer: &str| value.pointer(pointer).is_some_and(|v| !v.is_null());
+    match method {
+        Some(PaymentMethod::Card) if !present("/card") => fail(
+            "card",
+            "is required for card payments: {\"number\": \"…\"}".into(),
+        ),
+        Some(m @ (PaymentMethod::MtnMomo | PaymentMethod::OrangeMoney | PaymentMethod::Wallet))
+            if !present("/customer/phone") =>
+        {
+            fail(
+                "customer.phone",
+                format!("is required for {} payments", method_name(m)),
+            )
+        }
+        Some(m) if m != PaymentMethod::Card && present("/card") => fail(
+            "card",
+            format!("is only for card payments, not {}", method_name(m)),
+        ),
+        _ => {}
+    }
+
+    let description = match value.get("description") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) if text.chars().count() <= DESCRIPTION_CHARS_MAX => {
+            Some(text.clone())
+        }
+        Some(Value::String(_)) => {
+            fail(
+                "description",
+                format!("must be at most {DESCRIPTION_CHARS_MAX} characters"),
+            );
+            None
+        }
+        Some(_) => {
+            fail("description", "must be a string".into());
+            None
+        }
+    };
+    let metadata = match value.get("metadata") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(map)) => {
+            if map.len() > METADATA_KEYS_MAX {
+                fail(
+                    "metadata",
+                    format!("may have at most {METADATA_KEYS_MAX} keys"),
+                );
+            }
+            for (key, value) in map {
+                let field = format!("metadata.{key}");
+                if key.is_empty() || key.chars().count() > METADATA_KEY_CHARS_MAX {
+                    fail(
+                        &field,
+                        format!("keys must be 1 to {METADATA_KEY_CHARS_MAX} characters"),
+                    );
+                }
+                match value {
+                    Value::String(s) if s.chars().count() <= METADATA_VALUE_CHARS_MAX => {}
+                    Value::String(_) => fail(
+                        &field,
+                        format!("must be at most {METADATA_VALUE_CHARS_MAX} characters"),
+                    ),
+                    _ => fail(&field, "must be a string".into()),
+                }
+            }
+            map.clone()
+        }
+        Some(_) => {
+            fail("metadata", "must be an object of string values".into());
+            serde_json::Map::new()
+        }
+    };
+
+    match (amount_minor, currency, method, errors.is_empty()) {
+        (Some(amount_minor), Some(currency), Some(method), true) => Ok(NewPayment {
+            amount_minor,
+            currency,
+            method,
+            customer_phone,
+            card_number,
+            description,
+            metadata,
+            canonical: value.to_string(),
+        }),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+/// A card number: 12 to 19 digits (spaces allowed) passing the Luhn check.
+fn parse_card_number(text: &str) -> Result<String, String> {
+    let digits: String = text.chars().filter(|c| *c != ' ').collect();
+    if !(12..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("must be 12 to 19 digits".into());
+    }
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    if !sum.is_multiple_of(10) {
+        return Err("is not a valid card number (checksum failed)".into());
+    }
+    Ok(digits)
+}
+
+/// `POST /v1/payments`.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    key: String,
+    request: NewPayment,
+) -> Result<Reply, ApiError> {
+    let rail = state
+        .routes
+        .rail_for(caller.mode, request.method, request.currency.code)
+        .map_err(ApiError::PaymentMethodUnavailable)?;
+    let entity = rail
+        .entity_for(request.method)
+        .unwrap_or_default()
+        .to_string();
+    let scope = Scope {
+        merchant_id: caller.merchant_id.clone(),
+        mode: caller.mode,
+        key,
+    };
+    let fingerprint = idempotency::fingerprint("POST /v1/payments", &request.canonical);
+    let now_ms = crate::clock::now_ms();
+    let payment = PaymentRow::new(caller, &scope.key, &request, rail.name(), &entity, now_ms);
+
+    let to_insert = payment.clone();
+    let claim = state
+        .store
+        .write(move |conn| {
+            let claim = idempotency::claim(conn, &scope, &fingerprint, &to_insert.id, now_ms)?;
+            if let Claim::New = claim {
+                to_insert.insert(conn)?;
+            }
+            Ok(claim)
+        })
+        .await?;
+    match claim {
+        Claim::New => {}
+        Claim::Replay(stored) => {
+            return Ok(Reply {
+                status: stored.status,
+                body: stored.body,
+                replayed: true,
+            });
+        }
+        Claim::InFlight => return Err(ApiError::IdempotencyInProgress),
+        Claim::Mismatch => return Err(ApiError::IdempotencyKeyReused),
+    }
+
+    let stored = collect_and_record(state, rail, payment).await?;
+    Ok(Reply {
+        status: stored.status,
+        body: stored.body,
+        replayed: false,
+    })
+}
+
+/// Calls the rail outside any transaction, then records what it said.
+async fn collect_and_record(
+    state: &AppState,
+    rail: Arc<LoadedRail>,
+    payment: PaymentRow,
+) -> Result<StoredResponse, ApiError> {
+    let request = payment.collect_request()?;
+    let outcome = tokio::task::spawn_blocking(move || rail.collect(&request))
+        .await
+        .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
+    let payment_id = payment.id.clone();
+    let stored = state
+        .store
+        .write(move |conn| record_outcome(conn, &payment_id, outcome, crate::clock::now_ms()))
+        .await?;
+    Ok(stored)
+}
+
+/// Applies the rail's answer to a processing payment, posts its ledger
+/// entries and stores the response for its idempotency key — one write.
+fn record_outcome(
+    conn: &Connection,
+    payment_id: &str,
+    outcome: Result<Result<RailOutcome, crate::plugins::Failure>, PluginError>,
+    now_ms: i64,
+) -> Result<StoredResponse, StoreError> {
+    let payment = PaymentRow::load(conn, payment_id)?
+        .ok_or_else(|| StoreError::Invariant(format!("payment {payment_id} vanished")))?;
+    let response = match outcome {
+        Err(plugin_error) => {
+            // We cannot know whether the provider acted, so the payment stays
+            // processing (the status check settles it) and the key is bound
+            // to this answer: a retry never creates a second charge.
+            let error = ApiError::RailFailed(plugin_error, payment.id.clone());
+            StoredResponse {
+                status: error.status().as_u16(),
+                body: error.body().to_string(),
+            }
+        }
+        Ok(answer) => {
+            let (status, provider_reference, failure) = match answer {
+                Ok(o) => (
+                    o.status,
+                    o.provider_reference,
+                    o.failure.map(|f| (f.code, f.message)),
+                ),
+                Err(f) => (TransactionStatus::Failed, None, Some((f.code, f.message))),
+            };
+            let status = status_name(status);
+            let final_at = (status != "processing").then_some(now_ms);
+            conn.prepare_cached(
+                "UPDATE payments SET status = ?2, provider_reference = ?3, failure_code = ?4, failure_message = ?5,
+                 completed_at = ?6, rail_instrument = CASE WHEN ?2 = 'processing' THEN rail_instrument END
+                 WHERE id = ?1 AND status = 'processing'",
+            )?
+            .execute(params![
+                payment.id,
+                status,
+                provider_reference,
+                failure.as_ref().map(|f| &f.0),
+                failure.as_ref().map(|f| &f.1),
+                final_at
+            ])?;
+            if matches!(status, "completed" | "refunded") {
+                ledger::post(
+                    conn,
+                    payment.mode,
+                    "payment",
+                    &payment.id,
+                    &payment.collection_postings()?,
+                    now_ms,
+                )?;
+            }
+            if status == "refunded" {
+                let reversal: Vec<Posting> = payment
+                    .collection_postings()?
+                    .into_iter()
+                    .map(|p| Posting {
+                        amount_minor: -p.amount_minor,
+                        ..p
+                    })
+                    .collect();
+                ledger::post(conn, payment.mode, "refund", &payment.id, &reversal, now_ms)?;
+            }
+            let updated =
+                PaymentRow::load(conn, payment_id)?.expect("the payment was just updated");
+            StoredResponse {
+                status: 201,
+                body: updated.to_json().to_string(),
+            }
+        }
+    };
+    idempotency::record_response(conn, payment_id, &response)?;
+    Ok(response)
+}
+
+/// After a crash: payments claimed but never recorded are collected again
+/// with the same payment id (the rail's idempotency key), then recorded.
+pub async fn resume_in_flight(state: &AppState) -> anyhow::Result<usize> {
+    let pending: Vec<PaymentRow> = state
+        .store
+        .read(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments p JOIN idempotency_keys k ON k.transaction_id = p.id
+                 WHERE p.status = 'processing' AND k.response_body IS NULL"
+            ))?;
+            let rows = stmt.query_map([], PaymentRow::from_row)?.collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+        .await?;
+    let count = pending.len();
+    for payment in pending {
+        let method = parse_method(&payment.method).unwrap_or(PaymentMethod::Card);
+        match state
+            .routes
+            .rail_for(payment.mode, method, &payment.currency)
+        {
+            Ok(rail) => {
+                tracing::info!(payment = %payment.id, "resuming a payment interrupted before it was recorded");
+                collect_and_record(state, rail, payment)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            Err(why) => {
+                tracing::warn!(payment = %payment.id, %why, "cannot resume payment: no rail")
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// `GET /v1/payments/{id}`.
+pub async fn get(state: &AppState, caller: &Caller, id: String) -> Result<Value, ApiError> {
+    let (merchant, mode) = (caller.merchant_id.clone(), caller.mode);
+    let row = state
+        .store
+        .read(move |conn| PaymentRow::load(conn, &id))
+        .await?;
+    match row {
+        Some(p) if p.merchant_id == merchant && p.mode == mode => Ok(p.to_json()),
+        _ => Err(ApiError::NotFound { what: "payment" }),
+    }
+}
+
+/// `GET /v1/transactions/{idempotency key, reference or id}`.
+pub async fn find_transaction(
+    state: &AppState,
+    caller: &Caller,
+    lookup: String,
+) -> Result<Value, ApiError> {
+    let (merchant, mode) = (caller.merchant_id.clone(), caller.mode);
+    let row = state
+        .store
+        .read(move |conn| {
+            let id = match idempotency::transaction_for_key(conn, &merchant, mode, &lookup)? {
+                Some(id) => id,
+                None => conn
+                    .prepare_cached("SELECT id FROM payments WHERE merchant_id = ?1 AND mode = ?2 AND (reference = ?3 OR id = ?3)")?
+                    .query_row(params![merchant, mode.as_str(), lookup], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or_default(),
+            };
+            let row = PaymentRow::load(conn, &id)?;
+            Ok(row.filter(|p| p.merchant_id == merchant && p.mode == mode))
+        })
+        .await?;
+    row.map(|p| p.to_json()).ok_or(ApiError::NotFound {
+        what: "transaction",
+    })
+}
+
+pub fn status_name(status: TransactionStatus) -> &'static str {
+    match status {
+        TransactionStatus::Processing => "processing",
+        TransactionStatus::Completed => "completed",
+        TransactionStatus::Failed => "failed",
+        TransactionStatus::Refunded => "refunded",
+        TransactionStatus::Cancelled => "cancelled",
+    }
+}
+
+const PAYMENT_COLUMNS: &str = "p.id, p.merchant_id, p.mode, p.reference, p.idempotency_key, p.status, p.amount, p.fee, \
+     p.currency, p.method, p.customer_phone, p.rail_instrument, p.card_last4, p.description, p.metadata, p.rail, \
+     p.entity, p.provider_reference, p.failure_code, p.failure_message, p.created_at, p.completed_at";
+
+/// A payment as stored.
+#[derive(Debug, Clone)]
+struct PaymentRow {
+    id: String,
+    merchant_id: String,
+    mode: Mode,
+    reference: String,
+    idempotency_key: String,
+    status: String,
+    amount_minor: i64,
+    fee_minor: i64,
+    currency: String,
+    method: String,
+    customer_phone: Option<String>,
+    rail_instrument: Option<String>,
+    card_last4: Option<String>,
+    description: Option<String>,
+    metadata: String,
+    rail: String,
+    entity: String,
+    provider_reference: Option<String>,
+    failure_code: Option<String>,
+    failure_message: Option<String>,
+    created_at_ms: i64,
+    completed_at_ms: Option<i64>,
+}
+
+impl PaymentRow {
+    fn new(
+        caller: &Caller,
+        key: &str,
+        request: &NewPayment,
+        rail: &str,
+        entity: &str,
+        now_ms: i64,
+    ) -> PaymentRow {
+        let amount_minor =
+            i64::try_from(request.amount_minor).expect("amounts are validated to fit in i64");
+        let fee = money::basis_points_of(request.amount_minor, PAYMENT_FEE_BPS);
+        PaymentRow {
+            id: crate::ids::new_id("pay"),
+            merchant_id: caller.merchant_id.clone(),
+            mode: caller.mode,
+            reference: crate::ids::new_reference("PAY", now_ms),
+            idempotency_key: key.to_string(),
+            status: "processing".into(),
+            amount_minor,
+            fee_minor: i64::try_from(fee).expect("the fee never exceeds the amount"),
+            currency: request.currency.code.to_string(),
+            method: method_name(request.method).to_string(),
+            customer_phone: request.customer_phone.clone(),
+            rail_instrument: request.card_number.clone(),
+            card_last4: request
+                .card_number
+                .as_ref()
+                .map(|n| n[n.len() - 4..].to_string()),
+            description: request.description.clone(),
+            metadata: Value::Object(request.metadata.clone()).to_string(),
+            rail: rail.to_string(),
+            entity: entity.to_string(),
+            provider_reference: None,
+            failure_code: None,
+            failure_message: None,
+            created_at_ms: now_ms,
+            completed_at_ms: None,
+        }
+    }
+
+    fn insert(&self, conn: &Connection) -> Result<(), StoreError> {
+        conn.prepare_cached(
+            "INSERT INTO payments (id, merchant_id, mode, reference, idempotency_key, status, amount, fee, currency,
+             method, customer_phone, rail_instrument, card_last4, description, metadata, rail, entity, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        )?
+        .execute(params![
+            self.id,
+            self.merchant_id,
+            self.mode.as_str(),
+            self.reference,
+            self.idempotency_key,
+            self.status,
+            self.amount_minor,
+            self.fee_minor,
+            self.currency,
+            self.method,
+            self.customer_phone,
+            self.rail_instrument,
+            self.card_last4,
+            self.description,
+            self.metadata,
+            self.rail,
+            self.entity,
+            self.created_at_ms
+        ])?;
+        Ok(())
+    }
+
+    fn load(conn: &Connection, id: &str) -> Result<Option<PaymentRow>, StoreError> {
+        let row = conn
+            .prepare_cached(&format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments p WHERE p.id = ?1"
+            ))?
+            .query_row(params![id], PaymentRow::from_row)
+            .optional()?;
+        Ok(row)
+    }
+
+    fn from_row(row: &Row) -> rusqlite::Result<PaymentRow> {
+        let mode: String = row.get(2)?;
+        Ok(PaymentRow {
+            id: row.get(0)?,
+            merchant_id: row.get(1)?,
+            mode: Mode::parse(&mode)
+                .ok_or_else(|| rusqlite::Error::InvalidColumnName(format!("mode {mode}")))?,
+            reference: row.get(3)?,
+            idempotency_key: row.get(4)?,
+            status: row.get(5)?,
+            amount_minor: row.get(6)?,
+            fee_minor: row.get(7)?,
+            currency: row.get(8)?,
+            method: row.get(9)?,
+            customer_phone: row.get(10)?,
+            rail_instrument: row.get(11)?,
+            card_last4: row.get(12)?,
+            description: row.get(13)?,
+            metadata: row.get(14)?,
+            rail: row.get(15)?,
+            entity: row.get(16)?,
+            provider_reference: row.get(17)?,
+            failure_code: row.get(18)?,
+            failure_message: row.get(19)?,
+            created_at_ms: row.get(20)?,
+            completed_at_ms: row.get(21)?,
+        })
+    }
+
+    fn collect_request(&self) -> Result<CollectRequest, ApiError> {
+        let method = parse_method(&self.method).ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "stored payment has unknown method {}",
+                self.method
+            ))
+        })?;
+        Ok(CollectRequest {
+            payment_id: self.id.clone(),
+            money: Money {
+                amount: u64::try_from(self.amount_minor).expect("stored amounts are positive"),
+                currency: self.currency.clone(),
+            },
+            method,
+            customer_phone: self.customer_phone.clone(),
+            card: self.rail_instrument.clone(),
+            description: self.description.clone(),
+        })
+    }
+
+    /// Money in through the rail: the rail owes us the amount; the merchant
+    /// is owed the net; the platform earned the fee.
+    fn collection_postings(&self) -> Result<Vec<Posting>, StoreError> {
+        let account = |owner: &str, kind| Account {
+            mode: self.mode,
+            entity: self.entity.clone(),
+            owner: owner.to_string(),
+            kind,
+            currency: self.currency.clone(),
+        };
+        let net = self
+            .amount_minor
+            .checked_sub(self.fee_minor)
+            .ok_or_else(|| {
+                StoreError::Invariant(format!("payment {} fee exceeds amount", self.id))
+            })?;
+        let mut postings = vec![
+            Posting {
+                account: account(&format!("rail:{}", self.rail), AccountKind::RailClearing),
+                amount_minor: self.amount_minor,
+            },
+            Posting {
+                account: account(&self.merchant_id, AccountKind::MerchantPending),
+                amount_minor: -net,
+            },
+        ];
+        if self.fee_minor > 0 {
+            postings.push(Posting {
+                account: account(PLATFORM_OWNER, AccountKind::FeeRevenue),
+                amount_minor: -self.fee_minor,
+            });
+        }
+        postings.retain(|p| p.amount_minor != 0);
+        Ok(postings)
+    }
+
+    /// The payment object merchants see.
+    fn to_json(&self) -> Value {
+        let metadata: Value = serde_json::from_str(&self.metadata).unwrap_or_else(|_| json!({}));
+        let mut object = json!({
+            "object": "payment",
+            "id": self.id,
+            "reference": self.reference,
+            "type": "payment",
+            "status": self.status,
+            "amount": self.amount_minor,
+            "fee": self.fee_minor,
+            "net_amount": self.amount_minor - self.fee_minor,
+            "currency": self.currency,
+            "method": self.method,
+            "customer": { "phone": self.customer_phone },
+            "description": self.description,
+            "metadata": metadata,
+            "livemode": self.mode == Mode::Live,
+            "entity": self.entity,
+            "provider_reference": self.provider_reference,
+            "idempotency_key": self.idempotency_key,
+            "created_at": crate::clock::rfc3339(self.created_at_ms),
+            "completed_at": self.completed_at_ms.map(crate::clock::rfc3339),
+        });
+        if let Some(last4) = &self.card_last4 {
+            object["card"] = json!({ "last4": last4 });
+        }
+        if let Some(code) = &self.failure_code {
+            object["failure"] = json!({ "code": code, "message": self.failure_message });
+        }
+        object
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_form_ignores_key_order_and_spacing() {
+        let a = parse_new_payment(br#"{"amount":100,"currency":"USD","method":"mtn_momo","customer":{"phone":"+231770001234"}}"#).unwrap();
+        let b = parse_new_payment(br#"{ "customer": {"phone": "+231770001234"}, "method": "mtn_momo", "currency": "USD", "amount": 100 }"#).unwrap();
+        assert_eq!(a.canonical, b.canonical);
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let Err(ApiError::Validation(fields)) =
+            parse_new_payment(br#"{"amount":12.5,"currency":"usd","method":"cash","x":1}"#)
+        else {
+            panic!("expected a validation error");
+        };
+        let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+        for expected in ["x", "amount", "currency", "method"] {
+            assert!(
+                names.contains(&expected),
+                "{expected} missing from {names:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn card_numbers_need_a_valid_checksum() {
+        assert!(parse_card_number("4242 4242 4242 4242").is_ok());
+        assert!(parse_card_number("4242424242424241").is_err());
+        assert!(parse_card_number("42424242").is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! What a plugin may ask of the host: log, clock, its own config, and HTTP to
+//! the hosts on its allow-list. Each import checks its limits here; nothing
+//! else is reachable from inside a plugin.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngCore;
+use wasmtime::StoreLimits;
+
+use super::bindings::soxara::gateway::{clock, config, http, log, types};
+
+/// Random bytes one call may ask for.
+pub const RANDOM_BYTES_MAX: u32 = 1_024;
+/// Outbound HTTP: time for one request, and the largest response body read.
+pub const HTTP_REQUEST_MS_MAX: u64 = 4_000;
+pub const HTTP_RESPONSE_BYTES_MAX: u64 = 1 << 20;
+
+/// Per-plugin settings from the operator, shared by all its calls.
+#[derive(Debug, Default)]
+pub struct PluginContext {
+    pub name: String,
+    pub config: BTreeMap<String, String>,
+    /// Host names (no scheme or port) the plugin may reach over HTTP.
+    pub allowed_hosts: Vec<String>,
+}
+
+/// The state of one plugin call's store.
+pub struct HostState {
+    pub plugin: Arc<PluginContext>,
+    pub limits: StoreLimits,
+}
+
+impl types::Host for HostState {}
+
+impl log::Host for HostState {
+    fn log(&mut self, level: log::Level, message: String) {
+        let plugin = self.plugin.name.as_str();
+        match level {
+            log::Level::Debug => tracing::debug!(plugin, "{message}"),
+            log::Level::Info => tracing::info!(plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, "{message}"),
+            log::Level::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}
+
+impl clock::Host for HostState {
+    fn now_ms(&mut self) -> u64 {
+        u64::try_from(crate::clock::now_ms()).unwrap_or(0)
+    }
+
+    fn random_bytes(&mut self, len: u32) -> Vec<u8> {
+        let mut bytes = vec![0; len.min(RANDOM_BYTES_MAX) as usize];
+        rand::rng().fill_bytes(&mut bytes);
+        bytes
+    }
+}
+
+impl config::Host for HostState {
+    fn get(&mut self, key: String) -> Option<String> {
+        self.plugin.config.get(&key).cloned()
+    }
+}
+
+impl http::Host for HostState {
+    fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
+        let host = allowed_host(&self.plugin.allowed_hosts, &request.url)
+            .map_err(http::HttpError::Denied)?;
+        tracing::debug!(plugin = %self.plugin.name, %host, method = %request.method, "plugin HTTP request");
+        send_http(request)
+    }
+}
+
+/// Checks the URL's scheme and host against the allow-list and returns the host.
+pub fn allowed_host(allowed: &[String], url: &str) -> Result<String, String> {
+    let uri: ureq::http::Uri = url.parse().map_err(|_| format!("not a valid URL: {url}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(format!("only http and https URLs are allowed: {url}")),
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("the URL has no host: {url}"))?
+        .to_ascii_lowercase();
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(&host)) {
+        Ok(host)
+    } else {
+        Err(format!("host {host} is not in this plugin's allow-list"))
+    }
+}
+
+fn send_http(request: http::Request) -> Result<http::Response, http::HttpError> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(HTTP_REQUEST_MS_MAX)))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut builder = ureq::http::Request::builder()
+        .method(request.method.as_str())
+        .uri(&request.url);
+    for (name, value) in &request.headers {
+        builder = builder.header(name, value);
+    }
+    let outbound = builder
+        .body(request.body)
+        .map_err(|e| http::HttpError::Transport(e.to_string()))?;
+    let response = agent.run(outbound).map_err(|e| match e {
+        ureq::Error::Timeout(_) => http::HttpError::Timeout,
+        other => http::HttpError::Transport(other.to_string()),
+    })?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
+        .collect();
+    let mut body = Vec::new();
+    response
+        .into_body()
+        .into_reader()
+        .take(HTTP_RESPONSE_BYTES_MAX + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| http::HttpError::Transport(e.to_string()))?;
+    if body.len() as u64 > HTTP_RESPONSE_BYTES_MAX {
+        return Err(http::HttpError::Transport(format!(
+            "response body exceeds {HTTP_RESPONSE_BYTES_MAX} bytes"
+        )));
+    }
+    Ok(http::Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed_host;
+
+    #[test]
+    fn only_allow_listed_hosts_pass() {
+        let allowed = vec!["api.stripe.com".to_string(), "127.0.0.1".to_string()];
+        assert_eq!(
+            allowed_host(&allowed, "https://api.stripe.com/v1/payment_intents").unwrap(),
+            "api.stripe.com"
+        );
+        assert_eq!(
+            allowed_host(&allowed, "http://127.0.0.1:8080/x").unwrap(),
+            "127.0.0.1"
+        );
+        assert!(allowed_host(&allowed, "https://API.STRIPE.COM/").is_ok());
+        for denied in [
+            "https://evil.example/",
+            "https://api.stripe.com.evil.example/",
+            "https://evil.example/?u=https://api.stripe.com",
+            "ftp://api.stripe.com/",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(
+                allowed_host(&allowed, denied).is_err(),
+                "{denied} must be denied"
+            );
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Store: the SQLite database. One writer thread commits many requests per
+//! transaction (group commit) and answers each only after its batch is
+//! durable (WAL, `synchronous=FULL`); reads use a small pool of their own
+//! connections. No other module opens the database.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+/// Writes waiting for the writer before callers are made to wait to enqueue.
+const WRITE_QUEUE_JOBS_MAX: usize = 16_384;
+/// Jobs committed together in one transaction at most.
+const BATCH_JOBS_MAX: usize = 1_024;
+/// How long a connection waits on a lock held by another process.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how
+/// many have run. Append only: never edit a released migration.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database writer has stopped")]
+    WriterStopped,
+    #[error("a database write panicked: {0}")]
+    Panicked(String),
+    #[error("ledger invariant: {0}")]
+    Invariant(String),
+    #[error("commit failed: {0}")]
+    Commit(String),
+}
+
+/// What a finished job does once its batch commits (or fails to).
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A write: runs inside the batch's transaction, returns how to answer.
+type Job = Box<dyn FnOnce(&Connection) -> Finish + Send>;
+
+#[derive(Clone)]
+pub struct Store {
+    jobs: mpsc::Sender<Job>,
+    readers: Arc<ReaderPool>,
+}
+
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file, migrates it, and starts
+    /// the writer thread.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut conn = open_connection(path)?;
+        migrate(&mut conn)?;
+        let (jobs, queue) = mpsc::channel(WRITE_QUEUE_JOBS_MAX);
+        std::thread::Builder::new()
+            .name("soxara-db-writer".into())
+            .spawn(move || run_writer(conn, queue))
+            .expect("spawning the writer thread at start-up");
+        let readers = Arc::new(ReaderPool {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        });
+        Ok(Store { jobs, readers })
+    }
+
+    /// Runs `f` in the writer's current transaction and returns its result
+    /// once that transaction has committed. If `f` fails, only its own
+    /// changes are rolled back (it runs in a savepoint); the batch goes on.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = in_savepoint(conn, f);
+            Box::new(move |commit: Result<(), StoreError>| {
+                let _ = reply.send(commit.and(result));
+            })
+        });
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    /// Runs a read on a pooled connection, off the async threads.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let idle = pool
+                .idle
+                .lock()
+                .expect("reader pool lock is never held across a panic")
+                .pop();
+            let conn = match idle {
+                Some(conn) => conn,
+                None => open_connection(&pool.path)?,
+            };
+            let result = f(&conn);
+            pool.idle
+                .lock()
+                .expect("reader pool lock is never held across a panic")
+                .push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Panicked(e.to_string()))?
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+    // WAL lets readers run beside the writer; FULL syncs the WAL on every
+    // commit, so an acknowledged write survives power loss.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let applied: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(index + 1).expect("few migrations"),
+        )?;
+        tx.commit()?;
+        tracing::info!(migration = index + 1, "database migrated");
+    }
+    Ok(())
+}
+
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("SAVEPOINT job")?;
+    let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|panic| Err(StoreError::Panicked(panic_message(&panic))));
+    match &result {
+        Ok(_) => conn.execute_batch("RELEASE job")?,
+        Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job")?,
+    }
+    result
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// The writer loop: wait for one job, take every job already queued (up to
+/// the batch limit), run them in one transaction, commit, then answer all.
+fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH_JOBS_MAX {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let message = err.to_string();
+            for job in batch {
+                // Dropping the job drops its reply channel: the caller sees
+                // WriterStopped. Log why.
+                drop(job);
+            }
+            tracing::error!(error = %message, "could not begin a write transaction");
+            continue;
+        }
+        let finishes: Vec<Finish> = batch.into_iter().map(|job| job(&conn)).collect();
+        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for finish in finishes {
+            finish(commit.clone().map_err(StoreError::Commit));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_job_rolls_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        store
+            .write(|c| Ok(c.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")?))
+            .await
+            .unwrap();
+        let good = store.write(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?));
+        let bad = store.write(|c| {
+            c.execute("INSERT INTO t VALUES (2)", [])?;
+            Err::<(), _>(StoreError::Panicked("deliberate".into()))
+        });
+        let panics = store.write(|c| -> Result<(), StoreError> {
+            c.execute("INSERT INTO t VALUES (3)", [])?;
+            panic!("deliberate panic")
+        });
+        let (good, bad, panics) = tokio::join!(good, bad, panics);
+        assert!(good.is_ok() && bad.is_err() && panics.is_err());
+        let values: Vec<i64> = store
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT v FROM t ORDER BY v")?;
+                let rows = stmt
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .await
+            .unwrap();
+        assert_eq!(values, vec![1]);
+    }
+}

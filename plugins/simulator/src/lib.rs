@@ -1,0 +1,116 @@
+//! The sandbox simulator: a rail whose outcomes depend only on the request.
+//!
+//! The last four digits of the customer identifier (the phone for mobile money
+//! and wallet payments, the card number for cards) decide the outcome, as the
+//! seed's sandbox table says: `0000` refunded, `9999` stays processing,
+//! anything else completed. It has no network import at all and never reads
+//! the clock, so the same request always gives the same answer.
+
+mod outcome;
+
+wit_bindgen::generate!({
+    world: "simulator",
+    path: "../../wit",
+});
+
+use exports::soxara::gateway::rail::{
+    Callback, CallbackOutcome, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome,
+    RefundRequest, SupportedMethod,
+};
+use soxara::gateway::types::{Failure, PaymentMethod, TransactionStatus};
+
+const MOBILE_MONEY_ENTITY: &str = "Phoenix Hub Liberia, Inc.";
+const CARD_ENTITY: &str = "Cinrique Inc.";
+
+struct Simulator;
+
+impl Guest for Simulator {
+    fn describe() -> RailInfo {
+        let method = |method, entity: &str| SupportedMethod {
+            method,
+            entity: entity.to_string(),
+        };
+        RailInfo {
+            name: "simulator".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            methods: vec![
+                method(PaymentMethod::Card, CARD_ENTITY),
+                method(PaymentMethod::MtnMomo, MOBILE_MONEY_ENTITY),
+                method(PaymentMethod::OrangeMoney, MOBILE_MONEY_ENTITY),
+                method(PaymentMethod::Wallet, MOBILE_MONEY_ENTITY),
+            ],
+            currencies: vec!["USD".to_string(), "LRD".to_string()],
+        }
+    }
+
+    fn collect(request: CollectRequest) -> Result<RailOutcome, Failure> {
+        let identifier = match request.method {
+            PaymentMethod::Card => request.card.as_deref(),
+            PaymentMethod::MtnMomo | PaymentMethod::OrangeMoney | PaymentMethod::Wallet => {
+                request.customer_phone.as_deref()
+            }
+        };
+        let Some(identifier) = identifier else {
+            return Err(invalid(
+                "the customer identifier (phone or card) is missing",
+            ));
+        };
+        let status = match outcome::for_identifier(identifier) {
+            outcome::Outcome::Refunded => TransactionStatus::Refunded,
+            outcome::Outcome::Processing => TransactionStatus::Processing,
+            outcome::Outcome::Completed => TransactionStatus::Completed,
+        };
+        Ok(RailOutcome {
+            status,
+            provider_reference: Some(format!("sim_{}", request.payment_id)),
+            failure: None,
+        })
+    }
+
+    fn refund(request: RefundRequest) -> Result<RailOutcome, Failure> {
+        Ok(RailOutcome {
+            status: TransactionStatus::Completed,
+            provider_reference: Some(format!("sim_{}", request.refund_id)),
+            failure: None,
+        })
+    }
+
+    fn payout(request: PayoutRequest) -> Result<RailOutcome, Failure> {
+        let status = match outcome::for_identifier(&request.destination) {
+            outcome::Outcome::Processing => TransactionStatus::Processing,
+            outcome::Outcome::Refunded => TransactionStatus::Failed,
+            outcome::Outcome::Completed => TransactionStatus::Completed,
+        };
+        Ok(RailOutcome {
+            status,
+            provider_reference: Some(format!("sim_{}", request.payout_id)),
+            failure: None,
+        })
+    }
+
+    fn status(
+        _payment_id: String,
+        _provider_reference: Option<String>,
+    ) -> Result<RailOutcome, Failure> {
+        // A `9999` payment stays processing for ever: that is its purpose.
+        Ok(RailOutcome {
+            status: TransactionStatus::Processing,
+            provider_reference: None,
+            failure: None,
+        })
+    }
+
+    fn handle_callback(_callback: Callback) -> Result<CallbackOutcome, Failure> {
+        Err(invalid("the simulator receives no provider callbacks"))
+    }
+}
+
+fn invalid(message: &str) -> Failure {
+    Failure {
+        code: "INVALID_REQUEST".to_string(),
+        message: message.to_string(),
+        retryable: false,
+    }
+}
+
+export!(Simulator);

@@ -1,0 +1,8 @@
+//! Integration tests: each one boots the real gateway (port 0, temporary
+//! SQLite file, the real simulator component) and talks to it over HTTP.
+
+mod auth;
+mod idempotency;
+mod ledger;
+mod payments;
+mod validation;

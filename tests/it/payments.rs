@@ -1,0 +1,149 @@
+use serde_json::json;
+use soxara_tests::{momo, new_key, spawn_app};
+
+#[tokio::test]
+async fn a_completed_payment_has_the_whole_object() {
+    let app = spawn_app().await;
+    let body = json!({
+        "amount": 1250, "currency": "USD", "method": "mtn_momo",
+        "customer": {"phone": "+231770001234"},
+        "description": "Order 42", "metadata": {"order_id": "42"}
+    });
+    let answer = app.pay(&app.key, Some(&new_key()), &body.to_string()).await;
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    let p = &answer.body;
+    assert!(p["id"].as_str().unwrap().starts_with("pay_"));
+    assert!(p["reference"].as_str().unwrap().starts_with("PAY"));
+    assert_eq!(p["object"], "payment");
+    assert_eq!(p["type"], "payment");
+    assert_eq!(p["status"], "completed");
+    assert_eq!(p["amount"], 1250);
+    assert_eq!(p["fee"], 12, "1% rounded down");
+    assert_eq!(p["net_amount"], 1238);
+    assert_eq!(p["currency"], "USD");
+    assert_eq!(p["method"], "mtn_momo");
+    assert_eq!(p["customer"]["phone"], "+231770001234");
+    assert_eq!(p["description"], "Order 42");
+    assert_eq!(p["metadata"], json!({"order_id": "42"}));
+    assert_eq!(p["livemode"], false);
+    assert_eq!(p["entity"], "Phoenix Hub Liberia, Inc.");
+    assert!(p["created_at"].as_str().unwrap().ends_with('Z'));
+    assert!(p["completed_at"].is_string());
+
+    let fetched = app
+        .get(
+            &app.key,
+            &format!("/v1/payments/{}", p["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(&fetched.body, p);
+}
+
+#[tokio::test]
+async fn the_last_four_digits_decide_the_sandbox_outcome() {
+    let app = spawn_app().await;
+    for method in ["mtn_momo", "orange_money", "wallet"] {
+        for (phone, status) in [
+            ("+231770001234", "completed"),
+            ("+231770000000", "refunded"),
+            ("+231779999999", "processing"),
+        ] {
+            let body = json!({"amount": 10000, "currency": "LRD", "method": method, "customer": {"phone": phone}});
+            let answer = app.pay(&app.key, Some(&new_key()), &body.to_string()).await;
+            assert_eq!(answer.status, 201, "{method} {phone}: {:?}", answer.body);
+            assert_eq!(answer.body["status"], status, "{method} {phone}");
+            assert_eq!(
+                answer.body["completed_at"].is_null(),
+                status == "processing",
+                "{method} {phone}"
+            );
+        }
+    }
+    for (number, status) in [
+        ("4242424242424242", "completed"),
+        ("4000000000020000", "refunded"),
+        ("4000000000069999", "processing"),
+    ] {
+        let body =
+            json!({"amount": 500, "currency": "USD", "method": "card", "card": {"number": number}});
+        let answer = app.pay(&app.key, Some(&new_key()), &body.to_string()).await;
+        assert_eq!(answer.status, 201, "{number}: {:?}", answer.body);
+        assert_eq!(answer.body["status"], status, "{number}");
+        assert_eq!(answer.body["entity"], "Cinrique Inc.");
+        assert_eq!(answer.body["card"]["last4"], &number[12..]);
+        assert!(
+            !answer.body.to_string().contains(number),
+            "the full card number is never echoed"
+        );
+    }
+    let stored_numbers = app.count("SELECT COUNT(*) FROM payments WHERE rail_instrument IS NOT NULL AND status <> 'processing'").await;
+    assert_eq!(
+        stored_numbers, 0,
+        "card numbers are dropped once a payment is final"
+    );
+}
+
+#[tokio::test]
+async fn payments_survive_a_restart() {
+    let mut app = spawn_app().await;
+    let created = app
+        .pay(
+            &app.key,
+            Some(&new_key()),
+            &momo(700, "USD", "+231770001234"),
+        )
+        .await;
+    app.restart().await;
+    let fetched = app
+        .get(
+            &app.key,
+            &format!("/v1/payments/{}", created.body["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(fetched.body, created.body);
+}
+
+#[tokio::test]
+async fn a_payment_interrupted_by_a_crash_is_finished_at_the_next_start() {
+    let mut app = spawn_app().await;
+    // What a crash between claiming the key and recording the outcome
+    // leaves behind: the key claimed, the payment processing, no response.
+    let merchant = app.merchant_id.clone();
+    app.state()
+        .store
+        .write(move |conn| {
+            conn.execute(
+                "INSERT INTO payments (id, merchant_id, mode, reference, idempotency_key, status, amount, fee, currency,
+                 method, customer_phone, metadata, rail, entity, created_at)
+                 VALUES ('pay_crashed', ?1, 'test', 'PAYCRASHED', 'idem-crashed', 'processing', 1000, 10, 'USD',
+                 'mtn_momo', '+231770001234', '{}', 'simulator', 'Phoenix Hub Liberia, Inc.', 0)",
+                [&merchant],
+            )?;
+            conn.execute(
+                "INSERT INTO idempotency_keys (merchant_id, mode, key, fingerprint, transaction_id, created_at)
+                 VALUES (?1, 'test', 'idem-crashed', 'f', 'pay_crashed', 0)",
+                [&merchant],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(&app.key, "/v1/transactions/idem-crashed")
+            .await
+            .body["status"],
+        "processing"
+    );
+    app.restart().await;
+    let after = app.get(&app.key, "/v1/transactions/idem-crashed").await;
+    assert_eq!(after.body["status"], "completed");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM journal_entries WHERE transaction_id = 'pay_crashed'")
+            .await,
+        1
+    );
+    let stored = app.count("SELECT COUNT(*) FROM idempotency_keys WHERE key = 'idem-crashed' AND response_body IS NOT NULL").await;
+    assert_eq!(stored, 1, "the response is stored for replays");
+}

@@ -1,0 +1,185 @@
+//! Test helpers: boot the real gateway on a loopback port with a temporary
+//! SQLite file and the real built plugins, and talk to it as a merchant.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use soxara::app::{Config, RunningApp};
+use soxara::auth::{self, KeyKind};
+use soxara::mode::Mode;
+use tempfile::TempDir;
+
+/// Where `cargo xtask build-plugins` puts the components.
+pub fn plugin_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
+    assert!(
+        dir.join("simulator.wasm").is_file(),
+        "no built plugins in {}: run `cargo xtask build-plugins` (or `cargo xtask test`)",
+        dir.display()
+    );
+    dir
+}
+
+/// A running gateway with a fresh database and its sandbox key.
+pub struct TestApp {
+    pub base: String,
+    /// The sandbox merchant's test secret key, as printed at first start.
+    pub key: String,
+    pub merchant_id: String,
+    pub client: reqwest::Client,
+    pub database: PathBuf,
+    app: Option<RunningApp>,
+    _dir: TempDir,
+}
+
+/// What a request got back.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The error code, for error answers.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let database = dir.path().join("gateway.db");
+    let app = start(&database).await;
+    let (merchant_id, key) = app
+        .sandbox
+        .clone()
+        .expect("a fresh database creates the sandbox merchant");
+    TestApp {
+        base: format!("http://{}", app.addr),
+        key,
+        merchant_id,
+        client: reqwest::Client::new(),
+        database,
+        app: Some(app),
+        _dir: dir,
+    }
+}
+
+async fn start(database: &Path) -> RunningApp {
+    soxara::app::start(Config {
+        database: database.to_path_buf(),
+        listen: "127.0.0.1:0".parse().expect("a loopback address"),
+        plugin_dir: plugin_dir(),
+    })
+    .await
+    .expect("the gateway starts")
+}
+
+impl TestApp {
+    pub fn state(&self) -> &soxara::app::AppState {
+        &self.app.as_ref().expect("the app is running").state
+    }
+
+    /// Stops the gateway and starts it again on the same database.
+    pub async fn restart(&mut self) {
+        self.app
+            .take()
+            .expect("the app is running")
+            .stop()
+            .await
+            .expect("a clean stop");
+        let app = start(&self.database).await;
+        assert!(
+            app.sandbox.is_none(),
+            "a restart must not create another sandbox merchant"
+        );
+        self.base = format!("http://{}", app.addr);
+        self.app = Some(app);
+    }
+
+    /// Creates another key (an operator action) and returns it.
+    pub async fn create_key(&self, merchant_id: &str, mode: Mode, kind: KeyKind) -> String {
+        let merchant_id = merchant_id.to_string();
+        self.state()
+            .store
+            .write(move |conn| auth::create_key(conn, &merchant_id, mode, kind))
+            .await
+            .expect("key created")
+    }
+
+    /// Creates another merchant with a test secret key; returns (id, key).
+    pub async fn create_merchant(&self, name: &str) -> (String, String) {
+        let name = name.to_string();
+        let id = self
+            .state()
+            .store
+            .write(move |conn| auth::create_merchant(conn, &name))
+            .await
+            .expect("merchant");
+        let key = self.create_key(&id, Mode::Test, KeyKind::Secret).await;
+        (id, key)
+    }
+
+    /// `POST /v1/payments` with the given key and idempotency key.
+    pub async fn pay(&self, key: &str, idempotency_key: Option<&str>, body: &str) -> Answer {
+        let mut request = self
+            .client
+            .post(format!("{}/v1/payments", self.base))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(idem) = idempotency_key {
+            request = request.header("X-Idempotency-Key", idem);
+        }
+        answer(request.send().await.expect("the request is sent")).await
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> Answer {
+        let request = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key);
+        answer(request.send().await.expect("the request is sent")).await
+    }
+
+    /// Runs a read-only SQL query returning one integer.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let sql = sql.to_string();
+        self.state()
+            .store
+            .read(move |conn| {
+                Ok(conn
+                    .query_row(&sql, [], |row| row.get::<_, Option<i64>>(0))?
+                    .unwrap_or(0))
+            })
+            .await
+            .expect("query runs")
+    }
+}
+
+pub async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("a body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A fresh idempotency key.
+pub fn new_key() -> String {
+    soxara::ids::new_id("idem")
+}
+
+/// A mobile-money payment body.
+pub fn momo(amount: u64, currency: &str, phone: &str) -> String {
+    format!(
+        r#"{{"amount":{amount},"currency":"{currency}","method":"mtn_momo","customer":{{"phone":"{phone}"}}}}"#
+    )
+}

@@ -1,0 +1,87 @@
+//! Project tasks, run as `cargo xtask <task>`:
+//!
+//! - `build-plugins`: build every plugin under `plugins/` from source into a
+//!   WebAssembly component in `target/plugins/`, skipping the build when no
+//!   guest source changed.
+//! - `run [ARGS]`: build the plugins, then start the gateway (`soxara serve ARGS`).
+//! - `test`: build the plugins, then run every test suite (host, plugins).
+//!
+//! The guest build uses rustup's `wasm32-unknown-unknown` target where it is
+//! installed, and Debian's `rustc-web` with `-Zbuild-std` where it is not
+//! (installed by `scripts/install-toolchain.sh` on first use).
+
+mod guest;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let root = workspace_root();
+    match task.as_str() {
+        "build-plugins" => guest::build_plugins(&root).map(|_| ()),
+        "run" => {
+            guest::build_plugins(&root)?;
+            let mut cmd = cargo();
+            cmd.current_dir(&root)
+                .args([
+                    "run",
+                    "--quiet",
+                    "-p",
+                    "soxara-host",
+                    "--bin",
+                    "soxara",
+                    "--",
+                    "serve",
+                ])
+                .args(["--plugin-dir", "target/plugins"])
+                .args(&rest);
+            run(cmd)
+        }
+        "test" => {
+            guest::build_plugins(&root)?;
+            // The plugins' own logic, natively (no WebAssembly needed for it).
+            let mut plugin_tests = cargo();
+            plugin_tests
+                .current_dir(root.join("plugins"))
+                .args(["test", "--quiet", "--lib"])
+                .env("CARGO_TARGET_DIR", root.join("target/plugins-native"));
+            run(plugin_tests)?;
+            let mut host_tests = cargo();
+            host_tests
+                .current_dir(&root)
+                .args(["test", "--workspace"])
+                .args(&rest);
+            run(host_tests)
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <build-plugins | run [ARGS] | test [ARGS]>");
+            bail!("unknown task {task:?}")
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// The cargo that runs this task (rustup's, normally).
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn run(mut cmd: Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("starting {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
