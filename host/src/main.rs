@@ -58,7 +58,7 @@ async fn main() -> Result<()> {
                 println!("Its test secret key is shown only this once; keep it:\n\n    {key}\n");
                 println!("Try it:\n\n    curl -s -X POST {base}/v1/payments \\");
                 println!(
-                    "      -H \"Authorization: Bearer {key}\" -H \"X-Idempotency-Key: $(uuidgen || date +%s%N)\" \\"
+                    "      -H \"Authorization: Bearer {key}\" -H \"X-Idempotency-Key: $(cat /proc/sys/kernel/random/uuid)\" \\"
                 );
                 println!(
                     "      -d '{{\"amount\":1250,\"currency\":\"USD\",\"method\":\"mtn_momo\",\"customer\":{{\"phone\":\"+231770001234\"}}}}'\n"

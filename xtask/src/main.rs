@@ -13,14 +13,25 @@
 mod guest;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    match run_task() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_task() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let task = args.next().unwrap_or_default();
-    let rest: Vec<String> = args.collect();
+    // `cargo xtask run -- --listen …` passes the `--` through; drop it.
+    let rest: Vec<String> = args.skip_while(|a| a == "--").collect();
     let root = workspace_root();
     match task.as_str() {
         "build-plugins" => guest::build_plugins(&root).map(|_| ()),
