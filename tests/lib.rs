@@ -1,6 +1,8 @@
 //! Test helpers: boot the real gateway on a loopback port with a temporary
 //! SQLite file and the real built plugins, and talk to it as a merchant.
 
+pub mod fakes;
+
 use std::path::{Path, PathBuf};
 
 use reqwest::StatusCode;
@@ -8,6 +10,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 use soxara::app::{Config, RunningApp};
 use soxara::auth::{self, KeyKind};
+use soxara::config::FileConfig;
 use soxara::mode::Mode;
 use tempfile::TempDir;
 
@@ -30,6 +33,7 @@ pub struct TestApp {
     pub merchant_id: String,
     pub client: reqwest::Client,
     pub database: PathBuf,
+    pub config: FileConfig,
     app: Option<RunningApp>,
     _dir: TempDir,
 }
@@ -49,30 +53,35 @@ impl Answer {
     }
 }
 
+/// The gateway with the built-in (sandbox) settings.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(FileConfig::default()).await
+}
+
+/// The gateway with the given operator settings.
+pub async fn spawn_app_with(config: FileConfig) -> TestApp {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let database = dir.path().join("gateway.db");
-    let app = start(&database).await;
-    let (merchant_id, key) = app
-        .sandbox
-        .clone()
-        .expect("a fresh database creates the sandbox merchant");
+    let app = start(&database, &config).await;
+    let (merchant_id, key) = app.sandbox.clone().expect("a fresh database creates the sandbox merchant");
     TestApp {
         base: format!("http://{}", app.addr),
         key,
         merchant_id,
         client: reqwest::Client::new(),
         database,
+        config,
         app: Some(app),
         _dir: dir,
     }
 }
 
-async fn start(database: &Path) -> RunningApp {
+async fn start(database: &Path, config: &FileConfig) -> RunningApp {
     soxara::app::start(Config {
         database: database.to_path_buf(),
         listen: "127.0.0.1:0".parse().expect("a loopback address"),
         plugin_dir: plugin_dir(),
+        file: config.clone(),
     })
     .await
     .expect("the gateway starts")
@@ -85,17 +94,9 @@ impl TestApp {
 
     /// Stops the gateway and starts it again on the same database.
     pub async fn restart(&mut self) {
-        self.app
-            .take()
-            .expect("the app is running")
-            .stop()
-            .await
-            .expect("a clean stop");
-        let app = start(&self.database).await;
-        assert!(
-            app.sandbox.is_none(),
-            "a restart must not create another sandbox merchant"
-        );
+        self.app.take().expect("the app is running").stop().await.expect("a clean stop");
+        let app = start(&self.database, &self.config).await;
+        assert!(app.sandbox.is_none(), "a restart must not create another sandbox merchant");
         self.base = format!("http://{}", app.addr);
         self.app = Some(app);
     }
@@ -113,12 +114,7 @@ impl TestApp {
     /// Creates another merchant with a test secret key; returns (id, key).
     pub async fn create_merchant(&self, name: &str) -> (String, String) {
         let name = name.to_string();
-        let id = self
-            .state()
-            .store
-            .write(move |conn| auth::create_merchant(conn, &name))
-            .await
-            .expect("merchant");
+        let id = self.state().store.write(move |conn| auth::create_merchant(conn, &name)).await.expect("merchant");
         let key = self.create_key(&id, Mode::Test, KeyKind::Secret).await;
         (id, key)
     }
@@ -137,11 +133,40 @@ impl TestApp {
         answer(request.send().await.expect("the request is sent")).await
     }
 
-    pub async fn get(&self, key: &str, path: &str) -> Answer {
+    /// An idempotent POST of a JSON body to `path`.
+    pub async fn post(&self, key: &str, path: &str, idempotency_key: &str, body: &serde_json::Value) -> Answer {
         let request = self
             .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(key);
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .header("X-Idempotency-Key", idempotency_key)
+            .json(body);
+        answer(request.send().await.expect("the request is sent")).await
+    }
+
+    /// Adds sandbox money to a customer's test wallet.
+    pub async fn top_up(&self, phone: &str, amount: i64, currency: &str) -> Answer {
+        let body = serde_json::json!({ "customer": { "phone": phone }, "amount": amount, "currency": currency });
+        self.post(&self.key, "/v1/wallets/top-ups", &new_key(), &body).await
+    }
+
+    /// A customer's wallet balance in one currency.
+    pub async fn wallet_balance(&self, phone: &str, currency: &str) -> i64 {
+        let answer = self.get(&self.key, &format!("/v1/customers/{phone}/wallets")).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        let wallets = answer.body["data"].as_array().expect("a list of wallets");
+        let wallet = wallets.iter().find(|w| w["currency"] == currency).expect("a wallet per currency");
+        wallet["balance"].as_i64().expect("an integer balance")
+    }
+
+    /// `soxara verify` on this gateway's database.
+    pub fn verify(&self) -> Result<soxara::ledger::LedgerSummary, String> {
+        let conn = soxara::store::open_read_only(&self.database).expect("the database opens");
+        soxara::ledger::verify(&conn)
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> Answer {
+        let request = self.client.get(format!("{}{path}", self.base)).bearer_auth(key);
         answer(request.send().await.expect("the request is sent")).await
     }
 
@@ -150,11 +175,7 @@ impl TestApp {
         let sql = sql.to_string();
         self.state()
             .store
-            .read(move |conn| {
-                Ok(conn
-                    .query_row(&sql, [], |row| row.get::<_, Option<i64>>(0))?
-                    .unwrap_or(0))
-            })
+            .read(move |conn| Ok(conn.query_row(&sql, [], |row| row.get::<_, Option<i64>>(0))?.unwrap_or(0)))
             .await
             .expect("query runs")
     }
@@ -165,11 +186,7 @@ pub async fn answer(response: reqwest::Response) -> Answer {
     let headers = response.headers().clone();
     let text = response.text().await.expect("a body");
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    Answer { status, headers, body }
 }
 
 /// A fresh idempotency key.
@@ -179,7 +196,5 @@ pub fn new_key() -> String {
 
 /// A mobile-money payment body.
 pub fn momo(amount: u64, currency: &str, phone: &str) -> String {
-    format!(
-        r#"{{"amount":{amount},"currency":"{currency}","method":"mtn_momo","customer":{{"phone":"{phone}"}}}}"#
-    )
+    format!(r#"{{"amount":{amount},"currency":"{currency}","method":"mtn_momo","customer":{{"phone":"{phone}"}}}}"#)
 }

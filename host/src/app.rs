@@ -10,8 +10,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::config::{FileConfig, FxSettings};
 use crate::plugins::routes::Routes;
-use crate::plugins::{LoadedRail, Runtime};
+use crate::plugins::{LoadedFx, LoadedRail, Runtime};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -21,6 +22,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory of plugin components (`*.wasm`) to load at start.
     pub plugin_dir: PathBuf,
+    /// The operator's settings (FX, per-plugin config and allow-lists).
+    pub file: FileConfig,
 }
 
 /// Everything a request handler can reach.
@@ -29,6 +32,8 @@ pub struct AppState {
     pub store: Store,
     pub routes: Arc<Routes>,
     pub rails: Arc<Vec<Arc<LoadedRail>>>,
+    pub fx: Arc<Vec<Arc<LoadedFx>>>,
+    pub fx_settings: FxSettings,
     pub runtime: Arc<Runtime>,
 }
 
@@ -48,10 +53,7 @@ impl RunningApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        (&mut self.server)
-            .await
-            .context("server task")?
-            .context("server")?;
+        (&mut self.server).await.context("server task")?.context("server")?;
         Ok(())
     }
 }
@@ -59,22 +61,24 @@ impl RunningApp {
 /// Opens the store, loads the plugins, finishes payments a crash
 /// interrupted, and starts serving.
 pub async fn start(config: Config) -> Result<RunningApp> {
-    let store = Store::open(&config.database)
-        .with_context(|| format!("opening {}", config.database.display()))?;
+    let store = Store::open(&config.database).with_context(|| format!("opening {}", config.database.display()))?;
     let sandbox = store.write(crate::auth::bootstrap_sandbox).await?;
 
-    let plugin_dir = config.plugin_dir.clone();
-    let (runtime, rails) = tokio::task::spawn_blocking(move || -> Result<_> {
+    config.file.validate()?;
+    let (plugin_dir, settings) = (config.plugin_dir.clone(), config.file.plugins.clone());
+    let (runtime, plugins) = tokio::task::spawn_blocking(move || -> Result<_> {
         let runtime = Runtime::new()?;
-        let rails = crate::plugins::load_rails_from_dir(&runtime, &plugin_dir)?;
-        Ok((runtime, rails))
+        let plugins = crate::plugins::load_dir(&runtime, &plugin_dir, &settings)?;
+        Ok((runtime, plugins))
     })
     .await??;
-    let routes = Routes::sandbox_only(&rails);
+    let routes = Routes::sandbox_only(&plugins.rails);
     let state = AppState {
         store,
         routes: Arc::new(routes),
-        rails: Arc::new(rails),
+        rails: Arc::new(plugins.rails),
+        fx: Arc::new(plugins.fx),
+        fx_settings: config.file.fx.clone(),
         runtime: Arc::new(runtime),
     };
 
@@ -83,9 +87,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         tracing::info!(resumed, "payments interrupted by a restart are recorded");
     }
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (shutdown, stopped) = oneshot::channel::<()>();
     let router = crate::http::router(state.clone());
@@ -96,11 +98,5 @@ pub async fn start(config: Config) -> Result<RunningApp> {
             })
             .await
     });
-    Ok(RunningApp {
-        addr,
-        sandbox,
-        state,
-        shutdown: Some(shutdown),
-        server,
-    })
+    Ok(RunningApp { addr, sandbox, state, shutdown: Some(shutdown), server })
 }

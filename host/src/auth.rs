@@ -59,8 +59,7 @@ impl Caller {
 /// Splits `sxm_<mode>_<kind>_<random>` into its mode and kind.
 pub fn parse_key(key: &str) -> Option<(Mode, KeyKind)> {
     let mut parts = key.splitn(4, '_');
-    let (Some("sxm"), Some(mode), Some(kind), Some(random)) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some("sxm"), Some(mode), Some(kind), Some(random)) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return None;
     };
@@ -70,8 +69,7 @@ pub fn parse_key(key: &str) -> Option<(Mode, KeyKind)> {
         "pk" => KeyKind::Public,
         _ => return None,
     };
-    let well_formed =
-        random.len() == KEY_RANDOM_CHARS && random.bytes().all(|b| b.is_ascii_alphanumeric());
+    let well_formed = random.len() == KEY_RANDOM_CHARS && random.bytes().all(|b| b.is_ascii_alphanumeric());
     well_formed.then_some((mode, kind))
 }
 
@@ -81,18 +79,9 @@ pub fn hash_key(key: &str) -> String {
 
 /// Creates a key for a merchant and returns it in full: the only time it is
 /// ever visible.
-pub fn create_key(
-    conn: &Connection,
-    merchant_id: &str,
-    mode: Mode,
-    kind: KeyKind,
-) -> Result<String, StoreError> {
-    let key = format!(
-        "sxm_{}_{}_{}",
-        mode.as_str(),
-        kind.prefix_part(),
-        crate::ids::random_alphanumeric(KEY_RANDOM_CHARS)
-    );
+pub fn create_key(conn: &Connection, merchant_id: &str, mode: Mode, kind: KeyKind) -> Result<String, StoreError> {
+    let key =
+        format!("sxm_{}_{}_{}", mode.as_str(), kind.prefix_part(), crate::ids::random_alphanumeric(KEY_RANDOM_CHARS));
     let hint: String = key.chars().take(16).collect();
     conn.prepare_cached(
         "INSERT INTO api_keys (id, merchant_id, mode, kind, key_hash, key_hint, created_at)
@@ -112,8 +101,11 @@ pub fn create_key(
 
 pub fn create_merchant(conn: &Connection, name: &str) -> Result<String, StoreError> {
     let id = crate::ids::new_id("mer");
-    conn.prepare_cached("INSERT INTO merchants (id, name, created_at) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, name, crate::clock::now_ms()])?;
+    conn.prepare_cached("INSERT INTO merchants (id, name, created_at) VALUES (?1, ?2, ?3)")?.execute(params![
+        id,
+        name,
+        crate::clock::now_ms()
+    ])?;
     Ok(id)
 }
 
@@ -153,18 +145,9 @@ fn presented_key(parts: &Parts) -> Option<String> {
         .headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(|v| v.trim().to_string());
-    let api_key = || {
-        parts
-            .headers
-            .get("x-api-key")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().to_string())
-    };
+    let api_key = || parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string());
     bearer.or_else(api_key).filter(|k| !k.is_empty())
 }
 
@@ -176,10 +159,7 @@ impl FromRequestParts<AppState> for Caller {
         if parse_key(&key).is_none() {
             return Err(ApiError::AuthenticationFailed);
         }
-        let caller = state
-            .store
-            .read(move |conn| find_caller(conn, &key))
-            .await?;
+        let caller = state.store.read(move |conn| find_caller(conn, &key)).await?;
         caller.ok_or(ApiError::AuthenticationFailed)
     }
 }
@@ -191,14 +171,8 @@ mod tests {
     #[test]
     fn keys_parse_by_prefix() {
         let random = "a".repeat(KEY_RANDOM_CHARS);
-        assert_eq!(
-            parse_key(&format!("sxm_test_sk_{random}")),
-            Some((Mode::Test, KeyKind::Secret))
-        );
-        assert_eq!(
-            parse_key(&format!("sxm_live_pk_{random}")),
-            Some((Mode::Live, KeyKind::Public))
-        );
+        assert_eq!(parse_key(&format!("sxm_test_sk_{random}")), Some((Mode::Test, KeyKind::Secret)));
+        assert_eq!(parse_key(&format!("sxm_live_pk_{random}")), Some((Mode::Live, KeyKind::Public)));
         for bad in [
             format!("sxm_prod_sk_{random}"),
             format!("sogo_sk_test_{random}"),

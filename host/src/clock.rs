@@ -11,23 +11,13 @@ pub fn now_ms() -> i64 {
 
 /// RFC 3339 in UTC, e.g. `2026-05-09T08:30:00.123Z`.
 pub fn rfc3339(ms: i64) -> String {
-    to_datetime(ms)
-        .format(&Rfc3339)
-        .expect("every in-range UTC time formats as RFC 3339")
+    to_datetime(ms).format(&Rfc3339).expect("every in-range UTC time formats as RFC 3339")
 }
 
 /// `YYYYMMDDHHMMSS` in UTC, for references.
 pub fn format_compact(ms: i64) -> String {
     let t = to_datetime(ms);
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{:04}{:02}{:02}{:02}{:02}{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second())
 }
 
 fn to_datetime(ms: i64) -> OffsetDateTime {

@@ -26,9 +26,7 @@ pub struct FieldError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error(
-        "No API key was provided. Send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`."
-    )]
+    #[error("No API key was provided. Send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`.")]
     AuthenticationRequired,
     #[error("The API key is invalid or has been revoked.")]
     AuthenticationFailed,
@@ -38,13 +36,9 @@ pub enum ApiError {
         "Write requests require an `X-Idempotency-Key` (or `Idempotency-Key`) header; generate a UUID v4 per operation."
     )]
     IdempotencyKeyRequired,
-    #[error(
-        "A request with this idempotency key is still being processed. Wait a moment and retry."
-    )]
+    #[error("A request with this idempotency key is still being processed. Wait a moment and retry.")]
     IdempotencyInProgress,
-    #[error(
-        "This idempotency key was already used with a different request body. Use a new key for a new operation."
-    )]
+    #[error("This idempotency key was already used with a different request body. Use a new key for a new operation.")]
     IdempotencyKeyReused,
     #[error("The request body is not valid JSON: {0}")]
     InvalidJson(String),
@@ -60,6 +54,16 @@ pub enum ApiError {
     MethodNotAllowed { method: String, path: String },
     #[error("{0}")]
     PaymentMethodUnavailable(String),
+    #[error("The customer's {currency} wallet holds {available} minor units; this needs {needed}.")]
+    InsufficientFunds { currency: String, available: i64, needed: u64 },
+    #[error("This endpoint works with test keys only (sxm_test_…).")]
+    TestModeOnly,
+    #[error("The quote expired at {expired_at}; request a new quote.")]
+    QuoteExpired { expired_at: String },
+    #[error("The quote was already executed by swap {swap_id}; request a new quote.")]
+    QuoteAlreadyUsed { swap_id: String },
+    #[error("No FX provider could give a {from}/{to} rate right now; retry shortly.")]
+    FxRateUnavailable { from: String, to: String },
     #[error(
         "The payment rail failed to handle this request ({0}). The payment {1} is left processing and will not be charged twice."
     )]
@@ -71,25 +75,24 @@ pub enum ApiError {
 impl ApiError {
     /// One invalid field.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
-        ApiError::Validation(vec![FieldError {
-            field: field.into(),
-            message: message.into(),
-        }])
+        ApiError::Validation(vec![FieldError { field: field.into(), message: message.into() }])
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::AuthenticationRequired | ApiError::AuthenticationFailed => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::AuthenticationRequired | ApiError::AuthenticationFailed => StatusCode::UNAUTHORIZED,
             ApiError::SecretKeyRequired => StatusCode::FORBIDDEN,
-            ApiError::IdempotencyKeyRequired
-            | ApiError::InvalidJson(_)
-            | ApiError::Validation(_) => StatusCode::BAD_REQUEST,
+            ApiError::IdempotencyKeyRequired | ApiError::InvalidJson(_) | ApiError::Validation(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
-            ApiError::IdempotencyKeyReused | ApiError::PaymentMethodUnavailable(_) => {
+            ApiError::IdempotencyKeyReused | ApiError::PaymentMethodUnavailable(_) | ApiError::QuoteExpired { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            ApiError::InsufficientFunds { .. } => StatusCode::PAYMENT_REQUIRED,
+            ApiError::TestModeOnly => StatusCode::FORBIDDEN,
+            ApiError::QuoteAlreadyUsed { .. } => StatusCode::CONFLICT,
+            ApiError::FxRateUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -113,6 +116,11 @@ impl ApiError {
             ApiError::RouteNotFound { .. } => "ROUTE_NOT_FOUND",
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             ApiError::PaymentMethodUnavailable(_) => "PAYMENT_METHOD_UNAVAILABLE",
+            ApiError::InsufficientFunds { .. } => "INSUFFICIENT_FUNDS",
+            ApiError::TestModeOnly => "TEST_MODE_ONLY",
+            ApiError::QuoteExpired { .. } => "QUOTE_EXPIRED",
+            ApiError::QuoteAlreadyUsed { .. } => "QUOTE_ALREADY_USED",
+            ApiError::FxRateUnavailable { .. } => "FX_RATE_UNAVAILABLE",
             ApiError::RailFailed(..) => "RAIL_ERROR",
             ApiError::Internal(_) => "INTERNAL_ERROR",
         }
@@ -146,16 +154,26 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(err: rusqlite::Error) -> ApiError {
+        ApiError::Internal(err.into())
     }
 }
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> ApiError {
-        ApiError::Internal(err.into())
+        match err {
+            crate::store::StoreError::Rejected(reason) => match reason.downcast::<ApiError>() {
+                Ok(api) => *api,
+                Err(other) => ApiError::Internal(anyhow::anyhow!(other)),
+            },
+            other => ApiError::Internal(other.into()),
+        }
     }
 }
 
@@ -177,15 +195,14 @@ mod tests {
             ApiError::PayloadTooLarge { limit_bytes: 1 },
             ApiError::Validation(vec![]),
             ApiError::NotFound { what: "payment" },
-            ApiError::RouteNotFound {
-                method: "GET".into(),
-                path: "/".into(),
-            },
-            ApiError::MethodNotAllowed {
-                method: "GET".into(),
-                path: "/".into(),
-            },
+            ApiError::RouteNotFound { method: "GET".into(), path: "/".into() },
+            ApiError::MethodNotAllowed { method: "GET".into(), path: "/".into() },
             ApiError::PaymentMethodUnavailable(String::new()),
+            ApiError::InsufficientFunds { currency: String::new(), available: 0, needed: 1 },
+            ApiError::TestModeOnly,
+            ApiError::QuoteExpired { expired_at: String::new() },
+            ApiError::QuoteAlreadyUsed { swap_id: String::new() },
+            ApiError::FxRateUnavailable { from: String::new(), to: String::new() },
             ApiError::RailFailed(PluginError::Timeout, String::new()),
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
@@ -204,6 +221,11 @@ mod tests {
                 | ApiError::RouteNotFound { .. }
                 | ApiError::MethodNotAllowed { .. }
                 | ApiError::PaymentMethodUnavailable(_)
+                | ApiError::InsufficientFunds { .. }
+                | ApiError::TestModeOnly
+                | ApiError::QuoteExpired { .. }
+                | ApiError::QuoteAlreadyUsed { .. }
+                | ApiError::FxRateUnavailable { .. }
                 | ApiError::RailFailed(..)
                 | ApiError::Internal(_) => {}
             }
@@ -224,12 +246,7 @@ mod tests {
     fn only_internal_errors_are_500() {
         for e in every_variant() {
             let is_internal = matches!(e, ApiError::Internal(_));
-            assert_eq!(
-                e.status() == StatusCode::INTERNAL_SERVER_ERROR,
-                is_internal,
-                "{}",
-                e.code()
-            );
+            assert_eq!(e.status() == StatusCode::INTERNAL_SERVER_ERROR, is_internal, "{}", e.code());
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, REQUEST_ID};
-use crate::payments;
+use crate::idempotency::Reply;
+use crate::{fx, history, payments, wallets};
 
 /// The largest request body accepted.
 pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
@@ -24,6 +25,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/payments", post(create_payment))
         .route("/v1/payments/{id}", get(get_payment))
         .route("/v1/transactions/{lookup}", get(get_transaction))
+        .route("/v1/customers/{phone}/wallets", get(list_wallets))
+        .route("/v1/customers/{phone}/transactions", get(list_customer_transactions))
+        .route("/v1/wallets/top-ups", post(create_top_up))
+        .route("/v1/fx/quote", get(get_fx_quote))
+        .route("/v1/fx/swaps", post(create_fx_swap))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(request_id))
@@ -40,26 +46,41 @@ async fn request_id(request: Request, next: Next) -> Response {
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    let database = state
-        .store
-        .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-        .await;
+    let database = state.store.read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await;
     let rails: Vec<&str> = state.rails.iter().map(|r| r.name()).collect();
     match database {
-        Ok(_) => (
-            StatusCode::OK,
-            axum::Json(json!({ "status": "ok", "rails": rails })),
-        )
-            .into_response(),
+        Ok(_) => (StatusCode::OK, axum::Json(json!({ "status": "ok", "rails": rails }))).into_response(),
         Err(err) => {
             tracing::error!(error = %err, "health check: database unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({ "status": "unavailable" })),
-            )
-                .into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "unavailable" }))).into_response()
         }
     }
+}
+
+/// The query string as pairs, in order.
+type QueryPairs = Query<Vec<(String, String)>>;
+
+/// What every idempotent write needs: a secret key, the idempotency key, and
+/// the body within its limit.
+async fn write_request(
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(String, axum::body::Bytes), ApiError> {
+    caller.require_secret()?;
+    let key = crate::idempotency::key_from_headers(headers)?;
+    let body = read_body(headers, body).await?;
+    Ok((key, body))
+}
+
+/// Sends a write's stored answer, marking replays.
+fn reply_response(reply: Reply) -> Result<Response, ApiError> {
+    let status = StatusCode::from_u16(reply.status).map_err(|e| ApiError::Internal(e.into()))?;
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], reply.body).into_response();
+    if reply.replayed {
+        response.headers_mut().insert("idempotency-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 async fn create_payment(
@@ -68,24 +89,59 @@ async fn create_payment(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    caller.require_secret()?;
-    let key = crate::idempotency::key_from_headers(&headers)?;
-    let body = read_body(&headers, body).await?;
+    let (key, body) = write_request(&caller, &headers, body).await?;
     let request = payments::parse_new_payment(&body)?;
-    let reply = payments::create(&state, &caller, key, request).await?;
-    let status = StatusCode::from_u16(reply.status).map_err(|e| ApiError::Internal(e.into()))?;
-    let mut response = (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        reply.body,
-    )
-        .into_response();
-    if reply.replayed {
-        response
-            .headers_mut()
-            .insert("idempotency-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(response)
+    reply_response(payments::create(&state, &caller, key, request).await?)
+}
+
+async fn create_top_up(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (key, body) = write_request(&caller, &headers, body).await?;
+    let request = wallets::parse_top_up(&body)?;
+    reply_response(wallets::top_up(&state, &caller, key, request).await?)
+}
+
+async fn create_fx_swap(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (key, body) = write_request(&caller, &headers, body).await?;
+    let request = fx::parse_swap(&body)?;
+    reply_response(fx::swap(&state, &caller, key, request).await?)
+}
+
+async fn get_fx_quote(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): QueryPairs,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_secret()?;
+    Ok(axum::Json(fx::quote(&state, &caller, &query).await?))
+}
+
+async fn list_wallets(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(phone): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_secret()?;
+    Ok(axum::Json(wallets::list(&state, &caller, phone).await?))
+}
+
+async fn list_customer_transactions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(phone): Path<String>,
+    Query(query): QueryPairs,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_secret()?;
+    Ok(axum::Json(history::list(&state, &caller, phone, &query).await?))
 }
 
 async fn get_payment(
@@ -103,40 +159,26 @@ async fn get_transaction(
     Path(lookup): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
-    Ok(axum::Json(
-        payments::find_transaction(&state, &caller, lookup).await?,
-    ))
+    Ok(axum::Json(payments::find_transaction(&state, &caller, lookup).await?))
 }
 
 async fn route_not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::RouteNotFound {
-        method: method.to_string(),
-        path: uri.path().to_string(),
-    }
+    ApiError::RouteNotFound { method: method.to_string(), path: uri.path().to_string() }
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::MethodNotAllowed {
-        method: method.to_string(),
-        path: uri.path().to_string(),
-    }
+    ApiError::MethodNotAllowed { method: method.to_string(), path: uri.path().to_string() }
 }
 
 /// Reads the whole body, refusing more than `REQUEST_BODY_BYTES_MAX`.
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
-    let too_large = ApiError::PayloadTooLarge {
-        limit_bytes: REQUEST_BODY_BYTES_MAX,
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = ApiError::PayloadTooLarge { limit_bytes: REQUEST_BODY_BYTES_MAX };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > REQUEST_BODY_BYTES_MAX as u64) {
         return Err(too_large);
     }
     // Past the declared length, a chunked body can still run over: the limit
     // error is the only way to_bytes fails on a body we accepted.
-    axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX)
-        .await
-        .map_err(|_| too_large)
+    axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX).await.map_err(|_| too_large)
 }

@@ -32,6 +32,24 @@ pub struct StoredResponse {
     pub body: String,
 }
 
+/// What a write endpoint sends back: the stored answer, and whether it is a replay.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub replayed: bool,
+}
+
+impl Reply {
+    pub fn new(stored: StoredResponse) -> Reply {
+        Reply { status: stored.status, body: stored.body, replayed: false }
+    }
+
+    pub fn replayed(stored: StoredResponse) -> Reply {
+        Reply { status: stored.status, body: stored.body, replayed: true }
+    }
+}
+
 #[derive(Debug)]
 pub enum Claim {
     /// The key was free and is now bound to the new transaction.
@@ -51,18 +69,13 @@ pub fn key_from_headers(headers: &HeaderMap) -> Result<String, ApiError> {
         let Some(value) = headers.get(name) else {
             continue;
         };
-        let value = value
-            .to_str()
-            .map_err(|_| ApiError::invalid(name, "must be printable ASCII"))?
-            .trim();
+        let value = value.to_str().map_err(|_| ApiError::invalid(name, "must be printable ASCII"))?.trim();
         if let Some((first_name, first)) = found
             && first != value
         {
             return Err(ApiError::invalid(
                 name,
-                format!(
-                    "differs from {first_name}; send one idempotency header, or the same key in both"
-                ),
+                format!("differs from {first_name}; send one idempotency header, or the same key in both"),
             ));
         }
         found = Some((name, value));
@@ -74,9 +87,7 @@ pub fn key_from_headers(headers: &HeaderMap) -> Result<String, ApiError> {
     if key.len() > KEY_BYTES_MAX || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::invalid(
             name,
-            format!(
-                "must be 1 to {KEY_BYTES_MAX} printable ASCII characters without spaces (a UUID v4 is ideal)"
-            ),
+            format!("must be 1 to {KEY_BYTES_MAX} printable ASCII characters without spaces (a UUID v4 is ideal)"),
         ));
     }
     Ok(key.to_string())
@@ -105,16 +116,9 @@ pub fn claim(
             "SELECT fingerprint, response_status, response_body FROM idempotency_keys
              WHERE merchant_id = ?1 AND mode = ?2 AND key = ?3",
         )?
-        .query_row(
-            params![scope.merchant_id, scope.mode.as_str(), scope.key],
-            |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, Option<u16>>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                ))
-            },
-        )
+        .query_row(params![scope.merchant_id, scope.mode.as_str(), scope.key], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Option<u16>>(1)?, row.get::<_, Option<String>>(2)?))
+        })
         .optional()?;
     match existing {
         Some((stored, _, _)) if stored != fingerprint => Ok(Claim::Mismatch),
@@ -125,27 +129,28 @@ pub fn claim(
                 "INSERT INTO idempotency_keys (merchant_id, mode, key, fingerprint, transaction_id, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![scope.merchant_id, scope.mode.as_str(), scope.key, fingerprint, transaction_id, now_ms])?;
+            .execute(params![
+                scope.merchant_id,
+                scope.mode.as_str(),
+                scope.key,
+                fingerprint,
+                transaction_id,
+                now_ms
+            ])?;
             Ok(Claim::New)
         }
     }
 }
 
 /// Stores the response for the key bound to `transaction_id`.
-pub fn record_response(
-    conn: &Connection,
-    transaction_id: &str,
-    response: &StoredResponse,
-) -> Result<(), StoreError> {
+pub fn record_response(conn: &Connection, transaction_id: &str, response: &StoredResponse) -> Result<(), StoreError> {
     let updated = conn
         .prepare_cached(
             "UPDATE idempotency_keys SET response_status = ?2, response_body = ?3 WHERE transaction_id = ?1",
         )?
         .execute(params![transaction_id, response.status, response.body])?;
     if updated != 1 {
-        return Err(StoreError::Invariant(format!(
-            "transaction {transaction_id} has {updated} idempotency keys"
-        )));
+        return Err(StoreError::Invariant(format!("transaction {transaction_id} has {updated} idempotency keys")));
     }
     Ok(())
 }
@@ -158,7 +163,9 @@ pub fn transaction_for_key(
     key: &str,
 ) -> Result<Option<String>, StoreError> {
     let id = conn
-        .prepare_cached("SELECT transaction_id FROM idempotency_keys WHERE merchant_id = ?1 AND mode = ?2 AND key = ?3")?
+        .prepare_cached(
+            "SELECT transaction_id FROM idempotency_keys WHERE merchant_id = ?1 AND mode = ?2 AND key = ?3",
+        )?
         .query_row(params![merchant_id, mode.as_str(), key], |row| row.get(0))
         .optional()?;
     Ok(id)
@@ -178,37 +185,15 @@ mod tests {
 
     #[test]
     fn either_header_carries_the_key() {
-        assert_eq!(
-            key_from_headers(&headers(&[("x-idempotency-key", "abc")])).unwrap(),
-            "abc"
-        );
-        assert_eq!(
-            key_from_headers(&headers(&[("idempotency-key", "abc")])).unwrap(),
-            "abc"
-        );
-        assert_eq!(
-            key_from_headers(&headers(&[
-                ("idempotency-key", "a"),
-                ("x-idempotency-key", "a")
-            ]))
-            .unwrap(),
-            "a"
-        );
+        assert_eq!(key_from_headers(&headers(&[("x-idempotency-key", "abc")])).unwrap(), "abc");
+        assert_eq!(key_from_headers(&headers(&[("idempotency-key", "abc")])).unwrap(), "abc");
+        assert_eq!(key_from_headers(&headers(&[("idempotency-key", "a"), ("x-idempotency-key", "a")])).unwrap(), "a");
+        assert!(matches!(key_from_headers(&headers(&[])), Err(ApiError::IdempotencyKeyRequired)));
         assert!(matches!(
-            key_from_headers(&headers(&[])),
-            Err(ApiError::IdempotencyKeyRequired)
-        ));
-        assert!(matches!(
-            key_from_headers(&headers(&[
-                ("idempotency-key", "a"),
-                ("x-idempotency-key", "b")
-            ])),
+            key_from_headers(&headers(&[("idempotency-key", "a"), ("x-idempotency-key", "b")])),
             Err(ApiError::Validation(_))
         ));
         let long = "k".repeat(KEY_BYTES_MAX + 1);
-        assert!(matches!(
-            key_from_headers(&headers(&[("idempotency-key", &long)])),
-            Err(ApiError::Validation(_))
-        ));
+        assert!(matches!(key_from_headers(&headers(&[("idempotency-key", &long)])), Err(ApiError::Validation(_))));
     }
 }

@@ -11,11 +11,7 @@ pub fn new_id(prefix: &str) -> String {
 }
 
 pub fn random_alphanumeric(len: usize) -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
+    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
 /// A merchant-facing reference such as `PAY20260509083012K7Q2M9XW`: the UTC

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::mode::Mode;
 use crate::store::StoreError;
@@ -12,15 +12,28 @@ use crate::store::StoreError;
 /// The platform's own accounts are owned by this name.
 pub const PLATFORM_OWNER: &str = "platform";
 
-/// What an account holds.
+/// What an account holds. Assets are debit-normal (a positive sum means we
+/// hold or are owed money); liabilities and revenue are credit-normal (a
+/// negative sum means we owe it or earned it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountKind {
-    /// Money a rail has collected for us and owes us (an asset).
+    /// Money a rail has collected for us and owes us (asset).
     RailClearing,
-    /// Money owed to a merchant, not yet available for settlement.
+    /// Money owed to a merchant, not yet available for settlement (liability).
     MerchantPending,
-    /// Fees the platform earned.
+    /// Fees the platform earned (revenue).
     FeeRevenue,
+    /// A customer's wallet in one currency, owned by their E.164 phone
+    /// (liability: the customer's balance is minus the sum, never below zero).
+    CustomerWallet,
+    /// Wallet money reserved for a payment still processing (liability).
+    WalletHold,
+    /// Where sandbox top-ups come from: test mode only (asset).
+    SandboxFunding,
+    /// Currency the platform bought or sold in swaps (asset or liability).
+    FxPosition,
+    /// The platform's share of swaps: spread and rounding (revenue).
+    FxRevenue,
 }
 
 impl AccountKind {
@@ -29,6 +42,11 @@ impl AccountKind {
             AccountKind::RailClearing => "rail_clearing",
             AccountKind::MerchantPending => "merchant_pending",
             AccountKind::FeeRevenue => "fee_revenue",
+            AccountKind::CustomerWallet => "customer_wallet",
+            AccountKind::WalletHold => "wallet_hold",
+            AccountKind::SandboxFunding => "sandbox_funding",
+            AccountKind::FxPosition => "fx_position",
+            AccountKind::FxRevenue => "fx_revenue",
         }
     }
 }
@@ -69,10 +87,8 @@ pub fn post(
     let entry_id = conn.last_insert_rowid();
     for posting in postings {
         let account_id = account_id(conn, &posting.account)?;
-        conn.prepare_cached(
-            "INSERT INTO postings (entry_id, account_id, amount) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![entry_id, account_id, posting.amount_minor])?;
+        conn.prepare_cached("INSERT INTO postings (entry_id, account_id, amount) VALUES (?1, ?2, ?3)")?
+            .execute(params![entry_id, account_id, posting.amount_minor])?;
     }
     Ok(entry_id)
 }
@@ -89,13 +105,10 @@ fn check_balanced(mode: Mode, postings: &[Posting]) -> Result<(), String> {
         if posting.amount_minor == 0 {
             return Err("a posting of zero is meaningless".into());
         }
-        *sums.entry(posting.account.currency.as_str()).or_default() +=
-            i128::from(posting.amount_minor);
+        *sums.entry(posting.account.currency.as_str()).or_default() += i128::from(posting.amount_minor);
     }
     match sums.iter().find(|(_, sum)| **sum != 0) {
-        Some((currency, sum)) => Err(format!(
-            "entry does not balance in {currency}: off by {sum}"
-        )),
+        Some((currency, sum)) => Err(format!("entry does not balance in {currency}: off by {sum}")),
         None => Ok(()),
     }
 }
@@ -128,58 +141,88 @@ pub fn balance(conn: &Connection, account: &Account) -> Result<i64, StoreError> 
     Ok(sum.unwrap_or(0))
 }
 
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerSummary {
+    pub entries: i64,
+    pub postings: i64,
+    pub accounts: i64,
+}
+
+/// Checks every ledger invariant and returns the first violation found:
+/// each entry has at least two postings, stays in its mode and balances per
+/// currency; all balances per mode and currency sum to zero; no customer
+/// wallet is below zero; no transaction is bound to two idempotency keys.
+pub fn verify(conn: &Connection) -> Result<LedgerSummary, String> {
+    let first = |sql: &str| -> Result<Option<String>, String> {
+        conn.query_row(sql, [], |row| row.get::<_, String>(0)).optional().map_err(|e| e.to_string())
+    };
+    // In this order, so that each corruption is named by its own check.
+    let checks: [&str; 6] = [
+        // entry has fewer than two postings
+        "SELECT 'entry ' || e.id || ' (' || e.kind || ' of ' || e.transaction_id || ') has ' ||
+                    (SELECT COUNT(*) FROM postings p WHERE p.entry_id = e.id) || ' postings'
+             FROM journal_entries e WHERE (SELECT COUNT(*) FROM postings p WHERE p.entry_id = e.id) < 2 LIMIT 1",
+        // entry does not balance
+        "SELECT 'entry ' || p.entry_id || ' does not balance in ' || a.currency || ': off by ' || SUM(p.amount)
+             FROM postings p JOIN ledger_accounts a ON a.id = p.account_id
+             GROUP BY p.entry_id, a.currency HAVING SUM(p.amount) <> 0 LIMIT 1",
+        // ledger does not sum to zero
+        "SELECT 'all ' || a.mode || ' ' || a.currency || ' balances sum to ' || SUM(p.amount) || ', not 0'
+             FROM postings p JOIN ledger_accounts a ON a.id = p.account_id
+             GROUP BY a.mode, a.currency HAVING SUM(p.amount) <> 0 LIMIT 1",
+        // entry mixes modes
+        "SELECT 'entry ' || e.id || ' (' || e.mode || ') posts to ' || a.mode || ' account ' || a.id
+             FROM journal_entries e JOIN postings p ON p.entry_id = e.id JOIN ledger_accounts a ON a.id = p.account_id
+             WHERE a.mode <> e.mode LIMIT 1",
+        // customer wallet below zero
+        "SELECT a.mode || ' ' || a.currency || ' wallet of ' || a.owner || ' is below zero: ' || -SUM(p.amount)
+             FROM postings p JOIN ledger_accounts a ON a.id = p.account_id
+             WHERE a.kind = 'customer_wallet' GROUP BY a.id HAVING SUM(p.amount) > 0 LIMIT 1",
+        // transaction bound to several idempotency keys
+        "SELECT 'transaction ' || transaction_id || ' is bound to ' || COUNT(*) || ' idempotency keys'
+             FROM idempotency_keys GROUP BY transaction_id HAVING COUNT(*) > 1 LIMIT 1",
+    ];
+    for sql in checks {
+        if let Some(violation) = first(sql)? {
+            return Err(violation);
+        }
+    }
+    let count = |table: &str| -> Result<i64, String> {
+        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).map_err(|e| e.to_string())
+    };
+    Ok(LedgerSummary {
+        entries: count("journal_entries")?,
+        postings: count("postings")?,
+        accounts: count("ledger_accounts")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn account(kind: AccountKind, currency: &str) -> Account {
-        Account {
-            mode: Mode::Test,
-            entity: "E".into(),
-            owner: "o".into(),
-            kind,
-            currency: currency.into(),
-        }
+        Account { mode: Mode::Test, entity: "E".into(), owner: "o".into(), kind, currency: currency.into() }
     }
 
     #[test]
     fn unbalanced_entries_are_refused() {
         let ok = [
-            Posting {
-                account: account(AccountKind::RailClearing, "USD"),
-                amount_minor: 100,
-            },
-            Posting {
-                account: account(AccountKind::MerchantPending, "USD"),
-                amount_minor: -100,
-            },
+            Posting { account: account(AccountKind::RailClearing, "USD"), amount_minor: 100 },
+            Posting { account: account(AccountKind::MerchantPending, "USD"), amount_minor: -100 },
         ];
         assert!(check_balanced(Mode::Test, &ok).is_ok());
         let off = [
-            Posting {
-                account: account(AccountKind::RailClearing, "USD"),
-                amount_minor: 100,
-            },
-            Posting {
-                account: account(AccountKind::MerchantPending, "USD"),
-                amount_minor: -99,
-            },
+            Posting { account: account(AccountKind::RailClearing, "USD"), amount_minor: 100 },
+            Posting { account: account(AccountKind::MerchantPending, "USD"), amount_minor: -99 },
         ];
         assert!(check_balanced(Mode::Test, &off).is_err());
         let mixed_currency = [
-            Posting {
-                account: account(AccountKind::RailClearing, "USD"),
-                amount_minor: 100,
-            },
-            Posting {
-                account: account(AccountKind::MerchantPending, "LRD"),
-                amount_minor: -100,
-            },
+            Posting { account: account(AccountKind::RailClearing, "USD"), amount_minor: 100 },
+            Posting { account: account(AccountKind::MerchantPending, "LRD"), amount_minor: -100 },
         ];
         assert!(check_balanced(Mode::Test, &mixed_currency).is_err());
-        assert!(
-            check_balanced(Mode::Live, &ok).is_err(),
-            "test accounts in a live entry"
-        );
+        assert!(check_balanced(Mode::Live, &ok).is_err(), "test accounts in a live entry");
     }
 }

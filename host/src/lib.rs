@@ -7,7 +7,10 @@
 pub mod app;
 pub mod auth;
 pub mod clock;
+pub mod config;
 pub mod error;
+pub mod fx;
+pub mod history;
 pub mod http;
 pub mod idempotency;
 pub mod ids;
@@ -18,3 +21,5 @@ pub mod payments;
 pub mod phone;
 pub mod plugins;
 pub mod store;
+pub mod validate;
+pub mod wallets;

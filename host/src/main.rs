@@ -26,6 +26,14 @@ enum Command {
         /// Directory of plugin components to load.
         #[arg(long, env = "SOXARA_PLUGIN_DIR", default_value = "target/plugins")]
         plugin_dir: PathBuf,
+        /// Operator settings (TOML); without it, built-in sandbox defaults.
+        #[arg(long, env = "SOXARA_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Check every ledger invariant in a database; exit 1 on the first violation.
+    Verify {
+        #[arg(long, env = "SOXARA_DATABASE", default_value = "data/soxara.db")]
+        database: PathBuf,
     },
 }
 
@@ -38,20 +46,29 @@ async fn main() -> Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Serve {
-            database,
-            listen,
-            plugin_dir,
-        } => {
+        Command::Verify { database } => {
+            let conn = soxara::store::open_read_only(&database)
+                .map_err(|e| anyhow::anyhow!("opening {}: {e}", database.display()))?;
+            match soxara::ledger::verify(&conn) {
+                Ok(summary) => println!(
+                    "ledger ok: {} entries, {} postings, {} accounts; every invariant holds",
+                    summary.entries, summary.postings, summary.accounts
+                ),
+                Err(violation) => {
+                    eprintln!("ledger violation: {violation}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        Command::Serve { database, listen, plugin_dir, config } => {
+            let file = match config {
+                Some(path) => soxara::config::FileConfig::load(&path)?,
+                None => soxara::config::FileConfig::default(),
+            };
             if let Some(parent) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
             }
-            let app = soxara::app::start(soxara::app::Config {
-                database,
-                listen,
-                plugin_dir,
-            })
-            .await?;
+            let app = soxara::app::start(soxara::app::Config { database, listen, plugin_dir, file }).await?;
             let base = format!("http://{}", app.addr);
             if let Some((merchant, key)) = &app.sandbox {
                 println!("Created the sandbox merchant {merchant}.");

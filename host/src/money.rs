@@ -23,16 +23,8 @@ pub struct Currency {
 
 /// The enabled currencies. Adding one is adding a line here.
 pub const CURRENCIES: &[Currency] = &[
-    Currency {
-        code: "USD",
-        exponent: 2,
-        rounding_increment_minor: 1,
-    },
-    Currency {
-        code: "LRD",
-        exponent: 2,
-        rounding_increment_minor: 100,
-    },
+    Currency { code: "USD", exponent: 2, rounding_increment_minor: 1 },
+    Currency { code: "LRD", exponent: 2, rounding_increment_minor: 100 },
 ];
 
 impl Currency {
@@ -46,10 +38,7 @@ impl Currency {
         if CURRENCIES.iter().any(|c| c.code == upper) {
             return Err(format!("currency codes are upper case: use \"{upper}\""));
         }
-        Err(format!(
-            "unknown currency \"{code}\"; enabled currencies: {}",
-            enabled.join(", ")
-        ))
+        Err(format!("unknown currency \"{code}\"; enabled currencies: {}", enabled.join(", ")))
     }
 }
 
@@ -58,9 +47,7 @@ impl Currency {
 pub fn parse_amount_minor(raw_json: &str) -> Result<u64, String> {
     let text = raw_json.trim();
     if text.starts_with('"') {
-        return Err(
-            "must be a JSON integer of minor units (e.g. 1250 for USD 12.50), not a string".into(),
-        );
+        return Err("must be a JSON integer of minor units (e.g. 1250 for USD 12.50), not a string".into());
     }
     if text == "null" {
         return Err("is required".into());
@@ -96,45 +83,20 @@ mod tests {
     fn amounts_are_positive_integers_in_range() {
         assert_eq!(parse_amount_minor("1250"), Ok(1250));
         assert_eq!(parse_amount_minor(" 1 "), Ok(1));
-        assert_eq!(
-            parse_amount_minor("9223372036854775807"),
-            Ok(AMOUNT_MINOR_MAX)
-        );
-        for bad in [
-            "12.50",
-            "1e3",
-            "\"1250\"",
-            "0",
-            "-5",
-            "9223372036854775808",
-            "99999999999999999999999",
-            "true",
-            "null",
-        ] {
+        assert_eq!(parse_amount_minor("9223372036854775807"), Ok(AMOUNT_MINOR_MAX));
+        for bad in
+            ["12.50", "1e3", "\"1250\"", "0", "-5", "9223372036854775808", "99999999999999999999999", "true", "null"]
+        {
             assert!(parse_amount_minor(bad).is_err(), "{bad} must be refused");
         }
     }
 
     #[test]
     fn currency_registry_knows_usd_and_lrd() {
-        assert_eq!(
-            Currency::from_code("USD").unwrap().rounding_increment_minor,
-            1
-        );
-        assert_eq!(
-            Currency::from_code("LRD").unwrap().rounding_increment_minor,
-            100
-        );
-        assert!(
-            Currency::from_code("usd")
-                .unwrap_err()
-                .contains("upper case")
-        );
-        assert!(
-            Currency::from_code("NGN")
-                .unwrap_err()
-                .contains("unknown currency")
-        );
+        assert_eq!(Currency::from_code("USD").unwrap().rounding_increment_minor, 1);
+        assert_eq!(Currency::from_code("LRD").unwrap().rounding_increment_minor, 100);
+        assert!(Currency::from_code("usd").unwrap_err().contains("upper case"));
+        assert!(Currency::from_code("NGN").unwrap_err().contains("unknown currency"));
     }
 
     #[test]

@@ -3,25 +3,22 @@
 //! replying only after the record is committed. This module owns the payment
 //! object's shape.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, FieldError};
-use crate::idempotency::{self, Claim, Scope, StoredResponse};
+use crate::error::ApiError;
+use crate::idempotency::{self, Claim, Reply, Scope, StoredResponse};
 use crate::ledger::{self, Account, AccountKind, PLATFORM_OWNER, Posting};
 use crate::mode::Mode;
 use crate::money::{self, Currency};
 use crate::plugins::routes::{method_name, parse_method};
-use crate::plugins::{
-    CollectRequest, LoadedRail, Money, PaymentMethod, PluginError, RailOutcome, TransactionStatus,
-};
+use crate::plugins::{CollectRequest, LoadedRail, Money, PaymentMethod, PluginError, RailOutcome, TransactionStatus};
 use crate::store::StoreError;
+use crate::validate::{Fields, fail};
 
 /// The platform's fee on a payment, in basis points, rounded down.
 pub const PAYMENT_FEE_BPS: u64 = 100;
@@ -44,236 +41,87 @@ pub struct NewPayment {
     pub canonical: String,
 }
 
-/// What the handler sends back.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub body: String,
-    pub replayed: bool,
-}
-
 /// Parses and validates a `POST /v1/payments` body, reporting every bad field.
 pub fn parse_new_payment(body: &[u8]) -> Result<NewPayment, ApiError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
-    if !value.is_object() {
-        return Err(ApiError::invalid("body", "must be a JSON object"));
-    }
-    let raw: BTreeMap<String, Box<RawValue>> =
-        serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
-    let mut errors = Vec::new();
-    let mut fail = |field: &str, message: String| {
-        errors.push(FieldError {
-            field: field.into(),
-            message,
-        })
-    };
-
-    const KNOWN: [&str; 7] = [
-        "amount",
-        "currency",
-        "method",
-        "customer",
-        "card",
-        "description",
-        "metadata",
-    ];
-    for field in raw.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
-        fail(
-            field,
-            format!(
-                "is not a known field; expected one of: {}",
-                KNOWN.join(", ")
-            ),
-        );
-    }
-
-    let amount_minor = match raw.get("amount") {
+    const KNOWN: [&str; 7] = ["amount", "currency", "method", "customer", "card", "description", "metadata"];
+    let fields = Fields::parse(body, &KNOWN)?;
+    let mut errors = fields.errors();
+    let amount_minor = fields.amount(&mut errors);
+    let currency = fields.currency("currency", &mut errors);
+    let method = match fields.get("/method") {
         None => {
-            fail(
-                "amount",
-                "is required: an integer of minor units (e.g. 1250 for USD 12.50)".into(),
-            );
-            None
-        }
-        Some(raw) => money::parse_amount_minor(raw.get())
-            .map_err(|m| fail("amount", m))
-            .ok(),
-    };
-    let currency = match value.get("currency") {
-        None | Some(Value::Null) => {
-            fail(
-                "currency",
-                "is required (e.g. \"USD\" or \"LRD\"); there is no default currency".into(),
-            );
-            None
-        }
-        Some(Value::String(code)) => Currency::from_code(code)
-            .map_err(|m| fail("currency", m))
-            .ok(),
-        Some(_) => {
-            fail("currency", "must be a string such as \"USD\"".into());
-            None
-        }
-    };
-    let method = match value.get("method") {
-        None | Some(Value::Null) => {
-            fail(
-                "method",
-                "is required: one of card, mtn_momo, orange_money, wallet".into(),
-            );
+            fail(&mut errors, "method", "is required: one of card, mtn_momo, orange_money, wallet");
             None
         }
         Some(Value::String(name)) => {
             let method = parse_method(name);
             if method.is_none() {
-                fail(
-                    "method",
-                    format!(
-                        "unknown method \"{name}\"; use one of card, mtn_momo, orange_money, wallet"
-                    ),
-                );
+                let message = format!("unknown method \"{name}\"; use one of card, mtn_momo, orange_money, wallet");
+                fail(&mut errors, "method", message);
             }
             method
         }
         Some(_) => {
-            fail(
-                "method",
-                "must be a string: one of card, mtn_momo, orange_money, wallet".into(),
-            );
+            fail(&mut errors, "method", "must be a string: one of card, mtn_momo, orange_money, wallet");
             None
         }
     };
-
-    let customer_phone = match value.get("customer") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(customer)) => {
-            for field in customer.keys().filter(|k| k.as_str() != "phone") {
-                fail(
-                    &format!("customer.{field}"),
-                    "is not a known field; expected phone".into(),
-                );
-            }
-            match customer.get("phone") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(phone)) => crate::phone::parse_e164(phone)
-                    .map_err(|m| fail("customer.phone", m))
-                    .ok(),
-                Some(_) => {
-                    fail(
-                        "customer.phone",
-                        "must be a string such as \"+231770001234\"".into(),
-                    );
-                    None
-                }
-            }
-        }
-        Some(_) => {
-            fail(
-                "customer",
-                "must be an object such as {\"phone\": \"+231770001234\"}".into(),
-            );
+    let phone_required =
+        matches!(method, Some(PaymentMethod::MtnMomo | PaymentMethod::OrangeMoney | PaymentMethod::Wallet));
+    let customer_phone = fields.customer_phone(&mut errors, phone_required);
+    let card_number = match (fields.get("/card"), method) {
+        (None, Some(PaymentMethod::Card)) => {
+            fail(&mut errors, "card", "is required for card payments: {\"number\": \"…\"}");
             None
         }
-    };
-    let card_number = match value.get("card") {
-        None | Some(Value::Null) => None,
-        Some(Value::Object(card)) => {
+        (None, _) => None,
+        (Some(_), Some(m)) if m != PaymentMethod::Card => {
+            fail(&mut errors, "card", format!("is only for card payments, not {}", method_name(m)));
+            None
+        }
+        (Some(Value::Object(card)), _) => {
             for field in card.keys().filter(|k| k.as_str() != "number") {
-                fail(
-                    &format!("card.{field}"),
-                    "is not a known field; expected number".into(),
-                );
+                fail(&mut errors, &format!("card.{field}"), "is not a known field; expected number");
             }
             match card.get("number") {
-                Some(Value::String(number)) => parse_card_number(number)
-                    .map_err(|m| fail("card.number", m))
-                    .ok(),
+                Some(Value::String(number)) => {
+                    parse_card_number(number).map_err(|m| fail(&mut errors, "card.number", m)).ok()
+                }
                 _ => {
-                    fail(
-                        "card.number",
-                        "is required and must be a string of digits".into(),
-                    );
+                    fail(&mut errors, "card.number", "is required and must be a string of digits");
                     None
                 }
             }
         }
-        Some(_) => {
-            fail(
-                "card",
-                "must be an object such as {\"number\": \"4242424242424242\"}".into(),
-            );
+        (Some(_), _) => {
+            fail(&mut errors, "card", "must be an object such as {\"number\": \"4242424242424242\"}");
             None
         }
     };
-    let present = |pointer: &str| value.pointer(pointer).is_some_and(|v| !v.is_null());
-    match method {
-        Some(PaymentMethod::Card) if !present("/card") => fail(
-            "card",
-            "is required for card payments: {\"number\": \"…\"}".into(),
-        ),
-        Some(m @ (PaymentMethod::MtnMomo | PaymentMethod::OrangeMoney | PaymentMethod::Wallet))
-            if !present("/customer/phone") =>
-        {
-            fail(
-                "customer.phone",
-                format!("is required for {} payments", method_name(m)),
-            )
-        }
-        Some(m) if m != PaymentMethod::Card && present("/card") => fail(
-            "card",
-            format!("is only for card payments, not {}", method_name(m)),
-        ),
-        _ => {}
-    }
-
-    let description = match value.get("description") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(text)) if text.chars().count() <= DESCRIPTION_CHARS_MAX => {
-            Some(text.clone())
-        }
-        Some(Value::String(_)) => {
-            fail(
-                "description",
-                format!("must be at most {DESCRIPTION_CHARS_MAX} characters"),
-            );
-            None
-        }
-        Some(_) => {
-            fail("description", "must be a string".into());
-            None
-        }
-    };
-    let metadata = match value.get("metadata") {
-        None | Some(Value::Null) => serde_json::Map::new(),
+    let description = fields.string("description", DESCRIPTION_CHARS_MAX, false, &mut errors);
+    let metadata = match fields.get("/metadata") {
+        None => serde_json::Map::new(),
         Some(Value::Object(map)) => {
             if map.len() > METADATA_KEYS_MAX {
-                fail(
-                    "metadata",
-                    format!("may have at most {METADATA_KEYS_MAX} keys"),
-                );
+                fail(&mut errors, "metadata", format!("may have at most {METADATA_KEYS_MAX} keys"));
             }
             for (key, value) in map {
                 let field = format!("metadata.{key}");
                 if key.is_empty() || key.chars().count() > METADATA_KEY_CHARS_MAX {
-                    fail(
-                        &field,
-                        format!("keys must be 1 to {METADATA_KEY_CHARS_MAX} characters"),
-                    );
+                    fail(&mut errors, &field, format!("keys must be 1 to {METADATA_KEY_CHARS_MAX} characters"));
                 }
                 match value {
                     Value::String(s) if s.chars().count() <= METADATA_VALUE_CHARS_MAX => {}
-                    Value::String(_) => fail(
-                        &field,
-                        format!("must be at most {METADATA_VALUE_CHARS_MAX} characters"),
-                    ),
-                    _ => fail(&field, "must be a string".into()),
+                    Value::String(_) => {
+                        fail(&mut errors, &field, format!("must be at most {METADATA_VALUE_CHARS_MAX} characters"))
+                    }
+                    _ => fail(&mut errors, &field, "must be a string"),
                 }
             }
             map.clone()
         }
         Some(_) => {
-            fail("metadata", "must be an object of string values".into());
+            fail(&mut errors, "metadata", "must be an object of string values");
             serde_json::Map::new()
         }
     };
@@ -287,7 +135,7 @@ pub fn parse_new_payment(body: &[u8]) -> Result<NewPayment, ApiError> {
             card_number,
             description,
             metadata,
-            canonical: value.to_string(),
+            canonical: fields.canonical(),
         }),
         _ => Err(ApiError::Validation(errors)),
     }
@@ -305,11 +153,7 @@ fn parse_card_number(text: &str) -> Result<String, String> {
         .enumerate()
         .map(|(i, b)| {
             let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
-            } else {
-                d
-            }
+            if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d }
         })
         .sum();
     if !sum.is_multiple_of(10) {
@@ -319,25 +163,13 @@ fn parse_card_number(text: &str) -> Result<String, String> {
 }
 
 /// `POST /v1/payments`.
-pub async fn create(
-    state: &AppState,
-    caller: &Caller,
-    key: String,
-    request: NewPayment,
-) -> Result<Reply, ApiError> {
+pub async fn create(state: &AppState, caller: &Caller, key: String, request: NewPayment) -> Result<Reply, ApiError> {
     let rail = state
         .routes
         .rail_for(caller.mode, request.method, request.currency.code)
         .map_err(ApiError::PaymentMethodUnavailable)?;
-    let entity = rail
-        .entity_for(request.method)
-        .unwrap_or_default()
-        .to_string();
-    let scope = Scope {
-        merchant_id: caller.merchant_id.clone(),
-        mode: caller.mode,
-        key,
-    };
+    let entity = rail.entity_for(request.method).unwrap_or_default().to_string();
+    let scope = Scope { merchant_id: caller.merchant_id.clone(), mode: caller.mode, key };
     let fingerprint = idempotency::fingerprint("POST /v1/payments", &request.canonical);
     let now_ms = crate::clock::now_ms();
     let payment = PaymentRow::new(caller, &scope.key, &request, rail.name(), &entity, now_ms);
@@ -349,29 +181,22 @@ pub async fn create(
             let claim = idempotency::claim(conn, &scope, &fingerprint, &to_insert.id, now_ms)?;
             if let Claim::New = claim {
                 to_insert.insert(conn)?;
+                if to_insert.is_wallet() {
+                    to_insert.hold_wallet_funds(conn, now_ms)?;
+                }
             }
             Ok(claim)
         })
         .await?;
     match claim {
         Claim::New => {}
-        Claim::Replay(stored) => {
-            return Ok(Reply {
-                status: stored.status,
-                body: stored.body,
-                replayed: true,
-            });
-        }
+        Claim::Replay(stored) => return Ok(Reply::replayed(stored)),
         Claim::InFlight => return Err(ApiError::IdempotencyInProgress),
         Claim::Mismatch => return Err(ApiError::IdempotencyKeyReused),
     }
 
     let stored = collect_and_record(state, rail, payment).await?;
-    Ok(Reply {
-        status: stored.status,
-        body: stored.body,
-        replayed: false,
-    })
+    Ok(Reply::new(stored))
 }
 
 /// Calls the rail outside any transaction, then records what it said.
@@ -385,10 +210,8 @@ async fn collect_and_record(
         .await
         .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
     let payment_id = payment.id.clone();
-    let stored = state
-        .store
-        .write(move |conn| record_outcome(conn, &payment_id, outcome, crate::clock::now_ms()))
-        .await?;
+    let stored =
+        state.store.write(move |conn| record_outcome(conn, &payment_id, outcome, crate::clock::now_ms())).await?;
     Ok(stored)
 }
 
@@ -408,18 +231,11 @@ fn record_outcome(
             // processing (the status check settles it) and the key is bound
             // to this answer: a retry never creates a second charge.
             let error = ApiError::RailFailed(plugin_error, payment.id.clone());
-            StoredResponse {
-                status: error.status().as_u16(),
-                body: error.body().to_string(),
-            }
+            StoredResponse { status: error.status().as_u16(), body: error.body().to_string() }
         }
         Ok(answer) => {
             let (status, provider_reference, failure) = match answer {
-                Ok(o) => (
-                    o.status,
-                    o.provider_reference,
-                    o.failure.map(|f| (f.code, f.message)),
-                ),
+                Ok(o) => (o.status, o.provider_reference, o.failure.map(|f| (f.code, f.message))),
                 Err(f) => (TransactionStatus::Failed, None, Some((f.code, f.message))),
             };
             let status = status_name(status);
@@ -437,33 +253,9 @@ fn record_outcome(
                 failure.as_ref().map(|f| &f.1),
                 final_at
             ])?;
-            if matches!(status, "completed" | "refunded") {
-                ledger::post(
-                    conn,
-                    payment.mode,
-                    "payment",
-                    &payment.id,
-                    &payment.collection_postings()?,
-                    now_ms,
-                )?;
-            }
-            if status == "refunded" {
-                let reversal: Vec<Posting> = payment
-                    .collection_postings()?
-                    .into_iter()
-                    .map(|p| Posting {
-                        amount_minor: -p.amount_minor,
-                        ..p
-                    })
-                    .collect();
-                ledger::post(conn, payment.mode, "refund", &payment.id, &reversal, now_ms)?;
-            }
-            let updated =
-                PaymentRow::load(conn, payment_id)?.expect("the payment was just updated");
-            StoredResponse {
-                status: 201,
-                body: updated.to_json().to_string(),
-            }
+            payment.post_outcome(conn, status, now_ms)?;
+            let updated = PaymentRow::load(conn, payment_id)?.expect("the payment was just updated");
+            StoredResponse { status: 201, body: updated.to_json().to_string() }
         }
     };
     idempotency::record_response(conn, payment_id, &response)?;
@@ -487,15 +279,10 @@ pub async fn resume_in_flight(state: &AppState) -> anyhow::Result<usize> {
     let count = pending.len();
     for payment in pending {
         let method = parse_method(&payment.method).unwrap_or(PaymentMethod::Card);
-        match state
-            .routes
-            .rail_for(payment.mode, method, &payment.currency)
-        {
+        match state.routes.rail_for(payment.mode, method, &payment.currency) {
             Ok(rail) => {
                 tracing::info!(payment = %payment.id, "resuming a payment interrupted before it was recorded");
-                collect_and_record(state, rail, payment)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                collect_and_record(state, rail, payment).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             }
             Err(why) => {
                 tracing::warn!(payment = %payment.id, %why, "cannot resume payment: no rail")
@@ -508,10 +295,7 @@ pub async fn resume_in_flight(state: &AppState) -> anyhow::Result<usize> {
 /// `GET /v1/payments/{id}`.
 pub async fn get(state: &AppState, caller: &Caller, id: String) -> Result<Value, ApiError> {
     let (merchant, mode) = (caller.merchant_id.clone(), caller.mode);
-    let row = state
-        .store
-        .read(move |conn| PaymentRow::load(conn, &id))
-        .await?;
+    let row = state.store.read(move |conn| PaymentRow::load(conn, &id)).await?;
     match row {
         Some(p) if p.merchant_id == merchant && p.mode == mode => Ok(p.to_json()),
         _ => Err(ApiError::NotFound { what: "payment" }),
@@ -519,11 +303,7 @@ pub async fn get(state: &AppState, caller: &Caller, id: String) -> Result<Value,
 }
 
 /// `GET /v1/transactions/{idempotency key, reference or id}`.
-pub async fn find_transaction(
-    state: &AppState,
-    caller: &Caller,
-    lookup: String,
-) -> Result<Value, ApiError> {
+pub async fn find_transaction(state: &AppState, caller: &Caller, lookup: String) -> Result<Value, ApiError> {
     let (merchant, mode) = (caller.merchant_id.clone(), caller.mode);
     let row = state
         .store
@@ -531,7 +311,9 @@ pub async fn find_transaction(
             let id = match idempotency::transaction_for_key(conn, &merchant, mode, &lookup)? {
                 Some(id) => id,
                 None => conn
-                    .prepare_cached("SELECT id FROM payments WHERE merchant_id = ?1 AND mode = ?2 AND (reference = ?3 OR id = ?3)")?
+                    .prepare_cached(
+                        "SELECT id FROM payments WHERE merchant_id = ?1 AND mode = ?2 AND (reference = ?3 OR id = ?3)",
+                    )?
                     .query_row(params![merchant, mode.as_str(), lookup], |r| r.get(0))
                     .optional()?
                     .unwrap_or_default(),
@@ -540,9 +322,12 @@ pub async fn find_transaction(
             Ok(row.filter(|p| p.merchant_id == merchant && p.mode == mode))
         })
         .await?;
-    row.map(|p| p.to_json()).ok_or(ApiError::NotFound {
-        what: "transaction",
-    })
+    row.map(|p| p.to_json()).ok_or(ApiError::NotFound { what: "transaction" })
+}
+
+/// The payment object for an id, if it exists (no ownership check).
+pub fn json_by_id(conn: &Connection, id: &str) -> Result<Option<Value>, StoreError> {
+    Ok(PaymentRow::load(conn, id)?.map(|p| p.to_json()))
 }
 
 pub fn status_name(status: TransactionStatus) -> &'static str {
@@ -587,16 +372,8 @@ struct PaymentRow {
 }
 
 impl PaymentRow {
-    fn new(
-        caller: &Caller,
-        key: &str,
-        request: &NewPayment,
-        rail: &str,
-        entity: &str,
-        now_ms: i64,
-    ) -> PaymentRow {
-        let amount_minor =
-            i64::try_from(request.amount_minor).expect("amounts are validated to fit in i64");
+    fn new(caller: &Caller, key: &str, request: &NewPayment, rail: &str, entity: &str, now_ms: i64) -> PaymentRow {
+        let amount_minor = i64::try_from(request.amount_minor).expect("amounts are validated to fit in i64");
         let fee = money::basis_points_of(request.amount_minor, PAYMENT_FEE_BPS);
         PaymentRow {
             id: crate::ids::new_id("pay"),
@@ -611,10 +388,7 @@ impl PaymentRow {
             method: method_name(request.method).to_string(),
             customer_phone: request.customer_phone.clone(),
             rail_instrument: request.card_number.clone(),
-            card_last4: request
-                .card_number
-                .as_ref()
-                .map(|n| n[n.len() - 4..].to_string()),
+            card_last4: request.card_number.as_ref().map(|n| n[n.len() - 4..].to_string()),
             description: request.description.clone(),
             metadata: Value::Object(request.metadata.clone()).to_string(),
             rail: rail.to_string(),
@@ -653,14 +427,23 @@ impl PaymentRow {
             self.entity,
             self.created_at_ms
         ])?;
+        if let Some(phone) = &self.customer_phone {
+            crate::wallets::record_customer_transaction(
+                conn,
+                &self.id,
+                &self.merchant_id,
+                self.mode,
+                phone,
+                "payment",
+                self.created_at_ms,
+            )?;
+        }
         Ok(())
     }
 
     fn load(conn: &Connection, id: &str) -> Result<Option<PaymentRow>, StoreError> {
         let row = conn
-            .prepare_cached(&format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments p WHERE p.id = ?1"
-            ))?
+            .prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM payments p WHERE p.id = ?1"))?
             .query_row(params![id], PaymentRow::from_row)
             .optional()?;
         Ok(row)
@@ -671,8 +454,7 @@ impl PaymentRow {
         Ok(PaymentRow {
             id: row.get(0)?,
             merchant_id: row.get(1)?,
-            mode: Mode::parse(&mode)
-                .ok_or_else(|| rusqlite::Error::InvalidColumnName(format!("mode {mode}")))?,
+            mode: Mode::parse(&mode).ok_or_else(|| rusqlite::Error::InvalidColumnName(format!("mode {mode}")))?,
             reference: row.get(3)?,
             idempotency_key: row.get(4)?,
             status: row.get(5)?,
@@ -696,12 +478,8 @@ impl PaymentRow {
     }
 
     fn collect_request(&self) -> Result<CollectRequest, ApiError> {
-        let method = parse_method(&self.method).ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!(
-                "stored payment has unknown method {}",
-                self.method
-            ))
-        })?;
+        let method = parse_method(&self.method)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("stored payment has unknown method {}", self.method)))?;
         Ok(CollectRequest {
             payment_id: self.id.clone(),
             money: Money {
@@ -715,40 +493,110 @@ impl PaymentRow {
         })
     }
 
-    /// Money in through the rail: the rail owes us the amount; the merchant
-    /// is owed the net; the platform earned the fee.
-    fn collection_postings(&self) -> Result<Vec<Posting>, StoreError> {
-        let account = |owner: &str, kind| Account {
+    fn account(&self, owner: &str, kind: AccountKind) -> Account {
+        Account {
             mode: self.mode,
             entity: self.entity.clone(),
             owner: owner.to_string(),
             kind,
             currency: self.currency.clone(),
+        }
+    }
+
+    fn is_wallet(&self) -> bool {
+        self.method == method_name(PaymentMethod::Wallet)
+    }
+
+    fn phone(&self) -> Result<&str, StoreError> {
+        self.customer_phone
+            .as_deref()
+            .ok_or_else(|| StoreError::Invariant(format!("wallet payment {} has no customer phone", self.id)))
+    }
+
+    fn customer_wallet(&self) -> Result<Account, StoreError> {
+        Ok(crate::wallets::wallet_account(self.mode, self.phone()?, &self.currency))
+    }
+
+    fn wallet_hold(&self) -> Result<Account, StoreError> {
+        Ok(crate::wallets::hold_account(self.mode, self.phone()?, &self.currency))
+    }
+
+    /// Reserves a wallet payment's amount, refusing (and so undoing the
+    /// whole claim) when the wallet holds too little.
+    fn hold_wallet_funds(&self, conn: &Connection, now_ms: i64) -> Result<(), StoreError> {
+        let amount = u64::try_from(self.amount_minor).expect("stored amounts are positive");
+        crate::wallets::require_funds(conn, self.mode, self.phone()?, &self.currency, amount)?;
+        let postings = [
+            Posting { account: self.customer_wallet()?, amount_minor: self.amount_minor },
+            Posting { account: self.wallet_hold()?, amount_minor: -self.amount_minor },
+        ];
+        ledger::post(conn, self.mode, "hold", &self.id, &postings, now_ms)?;
+        Ok(())
+    }
+
+    /// Posts what a new status means for the money.
+    fn post_outcome(&self, conn: &Connection, status: &str, now_ms: i64) -> Result<(), StoreError> {
+        match status {
+            "completed" => {
+                ledger::post(conn, self.mode, "payment", &self.id, &self.collection_postings()?, now_ms)?;
+            }
+            "refunded" => {
+                ledger::post(conn, self.mode, "payment", &self.id, &self.collection_postings()?, now_ms)?;
+                ledger::post(conn, self.mode, "refund", &self.id, &self.refund_postings()?, now_ms)?;
+            }
+            "failed" | "cancelled" if self.is_wallet() => {
+                let postings = [
+                    Posting { account: self.wallet_hold()?, amount_minor: self.amount_minor },
+                    Posting { account: self.customer_wallet()?, amount_minor: -self.amount_minor },
+                ];
+                ledger::post(conn, self.mode, "release", &self.id, &postings, now_ms)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Money in: the source (the rail, or the customer's held wallet money)
+    /// gives the amount; the merchant is owed the net; the platform earns the fee.
+    fn collection_postings(&self) -> Result<Vec<Posting>, StoreError> {
+        let source = if self.is_wallet() {
+            self.wallet_hold()?
+        } else {
+            self.account(&format!("rail:{}", self.rail), AccountKind::RailClearing)
         };
+        self.postings_between(source, 1)
+    }
+
+    /// Money back: the collection reversed, into the customer's wallet for
+    /// wallet payments.
+    fn refund_postings(&self) -> Result<Vec<Posting>, StoreError> {
+        let destination = if self.is_wallet() {
+            self.customer_wallet()?
+        } else {
+            self.account(&format!("rail:{}", self.rail), AccountKind::RailClearing)
+        };
+        self.postings_between(destination, -1)
+    }
+
+    /// `sign` 1: `source` gives the amount, merchant and platform receive it;
+    /// `sign` -1: the reverse.
+    fn postings_between(&self, source: Account, sign: i64) -> Result<Vec<Posting>, StoreError> {
         let net = self
             .amount_minor
             .checked_sub(self.fee_minor)
-            .ok_or_else(|| {
-                StoreError::Invariant(format!("payment {} fee exceeds amount", self.id))
-            })?;
-        let mut postings = vec![
+            .ok_or_else(|| StoreError::Invariant(format!("payment {} fee exceeds amount", self.id)))?;
+        let postings = vec![
+            Posting { account: source, amount_minor: sign * self.amount_minor },
             Posting {
-                account: account(&format!("rail:{}", self.rail), AccountKind::RailClearing),
-                amount_minor: self.amount_minor,
+                account: self.account(&self.merchant_id, AccountKind::MerchantPending),
+                amount_minor: -sign * net,
             },
             Posting {
-                account: account(&self.merchant_id, AccountKind::MerchantPending),
-                amount_minor: -net,
+                account: self.account(PLATFORM_OWNER, AccountKind::FeeRevenue),
+                amount_minor: -sign * self.fee_minor,
             },
         ];
-        if self.fee_minor > 0 {
-            postings.push(Posting {
-                account: account(PLATFORM_OWNER, AccountKind::FeeRevenue),
-                amount_minor: -self.fee_minor,
-            });
-        }
-        postings.retain(|p| p.amount_minor != 0);
-        Ok(postings)
+        Ok(postings.into_iter().filter(|p| p.amount_minor != 0).collect())
     }
 
     /// The payment object merchants see.
@@ -791,8 +639,14 @@ mod tests {
 
     #[test]
     fn canonical_form_ignores_key_order_and_spacing() {
-        let a = parse_new_payment(br#"{"amount":100,"currency":"USD","method":"mtn_momo","customer":{"phone":"+231770001234"}}"#).unwrap();
-        let b = parse_new_payment(br#"{ "customer": {"phone": "+231770001234"}, "method": "mtn_momo", "currency": "USD", "amount": 100 }"#).unwrap();
+        let a = parse_new_payment(
+            br#"{"amount":100,"currency":"USD","method":"mtn_momo","customer":{"phone":"+231770001234"}}"#,
+        )
+        .unwrap();
+        let b = parse_new_payment(
+            br#"{ "customer": {"phone": "+231770001234"}, "method": "mtn_momo", "currency": "USD", "amount": 100 }"#,
+        )
+        .unwrap();
         assert_eq!(a.canonical, b.canonical);
     }
 
@@ -805,10 +659,7 @@ mod tests {
         };
         let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
         for expected in ["x", "amount", "currency", "method"] {
-            assert!(
-                names.contains(&expected),
-                "{expected} missing from {names:?}"
-            );
+            assert!(names.contains(&expected), "{expected} missing from {names:?}");
         }
     }
 

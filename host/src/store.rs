@@ -19,7 +19,8 @@ const BUSY_TIMEOUT_MS: u64 = 5_000;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run. Append only: never edit a released migration.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/0001_initial.sql"), include_str!("../migrations/0002_wallets_fx.sql")];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -29,6 +30,10 @@ pub enum StoreError {
     WriterStopped,
     #[error("a database write panicked: {0}")]
     Panicked(String),
+    /// The write was refused for a domain reason (insufficient funds, an
+    /// expired quote…): its savepoint is rolled back and the reason returned.
+    #[error("refused: {0}")]
+    Rejected(Box<dyn std::error::Error + Send + Sync>),
     #[error("ledger invariant: {0}")]
     Invariant(String),
     #[error("commit failed: {0}")]
@@ -62,10 +67,7 @@ impl Store {
             .name("soxara-db-writer".into())
             .spawn(move || run_writer(conn, queue))
             .expect("spawning the writer thread at start-up");
-        let readers = Arc::new(ReaderPool {
-            path: path.to_path_buf(),
-            idle: Mutex::new(Vec::new()),
-        });
+        let readers = Arc::new(ReaderPool { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
         Ok(Store { jobs, readers })
     }
 
@@ -84,10 +86,7 @@ impl Store {
                 let _ = reply.send(commit.and(result));
             })
         });
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
+        self.jobs.send(job).await.map_err(|_| StoreError::WriterStopped)?;
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
@@ -99,25 +98,31 @@ impl Store {
     {
         let pool = Arc::clone(&self.readers);
         tokio::task::spawn_blocking(move || {
-            let idle = pool
-                .idle
-                .lock()
-                .expect("reader pool lock is never held across a panic")
-                .pop();
+            let idle = pool.idle.lock().expect("reader pool lock is never held across a panic").pop();
             let conn = match idle {
                 Some(conn) => conn,
                 None => open_connection(&pool.path)?,
             };
             let result = f(&conn);
-            pool.idle
-                .lock()
-                .expect("reader pool lock is never held across a panic")
-                .push(conn);
+            pool.idle.lock().expect("reader pool lock is never held across a panic").push(conn);
             result
         })
         .await
         .map_err(|e| StoreError::Panicked(e.to_string()))?
     }
+}
+
+impl StoreError {
+    pub fn rejected(reason: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+        StoreError::Rejected(Box::new(reason))
+    }
+}
+
+/// Opens a connection that cannot write, for offline checks (`soxara verify`).
+pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+    Ok(conn)
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
@@ -137,21 +142,14 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
-        tx.pragma_update(
-            None,
-            "user_version",
-            i64::try_from(index + 1).expect("few migrations"),
-        )?;
+        tx.pragma_update(None, "user_version", i64::try_from(index + 1).expect("few migrations"))?;
         tx.commit()?;
         tracing::info!(migration = index + 1, "database migrated");
     }
     Ok(())
 }
 
-fn in_savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
+fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
     conn.execute_batch("SAVEPOINT job")?;
     let result = catch_unwind(AssertUnwindSafe(|| f(conn)))
         .unwrap_or_else(|panic| Err(StoreError::Panicked(panic_message(&panic))));
@@ -182,13 +180,9 @@ fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Job>) {
             }
         }
         if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
-            let message = err.to_string();
-            for job in batch {
-                // Dropping the job drops its reply channel: the caller sees
-                // WriterStopped. Log why.
-                drop(job);
-            }
-            tracing::error!(error = %message, "could not begin a write transaction");
+            // Dropping the jobs drops their reply channels: callers see
+            // WriterStopped, and nothing was written.
+            tracing::error!(error = %err, jobs = batch.len(), "could not begin a write transaction");
             continue;
         }
         let finishes: Vec<Finish> = batch.into_iter().map(|job| job(&conn)).collect();
@@ -210,10 +204,7 @@ mod tests {
     async fn a_failed_job_rolls_back_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
-        store
-            .write(|c| Ok(c.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")?))
-            .await
-            .unwrap();
+        store.write(|c| Ok(c.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")?)).await.unwrap();
         let good = store.write(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?));
         let bad = store.write(|c| {
             c.execute("INSERT INTO t VALUES (2)", [])?;
@@ -228,9 +219,7 @@ mod tests {
         let values: Vec<i64> = store
             .read(|c| {
                 let mut stmt = c.prepare("SELECT v FROM t ORDER BY v")?;
-                let rows = stmt
-                    .query_map([], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?;
+                let rows = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
                 Ok(rows)
             })
             .await

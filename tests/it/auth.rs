@@ -8,12 +8,7 @@ async fn health_needs_no_key_and_lists_the_simulator() {
     let answer = app.get("", "/health").await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body["status"], "ok");
-    assert!(
-        answer.body["rails"]
-            .as_array()
-            .unwrap()
-            .contains(&serde_json::json!("simulator"))
-    );
+    assert!(answer.body["rails"].as_array().unwrap().contains(&serde_json::json!("simulator")));
 }
 
 #[tokio::test]
@@ -24,29 +19,13 @@ async fn missing_and_bad_keys_are_refused_with_the_envelope() {
     assert_eq!(missing.status, 401);
     assert_eq!(missing.code(), "AUTHENTICATION_REQUIRED");
     let error = &missing.body["error"];
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("Authorization: Bearer")
-    );
-    assert_eq!(
-        error["doc_url"],
-        "https://docs.soxara.com/errors#authentication_required"
-    );
+    assert!(error["message"].as_str().unwrap().contains("Authorization: Bearer"));
+    assert_eq!(error["doc_url"], "https://docs.soxara.com/errors#authentication_required");
     assert!(error["request_id"].as_str().unwrap().starts_with("req_"));
-    assert_eq!(
-        missing.headers["x-request-id"],
-        error["request_id"].as_str().unwrap()
-    );
+    assert_eq!(missing.headers["x-request-id"], error["request_id"].as_str().unwrap());
 
     let unknown = format!("sxm_test_sk_{}", "a".repeat(32));
-    for bad in [
-        unknown.as_str(),
-        "sxm_test_sk_short",
-        "not-a-key",
-        "sogo_sk_test_abc",
-    ] {
+    for bad in [unknown.as_str(), "sxm_test_sk_short", "not-a-key", "sogo_sk_test_abc"] {
         let answer = app.get(bad, "/v1/payments/pay_x").await;
         assert_eq!(answer.status, 401, "{bad}");
         assert_eq!(answer.code(), "AUTHENTICATION_FAILED", "{bad}");
@@ -56,28 +35,11 @@ async fn missing_and_bad_keys_are_refused_with_the_envelope() {
 #[tokio::test]
 async fn the_key_may_come_as_bearer_or_x_api_key() {
     let app = spawn_app().await;
-    let created = app
-        .pay(
-            &app.key,
-            Some(&new_key()),
-            &momo(500, "USD", "+231770001234"),
-        )
-        .await;
+    let created = app.pay(&app.key, Some(&new_key()), &momo(500, "USD", "+231770001234")).await;
     assert_eq!(created.status, 201);
-    let path = format!(
-        "{}/v1/payments/{}",
-        app.base,
-        created.body["id"].as_str().unwrap()
-    );
-    let via_header = soxara_tests::answer(
-        app.client
-            .get(&path)
-            .header("X-API-Key", &app.key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let path = format!("{}/v1/payments/{}", app.base, created.body["id"].as_str().unwrap());
+    let via_header =
+        soxara_tests::answer(app.client.get(&path).header("X-API-Key", &app.key).send().await.unwrap()).await;
     assert_eq!(via_header.status, 200);
     assert_eq!(via_header.body, created.body);
 }
@@ -85,16 +47,8 @@ async fn the_key_may_come_as_bearer_or_x_api_key() {
 #[tokio::test]
 async fn public_keys_cannot_create_payments() {
     let app = spawn_app().await;
-    let public = app
-        .create_key(&app.merchant_id, Mode::Test, KeyKind::Public)
-        .await;
-    let answer = app
-        .pay(
-            &public,
-            Some(&new_key()),
-            &momo(500, "USD", "+231770001234"),
-        )
-        .await;
+    let public = app.create_key(&app.merchant_id, Mode::Test, KeyKind::Public).await;
+    let answer = app.pay(&public, Some(&new_key()), &momo(500, "USD", "+231770001234")).await;
     assert_eq!(answer.status, 403);
     assert_eq!(answer.code(), "SECRET_KEY_REQUIRED");
 }
@@ -102,49 +56,23 @@ async fn public_keys_cannot_create_payments() {
 #[tokio::test]
 async fn a_live_key_never_reaches_the_simulator() {
     let app = spawn_app().await;
-    let live = app
-        .create_key(&app.merchant_id, Mode::Live, KeyKind::Secret)
-        .await;
+    let live = app.create_key(&app.merchant_id, Mode::Live, KeyKind::Secret).await;
     let idem = new_key();
-    let answer = app
-        .pay(&live, Some(&idem), &momo(500, "USD", "+231770001234"))
-        .await;
+    let answer = app.pay(&live, Some(&idem), &momo(500, "USD", "+231770001234")).await;
     assert_eq!(answer.status, 422);
     assert_eq!(answer.code(), "PAYMENT_METHOD_UNAVAILABLE");
-    assert!(
-        answer.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no live rail")
-    );
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM payments").await,
-        0,
-        "nothing was created"
-    );
+    assert!(answer.body["error"]["message"].as_str().unwrap().contains("no live rail"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 0, "nothing was created");
     // Nothing exists under the key, so the merchant may safely retry it later.
-    assert_eq!(
-        app.get(&live, &format!("/v1/transactions/{idem}"))
-            .await
-            .status,
-        404
-    );
+    assert_eq!(app.get(&live, &format!("/v1/transactions/{idem}")).await.status, 404);
 }
 
 #[tokio::test]
 async fn test_and_live_objects_and_merchants_are_kept_apart() {
     let app = spawn_app().await;
-    let created = app
-        .pay(
-            &app.key,
-            Some(&new_key()),
-            &momo(500, "USD", "+231770001234"),
-        )
-        .await;
+    let created = app.pay(&app.key, Some(&new_key()), &momo(500, "USD", "+231770001234")).await;
     let path = format!("/v1/payments/{}", created.body["id"].as_str().unwrap());
-    let live = app
-        .create_key(&app.merchant_id, Mode::Live, KeyKind::Secret)
-        .await;
+    let live = app.create_key(&app.merchant_id, Mode::Live, KeyKind::Secret).await;
     assert_eq!(app.get(&live, &path).await.code(), "RESOURCE_NOT_FOUND");
     let (_, other) = app.create_merchant("Other merchant").await;
     assert_eq!(app.get(&other, &path).await.code(), "RESOURCE_NOT_FOUND");
@@ -157,14 +85,8 @@ async fn unknown_routes_and_methods_get_the_envelope() {
     let answer = app.get(&app.key, "/v1/nothing-here").await;
     assert_eq!(answer.status, 404);
     assert_eq!(answer.code(), "ROUTE_NOT_FOUND");
-    let wrong = soxara_tests::answer(
-        app.client
-            .delete(format!("{}/v1/payments", app.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let wrong =
+        soxara_tests::answer(app.client.delete(format!("{}/v1/payments", app.base)).send().await.unwrap()).await;
     assert_eq!(wrong.status, 405);
     assert_eq!(wrong.code(), "METHOD_NOT_ALLOWED");
 }

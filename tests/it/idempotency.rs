@@ -24,33 +24,22 @@ async fn a_replay_returns_the_stored_answer_and_says_so() {
     assert_eq!(replay.headers["idempotency-replayed"], "true");
     assert_eq!(replay.body, first.body);
     // Key order and spacing do not make it a different request.
-    let reordered = r#"{ "customer": {"phone": "+231770001234"}, "method": "mtn_momo", "currency": "USD", "amount": 1000 }"#;
-    assert_eq!(
-        app.pay(&app.key, Some(&idem), reordered).await.body,
-        first.body
-    );
+    let reordered =
+        r#"{ "customer": {"phone": "+231770001234"}, "method": "mtn_momo", "currency": "USD", "amount": 1000 }"#;
+    assert_eq!(app.pay(&app.key, Some(&idem), reordered).await.body, first.body);
     assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 1);
 }
 
 #[tokio::test]
 async fn writes_need_a_key_and_a_key_fits_one_request() {
     let app = spawn_app().await;
-    let missing = app
-        .pay(&app.key, None, &momo(1000, "USD", "+231770001234"))
-        .await;
+    let missing = app.pay(&app.key, None, &momo(1000, "USD", "+231770001234")).await;
     assert_eq!(missing.status, 400);
     assert_eq!(missing.code(), "IDEMPOTENCY_KEY_REQUIRED");
 
     let idem = new_key();
-    assert_eq!(
-        app.pay(&app.key, Some(&idem), &momo(1000, "USD", "+231770001234"))
-            .await
-            .status,
-        201
-    );
-    let other_body = app
-        .pay(&app.key, Some(&idem), &momo(2000, "USD", "+231770001234"))
-        .await;
+    assert_eq!(app.pay(&app.key, Some(&idem), &momo(1000, "USD", "+231770001234")).await.status, 201);
+    let other_body = app.pay(&app.key, Some(&idem), &momo(2000, "USD", "+231770001234")).await;
     assert_eq!(other_body.status, 422);
     assert_eq!(other_body.code(), "IDEMPOTENCY_KEY_REUSED");
     assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 1);
@@ -82,19 +71,12 @@ async fn a_key_still_in_flight_gets_409() {
 async fn transactions_are_found_by_idempotency_key_or_reference() {
     let app = spawn_app().await;
     let idem = new_key();
-    let created = app
-        .pay(&app.key, Some(&idem), &momo(1000, "USD", "+231770001234"))
-        .await;
+    let created = app.pay(&app.key, Some(&idem), &momo(1000, "USD", "+231770001234")).await;
     let by_key = app.get(&app.key, &format!("/v1/transactions/{idem}")).await;
     assert_eq!(by_key.status, 200);
     assert_eq!(by_key.body, created.body);
     let reference = created.body["reference"].as_str().unwrap();
-    assert_eq!(
-        app.get(&app.key, &format!("/v1/transactions/{reference}"))
-            .await
-            .body,
-        created.body
-    );
+    assert_eq!(app.get(&app.key, &format!("/v1/transactions/{reference}")).await.body, created.body);
     let never = app.get(&app.key, "/v1/transactions/never-used-key").await;
     assert_eq!(never.status, 404);
     assert_eq!(never.code(), "RESOURCE_NOT_FOUND");
@@ -120,10 +102,8 @@ async fn fifty_concurrent_requests_with_one_key_make_one_payment() {
     let requests = (0..50).map(|_| app.pay(&app.key, Some(&idem), &body));
     let answers = futures::future::join_all(requests).await;
 
-    let originals: Vec<_> = answers
-        .iter()
-        .filter(|a| a.status == 201 && a.headers.get("idempotency-replayed").is_none())
-        .collect();
+    let originals: Vec<_> =
+        answers.iter().filter(|a| a.status == 201 && a.headers.get("idempotency-replayed").is_none()).collect();
     assert_eq!(originals.len(), 1, "exactly one request made the payment");
     let payment = &originals[0].body;
     for answer in &answers {

@@ -11,15 +11,13 @@ const UNBALANCED_ENTRIES: &str = "SELECT COUNT(*) FROM (
 #[tokio::test]
 async fn a_completed_payment_posts_one_balanced_entry() {
     let app = spawn_app().await;
-    let paid = app
-        .pay(
-            &app.key,
-            Some(&new_key()),
-            &momo(10_000, "LRD", "+231770001234"),
-        )
-        .await;
+    let paid = app.pay(&app.key, Some(&new_key()), &momo(10_000, "LRD", "+231770001234")).await;
     let id = paid.body["id"].as_str().unwrap();
-    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM journal_entries WHERE transaction_id = '{id}' AND kind = 'payment'")).await, 1);
+    assert_eq!(
+        app.count(&format!("SELECT COUNT(*) FROM journal_entries WHERE transaction_id = '{id}' AND kind = 'payment'"))
+            .await,
+        1
+    );
     assert_eq!(app.count(UNBALANCED_ENTRIES).await, 0);
     assert_eq!(app.count(UNBALANCED_CURRENCIES).await, 0);
 
@@ -32,53 +30,19 @@ async fn a_completed_payment_posts_one_balanced_entry() {
         );
         async move { app.count(&sql).await }
     };
-    assert_eq!(
-        balance("merchant_pending", merchant).await,
-        -9_900,
-        "the merchant is owed the net amount"
-    );
-    assert_eq!(
-        balance("fee_revenue", "platform".into()).await,
-        -100,
-        "the platform earned 1%"
-    );
-    assert_eq!(
-        balance("rail_clearing", "rail:simulator".into()).await,
-        10_000,
-        "the rail owes the gross amount"
-    );
+    assert_eq!(balance("merchant_pending", merchant).await, -9_900, "the merchant is owed the net amount");
+    assert_eq!(balance("fee_revenue", "platform".into()).await, -100, "the platform earned 1%");
+    assert_eq!(balance("rail_clearing", "rail:simulator".into()).await, 10_000, "the rail owes the gross amount");
 }
 
 #[tokio::test]
 async fn refunded_nets_to_zero_and_processing_posts_nothing() {
     let app = spawn_app().await;
-    let refunded = app
-        .pay(
-            &app.key,
-            Some(&new_key()),
-            &momo(5_000, "USD", "+231770000000"),
-        )
-        .await;
-    let processing = app
-        .pay(
-            &app.key,
-            Some(&new_key()),
-            &momo(5_000, "USD", "+231779999999"),
-        )
-        .await;
-    let entries =
-        |id: &str| format!("SELECT COUNT(*) FROM journal_entries WHERE transaction_id = '{id}'");
-    assert_eq!(
-        app.count(&entries(refunded.body["id"].as_str().unwrap()))
-            .await,
-        2,
-        "payment and its refund"
-    );
-    assert_eq!(
-        app.count(&entries(processing.body["id"].as_str().unwrap()))
-            .await,
-        0
-    );
+    let refunded = app.pay(&app.key, Some(&new_key()), &momo(5_000, "USD", "+231770000000")).await;
+    let processing = app.pay(&app.key, Some(&new_key()), &momo(5_000, "USD", "+231779999999")).await;
+    let entries = |id: &str| format!("SELECT COUNT(*) FROM journal_entries WHERE transaction_id = '{id}'");
+    assert_eq!(app.count(&entries(refunded.body["id"].as_str().unwrap())).await, 2, "payment and its refund");
+    assert_eq!(app.count(&entries(processing.body["id"].as_str().unwrap())).await, 0);
     let net = app.count("SELECT SUM(p.amount) FROM postings p JOIN ledger_accounts a ON a.id = p.account_id WHERE a.kind = 'merchant_pending'").await;
     assert_eq!(net, 0);
     assert_eq!(app.count(UNBALANCED_ENTRIES).await, 0);
@@ -87,22 +51,9 @@ async fn refunded_nets_to_zero_and_processing_posts_nothing() {
 #[tokio::test]
 async fn the_journal_is_append_only() {
     let app = spawn_app().await;
-    app.pay(
-        &app.key,
-        Some(&new_key()),
-        &momo(1_000, "USD", "+231770001234"),
-    )
-    .await;
-    let tamper = app
-        .state()
-        .store
-        .write(|conn| Ok(conn.execute("UPDATE postings SET amount = amount + 1", [])?))
-        .await;
+    app.pay(&app.key, Some(&new_key()), &momo(1_000, "USD", "+231770001234")).await;
+    let tamper = app.state().store.write(|conn| Ok(conn.execute("UPDATE postings SET amount = amount + 1", [])?)).await;
     assert!(tamper.is_err(), "postings cannot be changed");
-    let delete = app
-        .state()
-        .store
-        .write(|conn| Ok(conn.execute("DELETE FROM journal_entries", [])?))
-        .await;
+    let delete = app.state().store.write(|conn| Ok(conn.execute("DELETE FROM journal_entries", [])?)).await;
     assert!(delete.is_err(), "entries cannot be deleted");
 }

@@ -2,7 +2,11 @@
 //! SQLite file, the real simulator component) and talks to it over HTTP.
 
 mod auth;
+mod fx;
 mod idempotency;
 mod ledger;
 mod payments;
+mod properties;
 mod validation;
+mod verify;
+mod wallets;

@@ -26,13 +26,9 @@ pub fn build_plugins(root: &Path) -> Result<Vec<PathBuf>> {
     let names = plugin_names(&plugins_dir)?;
     let fingerprint = source_fingerprint(root)?;
     let stamp = out_dir.join(".fingerprint");
-    let outputs: Vec<PathBuf> = names
-        .iter()
-        .map(|n| out_dir.join(format!("{n}.wasm")))
-        .collect();
+    let outputs: Vec<PathBuf> = names.iter().map(|n| out_dir.join(format!("{n}.wasm"))).collect();
 
-    let unchanged = fs::read_to_string(&stamp).is_ok_and(|s| s == fingerprint)
-        && outputs.iter().all(|p| p.exists());
+    let unchanged = fs::read_to_string(&stamp).is_ok_and(|s| s == fingerprint) && outputs.iter().all(|p| p.exists());
     if unchanged {
         eprintln!("plugins: up to date ({} in target/plugins)", outputs.len());
         return Ok(outputs);
@@ -52,12 +48,9 @@ pub fn build_plugins(root: &Path) -> Result<Vec<PathBuf>> {
 
     fs::create_dir_all(&out_dir)?;
     for (name, output) in names.iter().zip(&outputs) {
-        let module_path = guest_target
-            .join(WASM_TARGET)
-            .join("release")
-            .join(format!("{}.wasm", name.replace('-', "_")));
-        let module =
-            fs::read(&module_path).with_context(|| format!("reading {}", module_path.display()))?;
+        let module_path =
+            guest_target.join(WASM_TARGET).join("release").join(format!("{}.wasm", name.replace('-', "_")));
+        let module = fs::read(&module_path).with_context(|| format!("reading {}", module_path.display()))?;
         let component = wit_component::ComponentEncoder::default()
             .module(&module)
             .with_context(|| format!("{name}: reading the module's component type"))?
@@ -65,11 +58,7 @@ pub fn build_plugins(root: &Path) -> Result<Vec<PathBuf>> {
             .encode()
             .with_context(|| format!("{name}: encoding the component"))?;
         fs::write(output, &component)?;
-        eprintln!(
-            "plugins: {} ({} KiB)",
-            output.display(),
-            component.len() / 1024
-        );
+        eprintln!("plugins: {} ({} KiB)", output.display(), component.len() / 1024);
     }
     fs::write(&stamp, fingerprint)?;
     Ok(outputs)
@@ -81,12 +70,7 @@ fn plugin_names(plugins_dir: &Path) -> Result<Vec<String>> {
     for entry in fs::read_dir(plugins_dir).context("reading plugins/")? {
         let path = entry?.path();
         if path.join("Cargo.toml").is_file() {
-            names.push(
-                path.file_name()
-                    .expect("a directory entry has a name")
-                    .to_string_lossy()
-                    .into_owned(),
-            );
+            names.push(path.file_name().expect("a directory entry has a name").to_string_lossy().into_owned());
         }
     }
     names.sort();
@@ -102,12 +86,7 @@ fn source_fingerprint(root: &Path) -> Result<String> {
     files.sort();
     let mut hasher = Sha256::new();
     for file in files {
-        hasher.update(
-            file.strip_prefix(root)
-                .unwrap_or(&file)
-                .to_string_lossy()
-                .as_bytes(),
-        );
+        hasher.update(file.strip_prefix(root).unwrap_or(&file).to_string_lossy().as_bytes());
         hasher.update(fs::read(&file)?);
     }
     Ok(hex::encode(hasher.finalize()))
@@ -119,10 +98,7 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
     }
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if name == "target" || name.starts_with('.') {
             continue;
         }
@@ -156,17 +132,11 @@ fn detect_route() -> Option<Route> {
     let rustup_has_target = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .is_ok_and(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .any(|l| l.trim() == WASM_TARGET)
-        });
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == WASM_TARGET));
     if rustup_has_target {
         return Some(Route::Rustup);
     }
-    let debian = ["/usr/bin/rustc", "/usr/bin/cargo", "/usr/bin/rust-lld"]
-        .iter()
-        .all(|p| Path::new(p).exists())
+    let debian = ["/usr/bin/rustc", "/usr/bin/cargo", "/usr/bin/rust-lld"].iter().all(|p| Path::new(p).exists())
         && Path::new("/usr/lib/rustlib/src/rust/library").is_dir();
     debian.then_some(Route::Debian)
 }
@@ -205,10 +175,7 @@ fn guest_cargo(route: Route) -> Command {
         cmd.env_remove("RUSTUP_TOOLCHAIN")
             .env("RUSTC", "/usr/bin/rustc")
             .env("RUSTC_BOOTSTRAP", "1")
-            .env(
-                "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER",
-                "/usr/bin/rust-lld",
-            )
+            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", "/usr/bin/rust-lld")
             .args(["-Zbuild-std=std,panic_abort"]);
     }
     cmd

@@ -39,34 +39,25 @@ fn run_task() -> Result<()> {
             guest::build_plugins(&root)?;
             let mut cmd = cargo();
             cmd.current_dir(&root)
-                .args([
-                    "run",
-                    "--quiet",
-                    "-p",
-                    "soxara-host",
-                    "--bin",
-                    "soxara",
-                    "--",
-                    "serve",
-                ])
+                .args(["run", "--quiet", "-p", "soxara-host", "--bin", "soxara", "--", "serve"])
                 .args(["--plugin-dir", "target/plugins"])
                 .args(&rest);
             run(cmd)
         }
         "test" => {
             guest::build_plugins(&root)?;
-            // The plugins' own logic, natively (no WebAssembly needed for it).
-            let mut plugin_tests = cargo();
-            plugin_tests
-                .current_dir(root.join("plugins"))
-                .args(["test", "--quiet", "--lib"])
-                .env("CARGO_TARGET_DIR", root.join("target/plugins-native"));
-            run(plugin_tests)?;
+            // The plugins' and the SDK's own logic, natively (no WebAssembly
+            // needed for it).
+            for dir in ["plugins", "sdk"] {
+                let mut guest_tests = cargo();
+                guest_tests
+                    .current_dir(root.join(dir))
+                    .args(["test", "--quiet", "--lib"])
+                    .env("CARGO_TARGET_DIR", root.join("target/plugins-native"));
+                run(guest_tests)?;
+            }
             let mut host_tests = cargo();
-            host_tests
-                .current_dir(&root)
-                .args(["test", "--workspace"])
-                .args(&rest);
+            host_tests.current_dir(&root).args(["test", "--workspace"]).args(&rest);
             run(host_tests)
         }
         _ => {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rand::RngCore;
 use wasmtime::StoreLimits;
 
-use super::bindings::soxara::gateway::{clock, config, http, log, types};
+use super::bindings::rail::soxara::gateway::{clock, config, http, log, types};
 
 /// Random bytes one call may ask for.
 pub const RANDOM_BYTES_MAX: u32 = 1_024;
@@ -67,8 +67,7 @@ impl config::Host for HostState {
 
 impl http::Host for HostState {
     fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
-        let host = allowed_host(&self.plugin.allowed_hosts, &request.url)
-            .map_err(http::HttpError::Denied)?;
+        let host = allowed_host(&self.plugin.allowed_hosts, &request.url).map_err(http::HttpError::Denied)?;
         tracing::debug!(plugin = %self.plugin.name, %host, method = %request.method, "plugin HTTP request");
         send_http(request)
     }
@@ -81,10 +80,7 @@ pub fn allowed_host(allowed: &[String], url: &str) -> Result<String, String> {
         Some("http" | "https") => {}
         _ => return Err(format!("only http and https URLs are allowed: {url}")),
     }
-    let host = uri
-        .host()
-        .ok_or_else(|| format!("the URL has no host: {url}"))?
-        .to_ascii_lowercase();
+    let host = uri.host().ok_or_else(|| format!("the URL has no host: {url}"))?.to_ascii_lowercase();
     if allowed.iter().any(|a| a.eq_ignore_ascii_case(&host)) {
         Ok(host)
     } else {
@@ -99,15 +95,11 @@ fn send_http(request: http::Request) -> Result<http::Response, http::HttpError> 
         .max_redirects(0)
         .build()
         .into();
-    let mut builder = ureq::http::Request::builder()
-        .method(request.method.as_str())
-        .uri(&request.url);
+    let mut builder = ureq::http::Request::builder().method(request.method.as_str()).uri(&request.url);
     for (name, value) in &request.headers {
         builder = builder.header(name, value);
     }
-    let outbound = builder
-        .body(request.body)
-        .map_err(|e| http::HttpError::Transport(e.to_string()))?;
+    let outbound = builder.body(request.body).map_err(|e| http::HttpError::Transport(e.to_string()))?;
     let response = agent.run(outbound).map_err(|e| match e {
         ureq::Error::Timeout(_) => http::HttpError::Timeout,
         other => http::HttpError::Transport(other.to_string()),
@@ -126,15 +118,9 @@ fn send_http(request: http::Request) -> Result<http::Response, http::HttpError> 
         .read_to_end(&mut body)
         .map_err(|e| http::HttpError::Transport(e.to_string()))?;
     if body.len() as u64 > HTTP_RESPONSE_BYTES_MAX {
-        return Err(http::HttpError::Transport(format!(
-            "response body exceeds {HTTP_RESPONSE_BYTES_MAX} bytes"
-        )));
+        return Err(http::HttpError::Transport(format!("response body exceeds {HTTP_RESPONSE_BYTES_MAX} bytes")));
     }
-    Ok(http::Response {
-        status,
-        headers,
-        body,
-    })
+    Ok(http::Response { status, headers, body })
 }
 
 #[cfg(test)]
@@ -144,14 +130,8 @@ mod tests {
     #[test]
     fn only_allow_listed_hosts_pass() {
         let allowed = vec!["api.stripe.com".to_string(), "127.0.0.1".to_string()];
-        assert_eq!(
-            allowed_host(&allowed, "https://api.stripe.com/v1/payment_intents").unwrap(),
-            "api.stripe.com"
-        );
-        assert_eq!(
-            allowed_host(&allowed, "http://127.0.0.1:8080/x").unwrap(),
-            "127.0.0.1"
-        );
+        assert_eq!(allowed_host(&allowed, "https://api.stripe.com/v1/payment_intents").unwrap(), "api.stripe.com");
+        assert_eq!(allowed_host(&allowed, "http://127.0.0.1:8080/x").unwrap(), "127.0.0.1");
         assert!(allowed_host(&allowed, "https://API.STRIPE.COM/").is_ok());
         for denied in [
             "https://evil.example/",
@@ -161,10 +141,7 @@ mod tests {
             "file:///etc/passwd",
             "not a url",
         ] {
-            assert!(
-                allowed_host(&allowed, denied).is_err(),
-                "{denied} must be denied"
-            );
+            assert!(allowed_host(&allowed, denied).is_err(), "{denied} must be denied");
         }
     }
 }

@@ -16,11 +16,11 @@ use anyhow::{Context, Result};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
 
-pub use bindings::exports::soxara::gateway::rail::{
-    CollectRequest, RailInfo, RailOutcome, SupportedMethod,
-};
-pub use bindings::soxara::gateway::types::{Failure, Money, PaymentMethod, TransactionStatus};
-use bindings::{RailPlugin, RailPluginPre};
+use bindings::fx::FxPluginPre;
+pub use bindings::fx::exports::soxara::gateway::fx_provider::Rate as ProviderRate;
+pub use bindings::rail::exports::soxara::gateway::rail::{CollectRequest, RailInfo, RailOutcome, SupportedMethod};
+pub use bindings::rail::soxara::gateway::types::{Failure, Money, PaymentMethod, TransactionStatus};
+use bindings::rail::{RailPlugin, RailPluginPre};
 pub use host_imports::{HostState, PluginContext};
 
 /// Wall time one plugin call may take before it is interrupted.
@@ -59,8 +59,7 @@ impl Runtime {
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
         let mut linker = Linker::new(&engine);
-        RailPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(anyhow::Error::from)?;
+        RailPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(anyhow::Error::from)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticker_engine, stop) = (engine.clone(), Arc::clone(&ticker_stop));
         std::thread::Builder::new()
@@ -72,11 +71,7 @@ impl Runtime {
                 }
             })
             .context("spawning the epoch ticker")?;
-        Ok(Runtime {
-            engine,
-            linker,
-            ticker_stop,
-        })
+        Ok(Runtime { engine, linker, ticker_stop })
     }
 
     /// Compiles a rail component, checks it against the rail world, and asks
@@ -90,26 +85,39 @@ impl Runtime {
             .instantiate_pre(&component)
             .and_then(RailPluginPre::new)
             .map_err(anyhow::Error::from)
-            .with_context(|| {
-                format!(
-                    "{} does not fit the soxara:gateway rail world",
-                    path.display()
-                )
-            })?;
+            .with_context(|| format!("{} does not fit the soxara:gateway rail world", path.display()))?;
         let mut rail = LoadedRail {
             engine: self.engine.clone(),
             pre,
             context: Arc::new(context),
             path: path.to_path_buf(),
-            info: RailInfo {
-                name: String::new(),
-                version: String::new(),
-                methods: vec![],
-                currencies: vec![],
-            },
+            info: RailInfo { name: String::new(), version: String::new(), methods: vec![], currencies: vec![] },
         };
         rail.info = rail.call(|rail, store| rail.soxara_gateway_rail().call_describe(store))?;
         Ok(Arc::new(rail))
+    }
+}
+
+impl Runtime {
+    /// Compiles an FX-provider component and checks it against the FX world.
+    pub fn load_fx(&self, path: &Path, context: PluginContext) -> Result<Arc<LoadedFx>> {
+        let component = Component::from_file(&self.engine, path)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("compiling {}", path.display()))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(FxPluginPre::new)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("{} does not fit the soxara:gateway fx-plugin world", path.display()))?;
+        let mut fx = LoadedFx { engine: self.engine.clone(), pre, context: Arc::new(context), name: String::new() };
+        let mut store = new_store(&self.engine, &fx.context);
+        fx.name = fx
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| instance.soxara_gateway_fx_provider().call_name(&mut store))
+            .map_err(classify)?;
+        Ok(Arc::new(fx))
     }
 }
 
@@ -135,17 +143,10 @@ impl LoadedRail {
 
     /// The legal entity this rail moves money under for `method`.
     pub fn entity_for(&self, method: PaymentMethod) -> Option<&str> {
-        self.info
-            .methods
-            .iter()
-            .find(|m| m.method == method)
-            .map(|m| m.entity.as_str())
+        self.info.methods.iter().find(|m| m.method == method).map(|m| m.entity.as_str())
     }
 
-    pub fn collect(
-        &self,
-        request: &CollectRequest,
-    ) -> Result<Result<RailOutcome, Failure>, PluginError> {
+    pub fn collect(&self, request: &CollectRequest) -> Result<Result<RailOutcome, Failure>, PluginError> {
         self.call(|rail, store| rail.soxara_gateway_rail().call_collect(store, request))
     }
 
@@ -154,25 +155,39 @@ impl LoadedRail {
         &self,
         f: impl FnOnce(&RailPlugin, &mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(PLUGIN_MEMORY_BYTES_MAX)
-            .trap_on_grow_failure(true)
-            .build();
-        let mut store = Store::new(
-            &self.engine,
-            HostState {
-                plugin: Arc::clone(&self.context),
-                limits,
-            },
-        );
-        store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(PLUGIN_CALL_MS_MAX.div_ceil(EPOCH_TICK_MS));
+        let mut store = new_store(&self.engine, &self.context);
+        let outcome = self.pre.instantiate(&mut store).and_then(|rail| f(&rail, &mut store));
+        outcome.map_err(classify)
+    }
+}
+
+/// An FX-provider component, compiled and linked, ready to instantiate per call.
+pub struct LoadedFx {
+    engine: Engine,
+    pre: FxPluginPre<HostState>,
+    context: Arc<PluginContext>,
+    pub name: String,
+}
+
+impl LoadedFx {
+    /// Asks the provider for base→quote.
+    pub fn rate(&self, base: &str, quote: &str) -> Result<Result<ProviderRate, Failure>, PluginError> {
+        let mut store = new_store(&self.engine, &self.context);
         let outcome = self
             .pre
             .instantiate(&mut store)
-            .and_then(|rail| f(&rail, &mut store));
+            .and_then(|fx| fx.soxara_gateway_fx_provider().call_get_rate(&mut store, base, quote));
         outcome.map_err(classify)
     }
+}
+
+/// A fresh store for one call, with the call deadline and memory cap.
+fn new_store(engine: &Engine, context: &Arc<PluginContext>) -> Store<HostState> {
+    let limits = StoreLimitsBuilder::new().memory_size(PLUGIN_MEMORY_BYTES_MAX).trap_on_grow_failure(true).build();
+    let mut store = Store::new(engine, HostState { plugin: Arc::clone(context), limits });
+    store.limiter(|state| &mut state.limits);
+    store.set_epoch_deadline(PLUGIN_CALL_MS_MAX.div_ceil(EPOCH_TICK_MS));
+    store
 }
 
 /// Maps a wasmtime error to what went wrong, for the caller and the logs.
@@ -191,33 +206,55 @@ fn classify(err: wasmtime::Error) -> PluginError {
     }
 }
 
-/// Loads every `*.wasm` rail in `dir`, logging (and skipping) any that fails.
-pub fn load_rails_from_dir(runtime: &Runtime, dir: &Path) -> Result<Vec<Arc<LoadedRail>>> {
+/// The plugins found in a directory, by world.
+#[derive(Default)]
+pub struct LoadedPlugins {
+    pub rails: Vec<Arc<LoadedRail>>,
+    pub fx: Vec<Arc<LoadedFx>>,
+}
+
+/// Loads every `*.wasm` in `dir` as a rail or an FX provider, whichever world
+/// it fits, with its settings from `settings` (keyed by file stem). A
+/// component that fits neither is logged and skipped.
+pub fn load_dir(
+    runtime: &Runtime,
+    dir: &Path,
+    settings: &std::collections::BTreeMap<String, crate::config::PluginSettings>,
+) -> Result<LoadedPlugins> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading the plugin directory {}", dir.display()))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "wasm"))
         .collect();
     paths.sort();
-    let mut rails = Vec::new();
+    let mut loaded = LoadedPlugins::default();
     for path in paths {
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let context = PluginContext {
-            name,
-            ..PluginContext::default()
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let setting = settings.get(&name).cloned().unwrap_or_default();
+        let context = || PluginContext {
+            name: name.clone(),
+            config: setting.config.clone(),
+            allowed_hosts: setting.allowed_hosts.clone(),
         };
-        match runtime.load_rail(&path, context) {
+        match runtime.load_rail(&path, context()) {
             Ok(rail) => {
                 tracing::info!(rail = rail.name(), version = %rail.info.version, path = %path.display(), "rail loaded");
-                rails.push(rail);
+                loaded.rails.push(rail);
+                continue;
             }
-            Err(err) => {
-                tracing::warn!(path = %path.display(), error = format!("{err:#}"), "plugin not loaded")
-            }
+            Err(rail_err) => match runtime.load_fx(&path, context()) {
+                Ok(fx) => {
+                    tracing::info!(fx = %fx.name, path = %path.display(), "FX provider loaded");
+                    loaded.fx.push(fx);
+                }
+                Err(fx_err) => tracing::warn!(
+                    path = %path.display(),
+                    as_rail = format!("{rail_err:#}"),
+                    as_fx = format!("{fx_err:#}"),
+                    "plugin not loaded: it fits no world this gateway hosts"
+                ),
+            },
         }
     }
-    Ok(rails)
+    Ok(loaded)
 }

@@ -1,0 +1,115 @@
+//! Operator configuration, from an optional TOML file (`--config`). Without a
+//! file the gateway runs on built-in defaults fit for the sandbox.
+//!
+//! ```toml
+//! [fx]
+//! spread_bps = 50          # taken from the customer side of every swap
+//! quote_ttl_ms = 60000     # how long a quote's rate is locked
+//!
+//! [plugins.fx-fixed.config]
+//! rates = "USD/LRD=181"
+//!
+//! [plugins.fx-http]
+//! allowed_hosts = ["rates.example.com"]
+//! config = { url = "https://rates.example.com" }
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// The seed documents' worked example rate, used when no file sets one.
+pub const DEFAULT_USD_LRD_RATE: &str = "USD/LRD=181";
+/// How long a quote's rate is locked: 60 s, as the API promises.
+pub const FX_QUOTE_TTL_MS_DEFAULT: u64 = 60_000;
+/// The largest spread an operator may configure (10%).
+pub const FX_SPREAD_BPS_MAX: u32 = 1_000;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub fx: FxSettings,
+    /// Per plugin, keyed by the component's file stem (`fx-http` for `fx-http.wasm`).
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FxSettings {
+    #[serde(default)]
+    pub spread_bps: u32,
+    #[serde(default = "default_quote_ttl_ms")]
+    pub quote_ttl_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSettings {
+    /// What the plugin reads with `config.get` (credentials included).
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Host names the plugin may reach over HTTP.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+}
+
+fn default_quote_ttl_ms() -> u64 {
+    FX_QUOTE_TTL_MS_DEFAULT
+}
+
+impl Default for FxSettings {
+    fn default() -> FxSettings {
+        FxSettings { spread_bps: 0, quote_ttl_ms: FX_QUOTE_TTL_MS_DEFAULT }
+    }
+}
+
+impl Default for FileConfig {
+    /// The sandbox defaults: the fixed FX provider at the seed's rate.
+    fn default() -> FileConfig {
+        let fixed = PluginSettings {
+            config: BTreeMap::from([("rates".to_string(), DEFAULT_USD_LRD_RATE.to_string())]),
+            allowed_hosts: Vec::new(),
+        };
+        FileConfig { fx: FxSettings::default(), plugins: BTreeMap::from([("fx-fixed".to_string(), fixed)]) }
+    }
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<FileConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: FileConfig = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        config.validate().with_context(|| format!("checking {}", path.display()))?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        anyhow::ensure!(
+            self.fx.spread_bps <= FX_SPREAD_BPS_MAX,
+            "fx.spread_bps is {}, above the maximum {FX_SPREAD_BPS_MAX}",
+            self.fx.spread_bps
+        );
+        anyhow::ensure!(self.fx.quote_ttl_ms > 0, "fx.quote_ttl_ms must be positive");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_parse_and_unknown_keys_are_refused() {
+        let config: FileConfig = toml::from_str(
+            "[fx]\nspread_bps = 50\n[plugins.fx-http]\nallowed_hosts = [\"127.0.0.1\"]\nconfig = { url = \"http://127.0.0.1:1\" }\n",
+        )
+        .unwrap();
+        assert_eq!(config.fx.spread_bps, 50);
+        assert_eq!(config.fx.quote_ttl_ms, FX_QUOTE_TTL_MS_DEFAULT);
+        assert_eq!(config.plugins["fx-http"].allowed_hosts, vec!["127.0.0.1"]);
+        assert!(toml::from_str::<FileConfig>("[fx]\nspred_bps = 50\n").is_err());
+    }
+}
