@@ -72,3 +72,72 @@ async fn latest(State(state): State<Arc<RatesState>>, Query(query): Query<HashMa
         },
     }
 }
+
+/// A merchant's webhook endpoint on a loopback port: records every delivery
+/// (headers and raw body) and answers with the status it is told to.
+pub struct WebhookSink {
+    pub addr: SocketAddr,
+    state: Arc<SinkState>,
+}
+
+struct SinkState {
+    status: Mutex<u16>,
+    received: Mutex<Vec<Received>>,
+}
+
+/// One delivery as the receiver saw it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+    pub answered: u16,
+}
+
+impl Received {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("deliveries are JSON")
+    }
+
+    pub fn header(&self, name: &str) -> String {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    }
+}
+
+impl WebhookSink {
+    pub async fn start() -> WebhookSink {
+        let state = Arc::new(SinkState { status: Mutex::new(200), received: Mutex::new(Vec::new()) });
+        let app = Router::new().route("/hooks", axum::routing::post(receive)).with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let addr = listener.local_addr().expect("a bound address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        WebhookSink { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hooks", self.addr)
+    }
+
+    /// From now on, answer every delivery with `status`.
+    pub fn answer_with(&self, status: u16) {
+        *self.state.status.lock().unwrap() = status;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+
+    /// Deliveries this sink accepted (answered 2xx).
+    pub fn accepted(&self) -> Vec<Received> {
+        self.received().into_iter().filter(|r| (200..300).contains(&r.answered)).collect()
+    }
+}
+
+async fn receive(
+    State(state): State<Arc<SinkState>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    let answered = *state.status.lock().unwrap();
+    state.received.lock().unwrap().push(Received { headers, body: body.to_vec(), answered });
+    StatusCode::from_u16(answered).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}

@@ -60,6 +60,13 @@ pub async fn spawn_app() -> TestApp {
 
 /// The gateway with the given operator settings.
 pub async fn spawn_app_with(config: FileConfig) -> TestApp {
+    // The gateway's logs, shown for failing tests only (RUST_LOG to filter).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,soxara=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let database = dir.path().join("gateway.db");
     let app = start(&database, &config).await;
@@ -94,7 +101,17 @@ impl TestApp {
 
     /// Stops the gateway and starts it again on the same database.
     pub async fn restart(&mut self) {
+        self.stop_gateway().await;
+        self.start_gateway().await;
+    }
+
+    /// Stops the gateway (the database stays).
+    pub async fn stop_gateway(&mut self) {
         self.app.take().expect("the app is running").stop().await.expect("a clean stop");
+    }
+
+    /// Starts the gateway again on the same database.
+    pub async fn start_gateway(&mut self) {
         let app = start(&self.database, &self.config).await;
         assert!(app.sandbox.is_none(), "a restart must not create another sandbox merchant");
         self.base = format!("http://{}", app.addr);
@@ -188,6 +205,27 @@ pub async fn answer(response: reqwest::Response) -> Answer {
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     Answer { status, headers, body }
 }
+
+/// Polls `check` until it returns `Some`, for at most `WAIT_FOR_MS_MAX`;
+/// panics with `what` if it never does. For things that happen in the
+/// background (webhook deliveries): it waits for behaviour, it does not time it.
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(WAIT_FOR_MS_MAX);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "gave up waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// Generous: a slow CI machine must not fail a correct gateway.
+pub const WAIT_FOR_MS_MAX: u64 = 20_000;
 
 /// A fresh idempotency key.
 pub fn new_key() -> String {

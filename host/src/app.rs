@@ -44,6 +44,7 @@ pub struct RunningApp {
     pub sandbox: Option<(String, String)>,
     pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
+    webhooks: Option<crate::webhooks::delivery::Worker>,
     server: JoinHandle<std::io::Result<()>>,
 }
 
@@ -52,6 +53,9 @@ impl RunningApp {
     pub async fn stop(mut self) -> Result<()> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Some(worker) = self.webhooks.take() {
+            worker.stop().await;
         }
         (&mut self.server).await.context("server task")?.context("server")?;
         Ok(())
@@ -87,6 +91,8 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         tracing::info!(resumed, "payments interrupted by a restart are recorded");
     }
 
+    let webhooks = crate::webhooks::delivery::Worker::spawn(state.store.clone(), config.file.webhooks.clone());
+
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -98,5 +104,5 @@ pub async fn start(config: Config) -> Result<RunningApp> {
             })
             .await
     });
-    Ok(RunningApp { addr, sandbox, state, shutdown: Some(shutdown), server })
+    Ok(RunningApp { addr, sandbox, state, shutdown: Some(shutdown), webhooks: Some(webhooks), server })
 }

@@ -6,6 +6,10 @@
 //! spread_bps = 50          # taken from the customer side of every swap
 //! quote_ttl_ms = 60000     # how long a quote's rate is locked
 //!
+//! [webhooks]
+//! retry_delays_ms = [5000, 30000]   # default: the published 13-step schedule
+//! poll_interval_ms = 250
+//!
 //! [plugins.fx-fixed.config]
 //! rates = "USD/LRD=181"
 //!
@@ -32,6 +36,8 @@ pub const FX_SPREAD_BPS_MAX: u32 = 1_000;
 pub struct FileConfig {
     #[serde(default)]
     pub fx: FxSettings,
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
     /// Per plugin, keyed by the component's file stem (`fx-http` for `fx-http.wasm`).
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSettings>,
@@ -44,6 +50,38 @@ pub struct FxSettings {
     pub spread_bps: u32,
     #[serde(default = "default_quote_ttl_ms")]
     pub quote_ttl_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// The wait before each retry, in order; after the last, a delivery has
+    /// failed for good. The default is the published schedule.
+    #[serde(default = "default_retry_delays_ms")]
+    pub retry_delays_ms: Vec<u64>,
+    /// How often the worker looks for due deliveries.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+}
+
+/// The published retry schedule: 13 retries over about 4.3 days (docs/webhooks.md).
+pub const WEBHOOK_RETRY_DELAYS_MS: [u64; 13] = [
+    5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000, 28_800_000, 57_600_000, 86_400_000,
+    86_400_000, 86_400_000,
+];
+
+fn default_retry_delays_ms() -> Vec<u64> {
+    WEBHOOK_RETRY_DELAYS_MS.to_vec()
+}
+
+fn default_poll_interval_ms() -> u64 {
+    250
+}
+
+impl Default for WebhookSettings {
+    fn default() -> WebhookSettings {
+        WebhookSettings { retry_delays_ms: default_retry_delays_ms(), poll_interval_ms: default_poll_interval_ms() }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -74,7 +112,11 @@ impl Default for FileConfig {
             config: BTreeMap::from([("rates".to_string(), DEFAULT_USD_LRD_RATE.to_string())]),
             allowed_hosts: Vec::new(),
         };
-        FileConfig { fx: FxSettings::default(), plugins: BTreeMap::from([("fx-fixed".to_string(), fixed)]) }
+        FileConfig {
+            fx: FxSettings::default(),
+            webhooks: WebhookSettings::default(),
+            plugins: BTreeMap::from([("fx-fixed".to_string(), fixed)]),
+        }
     }
 }
 
@@ -93,6 +135,7 @@ impl FileConfig {
             self.fx.spread_bps
         );
         anyhow::ensure!(self.fx.quote_ttl_ms > 0, "fx.quote_ttl_ms must be positive");
+        anyhow::ensure!(self.webhooks.poll_interval_ms > 0, "webhooks.poll_interval_ms must be positive");
         Ok(())
     }
 }
@@ -100,6 +143,12 @@ impl FileConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_published_retry_schedule_lasts_at_least_three_days() {
+        let total_ms: u64 = WEBHOOK_RETRY_DELAYS_MS.iter().sum();
+        assert!(total_ms >= 3 * 24 * 3_600_000, "{total_ms}");
+    }
 
     #[test]
     fn files_parse_and_unknown_keys_are_refused() {

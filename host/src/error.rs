@@ -62,6 +62,8 @@ pub enum ApiError {
     QuoteExpired { expired_at: String },
     #[error("The quote was already executed by swap {swap_id}; request a new quote.")]
     QuoteAlreadyUsed { swap_id: String },
+    #[error("An account may have at most {max} webhook endpoints per mode; delete one first.")]
+    WebhookEndpointLimit { max: i64 },
     #[error("No FX provider could give a {from}/{to} rate right now; retry shortly.")]
     FxRateUnavailable { from: String, to: String },
     #[error(
@@ -91,7 +93,7 @@ impl ApiError {
             }
             ApiError::InsufficientFunds { .. } => StatusCode::PAYMENT_REQUIRED,
             ApiError::TestModeOnly => StatusCode::FORBIDDEN,
-            ApiError::QuoteAlreadyUsed { .. } => StatusCode::CONFLICT,
+            ApiError::QuoteAlreadyUsed { .. } | ApiError::WebhookEndpointLimit { .. } => StatusCode::CONFLICT,
             ApiError::FxRateUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
@@ -121,6 +123,7 @@ impl ApiError {
             ApiError::QuoteExpired { .. } => "QUOTE_EXPIRED",
             ApiError::QuoteAlreadyUsed { .. } => "QUOTE_ALREADY_USED",
             ApiError::FxRateUnavailable { .. } => "FX_RATE_UNAVAILABLE",
+            ApiError::WebhookEndpointLimit { .. } => "WEBHOOK_ENDPOINT_LIMIT",
             ApiError::RailFailed(..) => "RAIL_ERROR",
             ApiError::Internal(_) => "INTERNAL_ERROR",
         }
@@ -203,6 +206,7 @@ mod tests {
             ApiError::QuoteExpired { expired_at: String::new() },
             ApiError::QuoteAlreadyUsed { swap_id: String::new() },
             ApiError::FxRateUnavailable { from: String::new(), to: String::new() },
+            ApiError::WebhookEndpointLimit { max: 3 },
             ApiError::RailFailed(PluginError::Timeout, String::new()),
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
@@ -226,6 +230,7 @@ mod tests {
                 | ApiError::QuoteExpired { .. }
                 | ApiError::QuoteAlreadyUsed { .. }
                 | ApiError::FxRateUnavailable { .. }
+                | ApiError::WebhookEndpointLimit { .. }
                 | ApiError::RailFailed(..)
                 | ApiError::Internal(_) => {}
             }

@@ -7,14 +7,14 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, REQUEST_ID};
 use crate::idempotency::Reply;
-use crate::{fx, history, payments, wallets};
+use crate::{fx, history, payments, wallets, webhooks};
 
 /// The largest request body accepted.
 pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
@@ -30,6 +30,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/wallets/top-ups", post(create_top_up))
         .route("/v1/fx/quote", get(get_fx_quote))
         .route("/v1/fx/swaps", post(create_fx_swap))
+        .route("/v1/webhook_endpoints", post(create_webhook_endpoint).get(list_webhook_endpoints))
+        .route("/v1/webhook_endpoints/{id}", delete(delete_webhook_endpoint))
+        .route("/v1/webhook_endpoints/{id}/rotate_secret", post(rotate_webhook_secret))
+        .route("/v1/webhook_endpoints/{id}/ping", post(ping_webhook_endpoint))
+        .route("/v1/events/{id}", get(get_event))
+        .route("/v1/events/{id}/redeliver", post(redeliver_event))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(request_id))
@@ -160,6 +166,72 @@ async fn get_transaction(
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
     Ok(axum::Json(payments::find_transaction(&state, &caller, lookup).await?))
+}
+
+async fn create_webhook_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    caller.require_secret()?;
+    let body = read_body(&headers, body).await?;
+    let endpoint = webhooks::create_endpoint(&state, &caller, &body).await?;
+    Ok((StatusCode::CREATED, axum::Json(endpoint)).into_response())
+}
+
+async fn list_webhook_endpoints(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_secret()?;
+    Ok(axum::Json(webhooks::list_endpoints(&state, &caller).await?))
+}
+
+async fn delete_webhook_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_secret()?;
+    Ok(axum::Json(webhooks::delete_endpoint(&state, &caller, id).await?))
+}
+
+async fn rotate_webhook_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_secret()?;
+    let body = read_body(&headers, body).await?;
+    Ok(axum::Json(webhooks::rotate_secret(&state, &caller, id, &body).await?))
+}
+
+async fn ping_webhook_endpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require_secret()?;
+    let event = webhooks::ping(&state, &caller, id).await?;
+    Ok((StatusCode::CREATED, axum::Json(event)).into_response())
+}
+
+async fn get_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_secret()?;
+    Ok(axum::Json(webhooks::get_event(&state, &caller, id).await?))
+}
+
+async fn redeliver_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_secret()?;
+    Ok(axum::Json(webhooks::redeliver(&state, &caller, id).await?))
 }
 
 async fn route_not_found(method: Method, uri: Uri) -> ApiError {

@@ -23,3 +23,4 @@ pub mod plugins;
 pub mod store;
 pub mod validate;
 pub mod wallets;
+pub mod webhooks;

@@ -255,7 +255,11 @@ fn record_outcome(
             ])?;
             payment.post_outcome(conn, status, now_ms)?;
             let updated = PaymentRow::load(conn, payment_id)?.expect("the payment was just updated");
-            StoredResponse { status: 201, body: updated.to_json().to_string() }
+            let object = updated.to_json();
+            for event in crate::webhooks::payment_events(status) {
+                crate::webhooks::emit(conn, &updated.merchant_id, updated.mode, event, &object, now_ms)?;
+            }
+            StoredResponse { status: 201, body: object.to_string() }
         }
     };
     idempotency::record_response(conn, payment_id, &response)?;

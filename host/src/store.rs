@@ -19,8 +19,11 @@ const BUSY_TIMEOUT_MS: u64 = 5_000;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run. Append only: never edit a released migration.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/0001_initial.sql"), include_str!("../migrations/0002_wallets_fx.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_wallets_fx.sql"),
+    include_str!("../migrations/0003_webhooks.sql"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -10,3 +10,4 @@ mod properties;
 mod validation;
 mod verify;
 mod wallets;
+mod webhooks;
