@@ -25,6 +25,13 @@ pub fn plugin_dir() -> PathBuf {
     dir
 }
 
+/// A misbehaving plugin built for tests (`plugins/testing/`).
+pub fn test_plugin(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/test-plugins/{name}.wasm"));
+    assert!(path.is_file(), "{} is missing: run `cargo xtask build-plugins`", path.display());
+    path
+}
+
 /// A running gateway with a fresh database and its sandbox key.
 pub struct TestApp {
     pub base: String,
@@ -34,6 +41,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub database: PathBuf,
     pub config: FileConfig,
+    plugins: PathBuf,
     app: Option<RunningApp>,
     _dir: TempDir,
 }
@@ -60,6 +68,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// The gateway with the given operator settings.
 pub async fn spawn_app_with(config: FileConfig) -> TestApp {
+    spawn_app_with_plugins(config, &[]).await
+}
+
+/// The gateway with the bundled plugins plus `extra` components.
+pub async fn spawn_app_with_plugins(config: FileConfig, extra: &[PathBuf]) -> TestApp {
     // The gateway's logs, shown for failing tests only (RUST_LOG to filter).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -69,7 +82,18 @@ pub async fn spawn_app_with(config: FileConfig) -> TestApp {
         .try_init();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let database = dir.path().join("gateway.db");
-    let app = start(&database, &config).await;
+    let plugins = if extra.is_empty() {
+        plugin_dir()
+    } else {
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins).expect("a plugin directory");
+        let bundled = std::fs::read_dir(plugin_dir()).expect("built plugins").map(|e| e.expect("an entry").path());
+        for component in bundled.filter(|p| p.extension().is_some_and(|e| e == "wasm")).chain(extra.iter().cloned()) {
+            std::fs::copy(&component, plugins.join(component.file_name().expect("a file name"))).expect("copied");
+        }
+        plugins
+    };
+    let app = start(&database, &config, &plugins).await;
     let (merchant_id, key) = app.sandbox.clone().expect("a fresh database creates the sandbox merchant");
     TestApp {
         base: format!("http://{}", app.addr),
@@ -78,16 +102,17 @@ pub async fn spawn_app_with(config: FileConfig) -> TestApp {
         client: reqwest::Client::new(),
         database,
         config,
+        plugins,
         app: Some(app),
         _dir: dir,
     }
 }
 
-async fn start(database: &Path, config: &FileConfig) -> RunningApp {
+async fn start(database: &Path, config: &FileConfig, plugins: &Path) -> RunningApp {
     soxara::app::start(Config {
         database: database.to_path_buf(),
         listen: "127.0.0.1:0".parse().expect("a loopback address"),
-        plugin_dir: plugin_dir(),
+        plugin_dir: plugins.to_path_buf(),
         file: config.clone(),
     })
     .await
@@ -112,7 +137,7 @@ impl TestApp {
 
     /// Starts the gateway again on the same database.
     pub async fn start_gateway(&mut self) {
-        let app = start(&self.database, &self.config).await;
+        let app = start(&self.database, &self.config, &self.plugins).await;
         assert!(app.sandbox.is_none(), "a restart must not create another sandbox merchant");
         self.base = format!("http://{}", app.addr);
         self.app = Some(app);

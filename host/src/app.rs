@@ -70,13 +70,14 @@ pub async fn start(config: Config) -> Result<RunningApp> {
 
     config.file.validate()?;
     let (plugin_dir, settings) = (config.plugin_dir.clone(), config.file.plugins.clone());
+    let limits = config.file.plugin_limits;
     let (runtime, plugins) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let runtime = Runtime::new()?;
+        let runtime = Runtime::new(limits)?;
         let plugins = crate::plugins::load_dir(&runtime, &plugin_dir, &settings)?;
         Ok((runtime, plugins))
     })
     .await??;
-    let routes = Routes::sandbox_only(&plugins.rails);
+    let routes = Routes::build(&plugins.rails, &config.file.routes).map_err(|e| anyhow::anyhow!("config: {e}"))?;
     let state = AppState {
         store,
         routes: Arc::new(routes),

@@ -6,6 +6,15 @@
 //! spread_bps = 50          # taken from the customer side of every swap
 //! quote_ttl_ms = 60000     # how long a quote's rate is locked
 //!
+//! [plugin_limits]
+//! call_ms_max = 5000          # per call, wall time
+//! memory_bytes_max = 67108864 # per instance
+//!
+//! [[routes]]                  # bind a rail plugin (file stem) to a mode and method
+//! mode = "live"
+//! method = "mtn_momo"
+//! plugin = "rail-mtn-momo"
+//!
 //! [webhooks]
 //! retry_delays_ms = [5000, 30000]   # default: the published 13-step schedule
 //! poll_interval_ms = 250
@@ -38,6 +47,12 @@ pub struct FileConfig {
     pub fx: FxSettings,
     #[serde(default)]
     pub webhooks: WebhookSettings,
+    #[serde(default)]
+    pub plugin_limits: PluginLimits,
+    /// Bindings of plugins to payments, beyond the default (test mode: the
+    /// simulator for every method).
+    #[serde(default)]
+    pub routes: Vec<RouteSetting>,
     /// Per plugin, keyed by the component's file stem (`fx-http` for `fx-http.wasm`).
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSettings>,
@@ -50,6 +65,53 @@ pub struct FxSettings {
     pub spread_bps: u32,
     #[serde(default = "default_quote_ttl_ms")]
     pub quote_ttl_ms: u64,
+}
+
+/// What one plugin call may use. Every call gets a fresh instance.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginLimits {
+    /// Wall time per call before it is interrupted (epoch interruption).
+    #[serde(default = "default_call_ms_max")]
+    pub call_ms_max: u64,
+    /// Linear memory an instance may grow to.
+    #[serde(default = "default_memory_bytes_max")]
+    pub memory_bytes_max: usize,
+    /// The longest string a plugin may put in its answer (references,
+    /// failure messages); longer is malformed output.
+    #[serde(default = "default_output_chars_max")]
+    pub output_chars_max: usize,
+}
+
+fn default_call_ms_max() -> u64 {
+    5_000
+}
+
+fn default_memory_bytes_max() -> usize {
+    64 << 20
+}
+
+fn default_output_chars_max() -> usize {
+    1_024
+}
+
+impl Default for PluginLimits {
+    fn default() -> PluginLimits {
+        PluginLimits {
+            call_ms_max: default_call_ms_max(),
+            memory_bytes_max: default_memory_bytes_max(),
+            output_chars_max: default_output_chars_max(),
+        }
+    }
+}
+
+/// Binds a rail plugin (by file stem) to a mode and payment method.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSetting {
+    pub mode: String,
+    pub method: String,
+    pub plugin: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,6 +177,8 @@ impl Default for FileConfig {
         FileConfig {
             fx: FxSettings::default(),
             webhooks: WebhookSettings::default(),
+            plugin_limits: PluginLimits::default(),
+            routes: Vec::new(),
             plugins: BTreeMap::from([("fx-fixed".to_string(), fixed)]),
         }
     }
@@ -136,6 +200,23 @@ impl FileConfig {
         );
         anyhow::ensure!(self.fx.quote_ttl_ms > 0, "fx.quote_ttl_ms must be positive");
         anyhow::ensure!(self.webhooks.poll_interval_ms > 0, "webhooks.poll_interval_ms must be positive");
+        anyhow::ensure!(self.plugin_limits.call_ms_max > 0, "plugin_limits.call_ms_max must be positive");
+        anyhow::ensure!(
+            self.plugin_limits.memory_bytes_max >= 1 << 20,
+            "plugin_limits.memory_bytes_max must be at least 1 MiB"
+        );
+        for route in &self.routes {
+            anyhow::ensure!(
+                crate::mode::Mode::parse(&route.mode).is_some(),
+                "routes: mode {:?} is not test or live",
+                route.mode
+            );
+            anyhow::ensure!(
+                crate::plugins::routes::parse_method(&route.method).is_some(),
+                "routes: method {:?} is not card, mtn_momo, orange_money or wallet",
+                route.method
+            );
+        }
         Ok(())
     }
 }

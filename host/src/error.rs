@@ -207,7 +207,7 @@ mod tests {
             ApiError::QuoteAlreadyUsed { swap_id: String::new() },
             ApiError::FxRateUnavailable { from: String::new(), to: String::new() },
             ApiError::WebhookEndpointLimit { max: 3 },
-            ApiError::RailFailed(PluginError::Timeout, String::new()),
+            ApiError::RailFailed(PluginError::Timeout { ms: 1 }, String::new()),
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
         for e in &all {

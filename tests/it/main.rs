@@ -4,6 +4,7 @@
 mod auth;
 mod fx;
 mod idempotency;
+mod isolation;
 mod ledger;
 mod payments;
 mod properties;

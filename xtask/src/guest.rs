@@ -23,10 +23,17 @@ enum Route {
 pub fn build_plugins(root: &Path) -> Result<Vec<PathBuf>> {
     let plugins_dir = root.join("plugins");
     let out_dir = root.join("target/plugins");
-    let names = plugin_names(&plugins_dir)?;
+    // Plugins for the gateway, and misbehaving ones for its tests only.
+    let test_out_dir = root.join("target/test-plugins");
+    let mut names = plugin_names(&plugins_dir)?;
+    let test_names = plugin_names(&plugins_dir.join("testing"))?;
+    names.extend(test_names.iter().cloned());
     let fingerprint = source_fingerprint(root)?;
     let stamp = out_dir.join(".fingerprint");
-    let outputs: Vec<PathBuf> = names.iter().map(|n| out_dir.join(format!("{n}.wasm"))).collect();
+    let outputs: Vec<PathBuf> = names
+        .iter()
+        .map(|n| if test_names.contains(n) { &test_out_dir } else { &out_dir }.join(format!("{n}.wasm")))
+        .collect();
 
     let unchanged = fs::read_to_string(&stamp).is_ok_and(|s| s == fingerprint) && outputs.iter().all(|p| p.exists());
     if unchanged {
@@ -47,6 +54,7 @@ pub fn build_plugins(root: &Path) -> Result<Vec<PathBuf>> {
     }
 
     fs::create_dir_all(&out_dir)?;
+    fs::create_dir_all(&test_out_dir)?;
     for (name, output) in names.iter().zip(&outputs) {
         let module_path =
             guest_target.join(WASM_TARGET).join("release").join(format!("{}.wasm", name.replace('-', "_")));
@@ -64,10 +72,13 @@ pub fn build_plugins(root: &Path) -> Result<Vec<PathBuf>> {
     Ok(outputs)
 }
 
-/// Plugin crates: each directory under plugins/ with a Cargo.toml.
-fn plugin_names(plugins_dir: &Path) -> Result<Vec<String>> {
+/// Plugin crates: each directory under `dir` with a Cargo.toml.
+fn plugin_names(dir: &Path) -> Result<Vec<String>> {
     let mut names = Vec::new();
-    for entry in fs::read_dir(plugins_dir).context("reading plugins/")? {
+    if !dir.is_dir() {
+        return Ok(names);
+    }
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
         if path.join("Cargo.toml").is_file() {
             names.push(path.file_name().expect("a directory entry has a name").to_string_lossy().into_owned());

@@ -23,10 +23,8 @@ pub use bindings::rail::soxara::gateway::types::{Failure, Money, PaymentMethod, 
 use bindings::rail::{RailPlugin, RailPluginPre};
 pub use host_imports::{HostState, PluginContext};
 
-/// Wall time one plugin call may take before it is interrupted.
-pub const PLUGIN_CALL_MS_MAX: u64 = 5_000;
-/// Linear memory one plugin instance may grow to.
-pub const PLUGIN_MEMORY_BYTES_MAX: usize = 64 << 20;
+pub use crate::config::PluginLimits;
+
 /// How often the engine's epoch advances; deadlines are counted in ticks.
 const EPOCH_TICK_MS: u64 = 5;
 
@@ -34,12 +32,14 @@ const EPOCH_TICK_MS: u64 = 5;
 /// the plugin's (or its provider's) own answer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PluginError {
-    #[error("the plugin exceeded its {PLUGIN_CALL_MS_MAX} ms deadline")]
-    Timeout,
-    #[error("the plugin exceeded its memory limit")]
-    MemoryExhausted,
+    #[error("the plugin exceeded its {ms} ms deadline")]
+    Timeout { ms: u64 },
+    #[error("the plugin exceeded its memory limit of {bytes} bytes")]
+    MemoryExhausted { bytes: usize },
     #[error("the plugin trapped: {0}")]
     Trapped(String),
+    #[error("the plugin returned malformed output: {0}")]
+    MalformedOutput(String),
     #[error("the plugin could not be run: {0}")]
     Host(String),
 }
@@ -49,11 +49,12 @@ pub enum PluginError {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
+    limits: PluginLimits,
     ticker_stop: Arc<AtomicBool>,
 }
 
 impl Runtime {
-    pub fn new() -> Result<Runtime> {
+    pub fn new(limits: PluginLimits) -> Result<Runtime> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
@@ -71,7 +72,7 @@ impl Runtime {
                 }
             })
             .context("spawning the epoch ticker")?;
-        Ok(Runtime { engine, linker, ticker_stop })
+        Ok(Runtime { engine, linker, limits, ticker_stop })
     }
 
     /// Compiles a rail component, checks it against the rail world, and asks
@@ -90,6 +91,7 @@ impl Runtime {
             engine: self.engine.clone(),
             pre,
             context: Arc::new(context),
+            limits: self.limits,
             path: path.to_path_buf(),
             info: RailInfo { name: String::new(), version: String::new(), methods: vec![], currencies: vec![] },
         };
@@ -110,13 +112,19 @@ impl Runtime {
             .and_then(FxPluginPre::new)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("{} does not fit the soxara:gateway fx-plugin world", path.display()))?;
-        let mut fx = LoadedFx { engine: self.engine.clone(), pre, context: Arc::new(context), name: String::new() };
-        let mut store = new_store(&self.engine, &fx.context);
+        let mut fx = LoadedFx {
+            engine: self.engine.clone(),
+            pre,
+            context: Arc::new(context),
+            limits: self.limits,
+            name: String::new(),
+        };
+        let mut store = new_store(&self.engine, &fx.context, &fx.limits);
         fx.name = fx
             .pre
             .instantiate(&mut store)
             .and_then(|instance| instance.soxara_gateway_fx_provider().call_name(&mut store))
-            .map_err(classify)?;
+            .map_err(|e| classify(e, &fx.limits))?;
         Ok(Arc::new(fx))
     }
 }
@@ -132,13 +140,20 @@ pub struct LoadedRail {
     engine: Engine,
     pre: RailPluginPre<HostState>,
     context: Arc<PluginContext>,
+    limits: PluginLimits,
     pub path: PathBuf,
     pub info: RailInfo,
 }
 
 impl LoadedRail {
+    /// The name the rail gives itself (`describe`).
     pub fn name(&self) -> &str {
         &self.info.name
+    }
+
+    /// The name the operator knows it by: its component's file stem.
+    pub fn plugin_name(&self) -> &str {
+        &self.context.name
     }
 
     /// The legal entity this rail moves money under for `method`.
@@ -147,7 +162,9 @@ impl LoadedRail {
     }
 
     pub fn collect(&self, request: &CollectRequest) -> Result<Result<RailOutcome, Failure>, PluginError> {
-        self.call(|rail, store| rail.soxara_gateway_rail().call_collect(store, request))
+        let answer = self.call(|rail, store| rail.soxara_gateway_rail().call_collect(store, request))?;
+        check_answer(&answer, self.limits.output_chars_max).map_err(PluginError::MalformedOutput)?;
+        Ok(answer)
     }
 
     /// Runs one export in a fresh store with the call deadline and memory cap.
@@ -155,10 +172,47 @@ impl LoadedRail {
         &self,
         f: impl FnOnce(&RailPlugin, &mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
-        let mut store = new_store(&self.engine, &self.context);
+        let mut store = new_store(&self.engine, &self.context, &self.limits);
         let outcome = self.pre.instantiate(&mut store).and_then(|rail| f(&rail, &mut store));
-        outcome.map_err(classify)
+        outcome.map_err(|e| classify(e, &self.limits))
     }
+}
+
+/// Refuses answers no honest rail gives: oversized strings, failure codes
+/// that are not `UPPER_SNAKE_CASE`, a failed outcome without a failure.
+fn check_answer(answer: &Result<RailOutcome, Failure>, chars_max: usize) -> Result<(), String> {
+    let check_failure = |f: &Failure| -> Result<(), String> {
+        let code_ok = !f.code.is_empty()
+            && f.code.len() <= 64
+            && f.code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !code_ok {
+            return Err(format!(
+                "failure code {:?} is not UPPER_SNAKE_CASE of at most 64 characters",
+                truncate(&f.code)
+            ));
+        }
+        if f.message.chars().count() > chars_max {
+            return Err(format!("failure message longer than {chars_max} characters"));
+        }
+        Ok(())
+    };
+    match answer {
+        Err(failure) => check_failure(failure),
+        Ok(outcome) => {
+            if outcome.provider_reference.as_ref().is_some_and(|r| r.chars().count() > chars_max) {
+                return Err(format!("provider reference longer than {chars_max} characters"));
+            }
+            match (&outcome.status, &outcome.failure) {
+                (TransactionStatus::Failed, None) => Err("a failed outcome without a failure".into()),
+                (_, Some(failure)) => check_failure(failure),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(40).collect()
 }
 
 /// An FX-provider component, compiled and linked, ready to instantiate per call.
@@ -166,39 +220,41 @@ pub struct LoadedFx {
     engine: Engine,
     pre: FxPluginPre<HostState>,
     context: Arc<PluginContext>,
+    limits: PluginLimits,
     pub name: String,
 }
 
 impl LoadedFx {
     /// Asks the provider for base→quote.
     pub fn rate(&self, base: &str, quote: &str) -> Result<Result<ProviderRate, Failure>, PluginError> {
-        let mut store = new_store(&self.engine, &self.context);
+        let mut store = new_store(&self.engine, &self.context, &self.limits);
         let outcome = self
             .pre
             .instantiate(&mut store)
             .and_then(|fx| fx.soxara_gateway_fx_provider().call_get_rate(&mut store, base, quote));
-        outcome.map_err(classify)
+        outcome.map_err(|e| classify(e, &self.limits))
     }
 }
 
 /// A fresh store for one call, with the call deadline and memory cap.
-fn new_store(engine: &Engine, context: &Arc<PluginContext>) -> Store<HostState> {
-    let limits = StoreLimitsBuilder::new().memory_size(PLUGIN_MEMORY_BYTES_MAX).trap_on_grow_failure(true).build();
-    let mut store = Store::new(engine, HostState { plugin: Arc::clone(context), limits });
+fn new_store(engine: &Engine, context: &Arc<PluginContext>, limits: &PluginLimits) -> Store<HostState> {
+    let store_limits =
+        StoreLimitsBuilder::new().memory_size(limits.memory_bytes_max).trap_on_grow_failure(true).build();
+    let mut store = Store::new(engine, HostState { plugin: Arc::clone(context), limits: store_limits });
     store.limiter(|state| &mut state.limits);
-    store.set_epoch_deadline(PLUGIN_CALL_MS_MAX.div_ceil(EPOCH_TICK_MS));
+    store.set_epoch_deadline(limits.call_ms_max.div_ceil(EPOCH_TICK_MS));
     store
 }
 
 /// Maps a wasmtime error to what went wrong, for the caller and the logs.
-fn classify(err: wasmtime::Error) -> PluginError {
+fn classify(err: wasmtime::Error, limits: &PluginLimits) -> PluginError {
     match err.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => PluginError::Timeout,
+        Some(Trap::Interrupt) => PluginError::Timeout { ms: limits.call_ms_max },
         Some(trap) => PluginError::Trapped(trap.to_string()),
         None => {
             let text = format!("{err:#}");
             if text.contains("memory") && (text.contains("limit") || text.contains("grow")) {
-                PluginError::MemoryExhausted
+                PluginError::MemoryExhausted { bytes: limits.memory_bytes_max }
             } else {
                 PluginError::Host(text)
             }

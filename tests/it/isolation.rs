@@ -1,0 +1,102 @@
+//! A plugin that loops, exhausts memory, traps, returns garbage or reaches
+//! for the network fails only its own request, with a clear 502; the gateway
+//! and the other rails keep serving during and after.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use soxara::config::{FileConfig, PluginSettings, RouteSetting};
+use soxara_tests::fakes::FakeRates;
+use soxara_tests::{TestApp, momo, new_key, spawn_app_with_plugins, test_plugin};
+
+/// Test-mode Orange Money goes to the hostile rail; everything else to the simulator.
+async fn gateway_with_hostile_rail(target_url: &str) -> TestApp {
+    let mut config = FileConfig::default();
+    config.plugin_limits.call_ms_max = 300;
+    config.plugin_limits.memory_bytes_max = 16 << 20;
+    config.routes.push(RouteSetting { mode: "test".into(), method: "orange_money".into(), plugin: "hostile".into() });
+    config.plugins.insert(
+        "hostile".into(),
+        PluginSettings { config: BTreeMap::from([("target_url".into(), target_url.into())]), allowed_hosts: vec![] },
+    );
+    spawn_app_with_plugins(config, &[test_plugin("hostile")]).await
+}
+
+fn orange(phone_last4: &str) -> String {
+    json!({"amount": 1000, "currency": "USD", "method": "orange_money", "customer": {"phone": format!("+23177000{phone_last4}")}})
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_misbehaviour_fails_only_its_own_request() {
+    let fake = FakeRates::start().await;
+    let app = gateway_with_hostile_rail(&format!("{}/latest?from=USD&to=LRD", fake.url())).await;
+    let well_behaved = app.pay(&app.key, Some(&new_key()), &orange("1234")).await;
+    assert_eq!(well_behaved.body["status"], "completed", "the hostile rail is bound: {:?}", well_behaved.body);
+
+    let cases = [
+        ("0001", "deadline"),
+        ("0002", "memory limit"),
+        ("0003", "trapped"),
+        ("0004", "malformed output"),
+        ("0005", "trapped"),
+    ];
+    for (last4, expected) in cases {
+        let idem = new_key();
+        // Good payments on the simulator run alongside the bad one.
+        let bad_body = orange(last4);
+        let good_body = momo(500, "USD", "+231770001234");
+        let good_keys: Vec<String> = (0..5).map(|_| new_key()).collect();
+        let bad = app.pay(&app.key, Some(&idem), &bad_body);
+        let goods = futures::future::join_all(good_keys.iter().map(|k| app.pay(&app.key, Some(k), &good_body)));
+        let (bad, goods) = tokio::join!(bad, goods);
+
+        assert_eq!((bad.status.as_u16(), bad.code()), (502, "RAIL_ERROR"), "{last4}: {:?}", bad.body);
+        let message = bad.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{last4}: {message}");
+        for good in goods {
+            assert_eq!(good.status, 201, "{last4}: a good payment failed alongside: {:?}", good.body);
+            assert_eq!(good.body["status"], "completed");
+        }
+        // The bad payment is left processing, bound to its key: a retry replays the error.
+        let payment_id = bad.body["error"]["payment_id"].as_str().unwrap();
+        assert_eq!(app.get(&app.key, &format!("/v1/payments/{payment_id}")).await.body["status"], "processing");
+        let retry = app.pay(&app.key, Some(&idem), &orange(last4)).await;
+        assert_eq!(retry.headers["idempotency-replayed"], "true");
+        assert_eq!(retry.code(), "RAIL_ERROR");
+    }
+    assert_eq!(fake.requests(), 0, "the host refused the request to a host off the allow-list");
+
+    // Afterwards the hostile rail still serves honest requests and the gateway is healthy.
+    assert_eq!(app.pay(&app.key, Some(&new_key()), &orange("5678")).await.body["status"], "completed");
+    assert_eq!(app.get("", "/health").await.status, 200);
+    app.verify().expect("nothing half-posted");
+}
+
+#[tokio::test]
+async fn a_route_to_a_missing_plugin_stops_the_start_with_a_clear_error() {
+    let mut config = FileConfig::default();
+    config.routes.push(RouteSetting { mode: "live".into(), method: "card".into(), plugin: "rail-stripe".into() });
+    let dir = tempfile::tempdir().unwrap();
+    let started = soxara::app::start(soxara::app::Config {
+        database: dir.path().join("g.db"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        plugin_dir: soxara_tests::plugin_dir(),
+        file: config,
+    })
+    .await;
+    let error = format!("{:#}", started.err().expect("the start is refused"));
+    assert!(error.contains("rail-stripe") && error.contains("no such rail plugin"), "{error}");
+
+    let mut live_simulator = FileConfig::default();
+    live_simulator.routes.push(RouteSetting { mode: "live".into(), method: "card".into(), plugin: "simulator".into() });
+    let started = soxara::app::start(soxara::app::Config {
+        database: dir.path().join("h.db"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        plugin_dir: soxara_tests::plugin_dir(),
+        file: live_simulator,
+    })
+    .await;
+    let error = format!("{:#}", started.err().expect("the start is refused"));
+    assert!(error.contains("never serve live"), "{error}");
+}
