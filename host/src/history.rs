@@ -7,10 +7,57 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::mode::Mode;
 use crate::store::StoreError;
 use crate::validate::fail;
 
 pub const PAGE_LIMIT_DEFAULT: usize = 10;
+
+/// `GET /v1/transactions/{idempotency key, reference or id}`: any
+/// transaction (payment, top-up, swap) of the caller's merchant and mode.
+pub async fn find(state: &AppState, caller: &Caller, lookup: String) -> Result<Value, ApiError> {
+    let (merchant, mode) = (caller.merchant_id.clone(), caller.mode);
+    let object = state
+        .store
+        .read(move |conn| {
+            let by_reference = || -> Result<Option<String>, StoreError> {
+                Ok(conn
+                    .prepare_cached("SELECT id FROM payments WHERE merchant_id = ?1 AND mode = ?2 AND reference = ?3")?
+                    .query_row(params![merchant, mode.as_str(), lookup], |r| r.get(0))
+                    .optional()?)
+            };
+            let id = match crate::idempotency::transaction_for_key(conn, &merchant, mode, &lookup)? {
+                Some(id) => id,
+                None => by_reference()?.unwrap_or_else(|| lookup.clone()),
+            };
+            transaction_json(conn, &merchant, mode, &id)
+        })
+        .await?;
+    object.ok_or(ApiError::NotFound { what: "transaction" })
+}
+
+/// A transaction of this merchant and mode, as its own object; None if it
+/// does not exist or belongs to someone else.
+pub fn transaction_json(
+    conn: &rusqlite::Connection,
+    merchant: &str,
+    mode: Mode,
+    id: &str,
+) -> Result<Option<Value>, StoreError> {
+    let (table, render): (&str, fn(&rusqlite::Connection, &str) -> Result<Option<Value>, StoreError>) =
+        match id.split('_').next() {
+            Some("pay") => ("payments", crate::payments::json_by_id),
+            Some("tup") => ("top_ups", |c, id| crate::wallets::top_up_json(c, id).map(Some)),
+            Some("swap") => ("fx_swaps", crate::fx::swap_json),
+            _ => return Ok(None),
+        };
+    let owned = conn
+        .prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1 AND merchant_id = ?2 AND mode = ?3"))?
+        .query_row(params![id, merchant, mode.as_str()], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if owned { render(conn, id) } else { Ok(None) }
+}
 pub const PAGE_LIMIT_MAX: usize = 100;
 
 /// `GET /v1/customers/{phone}/transactions`.
@@ -74,12 +121,7 @@ pub async fn list(
             let has_more = rows.len() > limit;
             let mut data = Vec::with_capacity(limit);
             for (id, kind) in rows.into_iter().take(limit) {
-                let object = match kind.as_str() {
-                    "payment" => crate::payments::json_by_id(conn, &id)?,
-                    "top_up" => Some(crate::wallets::top_up_json(conn, &id)?),
-                    "swap" => crate::fx::swap_json(conn, &id)?,
-                    _ => None,
-                };
+                let object = transaction_json(conn, &merchant, mode, &id)?;
                 data.push(object.ok_or_else(|| StoreError::Invariant(format!("{kind} {id} is indexed but missing")))?);
             }
             Ok(json!({ "object": "list", "data": data, "has_more": has_more }))

@@ -165,7 +165,7 @@ async fn get_transaction(
     Path(lookup): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
-    Ok(axum::Json(payments::find_transaction(&state, &caller, lookup).await?))
+    Ok(axum::Json(history::find(&state, &caller, lookup).await?))
 }
 
 async fn create_webhook_endpoint(

@@ -111,6 +111,20 @@ pub fn claim(
     transaction_id: &str,
     now_ms: i64,
 ) -> Result<Claim, StoreError> {
+    if let Some(existing) = peek(conn, scope, fingerprint)? {
+        return Ok(existing);
+    }
+    conn.prepare_cached(
+        "INSERT INTO idempotency_keys (merchant_id, mode, key, fingerprint, transaction_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![scope.merchant_id, scope.mode.as_str(), scope.key, fingerprint, transaction_id, now_ms])?;
+    Ok(Claim::New)
+}
+
+/// What an already-used key answers (replay, in flight, mismatch), or None
+/// for a key never used. Reads only.
+pub fn peek(conn: &Connection, scope: &Scope, fingerprint: &str) -> Result<Option<Claim>, StoreError> {
     let existing = conn
         .prepare_cached(
             "SELECT fingerprint, response_status, response_body FROM idempotency_keys
@@ -120,26 +134,12 @@ pub fn claim(
             Ok((row.get::<_, String>(0)?, row.get::<_, Option<u16>>(1)?, row.get::<_, Option<String>>(2)?))
         })
         .optional()?;
-    match existing {
-        Some((stored, _, _)) if stored != fingerprint => Ok(Claim::Mismatch),
-        Some((_, Some(status), Some(body))) => Ok(Claim::Replay(StoredResponse { status, body })),
-        Some(_) => Ok(Claim::InFlight),
-        None => {
-            conn.prepare_cached(
-                "INSERT INTO idempotency_keys (merchant_id, mode, key, fingerprint, transaction_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                scope.merchant_id,
-                scope.mode.as_str(),
-                scope.key,
-                fingerprint,
-                transaction_id,
-                now_ms
-            ])?;
-            Ok(Claim::New)
-        }
-    }
+    Ok(match existing {
+        Some((stored, _, _)) if stored != fingerprint => Some(Claim::Mismatch),
+        Some((_, Some(status), Some(body))) => Some(Claim::Replay(StoredResponse { status, body })),
+        Some(_) => Some(Claim::InFlight),
+        None => None,
+    })
 }
 
 /// Stores the response for the key bound to `transaction_id`.
@@ -153,6 +153,20 @@ pub fn record_response(conn: &Connection, transaction_id: &str, response: &Store
         return Err(StoreError::Invariant(format!("transaction {transaction_id} has {updated} idempotency keys")));
     }
     Ok(())
+}
+
+/// The response stored for the key bound to `transaction_id`, if any yet.
+pub fn stored_response(conn: &Connection, transaction_id: &str) -> Result<Option<StoredResponse>, StoreError> {
+    let stored = conn
+        .prepare_cached("SELECT response_status, response_body FROM idempotency_keys WHERE transaction_id = ?1")?
+        .query_row(params![transaction_id], |row| {
+            Ok(match (row.get::<_, Option<u16>>(0)?, row.get::<_, Option<String>>(1)?) {
+                (Some(status), Some(body)) => Some(StoredResponse { status, body }),
+                _ => None,
+            })
+        })
+        .optional()?;
+    Ok(stored.flatten())
 }
 
 /// The transaction a key is bound to, if any.

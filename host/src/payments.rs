@@ -164,13 +164,18 @@ fn parse_card_number(text: &str) -> Result<String, String> {
 
 /// `POST /v1/payments`.
 pub async fn create(state: &AppState, caller: &Caller, key: String, request: NewPayment) -> Result<Reply, ApiError> {
+    let scope = Scope { merchant_id: caller.merchant_id.clone(), mode: caller.mode, key };
+    let fingerprint = idempotency::fingerprint("POST /v1/payments", &request.canonical);
+    // A used key answers from its record, whatever the routes say today.
+    let (peek_scope, peek_fingerprint) = (scope.clone(), fingerprint.clone());
+    if let Some(used) = state.store.read(move |conn| idempotency::peek(conn, &peek_scope, &peek_fingerprint)).await? {
+        return answer_used_key(used);
+    }
     let rail = state
         .routes
         .rail_for(caller.mode, request.method, request.currency.code)
         .map_err(ApiError::PaymentMethodUnavailable)?;
     let entity = rail.entity_for(request.method).unwrap_or_default().to_string();
-    let scope = Scope { merchant_id: caller.merchant_id.clone(), mode: caller.mode, key };
-    let fingerprint = idempotency::fingerprint("POST /v1/payments", &request.canonical);
     let now_ms = crate::clock::now_ms();
     let payment = PaymentRow::new(caller, &scope.key, &request, rail.name(), &entity, now_ms);
 
@@ -188,15 +193,25 @@ pub async fn create(state: &AppState, caller: &Caller, key: String, request: New
             Ok(claim)
         })
         .await?;
-    match claim {
-        Claim::New => {}
-        Claim::Replay(stored) => return Ok(Reply::replayed(stored)),
-        Claim::InFlight => return Err(ApiError::IdempotencyInProgress),
-        Claim::Mismatch => return Err(ApiError::IdempotencyKeyReused),
+    if !matches!(claim, Claim::New) {
+        return answer_used_key(claim);
     }
 
-    let stored = collect_and_record(state, rail, payment).await?;
+    // From here the rail may act, so the record must follow even if the
+    // client hangs up: the work runs in its own task, not in this request.
+    let state = state.clone();
+    let finished = tokio::spawn(async move { collect_and_record(&state, rail, payment).await });
+    let stored = finished.await.map_err(|e| ApiError::Internal(anyhow::anyhow!("payment task failed: {e}")))??;
     Ok(Reply::new(stored))
+}
+
+fn answer_used_key(claim: Claim) -> Result<Reply, ApiError> {
+    match claim {
+        Claim::Replay(stored) => Ok(Reply::replayed(stored)),
+        Claim::InFlight => Err(ApiError::IdempotencyInProgress),
+        Claim::Mismatch => Err(ApiError::IdempotencyKeyReused),
+        Claim::New => Err(ApiError::Internal(anyhow::anyhow!("a new claim is not a used key"))),
+    }
 }
 
 /// Calls the rail outside any transaction, then records what it said.
@@ -225,6 +240,11 @@ fn record_outcome(
 ) -> Result<StoredResponse, StoreError> {
     let payment = PaymentRow::load(conn, payment_id)?
         .ok_or_else(|| StoreError::Invariant(format!("payment {payment_id} vanished")))?;
+    if payment.status != "processing" {
+        // Already recorded (a resume raced the original): nothing to post twice.
+        let stored = idempotency::stored_response(conn, payment_id)?;
+        return Ok(stored.unwrap_or(StoredResponse { status: 201, body: payment.to_json().to_string() }));
+    }
     let response = match outcome {
         Err(plugin_error) => {
             // We cannot know whether the provider acted, so the payment stays
@@ -282,15 +302,18 @@ pub async fn resume_in_flight(state: &AppState) -> anyhow::Result<usize> {
         .await?;
     let count = pending.len();
     for payment in pending {
-        let method = parse_method(&payment.method).unwrap_or(PaymentMethod::Card);
-        match state.routes.rail_for(payment.mode, method, &payment.currency) {
-            Ok(rail) => {
-                tracing::info!(payment = %payment.id, "resuming a payment interrupted before it was recorded");
+        // The rail that may already have acted, never whatever is bound today.
+        let rail = state.rails.iter().find(|r| r.name() == payment.rail).cloned();
+        match rail {
+            Some(rail) => {
+                tracing::info!(payment = %payment.id, rail = %payment.rail, "resuming a payment interrupted before it was recorded");
                 collect_and_record(state, rail, payment).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             }
-            Err(why) => {
-                tracing::warn!(payment = %payment.id, %why, "cannot resume payment: no rail")
-            }
+            None => tracing::warn!(
+                payment = %payment.id,
+                rail = %payment.rail,
+                "cannot resume payment: its rail is not loaded; it stays processing for reconciliation"
+            ),
         }
     }
     Ok(count)
@@ -304,29 +327,6 @@ pub async fn get(state: &AppState, caller: &Caller, id: String) -> Result<Value,
         Some(p) if p.merchant_id == merchant && p.mode == mode => Ok(p.to_json()),
         _ => Err(ApiError::NotFound { what: "payment" }),
     }
-}
-
-/// `GET /v1/transactions/{idempotency key, reference or id}`.
-pub async fn find_transaction(state: &AppState, caller: &Caller, lookup: String) -> Result<Value, ApiError> {
-    let (merchant, mode) = (caller.merchant_id.clone(), caller.mode);
-    let row = state
-        .store
-        .read(move |conn| {
-            let id = match idempotency::transaction_for_key(conn, &merchant, mode, &lookup)? {
-                Some(id) => id,
-                None => conn
-                    .prepare_cached(
-                        "SELECT id FROM payments WHERE merchant_id = ?1 AND mode = ?2 AND (reference = ?3 OR id = ?3)",
-                    )?
-                    .query_row(params![merchant, mode.as_str(), lookup], |r| r.get(0))
-                    .optional()?
-                    .unwrap_or_default(),
-            };
-            let row = PaymentRow::load(conn, &id)?;
-            Ok(row.filter(|p| p.merchant_id == merchant && p.mode == mode))
-        })
-        .await?;
-    row.map(|p| p.to_json()).ok_or(ApiError::NotFound { what: "transaction" })
 }
 
 /// The payment object for an id, if it exists (no ownership check).

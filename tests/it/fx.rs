@@ -95,6 +95,9 @@ async fn a_quote_executes_at_most_once() {
     assert_eq!((again.status.as_u16(), again.code()), (409, "QUOTE_ALREADY_USED"));
     assert_eq!(app.wallet_balance(ALICE, "USD").await, 4_000);
     assert_eq!(app.wallet_balance(ALICE, "LRD").await, 181_000);
+    let found = app.get(&app.key, &format!("/v1/transactions/{idem}")).await;
+    assert_eq!(found.status, 200, "a swap is found by its idempotency key");
+    assert_eq!(found.body, first.body);
 
     let unknown = json!({"quote_id": "quote_nope", "customer": {"phone": ALICE}});
     assert_eq!(app.post(&app.key, "/v1/fx/swaps", &new_key(), &unknown).await.code(), "RESOURCE_NOT_FOUND");

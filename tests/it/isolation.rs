@@ -100,3 +100,53 @@ async fn a_route_to_a_missing_plugin_stops_the_start_with_a_clear_error() {
     let error = format!("{:#}", started.err().expect("the start is refused"));
     assert!(error.contains("never serve live"), "{error}");
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_does_not_leave_the_payment_unrecorded() {
+    let app = gateway_with_hostile_rail("http://127.0.0.1:9/").await;
+    let idem = new_key();
+    // The client gives up long before the rail's 300 ms deadline.
+    let impatient = app
+        .client
+        .post(format!("{}/v1/payments", app.base))
+        .bearer_auth(&app.key)
+        .header("X-Idempotency-Key", &idem)
+        .body(orange("0001"))
+        .timeout(std::time::Duration::from_millis(50))
+        .send()
+        .await;
+    assert!(impatient.is_err(), "the client timed out");
+    // The gateway finishes the work anyway: the key ends bound to the rail's answer, not stuck in flight.
+    let replay = soxara_tests::wait_for("the payment to be recorded", || async {
+        let replay = app.pay(&app.key, Some(&idem), &orange("0001")).await;
+        (replay.code() != "IDEMPOTENCY_REQUEST_IN_PROGRESS").then_some(replay)
+    })
+    .await;
+    assert_eq!(replay.headers["idempotency-replayed"], "true");
+    assert_eq!(replay.code(), "RAIL_ERROR");
+}
+
+#[tokio::test]
+async fn a_replay_answers_from_its_record_even_after_the_route_is_gone() {
+    let mut app = gateway_with_hostile_rail("http://127.0.0.1:9/").await;
+    app.stop_gateway().await;
+    app.config.routes.push(RouteSetting {
+        mode: "live".into(),
+        method: "orange_money".into(),
+        plugin: "hostile".into(),
+    });
+    app.start_gateway().await;
+    let live = app.create_key(&app.merchant_id, soxara::mode::Mode::Live, soxara::auth::KeyKind::Secret).await;
+    let idem = new_key();
+    let paid = app.pay(&live, Some(&idem), &orange("1234")).await;
+    assert_eq!(paid.status, 201, "{:?}", paid.body);
+
+    app.stop_gateway().await;
+    app.config.routes.retain(|r| r.mode != "live");
+    app.start_gateway().await;
+    let fresh = app.pay(&live, Some(&new_key()), &orange("1234")).await;
+    assert_eq!(fresh.code(), "PAYMENT_METHOD_UNAVAILABLE", "no live route any more");
+    let replay = app.pay(&live, Some(&idem), &orange("1234")).await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.body, paid.body);
+}

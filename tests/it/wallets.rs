@@ -43,6 +43,11 @@ async fn top_ups_are_sandbox_only_and_validated() {
     assert_eq!(again.headers["idempotency-replayed"], "true");
     assert_eq!(again.body, first.body);
     assert_eq!(app.wallet_balance(ALICE, "USD").await, 100);
+    let found = app.get(&app.key, &format!("/v1/transactions/{idem}")).await;
+    assert_eq!(found.status, 200, "a top-up is found by its idempotency key");
+    assert_eq!(found.body, first.body);
+    let by_id = app.get(&app.key, &format!("/v1/transactions/{}", first.body["id"].as_str().unwrap())).await;
+    assert_eq!(by_id.body, first.body);
 }
 
 #[tokio::test]
