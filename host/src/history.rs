@@ -36,6 +36,9 @@ pub async fn find(state: &AppState, caller: &Caller, lookup: String) -> Result<V
     object.ok_or(ApiError::NotFound { what: "transaction" })
 }
 
+/// Renders one kind of transaction by id.
+type Render = fn(&rusqlite::Connection, &str) -> Result<Option<Value>, StoreError>;
+
 /// A transaction of this merchant and mode, as its own object; None if it
 /// does not exist or belongs to someone else.
 pub fn transaction_json(
@@ -44,13 +47,12 @@ pub fn transaction_json(
     mode: Mode,
     id: &str,
 ) -> Result<Option<Value>, StoreError> {
-    let (table, render): (&str, fn(&rusqlite::Connection, &str) -> Result<Option<Value>, StoreError>) =
-        match id.split('_').next() {
-            Some("pay") => ("payments", crate::payments::json_by_id),
-            Some("tup") => ("top_ups", |c, id| crate::wallets::top_up_json(c, id).map(Some)),
-            Some("swap") => ("fx_swaps", crate::fx::swap_json),
-            _ => return Ok(None),
-        };
+    let (table, render): (&str, Render) = match id.split('_').next() {
+        Some("pay") => ("payments", crate::payments::json_by_id),
+        Some("tup") => ("top_ups", |c, id| crate::wallets::top_up_json(c, id).map(Some)),
+        Some("swap") => ("fx_swaps", crate::fx::swap_json),
+        _ => return Ok(None),
+    };
     let owned = conn
         .prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1 AND merchant_id = ?2 AND mode = ?3"))?
         .query_row(params![id, merchant, mode.as_str()], |_| Ok(()))
