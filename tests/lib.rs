@@ -250,7 +250,7 @@ where
 }
 
 /// Generous: a slow CI machine must not fail a correct gateway.
-pub const WAIT_FOR_MS_MAX: u64 = 20_000;
+pub const WAIT_FOR_MS_MAX: u64 = 30_000;
 
 /// A fresh idempotency key.
 pub fn new_key() -> String {

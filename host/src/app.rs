@@ -34,6 +34,7 @@ pub struct AppState {
     pub rails: Arc<Vec<Arc<LoadedRail>>>,
     pub fx: Arc<Vec<Arc<LoadedFx>>>,
     pub fx_settings: FxSettings,
+    pub webhook_settings: crate::config::WebhookSettings,
     pub runtime: Arc<Runtime>,
 }
 
@@ -84,6 +85,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         rails: Arc::new(plugins.rails),
         fx: Arc::new(plugins.fx),
         fx_settings: config.file.fx.clone(),
+        webhook_settings: config.file.webhooks.clone(),
         runtime: Arc::new(runtime),
     };
 

@@ -37,6 +37,10 @@ use serde::Deserialize;
 pub const DEFAULT_USD_LRD_RATE: &str = "USD/LRD=181";
 /// How long a quote's rate is locked: 60 s, as the API promises.
 pub const FX_QUOTE_TTL_MS_DEFAULT: u64 = 60_000;
+/// The longest an operator may lock a quote.
+pub const FX_QUOTE_TTL_MS_MAX: u64 = 3_600_000;
+/// The longest single wait in a webhook retry schedule.
+pub const WEBHOOK_RETRY_DELAY_MS_MAX: u64 = 7 * 24 * 3_600_000;
 /// The largest spread an operator may configure (10%).
 pub const FX_SPREAD_BPS_MAX: u32 = 1_000;
 
@@ -124,6 +128,11 @@ pub struct WebhookSettings {
     /// How often the worker looks for due deliveries.
     #[serde(default = "default_poll_interval_ms")]
     pub poll_interval_ms: u64,
+    /// Let endpoints point at loopback and private addresses. Off in
+    /// production (a webhook must not reach the gateway's own network); on
+    /// for local development and tests.
+    #[serde(default)]
+    pub allow_private_targets: bool,
 }
 
 /// The published retry schedule: 13 retries over about 4.3 days (docs/webhooks.md).
@@ -142,7 +151,11 @@ fn default_poll_interval_ms() -> u64 {
 
 impl Default for WebhookSettings {
     fn default() -> WebhookSettings {
-        WebhookSettings { retry_delays_ms: default_retry_delays_ms(), poll_interval_ms: default_poll_interval_ms() }
+        WebhookSettings {
+            retry_delays_ms: default_retry_delays_ms(),
+            poll_interval_ms: default_poll_interval_ms(),
+            allow_private_targets: false,
+        }
     }
 }
 
@@ -200,6 +213,11 @@ impl FileConfig {
         );
         anyhow::ensure!(self.fx.quote_ttl_ms > 0, "fx.quote_ttl_ms must be positive");
         anyhow::ensure!(self.webhooks.poll_interval_ms > 0, "webhooks.poll_interval_ms must be positive");
+        anyhow::ensure!(
+            self.webhooks.retry_delays_ms.iter().all(|d| *d <= WEBHOOK_RETRY_DELAY_MS_MAX),
+            "webhooks.retry_delays_ms: each delay must be at most {WEBHOOK_RETRY_DELAY_MS_MAX} ms (7 days)"
+        );
+        anyhow::ensure!(self.fx.quote_ttl_ms <= FX_QUOTE_TTL_MS_MAX, "fx.quote_ttl_ms must be at most 1 hour");
         anyhow::ensure!(self.plugin_limits.call_ms_max > 0, "plugin_limits.call_ms_max must be positive");
         anyhow::ensure!(
             self.plugin_limits.memory_bytes_max >= 1 << 20,

@@ -3,7 +3,8 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -63,8 +64,34 @@ async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
-/// The query string as pairs, in order.
-type QueryPairs = Query<Vec<(String, String)>>;
+/// The one path parameter of a route; a malformed one (bad percent
+/// encoding) is a 400 in the error envelope, like every other bad input.
+struct ApiPath(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<ApiPath, ApiError> {
+        let Path(value) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::invalid("path", e.body_text()))?;
+        Ok(ApiPath(value))
+    }
+}
+
+/// The query string as pairs, in order; malformed is a 400 in the envelope.
+struct ApiQuery(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<ApiQuery, ApiError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::invalid("query", e.body_text()))?;
+        Ok(ApiQuery(pairs))
+    }
+}
 
 /// What every idempotent write needs: a secret key, the idempotency key, and
 /// the body within its limit.
@@ -125,7 +152,7 @@ async fn create_fx_swap(
 async fn get_fx_quote(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): QueryPairs,
+    ApiQuery(query): ApiQuery,
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
     Ok(axum::Json(fx::quote(&state, &caller, &query).await?))
@@ -134,7 +161,7 @@ async fn get_fx_quote(
 async fn list_wallets(
     State(state): State<AppState>,
     caller: Caller,
-    Path(phone): Path<String>,
+    ApiPath(phone): ApiPath,
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
     Ok(axum::Json(wallets::list(&state, &caller, phone).await?))
@@ -143,8 +170,8 @@ async fn list_wallets(
 async fn list_customer_transactions(
     State(state): State<AppState>,
     caller: Caller,
-    Path(phone): Path<String>,
-    Query(query): QueryPairs,
+    ApiPath(phone): ApiPath,
+    ApiQuery(query): ApiQuery,
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
     Ok(axum::Json(history::list(&state, &caller, phone, &query).await?))
@@ -153,7 +180,7 @@ async fn list_customer_transactions(
 async fn get_payment(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
     Ok(axum::Json(payments::get(&state, &caller, id).await?))
@@ -162,7 +189,7 @@ async fn get_payment(
 async fn get_transaction(
     State(state): State<AppState>,
     caller: Caller,
-    Path(lookup): Path<String>,
+    ApiPath(lookup): ApiPath,
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
     Ok(axum::Json(history::find(&state, &caller, lookup).await?))
@@ -188,7 +215,7 @@ async fn list_webhook_endpoints(State(state): State<AppState>, caller: Caller) -
 async fn delete_webhook_endpoint(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
     Ok(axum::Json(webhooks::delete_endpoint(&state, &caller, id).await?))
@@ -197,7 +224,7 @@ async fn delete_webhook_endpoint(
 async fn rotate_webhook_secret(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Value>, ApiError> {
@@ -209,7 +236,7 @@ async fn rotate_webhook_secret(
 async fn ping_webhook_endpoint(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
 ) -> Result<Response, ApiError> {
     caller.require_secret()?;
     let event = webhooks::ping(&state, &caller, id).await?;
@@ -219,7 +246,7 @@ async fn ping_webhook_endpoint(
 async fn get_event(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
     Ok(axum::Json(webhooks::get_event(&state, &caller, id).await?))
@@ -228,7 +255,7 @@ async fn get_event(
 async fn redeliver_event(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
     Ok(axum::Json(webhooks::redeliver(&state, &caller, id).await?))

@@ -5,9 +5,11 @@
 
 use serde::Serialize;
 
-/// The largest amount any request may carry, in minor units (the SQLite
-/// integer range; ledger sums stay in i128 arithmetic).
-pub const AMOUNT_MINOR_MAX: u64 = i64::MAX as u64;
+/// The largest amount any request may carry, in minor units: 10^15 (USD 10
+/// trillion). Far below i64::MAX, so that an account's balance, a sum of
+/// postings in SQLite's 64-bit integers, cannot overflow in practice: it
+/// would take over 9,000 maximal payments into one account.
+pub const AMOUNT_MINOR_MAX: u64 = 1_000_000_000_000_000;
 
 /// A currency the gateway handles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,10 +85,9 @@ mod tests {
     fn amounts_are_positive_integers_in_range() {
         assert_eq!(parse_amount_minor("1250"), Ok(1250));
         assert_eq!(parse_amount_minor(" 1 "), Ok(1));
-        assert_eq!(parse_amount_minor("9223372036854775807"), Ok(AMOUNT_MINOR_MAX));
-        for bad in
-            ["12.50", "1e3", "\"1250\"", "0", "-5", "9223372036854775808", "99999999999999999999999", "true", "null"]
-        {
+        assert_eq!(parse_amount_minor("1000000000000000"), Ok(AMOUNT_MINOR_MAX));
+        let too_large = ["1000000000000001", "9223372036854775808", "99999999999999999999999"];
+        for bad in ["12.50", "1e3", "\"1250\"", "0", "-5", "true", "null"].into_iter().chain(too_large) {
             assert!(parse_amount_minor(bad).is_err(), "{bad} must be refused");
         }
     }

@@ -35,7 +35,8 @@ fn customer_account(mode: Mode, phone: &str, currency: &str, kind: AccountKind) 
 /// What the customer can spend: minus the sum of the wallet's postings (a
 /// wallet is money the platform owes the customer).
 pub fn balance_minor(conn: &Connection, mode: Mode, phone: &str, currency: &str) -> Result<i64, StoreError> {
-    Ok(-ledger::balance(conn, &wallet_account(mode, phone, currency))?)
+    let sum = ledger::balance(conn, &wallet_account(mode, phone, currency))?;
+    sum.checked_neg().ok_or_else(|| StoreError::Invariant(format!("wallet of {phone} in {currency} overflows")))
 }
 
 /// Refuses, inside a write, when the wallet holds less than `needed`.

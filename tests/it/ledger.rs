@@ -54,6 +54,21 @@ async fn the_journal_is_append_only() {
     app.pay(&app.key, Some(&new_key()), &momo(1_000, "USD", "+231770001234")).await;
     let tamper = app.state().store.write(|conn| Ok(conn.execute("UPDATE postings SET amount = amount + 1", [])?)).await;
     assert!(tamper.is_err(), "postings cannot be changed");
-    let delete = app.state().store.write(|conn| Ok(conn.execute("DELETE FROM journal_entries", [])?)).await;
-    assert!(delete.is_err(), "entries cannot be deleted");
+    // An entry without postings, so that only the trigger (not a foreign key) can refuse its deletion.
+    let delete = app
+        .state()
+        .store
+        .write(|conn| {
+            conn.execute(
+                "INSERT INTO journal_entries (mode, kind, transaction_id, created_at) VALUES ('test', 'x', 'tx', 0)",
+                [],
+            )?;
+            Ok(conn.execute("DELETE FROM journal_entries WHERE transaction_id = 'tx'", [])?)
+        })
+        .await;
+    let error = delete.expect_err("entries cannot be deleted").to_string();
+    assert!(error.contains("append-only"), "{error}");
+    let tamper_error =
+        app.state().store.write(|conn| Ok(conn.execute("UPDATE postings SET amount = amount + 1", [])?)).await;
+    assert!(tamper_error.expect_err("postings cannot change").to_string().contains("append-only"));
 }

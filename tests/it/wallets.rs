@@ -22,6 +22,9 @@ async fn usd_and_lrd_are_separate_wallets() {
     assert_eq!(app.wallet_balance("+231770009876", "USD").await, 0, "a new customer has empty wallets");
     let bad_phone = app.get(&app.key, "/v1/customers/0770001234/wallets").await;
     assert_eq!((bad_phone.status.as_u16(), bad_phone.code()), (400, "VALIDATION_ERROR"));
+    // Even a path that is not valid UTF-8 gets the JSON error envelope.
+    let garbled = app.get(&app.key, "/v1/customers/%FF%FE/wallets").await;
+    assert_eq!((garbled.status.as_u16(), garbled.code()), (400, "VALIDATION_ERROR"));
     app.verify().expect("the ledger holds");
 }
 

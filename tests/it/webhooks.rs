@@ -2,11 +2,39 @@ use serde_json::{Value, json};
 use soxara::config::FileConfig;
 use soxara_tests::fakes::{Received, WebhookSink};
 use soxara_tests::{TestApp, momo, new_key, spawn_app, spawn_app_with, wait_for};
+
+#[tokio::test]
+async fn endpoints_on_internal_addresses_are_refused_by_default() {
+    let app = spawn_app().await;
+    for url in
+        ["http://127.0.0.1:9000/hooks", "http://localhost/hooks", "http://10.0.0.7/", "http://169.254.169.254/latest"]
+    {
+        let answer = soxara_tests::answer(
+            app.client
+                .post(format!("{}/v1/webhook_endpoints", app.base))
+                .bearer_auth(&app.key)
+                .json(&json!({"url": url, "events": ["*"]}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(answer.code(), "VALIDATION_ERROR", "{url}");
+        assert!(answer.body["error"]["fields"][0]["message"].as_str().unwrap().contains("public address"), "{url}");
+    }
+}
 use webhook_receiver::{Verifier, now_s};
 
-/// Settings whose retries come quickly, so tests see several attempts.
-fn quick_retries() -> FileConfig {
+/// Settings that let endpoints live on this machine (the test receivers do).
+fn local_receivers() -> FileConfig {
     let mut config = FileConfig::default();
+    config.webhooks.allow_private_targets = true;
+    config
+}
+
+/// Local receivers, and retries that come quickly so tests see several attempts.
+fn quick_retries() -> FileConfig {
+    let mut config = local_receivers();
     config.webhooks.retry_delays_ms = vec![50; 40];
     config.webhooks.poll_interval_ms = 20;
     config
@@ -44,7 +72,7 @@ fn assert_verifies(received: &Received, secret: &str) {
 #[tokio::test]
 async fn a_payment_is_delivered_signed_and_logged() {
     let sink = WebhookSink::start().await;
-    let app = spawn_app().await;
+    let app = spawn_app_with(local_receivers()).await;
     let endpoint = add_endpoint(&app, &sink.url(), json!(["*"])).await;
     let secret = endpoint["secret"].as_str().unwrap();
     assert!(secret.starts_with("whsec_"));
@@ -88,7 +116,7 @@ async fn a_payment_is_delivered_signed_and_logged() {
 
 #[tokio::test]
 async fn endpoints_get_only_what_they_subscribe_to() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(local_receivers()).await;
     let sink = WebhookSink::start().await;
     let refunds = add_endpoint(&app, &sink.url(), json!(["transaction.refunded"])).await;
     app.pay(&app.key, Some(&new_key()), &momo(1_000, "USD", "+231770001234")).await;
@@ -114,7 +142,7 @@ async fn endpoints_get_only_what_they_subscribe_to() {
 
 #[tokio::test]
 async fn at_most_three_endpoints_and_each_is_validated() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(local_receivers()).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         ids.push(add_endpoint(&app, "https://merchant.example/hooks", json!(["*"])).await["id"].clone());
@@ -171,7 +199,7 @@ async fn at_most_three_endpoints_and_each_is_validated() {
 #[tokio::test]
 async fn ping_and_secret_rotation_with_both_secrets_signing() {
     let sink = WebhookSink::start().await;
-    let app = spawn_app().await;
+    let app = spawn_app_with(local_receivers()).await;
     let endpoint = add_endpoint(&app, &sink.url(), json!(["payment.failed"])).await;
     let id = endpoint["id"].as_str().unwrap();
     let old_secret = endpoint["secret"].as_str().unwrap().to_string();

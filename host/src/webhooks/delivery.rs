@@ -3,7 +3,10 @@
 //! (its next attempt pushed past the send timeout) before it is sent, so a
 //! crash mid-send only means it is sent again later: at least once.
 
+use std::collections::HashMap;
 use std::io::Read;
+use std::net::ToSocketAddrs;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -17,32 +20,56 @@ use crate::store::{Store, StoreError};
 
 /// A merchant's endpoint must answer within this, or the attempt fails.
 pub const DELIVERY_TIMEOUT_MS: u64 = 15_000;
-/// Deliveries sent at once.
-const DELIVERIES_PER_ROUND_MAX: i64 = 32;
+/// Deliveries being sent at once; a slow endpoint holds one slot, not all.
+const DELIVERIES_IN_FLIGHT_MAX: usize = 32;
 /// Bytes of the endpoint's response kept in the attempt log.
 const RESPONSE_EXCERPT_BYTES_MAX: u64 = 512;
 /// A leased delivery is retried after this if its sender vanished.
 const LEASE_MS: i64 = DELIVERY_TIMEOUT_MS as i64 + 5_000;
 
+/// Deliveries leased and not yet recorded: id → the lease it holds.
+type Leases = Arc<Mutex<HashMap<String, i64>>>;
+
 /// The running worker; dropping it does not stop it, `stop` does.
 pub struct Worker {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    store: Store,
+    leases: Leases,
 }
 
 impl Worker {
     pub fn spawn(store: Store, settings: WebhookSettings) -> Worker {
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(store, settings, stopped));
-        Worker { stop, task }
+        let leases = Leases::default();
+        let task = tokio::spawn(run(store.clone(), settings, stopped, Arc::clone(&leases)));
+        Worker { stop, task, store, leases }
     }
 
-    /// Stops taking deliveries and abandons any in flight (their leases
-    /// expire and they are sent again by the next start).
+    /// Stops taking deliveries, abandons any in flight, and hands their
+    /// leases back so the next start sends them at once. (After a crash
+    /// the leases simply expire.)
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         self.task.abort();
         let _ = self.task.await;
+        let leases: Vec<(String, i64)> = self.leases.lock().expect("never poisoned").drain().collect();
+        let released = self
+            .store
+            .write(move |conn| {
+                let now_ms = crate::clock::now_ms();
+                for (id, lease) in &leases {
+                    conn.prepare_cached(
+                        "UPDATE webhook_deliveries SET next_attempt_at = ?3 WHERE id = ?1 AND next_attempt_at = ?2",
+                    )?
+                    .execute(params![id, lease, now_ms])?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(err) = released {
+            tracing::warn!(error = %err, "webhook leases not released; they expire on their own");
+        }
     }
 }
 
@@ -56,6 +83,8 @@ struct Due {
     secrets: Vec<String>,
     attempts: u32,
     endpoint_deleted: bool,
+    /// The `next_attempt_at` this worker set when it leased the delivery.
+    lease: i64,
 }
 
 /// What one attempt got.
@@ -66,51 +95,61 @@ struct Attempt {
     error: Option<String>,
 }
 
-async fn run(store: Store, settings: WebhookSettings, mut stopped: watch::Receiver<bool>) {
+async fn run(store: Store, settings: WebhookSettings, mut stopped: watch::Receiver<bool>, leases: Leases) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_millis(DELIVERY_TIMEOUT_MS)))
         .http_status_as_error(false)
         .max_redirects(0)
         .build()
         .into();
+    let mut sends = JoinSet::new();
     loop {
-        let due = match store.write(lease_due).await {
-            Ok(due) => due,
-            Err(err) => {
+        while sends.try_join_next().is_some() {}
+        let capacity = DELIVERIES_IN_FLIGHT_MAX.saturating_sub(sends.len());
+        let due = if capacity == 0 {
+            Vec::new()
+        } else {
+            store.write(move |conn| lease_due(conn, capacity)).await.unwrap_or_else(|err| {
                 tracing::error!(error = %err, "webhook worker could not read the outbox");
                 Vec::new()
-            }
+            })
         };
-        if due.is_empty() {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(settings.poll_interval_ms)) => continue,
-                _ = stopped.changed() => return,
-            }
-        }
-        let mut sends = JoinSet::new();
+        let leased_any = !due.is_empty();
         for delivery in due {
-            let (store, agent, delays) = (store.clone(), agent.clone(), settings.retry_delays_ms.clone());
+            leases.lock().expect("never poisoned").insert(delivery.delivery_id.clone(), delivery.lease);
+            let (store, agent, leases) = (store.clone(), agent.clone(), Arc::clone(&leases));
+            let (delays, allow_private) = (settings.retry_delays_ms.clone(), settings.allow_private_targets);
             sends.spawn(async move {
                 let attempt = if delivery.endpoint_deleted {
                     Attempt { status_code: None, latency_ms: 0, excerpt: None, error: Some("endpoint deleted".into()) }
                 } else {
-                    let (agent, to_send) = (agent.clone(), delivery.clone_for_send());
-                    tokio::task::spawn_blocking(move || send(&agent, &to_send)).await.unwrap_or_else(|e| Attempt {
-                        status_code: None,
-                        latency_ms: 0,
-                        excerpt: None,
-                        error: Some(format!("sender panicked: {e}")),
-                    })
+                    let to_send = delivery.clone_for_send();
+                    tokio::task::spawn_blocking(move || send(&agent, &to_send, allow_private)).await.unwrap_or_else(
+                        |e| Attempt {
+                            status_code: None,
+                            latency_ms: 0,
+                            excerpt: None,
+                            error: Some(format!("sender panicked: {e}")),
+                        },
+                    )
                 };
+                let id = delivery.delivery_id.clone();
                 let final_failure = delivery.endpoint_deleted;
                 if let Err(err) =
                     store.write(move |conn| record(conn, &delivery, &attempt, &delays, final_failure)).await
                 {
                     tracing::error!(error = %err, "webhook attempt not recorded; it will be sent again");
                 }
+                leases.lock().expect("never poisoned").remove(&id);
             });
         }
-        while sends.join_next().await.is_some() {}
+        if !leased_any {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(settings.poll_interval_ms)) => {}
+                _ = sends.join_next(), if !sends.is_empty() => {}
+                _ = stopped.changed() => return,
+            }
+        }
     }
 }
 
@@ -125,13 +164,15 @@ impl Due {
             secrets: self.secrets.clone(),
             attempts: self.attempts,
             endpoint_deleted: self.endpoint_deleted,
+            lease: self.lease,
         }
     }
 }
 
 /// Takes the due deliveries and pushes their next attempt past the lease.
-fn lease_due(conn: &rusqlite::Connection) -> Result<Vec<Due>, StoreError> {
+fn lease_due(conn: &rusqlite::Connection, limit: usize) -> Result<Vec<Due>, StoreError> {
     let now_ms = crate::clock::now_ms();
+    let lease = now_ms + LEASE_MS;
     let mut due: Vec<Due> = conn
         .prepare_cached(
             "SELECT d.id, d.event_id, e.type, e.payload, w.url, w.secret, w.previous_secret,
@@ -142,7 +183,7 @@ fn lease_due(conn: &rusqlite::Connection) -> Result<Vec<Due>, StoreError> {
              WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
              ORDER BY d.next_attempt_at LIMIT ?2",
         )?
-        .query_map(params![now_ms, DELIVERIES_PER_ROUND_MAX], |r| {
+        .query_map(params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
             let mut secrets = vec![r.get::<_, String>(5)?];
             let previous: Option<String> = r.get(6)?;
             let previous_expires: Option<i64> = r.get(7)?;
@@ -160,18 +201,22 @@ fn lease_due(conn: &rusqlite::Connection) -> Result<Vec<Due>, StoreError> {
                 secrets,
                 attempts: r.get(8)?,
                 endpoint_deleted: r.get(9)?,
+                lease,
             })
         })?
         .collect::<Result<_, _>>()?;
     for delivery in &mut due {
         conn.prepare_cached("UPDATE webhook_deliveries SET next_attempt_at = ?2 WHERE id = ?1")?
-            .execute(params![delivery.delivery_id, now_ms + LEASE_MS])?;
+            .execute(params![delivery.delivery_id, lease])?;
     }
     Ok(due)
 }
 
 /// Sends one delivery, signed at the moment of sending.
-fn send(agent: &ureq::Agent, due: &Due) -> Attempt {
+fn send(agent: &ureq::Agent, due: &Due, allow_private: bool) -> Attempt {
+    if !allow_private && let Err(refusal) = public_target(&due.url) {
+        return Attempt { status_code: None, latency_ms: 0, excerpt: None, error: Some(refusal) };
+    }
     let timestamp_s = crate::clock::now_ms() / 1000;
     let delivery = signing::Delivery {
         event_id: &due.event_id,
@@ -207,6 +252,23 @@ fn send(agent: &ureq::Agent, due: &Due) -> Attempt {
     }
 }
 
+/// Refuses a URL whose host resolves to a loopback, private, link-local or
+/// otherwise internal address: webhooks must not become a way to reach the
+/// gateway's own network. (The address is resolved again to connect, so a
+/// host that changes its DNS answer in between is not caught here.)
+fn public_target(url: &str) -> Result<(), String> {
+    let uri: ureq::http::Uri = url.parse().map_err(|_| format!("not a URL: {url}"))?;
+    let host = uri.host().ok_or("the URL has no host")?.trim_matches(|c| c == '[' || c == ']');
+    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+    let addresses = (host, port).to_socket_addrs().map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    for address in addresses {
+        if super::is_internal_ip(address.ip()) {
+            return Err(format!("refused: {host} resolves to the internal address {}", address.ip()));
+        }
+    }
+    Ok(())
+}
+
 /// Logs the attempt and decides: delivered, retry later, or failed for good.
 fn record(
     conn: &rusqlite::Connection,
@@ -236,10 +298,13 @@ fn record(
         (false, Some(delay_ms)) => ("pending", Some(now_ms + jittered(delay_ms)), None),
         (false, None) => ("failed", None, None),
     };
+    // Only if our lease still stands: a manual redelivery in the meantime
+    // reset the delivery, and its fresh schedule must not be overwritten.
     conn.prepare_cached(
-        "UPDATE webhook_deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, delivered_at = ?5 WHERE id = ?1",
+        "UPDATE webhook_deliveries SET status = ?2, attempts = ?3, next_attempt_at = ?4, delivered_at = ?5
+         WHERE id = ?1 AND next_attempt_at = ?6",
     )?
-    .execute(params![due.delivery_id, status, attempts, next_attempt_at, delivered_at])?;
+    .execute(params![due.delivery_id, status, attempts, next_attempt_at, delivered_at, due.lease])?;
     Ok(())
 }
 

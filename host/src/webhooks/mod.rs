@@ -88,6 +88,7 @@ fn queue_delivery(conn: &Connection, event_id: &str, endpoint_id: &str, now_ms: 
 
 /// `POST /v1/webhook_endpoints`.
 pub async fn create_endpoint(state: &AppState, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
+    let allow_private = state.webhook_settings.allow_private_targets;
     let fields = Fields::parse(body, &["url", "events"])?;
     let mut errors = fields.errors();
     let url = fields.string("url", URL_CHARS_MAX, true, &mut errors);
@@ -97,6 +98,8 @@ pub async fn create_endpoint(state: &AppState, caller: &Caller, body: &[u8]) -> 
         });
         if !valid {
             fail(&mut errors, "url", "must be an absolute http:// or https:// URL");
+        } else if !allow_private && names_internal_host(url) {
+            fail(&mut errors, "url", "must be a public address, not loopback, private or link-local");
         }
     }
     let events: Vec<String> = match fields.get("/events") {
@@ -372,6 +375,40 @@ fn event_json(conn: &Connection, merchant: &str, mode: Mode, id: &str) -> Result
     Ok(Some(event))
 }
 
+/// Whether a URL's host is literally internal (an internal IP or localhost).
+/// Names are checked again, resolved, at every send.
+fn names_internal_host(url: &str) -> bool {
+    let Some(host) = url.parse::<ureq::http::Uri>().ok().and_then(|u| u.host().map(str::to_ascii_lowercase)) else {
+        return false;
+    };
+    let bare = host.trim_matches(|c| c == '[' || c == ']');
+    host == "localhost" || host.ends_with(".localhost") || bare.parse().is_ok_and(is_internal_ip)
+}
+
+/// Whether an address is one a webhook must never reach: loopback, private,
+/// link-local (cloud metadata lives there), unspecified, multicast.
+pub fn is_internal_ip(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]) // carrier-grade NAT
+        }
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || v6.is_unique_local()
+                || v6.is_unicast_link_local()
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal_ip(std::net::IpAddr::V4(v4)))
+        }
+    }
+}
+
 /// Events that a payment's new status emits.
 pub fn payment_events(status: &str) -> &'static [&'static str] {
     match status {
@@ -385,6 +422,28 @@ pub fn payment_events(status: &str) -> &'static [&'static str] {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn internal_hosts_are_recognised() {
+        for url in [
+            "http://127.0.0.1/x",
+            "http://10.1.2.3/",
+            "http://192.168.0.1/",
+            "http://172.16.0.1/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://100.64.0.1/",
+            "http://localhost:8080/",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://[::ffff:10.0.0.1]/",
+            "http://0.0.0.0/",
+        ] {
+            assert!(super::names_internal_host(url), "{url}");
+        }
+        for url in ["https://merchant.example/hooks", "http://8.8.8.8/", "http://[2001:4860::8888]/"] {
+            assert!(!super::names_internal_host(url), "{url}");
+        }
+    }
+
     #[test]
     fn every_final_status_has_events() {
         for status in ["completed", "failed", "refunded", "cancelled"] {
