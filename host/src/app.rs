@@ -35,6 +35,7 @@ pub struct AppState {
     pub fx: Arc<Vec<Arc<LoadedFx>>>,
     pub fx_settings: FxSettings,
     pub webhook_settings: crate::config::WebhookSettings,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub runtime: Arc<Runtime>,
 }
 
@@ -72,8 +73,10 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     config.file.validate()?;
     let (plugin_dir, settings) = (config.plugin_dir.clone(), config.file.plugins.clone());
     let limits = config.file.plugin_limits;
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let runtime_metrics = Arc::clone(&metrics);
     let (runtime, plugins) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let runtime = Runtime::new(limits)?;
+        let runtime = Runtime::new(limits, runtime_metrics)?;
         let plugins = crate::plugins::load_dir(&runtime, &plugin_dir, &settings)?;
         Ok((runtime, plugins))
     })
@@ -86,6 +89,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         fx: Arc::new(plugins.fx),
         fx_settings: config.file.fx.clone(),
         webhook_settings: config.file.webhooks.clone(),
+        metrics,
         runtime: Arc::new(runtime),
     };
 
@@ -101,7 +105,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     let (shutdown, stopped) = oneshot::channel::<()>();
     let router = crate::http::router(state.clone());
     let server = tokio::spawn(async move {
-        axum::serve(listener, router)
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
             })

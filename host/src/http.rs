@@ -3,13 +3,16 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use crate::app::AppState;
 use crate::auth::Caller;
@@ -23,6 +26,7 @@ pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/v1/payments", post(create_payment))
         .route("/v1/payments/{id}", get(get_payment))
         .route("/v1/transactions/{lookup}", get(get_transaction))
@@ -39,17 +43,33 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events/{id}/redeliver", post(redeliver_event))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
-/// Gives every request an id, echoed in `X-Request-Id` and in error bodies.
-async fn request_id(request: Request, next: Next) -> Response {
+/// Gives every request an id (echoed in `X-Request-Id`, in error bodies and
+/// in every log line written while serving it) and records its metrics.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let id = crate::ids::new_id("req");
     let header_value = HeaderValue::from_str(&id).expect("ids are alphanumeric");
-    let mut response = REQUEST_ID.scope(id, next.run(request)).await;
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
+    let method = request.method().to_string();
+    let span = tracing::info_span!("request", request_id = %id, %method, %route);
+    let mut response = REQUEST_ID.scope(id, next.run(request)).instrument(span).await;
     response.headers_mut().insert("x-request-id", header_value);
+    state.metrics.http_request(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
+}
+
+/// Prometheus metrics, for scrapers on this machine only (a local agent or
+/// an SSH tunnel): volumes and error rates are not for the internet.
+async fn metrics(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, uri: Uri) -> Response {
+    if !peer.ip().is_loopback() {
+        return ApiError::RouteNotFound { method: "GET".into(), path: uri.path().to_string() }.into_response();
+    }
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, content_type)], state.metrics.encode()).into_response()
 }
 
 async fn health(State(state): State<AppState>) -> Response {

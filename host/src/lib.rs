@@ -15,6 +15,7 @@ pub mod http;
 pub mod idempotency;
 pub mod ids;
 pub mod ledger;
+pub mod metrics;
 pub mod mode;
 pub mod money;
 pub mod payments;

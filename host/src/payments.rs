@@ -200,7 +200,8 @@ pub async fn create(state: &AppState, caller: &Caller, key: String, request: New
     // From here the rail may act, so the record must follow even if the
     // client hangs up: the work runs in its own task, not in this request.
     let state = state.clone();
-    let finished = tokio::spawn(async move { collect_and_record(&state, rail, payment).await });
+    let work = async move { collect_and_record(&state, rail, payment).await };
+    let finished = tokio::spawn(tracing::Instrument::in_current_span(work));
     let stored = finished.await.map_err(|e| ApiError::Internal(anyhow::anyhow!("payment task failed: {e}")))??;
     Ok(Reply::new(stored))
 }

@@ -150,3 +150,25 @@ async fn a_replay_answers_from_its_record_even_after_the_route_is_gone() {
     assert_eq!(replay.status, 201);
     assert_eq!(replay.body, paid.body);
 }
+
+#[tokio::test]
+async fn metrics_count_plugin_calls_by_outcome_and_requests_by_route() {
+    let app = gateway_with_hostile_rail("http://127.0.0.1:9/").await;
+    app.pay(&app.key, Some(&new_key()), &orange("1234")).await;
+    app.pay(&app.key, Some(&new_key()), &orange("0001")).await;
+    app.pay(&app.key, Some(&new_key()), &orange("0003")).await;
+    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = metrics.text().await.unwrap();
+    for line in [
+        r#"soxara_plugin_calls_total{plugin="hostile",export="collect",outcome="ok"} 1"#,
+        r#"soxara_plugin_calls_total{plugin="hostile",export="collect",outcome="timeout"} 1"#,
+        r#"soxara_plugin_calls_total{plugin="hostile",export="collect",outcome="trap"} 1"#,
+        r#"soxara_http_requests_total{route="/v1/payments",method="POST",status="201"} 1"#,
+        r#"soxara_http_requests_total{route="/v1/payments",method="POST",status="502"} 2"#,
+        r#"soxara_plugin_call_duration_seconds_count{plugin="hostile",export="collect"} 3"#,
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+}

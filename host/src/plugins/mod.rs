@@ -10,7 +10,7 @@ pub mod routes;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -24,6 +24,7 @@ use bindings::rail::{RailPlugin, RailPluginPre};
 pub use host_imports::{HostState, PluginContext};
 
 pub use crate::config::PluginLimits;
+use crate::metrics::Metrics;
 
 /// How often the engine's epoch advances; deadlines are counted in ticks.
 const EPOCH_TICK_MS: u64 = 5;
@@ -50,11 +51,12 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     limits: PluginLimits,
+    metrics: Arc<Metrics>,
     ticker_stop: Arc<AtomicBool>,
 }
 
 impl Runtime {
-    pub fn new(limits: PluginLimits) -> Result<Runtime> {
+    pub fn new(limits: PluginLimits, metrics: Arc<Metrics>) -> Result<Runtime> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
@@ -72,7 +74,7 @@ impl Runtime {
                 }
             })
             .context("spawning the epoch ticker")?;
-        Ok(Runtime { engine, linker, limits, ticker_stop })
+        Ok(Runtime { engine, linker, limits, metrics, ticker_stop })
     }
 
     /// Compiles a rail component, checks it against the rail world, and asks
@@ -92,6 +94,7 @@ impl Runtime {
             pre,
             context: Arc::new(context),
             limits: self.limits,
+            metrics: Arc::clone(&self.metrics),
             path: path.to_path_buf(),
             info: RailInfo { name: String::new(), version: String::new(), methods: vec![], currencies: vec![] },
         };
@@ -117,6 +120,7 @@ impl Runtime {
             pre,
             context: Arc::new(context),
             limits: self.limits,
+            metrics: Arc::clone(&self.metrics),
             name: String::new(),
         };
         let mut store = new_store(&self.engine, &fx.context, &fx.limits);
@@ -141,6 +145,7 @@ pub struct LoadedRail {
     pre: RailPluginPre<HostState>,
     context: Arc<PluginContext>,
     limits: PluginLimits,
+    metrics: Arc<Metrics>,
     pub path: PathBuf,
     pub info: RailInfo,
 }
@@ -162,9 +167,18 @@ impl LoadedRail {
     }
 
     pub fn collect(&self, request: &CollectRequest) -> Result<Result<RailOutcome, Failure>, PluginError> {
-        let answer = self.call(|rail, store| rail.soxara_gateway_rail().call_collect(store, request))?;
-        check_answer(&answer, self.limits.output_chars_max).map_err(PluginError::MalformedOutput)?;
-        Ok(answer)
+        let started = Instant::now();
+        let answer = self.call(|rail, store| rail.soxara_gateway_rail().call_collect(store, request)).and_then(|a| {
+            check_answer(&a, self.limits.output_chars_max).map_err(PluginError::MalformedOutput)?;
+            Ok(a)
+        });
+        self.metrics.plugin_call(
+            self.plugin_name(),
+            "collect",
+            outcome_label(&answer),
+            started.elapsed().as_secs_f64(),
+        );
+        answer
     }
 
     /// Runs one export in a fresh store with the call deadline and memory cap.
@@ -221,18 +235,50 @@ pub struct LoadedFx {
     pre: FxPluginPre<HostState>,
     context: Arc<PluginContext>,
     limits: PluginLimits,
+    metrics: Arc<Metrics>,
     pub name: String,
 }
 
 impl LoadedFx {
     /// Asks the provider for base→quote.
     pub fn rate(&self, base: &str, quote: &str) -> Result<Result<ProviderRate, Failure>, PluginError> {
+        let started = Instant::now();
         let mut store = new_store(&self.engine, &self.context, &self.limits);
-        let outcome = self
+        let answer = self
             .pre
             .instantiate(&mut store)
-            .and_then(|fx| fx.soxara_gateway_fx_provider().call_get_rate(&mut store, base, quote));
-        outcome.map_err(|e| classify(e, &self.limits))
+            .and_then(|fx| fx.soxara_gateway_fx_provider().call_get_rate(&mut store, base, quote))
+            .map_err(|e| classify(e, &self.limits));
+        self.metrics.plugin_call(
+            &self.context.name,
+            "get-rate",
+            outcome_label(&answer),
+            started.elapsed().as_secs_f64(),
+        );
+        answer
+    }
+}
+
+/// How a call ended, for metrics: `ok` (an answer), `failure` (a refusal
+/// as a value), or the kind of plugin error.
+fn outcome_label<T>(answer: &Result<Result<T, Failure>, PluginError>) -> &'static str {
+    match answer {
+        Ok(Ok(_)) => "ok",
+        Ok(Err(_)) => "failure",
+        Err(e) => e.kind(),
+    }
+}
+
+impl PluginError {
+    /// A short, stable name for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PluginError::Timeout { .. } => "timeout",
+            PluginError::MemoryExhausted { .. } => "memory",
+            PluginError::Trapped(_) => "trap",
+            PluginError::MalformedOutput(_) => "malformed",
+            PluginError::Host(_) => "host",
+        }
     }
 }
 
