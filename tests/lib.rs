@@ -109,11 +109,13 @@ pub async fn spawn_app_with_plugins(config: FileConfig, extra: &[PathBuf]) -> Te
 }
 
 async fn start(database: &Path, config: &FileConfig, plugins: &Path) -> RunningApp {
+    let mut config = config.clone();
+    config.admin.listen = "127.0.0.1:0".parse().expect("a loopback address");
     soxara::app::start(Config {
         database: database.to_path_buf(),
         listen: "127.0.0.1:0".parse().expect("a loopback address"),
         plugin_dir: plugins.to_path_buf(),
-        file: config.clone(),
+        file: config,
     })
     .await
     .expect("the gateway starts")
@@ -141,6 +143,22 @@ impl TestApp {
         assert!(app.sandbox.is_none(), "a restart must not create another sandbox merchant");
         self.base = format!("http://{}", app.addr);
         self.app = Some(app);
+    }
+
+    /// The admin API's base URL.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.app.as_ref().expect("the app is running").admin_addr)
+    }
+
+    /// An operator's call to the admin API.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> Answer {
+        let app = self.app.as_ref().expect("the app is running");
+        let mut request =
+            self.client.request(method, format!("http://{}{path}", app.admin_addr)).bearer_auth(&app.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request.send().await.expect("the request is sent")).await
     }
 
     /// Creates another key (an operator action) and returns it.

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{FileConfig, FxSettings};
+use crate::plugins::registry::Registry;
 use crate::plugins::routes::Routes;
-use crate::plugins::{LoadedFx, LoadedRail, Runtime};
+use crate::plugins::{LoadedFx, Runtime};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -30,13 +31,12 @@ pub struct Config {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    pub routes: Arc<Routes>,
-    pub rails: Arc<Vec<Arc<LoadedRail>>>,
+    /// Loaded rails and the routing table, changed live by operators.
+    pub registry: Arc<Registry>,
     pub fx: Arc<Vec<Arc<LoadedFx>>>,
     pub fx_settings: FxSettings,
     pub webhook_settings: crate::config::WebhookSettings,
     pub metrics: Arc<crate::metrics::Metrics>,
-    pub runtime: Arc<Runtime>,
 }
 
 /// A running gateway.
@@ -45,21 +45,26 @@ pub struct RunningApp {
     /// Set when this start created the sandbox merchant: (merchant id, test secret key).
     pub sandbox: Option<(String, String)>,
     pub state: AppState,
-    shutdown: Option<oneshot::Sender<()>>,
+    /// The admin API's address and bearer token.
+    pub admin_addr: SocketAddr,
+    pub admin_token: String,
+    shutdown: Option<watch::Sender<bool>>,
     webhooks: Option<crate::webhooks::delivery::Worker>,
     server: JoinHandle<std::io::Result<()>>,
+    admin_server: JoinHandle<std::io::Result<()>>,
 }
 
 impl RunningApp {
     /// Stops accepting connections and waits for requests in flight.
     pub async fn stop(mut self) -> Result<()> {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         if let Some(worker) = self.webhooks.take() {
             worker.stop().await;
         }
         (&mut self.server).await.context("server task")?.context("server")?;
+        (&mut self.admin_server).await.context("admin server task")?.context("admin server")?;
         Ok(())
     }
 }
@@ -82,15 +87,15 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     })
     .await??;
     let routes = Routes::build(&plugins.rails, &config.file.routes).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    let runtime = Arc::new(runtime);
+    let registry = Registry::new(Arc::clone(&runtime), config.file.plugins.clone(), plugins.rails, routes);
     let state = AppState {
         store,
-        routes: Arc::new(routes),
-        rails: Arc::new(plugins.rails),
+        registry: Arc::new(registry),
         fx: Arc::new(plugins.fx),
         fx_settings: config.file.fx.clone(),
         webhook_settings: config.file.webhooks.clone(),
         metrics,
-        runtime: Arc::new(runtime),
     };
 
     let resumed = crate::payments::resume_in_flight(&state).await?;
@@ -102,14 +107,41 @@ pub async fn start(config: Config) -> Result<RunningApp> {
 
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let (shutdown, stopped) = oneshot::channel::<()>();
+    let (shutdown_watch, mut stopped) = watch::channel(false);
     let router = crate::http::router(state.clone());
     let server = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
+            .with_graceful_shutdown(async move {
+                let _ = stopped.changed().await;
             })
             .await
     });
-    Ok(RunningApp { addr, sandbox, state, shutdown: Some(shutdown), webhooks: Some(webhooks), server })
+
+    let admin_listener = TcpListener::bind(config.file.admin.listen)
+        .await
+        .with_context(|| format!("binding the admin listener {}", config.file.admin.listen))?;
+    let admin_addr = admin_listener.local_addr()?;
+    let admin_token =
+        config.file.admin.token.clone().unwrap_or_else(|| format!("sxa_{}", crate::ids::random_alphanumeric(32)));
+    let admin_state =
+        crate::admin::AdminState { registry: Arc::clone(&state.registry), token: Arc::from(admin_token.as_str()) };
+    let (admin_router, mut admin_stopped) = (crate::admin::router(admin_state), shutdown_watch.subscribe());
+    let admin_server = tokio::spawn(async move {
+        axum::serve(admin_listener, admin_router)
+            .with_graceful_shutdown(async move {
+                let _ = admin_stopped.changed().await;
+            })
+            .await
+    });
+    Ok(RunningApp {
+        addr,
+        sandbox,
+        state,
+        admin_addr,
+        admin_token,
+        shutdown: Some(shutdown_watch),
+        webhooks: Some(webhooks),
+        server,
+        admin_server,
+    })
 }

@@ -53,6 +53,8 @@ pub struct FileConfig {
     pub webhooks: WebhookSettings,
     #[serde(default)]
     pub plugin_limits: PluginLimits,
+    #[serde(default)]
+    pub admin: AdminSettings,
     /// Bindings of plugins to payments, beyond the default (test mode: the
     /// simulator for every method).
     #[serde(default)]
@@ -69,6 +71,28 @@ pub struct FxSettings {
     pub spread_bps: u32,
     #[serde(default = "default_quote_ttl_ms")]
     pub quote_ttl_ms: u64,
+}
+
+/// The admin API's listener and token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// Loopback by default: the admin API is for operators on this machine.
+    #[serde(default = "default_admin_listen")]
+    pub listen: std::net::SocketAddr,
+    /// The bearer token; when unset, a random one is made and printed at start.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+fn default_admin_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8081))
+}
+
+impl Default for AdminSettings {
+    fn default() -> AdminSettings {
+        AdminSettings { listen: default_admin_listen(), token: None }
+    }
 }
 
 /// What one plugin call may use. Every call gets a fresh instance.
@@ -191,6 +215,7 @@ impl Default for FileConfig {
             fx: FxSettings::default(),
             webhooks: WebhookSettings::default(),
             plugin_limits: PluginLimits::default(),
+            admin: AdminSettings::default(),
             routes: Vec::new(),
             plugins: BTreeMap::from([("fx-fixed".to_string(), fixed)]),
         }
@@ -219,6 +244,9 @@ impl FileConfig {
         );
         anyhow::ensure!(self.fx.quote_ttl_ms <= FX_QUOTE_TTL_MS_MAX, "fx.quote_ttl_ms must be at most 1 hour");
         anyhow::ensure!(self.plugin_limits.call_ms_max > 0, "plugin_limits.call_ms_max must be positive");
+        if let Some(token) = &self.admin.token {
+            anyhow::ensure!(token.len() >= 24, "admin.token must be at least 24 characters");
+        }
         anyhow::ensure!(
             self.plugin_limits.memory_bytes_max >= 1 << 20,
             "plugin_limits.memory_bytes_max must be at least 1 MiB"

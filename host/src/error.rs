@@ -70,6 +70,10 @@ pub enum ApiError {
         "The payment rail failed to handle this request ({0}). The payment {1} is left processing and will not be charged twice."
     )]
     RailFailed(PluginError, String),
+    #[error("The admin token is missing or wrong.")]
+    AdminAuthenticationFailed,
+    #[error("{0}")]
+    PluginRejected(String),
     #[error("An internal error occurred; it has been logged with the request id.")]
     Internal(#[from] anyhow::Error),
 }
@@ -82,7 +86,10 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::AuthenticationRequired | ApiError::AuthenticationFailed => StatusCode::UNAUTHORIZED,
+            ApiError::AuthenticationRequired | ApiError::AuthenticationFailed | ApiError::AdminAuthenticationFailed => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::PluginRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::SecretKeyRequired => StatusCode::FORBIDDEN,
             ApiError::IdempotencyKeyRequired | ApiError::InvalidJson(_) | ApiError::Validation(_) => {
                 StatusCode::BAD_REQUEST
@@ -125,6 +132,8 @@ impl ApiError {
             ApiError::FxRateUnavailable { .. } => "FX_RATE_UNAVAILABLE",
             ApiError::WebhookEndpointLimit { .. } => "WEBHOOK_ENDPOINT_LIMIT",
             ApiError::RailFailed(..) => "RAIL_ERROR",
+            ApiError::AdminAuthenticationFailed => "ADMIN_AUTHENTICATION_FAILED",
+            ApiError::PluginRejected(_) => "PLUGIN_REJECTED",
             ApiError::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -208,6 +217,8 @@ mod tests {
             ApiError::FxRateUnavailable { from: String::new(), to: String::new() },
             ApiError::WebhookEndpointLimit { max: 3 },
             ApiError::RailFailed(PluginError::Timeout { ms: 1 }, String::new()),
+            ApiError::AdminAuthenticationFailed,
+            ApiError::PluginRejected(String::new()),
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
         for e in &all {
@@ -232,6 +243,8 @@ mod tests {
                 | ApiError::FxRateUnavailable { .. }
                 | ApiError::WebhookEndpointLimit { .. }
                 | ApiError::RailFailed(..)
+                | ApiError::AdminAuthenticationFailed
+                | ApiError::PluginRejected(_)
                 | ApiError::Internal(_) => {}
             }
         }

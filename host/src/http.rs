@@ -74,7 +74,7 @@ async fn metrics(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<S
 
 async fn health(State(state): State<AppState>) -> Response {
     let database = state.store.read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await;
-    let rails: Vec<&str> = state.rails.iter().map(|r| r.name()).collect();
+    let rails: Vec<String> = state.registry.rails().iter().map(|r| r.name().to_string()).collect();
     match database {
         Ok(_) => (StatusCode::OK, axum::Json(json!({ "status": "ok", "rails": rails }))).into_response(),
         Err(err) => {

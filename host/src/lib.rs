@@ -4,6 +4,7 @@
 //! idempotency, the ledger — and runs payment rails as sandboxed WebAssembly
 //! components (see `plugins`). Start it with [`app::start`].
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod clock;

@@ -30,11 +30,94 @@ enum Command {
         #[arg(long, env = "SOXARA_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Operate a running gateway's plugins through its admin API.
+    Admin {
+        /// The admin API's address.
+        #[arg(long, env = "SOXARA_ADMIN_URL", default_value = "http://127.0.0.1:8081")]
+        url: String,
+        /// The admin token (printed at start, or set in the config file).
+        #[arg(long, env = "SOXARA_ADMIN_TOKEN")]
+        token: String,
+        #[command(subcommand)]
+        action: AdminAction,
+    },
     /// Check every ledger invariant in a database; exit 1 on the first violation.
     Verify {
         #[arg(long, env = "SOXARA_DATABASE", default_value = "data/soxara.db")]
         database: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// List loaded rail versions.
+    Plugins,
+    /// List bindings.
+    Routes,
+    /// Load a rail component (compiled and checked before it is added).
+    Load { path: PathBuf },
+    /// Bind a rail (name or name@version) to a mode and method, atomically.
+    Bind {
+        #[arg(long)]
+        mode: String,
+        #[arg(long)]
+        method: String,
+        #[arg(long)]
+        plugin: String,
+        /// A second rail that takes `--percent` of the calls.
+        #[arg(long, requires = "percent")]
+        canary: Option<String>,
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+        percent: Option<u8>,
+    },
+    /// Restore the binding in place before the last change.
+    Rollback {
+        #[arg(long)]
+        mode: String,
+        #[arg(long)]
+        method: String,
+    },
+    /// Forget a rail version nothing is bound to.
+    Unload { id: String },
+}
+
+/// Sends one admin request and prints the JSON answer; fails on a non-2xx.
+fn admin(url: &str, token: &str, action: AdminAction) -> Result<()> {
+    let (method, path, body) = match action {
+        AdminAction::Plugins => ("GET", "/admin/plugins".to_string(), None),
+        AdminAction::Routes => ("GET", "/admin/routes".to_string(), None),
+        AdminAction::Load { path } => {
+            let path = std::fs::canonicalize(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            ("POST", "/admin/plugins".to_string(), Some(serde_json::json!({ "path": path })))
+        }
+        AdminAction::Bind { mode, method, plugin, canary, percent } => {
+            let mut body = serde_json::json!({ "mode": mode, "method": method, "plugin": plugin });
+            if let Some(canary) = canary {
+                body["canary"] = serde_json::json!({ "plugin": canary, "percent": percent.unwrap_or(0) });
+            }
+            ("POST", "/admin/routes".to_string(), Some(body))
+        }
+        AdminAction::Rollback { mode, method } => {
+            ("POST", "/admin/routes/rollback".to_string(), Some(serde_json::json!({ "mode": mode, "method": method })))
+        }
+        AdminAction::Unload { id } => ("DELETE", format!("/admin/plugins/{id}"), None),
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", url.trim_end_matches('/')))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(body.map(|b| b.to_string()).unwrap_or_default())?;
+    let response = agent.run(request).map_err(|e| anyhow::anyhow!("calling {url}: {e}"))?;
+    let status = response.status();
+    let text = response.into_body().read_to_string().unwrap_or_default();
+    let pretty = serde_json::from_str::<serde_json::Value>(&text)
+        .map(|v| serde_json::to_string_pretty(&v).unwrap_or(text.clone()))
+        .unwrap_or(text);
+    println!("{pretty}");
+    anyhow::ensure!(status.is_success(), "the admin API answered {status}");
+    Ok(())
 }
 
 #[tokio::main]
@@ -46,6 +129,9 @@ async fn main() -> Result<()> {
         )
         .init();
     match Cli::parse().command {
+        Command::Admin { url, token, action } => {
+            tokio::task::spawn_blocking(move || admin(&url, &token, action)).await??;
+        }
         Command::Verify { database } => {
             let conn = soxara::store::open_read_only(&database)
                 .map_err(|e| anyhow::anyhow!("opening {}: {e}", database.display()))?;
@@ -65,6 +151,7 @@ async fn main() -> Result<()> {
                 Some(path) => soxara::config::FileConfig::load(&path)?,
                 None => soxara::config::FileConfig::default(),
             };
+            let token_configured = file.admin.token.is_some();
             if let Some(parent) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
             }
@@ -82,6 +169,11 @@ async fn main() -> Result<()> {
                 );
             }
             println!("Soxara gateway listening on {base} (Ctrl-C to stop)");
+            if token_configured {
+                println!("Admin API on http://{} (token from the config file)", app.admin_addr);
+            } else {
+                println!("Admin API on http://{} with a token made for this run: {}", app.admin_addr, app.admin_token);
+            }
             tokio::signal::ctrl_c().await?;
             println!("stopping: finishing requests in flight");
             app.stop().await?;

@@ -172,7 +172,8 @@ pub async fn create(state: &AppState, caller: &Caller, key: String, request: New
         return answer_used_key(used);
     }
     let rail = state
-        .routes
+        .registry
+        .routes()
         .rail_for(caller.mode, request.method, request.currency.code)
         .map_err(ApiError::PaymentMethodUnavailable)?;
     let entity = rail.entity_for(request.method).unwrap_or_default().to_string();
@@ -304,7 +305,7 @@ pub async fn resume_in_flight(state: &AppState) -> anyhow::Result<usize> {
     let count = pending.len();
     for payment in pending {
         // The rail that may already have acted, never whatever is bound today.
-        let rail = state.rails.iter().find(|r| r.name() == payment.rail).cloned();
+        let rail = state.registry.rail_named(&payment.rail);
         match rail {
             Some(rail) => {
                 tracing::info!(payment = %payment.id, rail = %payment.rail, "resuming a payment interrupted before it was recorded");

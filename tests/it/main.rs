@@ -8,6 +8,7 @@ mod isolation;
 mod ledger;
 mod payments;
 mod properties;
+mod registry;
 mod validation;
 mod verify;
 mod wallets;

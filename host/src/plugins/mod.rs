@@ -5,6 +5,7 @@
 
 mod bindings;
 pub mod host_imports;
+pub mod registry;
 pub mod routes;
 
 use std::path::{Path, PathBuf};
@@ -159,6 +160,11 @@ impl LoadedRail {
     /// The name the operator knows it by: its component's file stem.
     pub fn plugin_name(&self) -> &str {
         &self.context.name
+    }
+
+    /// `plugin_name@version`: unique among loaded rails.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.context.name, self.info.version)
     }
 
     /// The legal entity this rail moves money under for `method`.

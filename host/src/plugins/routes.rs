@@ -11,10 +11,29 @@ use crate::mode::Mode;
 /// The name the sandbox simulator gives itself in `describe`.
 pub const SIMULATOR_RAIL: &str = "simulator";
 
-#[derive(Default)]
+/// The rail bound to a mode and method, and optionally a canary that takes
+/// a share of the calls.
+#[derive(Clone)]
+pub struct Binding {
+    pub primary: Arc<LoadedRail>,
+    pub canary: Option<(Arc<LoadedRail>, u8)>,
+}
+
+impl Binding {
+    /// The rail for one call: the canary for `percent`% of calls.
+    fn pick(&self) -> Arc<LoadedRail> {
+        match &self.canary {
+            Some((canary, percent)) if rand::random_range(0..100u8) < *percent => Arc::clone(canary),
+            _ => Arc::clone(&self.primary),
+        }
+    }
+}
+
+/// An immutable routing table; the registry swaps in a new one atomically.
+#[derive(Clone, Default)]
 pub struct Routes {
     simulator: Option<Arc<LoadedRail>>,
-    bound: Vec<(Mode, PaymentMethod, Arc<LoadedRail>)>,
+    bound: Vec<(Mode, PaymentMethod, Binding)>,
 }
 
 impl Routes {
@@ -38,20 +57,49 @@ impl Routes {
 
     /// Binds a rail for a mode and method (it must say it serves the method).
     pub fn bind(&mut self, mode: Mode, method: PaymentMethod, rail: Arc<LoadedRail>) -> Result<(), String> {
-        if mode == Mode::Live && rail.name() == SIMULATOR_RAIL {
-            return Err("the simulator can never serve live payments".into());
-        }
-        if rail.entity_for(method).is_none() {
-            return Err(format!("rail {} does not serve {}", rail.name(), method_name(method)));
+        self.set(mode, method, Some(Binding { primary: rail, canary: None }))
+    }
+
+    /// Sets or clears the binding for a mode and method, checking every rail in it.
+    pub fn set(&mut self, mode: Mode, method: PaymentMethod, binding: Option<Binding>) -> Result<(), String> {
+        if let Some(binding) = &binding {
+            let canary = binding.canary.as_ref().map(|(rail, _)| rail);
+            for rail in std::iter::once(&binding.primary).chain(canary) {
+                if mode == Mode::Live && rail.name() == SIMULATOR_RAIL {
+                    return Err("the simulator can never serve live payments".into());
+                }
+                if rail.entity_for(method).is_none() {
+                    return Err(format!("rail {} does not serve {}", rail.id(), method_name(method)));
+                }
+            }
         }
         self.bound.retain(|(m, p, _)| (*m, *p) != (mode, method));
-        self.bound.push((mode, method, rail));
+        if let Some(binding) = binding {
+            self.bound.push((mode, method, binding));
+        }
         Ok(())
+    }
+
+    /// The binding for a mode and method, if the operator made one.
+    pub fn binding(&self, mode: Mode, method: PaymentMethod) -> Option<&Binding> {
+        self.bound.iter().find(|(m, p, _)| (*m, *p) == (mode, method)).map(|(_, _, b)| b)
+    }
+
+    /// Every binding, for listings.
+    pub fn bindings(&self) -> impl Iterator<Item = &(Mode, PaymentMethod, Binding)> {
+        self.bound.iter()
+    }
+
+    /// Whether any binding (or the simulator slot) uses `rail`.
+    pub fn uses(&self, rail: &LoadedRail) -> bool {
+        let same = |r: &Arc<LoadedRail>| std::ptr::eq(Arc::as_ptr(r), rail);
+        self.simulator.as_ref().is_some_and(same)
+            || self.bound.iter().any(|(_, _, b)| same(&b.primary) || b.canary.as_ref().is_some_and(|(c, _)| same(c)))
     }
 
     /// The rail for a payment, or a message saying why there is none.
     pub fn rail_for(&self, mode: Mode, method: PaymentMethod, currency: &str) -> Result<Arc<LoadedRail>, String> {
-        let bound = self.bound.iter().find(|(m, p, _)| (*m, *p) == (mode, method)).map(|(_, _, r)| Arc::clone(r));
+        let bound = self.binding(mode, method).map(Binding::pick);
         let rail = match (bound, mode) {
             (Some(rail), _) => rail,
             (None, Mode::Test) => self.simulator.clone().ok_or_else(|| {

@@ -1,0 +1,145 @@
+//! The registry: every loaded rail version and the routing table. Operators
+//! change it while payments flow: the table is replaced atomically, so a call
+//! that already has its rail finishes on it and the next call uses the new
+//! one. Changes are serialised; reads never wait.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use super::routes::{Binding, Routes, method_name};
+use super::{LoadedRail, PaymentMethod, PluginContext, Runtime};
+use crate::config::PluginSettings;
+use crate::mode::Mode;
+
+/// Previous bindings kept per (mode, method) for rollback.
+const ROLLBACK_DEPTH_MAX: usize = 16;
+
+pub struct Registry {
+    runtime: Arc<Runtime>,
+    settings: BTreeMap<String, PluginSettings>,
+    routes: ArcSwap<Routes>,
+    changes: Mutex<Changes>,
+}
+
+/// What only operators change, under one lock.
+#[derive(Default)]
+struct Changes {
+    rails: Vec<Arc<LoadedRail>>,
+    history: HashMap<(Mode, &'static str), Vec<Option<Binding>>>,
+}
+
+impl Registry {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        settings: BTreeMap<String, PluginSettings>,
+        rails: Vec<Arc<LoadedRail>>,
+        routes: Routes,
+    ) -> Registry {
+        Registry {
+            runtime,
+            settings,
+            routes: ArcSwap::from_pointee(routes),
+            changes: Mutex::new(Changes { rails, history: HashMap::new() }),
+        }
+    }
+
+    /// The routing table now. Hold it only for one call.
+    pub fn routes(&self) -> Arc<Routes> {
+        self.routes.load_full()
+    }
+
+    /// Every loaded rail version, in load order.
+    pub fn rails(&self) -> Vec<Arc<LoadedRail>> {
+        self.lock().rails.clone()
+    }
+
+    /// The newest loaded rail that calls itself `name` (for payments recorded with that rail).
+    pub fn rail_named(&self, name: &str) -> Option<Arc<LoadedRail>> {
+        self.lock().rails.iter().rev().find(|r| r.name() == name).cloned()
+    }
+
+    /// Compiles and checks a rail component. Slow: call it off the async threads.
+    pub fn load(&self, path: &Path) -> Result<Arc<LoadedRail>, String> {
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).ok_or("the path names no file")?;
+        let setting = self.settings.get(&name).cloned().unwrap_or_default();
+        let context = PluginContext { name, config: setting.config, allowed_hosts: setting.allowed_hosts };
+        let rail = self.runtime.load_rail(path, context).map_err(|e| format!("{e:#}"))?;
+        let mut changes = self.lock();
+        if changes.rails.iter().any(|r| r.id() == rail.id()) {
+            return Err(format!("{} is already loaded; give the new build another version", rail.id()));
+        }
+        changes.rails.push(Arc::clone(&rail));
+        Ok(rail)
+    }
+
+    /// Binds `plugin` (an id `name@version`, or a name for its newest
+    /// version) to a mode and method, optionally with a canary taking
+    /// `percent`% of calls. The previous binding is kept for rollback.
+    pub fn bind(
+        &self,
+        mode: Mode,
+        method: PaymentMethod,
+        plugin: &str,
+        canary: Option<(&str, u8)>,
+    ) -> Result<(), String> {
+        let mut changes = self.lock();
+        let primary = find(&changes.rails, plugin)?;
+        let canary = match canary {
+            Some((_, percent)) if percent > 100 => return Err("a canary percentage is 0 to 100".into()),
+            Some((plugin, percent)) => Some((find(&changes.rails, plugin)?, percent)),
+            None => None,
+        };
+        let current = self.routes();
+        let mut next = (*current).clone();
+        next.set(mode, method, Some(Binding { primary, canary }))?;
+        let history = changes.history.entry((mode, method_name(method))).or_default();
+        history.push(current.binding(mode, method).cloned());
+        if history.len() > ROLLBACK_DEPTH_MAX {
+            history.remove(0);
+        }
+        self.routes.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// Restores the binding that was in place before the last change.
+    pub fn rollback(&self, mode: Mode, method: PaymentMethod) -> Result<(), String> {
+        let mut changes = self.lock();
+        let previous = changes
+            .history
+            .get_mut(&(mode, method_name(method)))
+            .and_then(Vec::pop)
+            .ok_or("no earlier binding to roll back to")?;
+        let mut next = (*self.routes()).clone();
+        next.set(mode, method, previous)?;
+        self.routes.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// Forgets a rail version that nothing is bound to.
+    pub fn unload(&self, id: &str) -> Result<(), String> {
+        let mut changes = self.lock();
+        let rail = changes.rails.iter().find(|r| r.id() == id).cloned().ok_or_else(|| format!("{id} is not loaded"))?;
+        if self.routes().uses(&rail) {
+            return Err(format!("{id} is in use; bind something else first"));
+        }
+        changes.rails.retain(|r| r.id() != id);
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Changes> {
+        self.changes.lock().expect("registry changes never panic while holding the lock")
+    }
+}
+
+/// A rail by id (`name@version`) or by name (its newest version).
+fn find(rails: &[Arc<LoadedRail>], plugin: &str) -> Result<Arc<LoadedRail>, String> {
+    rails
+        .iter()
+        .rev()
+        .find(|r| r.id() == plugin || r.plugin_name() == plugin)
+        .cloned()
+        .ok_or_else(|| format!("no rail {plugin:?} is loaded"))
+}

@@ -1,0 +1,141 @@
+//! Operators change rails while payments flow: load, bind, swap, canary,
+//! roll back, unload — through the admin API.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use reqwest::Method;
+use serde_json::json;
+use soxara::config::FileConfig;
+use soxara_tests::{TestApp, new_key, spawn_app_with_plugins, test_plugin};
+
+/// The simulator and the hostile rail both complete a phone ending 1234,
+/// and their provider references say which one served.
+fn orange_1234() -> String {
+    json!({"amount": 700, "currency": "USD", "method": "orange_money", "customer": {"phone": "+231770001234"}})
+        .to_string()
+}
+
+fn served_by(payment: &serde_json::Value) -> &'static str {
+    match payment["provider_reference"].as_str().unwrap_or("") {
+        r if r.starts_with("sim_") => "simulator",
+        r if r.starts_with("hostile_") => "hostile",
+        other => panic!("unexpected provider reference {other:?}"),
+    }
+}
+
+async fn gateway() -> TestApp {
+    spawn_app_with_plugins(FileConfig::default(), &[test_plugin("hostile")]).await
+}
+
+async fn bind(app: &TestApp, plugin: &str) {
+    let body = json!({"mode": "test", "method": "orange_money", "plugin": plugin});
+    let answer = app.admin(Method::POST, "/admin/routes", Some(body)).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_swaps_under_load_fail_nothing() {
+    let app = gateway().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (client, base, key, stop) = (app.client.clone(), app.base.clone(), app.key.clone(), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(Ordering::Relaxed) {
+                let response = client
+                    .post(format!("{base}/v1/payments"))
+                    .bearer_auth(&key)
+                    .header("X-Idempotency-Key", new_key())
+                    .body(orange_1234())
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status() == 201 => ok += 1,
+                    Ok(r) => failed.push(format!("{} {}", r.status(), r.text().await.unwrap_or_default())),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    for swap in 0..100 {
+        let rail = if swap % 2 == 0 { "hostile" } else { "simulator" };
+        bind(&app, rail).await;
+        let paid = app.pay(&app.key, Some(&new_key()), &orange_1234()).await;
+        assert_eq!(paid.status, 201, "swap {swap}: {:?}", paid.body);
+        assert_eq!(served_by(&paid.body), rail, "swap {swap}: the call after the swap reaches the rail just bound");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (ok, failed) = load.await.unwrap();
+    assert!(failed.is_empty(), "{} failed requests during the swaps: {failed:?}", failed.len());
+    assert!(ok > 0, "the load ran");
+    app.verify().expect("the ledger holds");
+}
+
+#[tokio::test]
+async fn load_bind_canary_roll_back_and_unload() {
+    let app = gateway().await;
+    let listed = app.admin(Method::GET, "/admin/plugins", None).await;
+    let ids: Vec<&str> = listed.body["rails"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"simulator@0.1.0") && ids.contains(&"hostile@0.1.0"), "{ids:?}");
+
+    // Loading checks the component against the rail world and refuses duplicates.
+    let hostile_path = test_plugin("hostile").display().to_string();
+    let again = app.admin(Method::POST, "/admin/plugins", Some(json!({"path": hostile_path}))).await;
+    assert_eq!((again.status.as_u16(), again.code()), (422, "PLUGIN_REJECTED"));
+    assert!(again.body["error"]["message"].as_str().unwrap().contains("already loaded"));
+    let fx = soxara_tests::plugin_dir().join("fx-fixed.wasm").display().to_string();
+    let wrong_world = app.admin(Method::POST, "/admin/plugins", Some(json!({"path": fx}))).await;
+    assert_eq!(wrong_world.code(), "PLUGIN_REJECTED");
+    assert!(wrong_world.body["error"]["message"].as_str().unwrap().contains("rail world"), "{:?}", wrong_world.body);
+
+    // A 100% canary takes every call; rollback restores the binding before it.
+    bind(&app, "simulator").await;
+    let canary = json!({"mode": "test", "method": "orange_money", "plugin": "simulator", "canary": {"plugin": "hostile", "percent": 100}});
+    assert_eq!(app.admin(Method::POST, "/admin/routes", Some(canary)).await.status, 200);
+    for _ in 0..5 {
+        assert_eq!(served_by(&app.pay(&app.key, Some(&new_key()), &orange_1234()).await.body), "hostile");
+    }
+    let rolled = app
+        .admin(Method::POST, "/admin/routes/rollback", Some(json!({"mode": "test", "method": "orange_money"})))
+        .await;
+    assert_eq!(rolled.status, 200);
+    assert_eq!(rolled.body["routes"][0]["canary"], serde_json::Value::Null);
+    assert_eq!(served_by(&app.pay(&app.key, Some(&new_key()), &orange_1234()).await.body), "simulator");
+
+    // A rail in use cannot be unloaded; an unused one can.
+    let in_use = app.admin(Method::DELETE, "/admin/plugins/simulator@0.1.0", None).await;
+    assert_eq!(in_use.code(), "PLUGIN_REJECTED");
+    let unloaded = app.admin(Method::DELETE, "/admin/plugins/hostile@0.1.0", None).await;
+    assert_eq!(unloaded.status, 200, "{:?}", unloaded.body);
+    let bind_gone = app
+        .admin(
+            Method::POST,
+            "/admin/routes",
+            Some(json!({"mode": "test", "method": "orange_money", "plugin": "hostile"})),
+        )
+        .await;
+    assert_eq!(bind_gone.code(), "PLUGIN_REJECTED");
+    let live_simulator = app
+        .admin(Method::POST, "/admin/routes", Some(json!({"mode": "live", "method": "card", "plugin": "simulator"})))
+        .await;
+    assert!(live_simulator.body["error"]["message"].as_str().unwrap().contains("never serve live"));
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_its_token() {
+    let app = gateway().await;
+    assert_eq!(app.admin(Method::GET, "/admin/plugins", None).await.status, 200);
+    for token in [None, Some(app.key.as_str()), Some("sxa_wrongwrongwrongwrongwrongwrong")] {
+        let mut request = app.client.get(format!("{}/admin/plugins", app.admin_url()));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let refused = soxara_tests::answer(request.send().await.unwrap()).await;
+        assert_eq!((refused.status.as_u16(), refused.code()), (401, "ADMIN_AUTHENTICATION_FAILED"), "{token:?}");
+    }
+    // The merchant's key is not the admin token, and the merchant listener has no admin routes.
+    let listed = app.get(&app.key, "/admin/plugins").await;
+    assert_eq!(listed.code(), "ROUTE_NOT_FOUND");
+}
