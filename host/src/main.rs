@@ -1,5 +1,6 @@
 //! `soxara`: the gateway's command line.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -115,13 +116,24 @@ fn admin(url: &str, token: &str, action: AdminAction) -> Result<()> {
     let pretty = serde_json::from_str::<serde_json::Value>(&text)
         .map(|v| serde_json::to_string_pretty(&v).unwrap_or(text.clone()))
         .unwrap_or(text);
-    println!("{pretty}");
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = writeln!(std::io::stdout(), "{pretty}");
     anyhow::ensure!(status.is_success(), "the admin API answered {status}");
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    match runtime.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
