@@ -78,10 +78,14 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     config.file.validate()?;
     let (plugin_dir, settings) = (config.plugin_dir.clone(), config.file.plugins.clone());
     let limits = config.file.plugin_limits;
+    let cache_dir =
+        config.file.plugin_cache_dir.clone().unwrap_or_else(|| {
+            config.database.parent().unwrap_or_else(|| std::path::Path::new(".")).join("plugin-cache")
+        });
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let runtime_metrics = Arc::clone(&metrics);
     let (runtime, plugins) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let runtime = Runtime::new(limits, runtime_metrics)?;
+        let runtime = Runtime::new(limits, runtime_metrics, Some(&cache_dir))?;
         let plugins = crate::plugins::load_dir(&runtime, &plugin_dir, &settings)?;
         Ok((runtime, plugins))
     })

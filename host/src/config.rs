@@ -53,6 +53,10 @@ pub struct FileConfig {
     pub webhooks: WebhookSettings,
     #[serde(default)]
     pub plugin_limits: PluginLimits,
+    /// Where compiled plugin code is cached between starts (default: a
+    /// `plugin-cache` directory beside the database).
+    #[serde(default)]
+    pub plugin_cache_dir: Option<std::path::PathBuf>,
     #[serde(default)]
     pub admin: AdminSettings,
     /// Bindings of plugins to payments, beyond the default (test mode: the
@@ -192,6 +196,29 @@ pub struct PluginSettings {
     /// Host names the plugin may reach over HTTP.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// This plugin's own limits, where they differ from `[plugin_limits]`.
+    #[serde(default)]
+    pub limits: PluginLimitOverrides,
+}
+
+/// Per-plugin changes to the default limits; unset fields keep the default.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginLimitOverrides {
+    pub call_ms_max: Option<u64>,
+    pub memory_bytes_max: Option<usize>,
+    pub output_chars_max: Option<usize>,
+}
+
+impl PluginLimits {
+    /// These limits with a plugin's overrides applied.
+    pub fn with(self, overrides: &PluginLimitOverrides) -> PluginLimits {
+        PluginLimits {
+            call_ms_max: overrides.call_ms_max.unwrap_or(self.call_ms_max),
+            memory_bytes_max: overrides.memory_bytes_max.unwrap_or(self.memory_bytes_max),
+            output_chars_max: overrides.output_chars_max.unwrap_or(self.output_chars_max),
+        }
+    }
 }
 
 fn default_quote_ttl_ms() -> u64 {
@@ -209,12 +236,13 @@ impl Default for FileConfig {
     fn default() -> FileConfig {
         let fixed = PluginSettings {
             config: BTreeMap::from([("rates".to_string(), DEFAULT_USD_LRD_RATE.to_string())]),
-            allowed_hosts: Vec::new(),
+            ..PluginSettings::default()
         };
         FileConfig {
             fx: FxSettings::default(),
             webhooks: WebhookSettings::default(),
             plugin_limits: PluginLimits::default(),
+            plugin_cache_dir: None,
             admin: AdminSettings::default(),
             routes: Vec::new(),
             plugins: BTreeMap::from([("fx-fixed".to_string(), fixed)]),

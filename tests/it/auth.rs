@@ -12,6 +12,24 @@ async fn health_needs_no_key_and_lists_the_simulator() {
 }
 
 #[tokio::test]
+async fn compiled_plugins_are_cached_for_the_next_start() {
+    let mut app = spawn_app().await;
+    let cache = app.database.parent().unwrap().join("plugin-cache");
+    let cached_files = || walk(&cache);
+    assert!(cached_files() > 0, "compiling the bundled plugins filled {}", cache.display());
+    app.restart().await;
+    assert_eq!(app.get("", "/health").await.status, 200, "a start from the cache serves");
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries.filter_map(Result::ok).map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
 async fn missing_and_bad_keys_are_refused_with_the_envelope() {
     let app = spawn_app().await;
     let url = format!("{}/v1/payments/pay_x", app.base);

@@ -20,6 +20,7 @@ fn with_http_rates(fake: &FakeRates, spread_bps: u32) -> FileConfig {
         PluginSettings {
             config: BTreeMap::from([("url".to_string(), fake.url())]),
             allowed_hosts: vec!["127.0.0.1".into()],
+            ..PluginSettings::default()
         },
     );
     config

@@ -5,19 +5,24 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use soxara::config::{FileConfig, PluginSettings, RouteSetting};
+use soxara::config::{FileConfig, PluginLimitOverrides, PluginSettings, RouteSetting};
 use soxara_tests::fakes::FakeRates;
 use soxara_tests::{TestApp, momo, new_key, spawn_app_with_plugins, test_plugin};
 
 /// Test-mode Orange Money goes to the hostile rail; everything else to the simulator.
 async fn gateway_with_hostile_rail(target_url: &str) -> TestApp {
+    // The defaults stay generous; the hostile rail gets tighter limits of its own.
     let mut config = FileConfig::default();
-    config.plugin_limits.call_ms_max = 300;
-    config.plugin_limits.memory_bytes_max = 16 << 20;
     config.routes.push(RouteSetting { mode: "test".into(), method: "orange_money".into(), plugin: "hostile".into() });
+    let limits =
+        PluginLimitOverrides { call_ms_max: Some(300), memory_bytes_max: Some(16 << 20), output_chars_max: None };
     config.plugins.insert(
         "hostile".into(),
-        PluginSettings { config: BTreeMap::from([("target_url".into(), target_url.into())]), allowed_hosts: vec![] },
+        PluginSettings {
+            config: BTreeMap::from([("target_url".into(), target_url.into())]),
+            allowed_hosts: vec![],
+            limits,
+        },
     );
     spawn_app_with_plugins(config, &[test_plugin("hostile")]).await
 }
@@ -35,8 +40,8 @@ async fn each_misbehaviour_fails_only_its_own_request() {
     assert_eq!(well_behaved.body["status"], "completed", "the hostile rail is bound: {:?}", well_behaved.body);
 
     let cases = [
-        ("0001", "deadline"),
-        ("0002", "memory limit"),
+        ("0001", "its 300 ms deadline"),
+        ("0002", "memory limit of 16777216 bytes"),
         ("0003", "trapped"),
         ("0004", "malformed output"),
         ("0005", "trapped"),

@@ -25,6 +25,20 @@ pub struct PluginContext {
     pub config: BTreeMap<String, String>,
     /// Host names (no scheme or port) the plugin may reach over HTTP.
     pub allowed_hosts: Vec<String>,
+    /// Where this plugin's limits differ from the runtime's defaults.
+    pub limit_overrides: crate::config::PluginLimitOverrides,
+}
+
+impl PluginContext {
+    /// The context of the plugin named `name` (its file stem) under the operator's settings.
+    pub fn new(name: String, setting: crate::config::PluginSettings) -> PluginContext {
+        PluginContext {
+            name,
+            config: setting.config,
+            allowed_hosts: setting.allowed_hosts,
+            limit_overrides: setting.limits,
+        }
+    }
 }
 
 /// The state of one plugin call's store.

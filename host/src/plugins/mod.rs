@@ -57,10 +57,17 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(limits: PluginLimits, metrics: Arc<Metrics>) -> Result<Runtime> {
+    /// `cache_dir`: where compiled code is kept between starts, so that a
+    /// restart with unchanged components does not compile them again.
+    pub fn new(limits: PluginLimits, metrics: Arc<Metrics>, cache_dir: Option<&Path>) -> Result<Runtime> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        if let Some(dir) = cache_dir {
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(dir);
+            config.cache(Some(wasmtime::Cache::new(cache).map_err(anyhow::Error::from)?));
+        }
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
         let mut linker = Linker::new(&engine);
         RailPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(anyhow::Error::from)?;
@@ -93,8 +100,8 @@ impl Runtime {
         let mut rail = LoadedRail {
             engine: self.engine.clone(),
             pre,
+            limits: self.limits.with(&context.limit_overrides),
             context: Arc::new(context),
-            limits: self.limits,
             metrics: Arc::clone(&self.metrics),
             path: path.to_path_buf(),
             info: RailInfo { name: String::new(), version: String::new(), methods: vec![], currencies: vec![] },
@@ -119,8 +126,8 @@ impl Runtime {
         let mut fx = LoadedFx {
             engine: self.engine.clone(),
             pre,
+            limits: self.limits.with(&context.limit_overrides),
             context: Arc::new(context),
-            limits: self.limits,
             metrics: Arc::clone(&self.metrics),
             name: String::new(),
         };
@@ -339,11 +346,7 @@ pub fn load_dir(
     for path in paths {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let setting = settings.get(&name).cloned().unwrap_or_default();
-        let context = || PluginContext {
-            name: name.clone(),
-            config: setting.config.clone(),
-            allowed_hosts: setting.allowed_hosts.clone(),
-        };
+        let context = || PluginContext::new(name.clone(), setting.clone());
         match runtime.load_rail(&path, context()) {
             Ok(rail) => {
                 tracing::info!(rail = rail.name(), version = %rail.info.version, path = %path.display(), "rail loaded");

@@ -65,7 +65,7 @@ impl Registry {
     pub fn load(&self, path: &Path) -> Result<Arc<LoadedRail>, String> {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).ok_or("the path names no file")?;
         let setting = self.settings.get(&name).cloned().unwrap_or_default();
-        let context = PluginContext { name, config: setting.config, allowed_hosts: setting.allowed_hosts };
+        let context = PluginContext::new(name, setting);
         let rail = self.runtime.load_rail(path, context).map_err(|e| format!("{e:#}"))?;
         let mut changes = self.lock();
         if changes.rails.iter().any(|r| r.id() == rail.id()) {
