@@ -77,7 +77,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
 
     config.file.validate()?;
     let (plugin_dir, settings) = (config.plugin_dir.clone(), config.file.plugins.clone());
-    let limits = config.file.plugin_limits;
+    let (limits, memory_ceiling) = (config.file.plugin_limits, config.file.plugin_memory_ceiling());
     let cache_dir =
         config.file.plugin_cache_dir.clone().unwrap_or_else(|| {
             config.database.parent().unwrap_or_else(|| std::path::Path::new(".")).join("plugin-cache")
@@ -85,8 +85,14 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let runtime_metrics = Arc::clone(&metrics);
     let (runtime, plugins) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let runtime = Runtime::new(limits, runtime_metrics, Some(&cache_dir))?;
-        let plugins = crate::plugins::load_dir(&runtime, &plugin_dir, &settings)?;
+        let runtime = Runtime::new(limits, memory_ceiling, runtime_metrics, Some(&cache_dir))?;
+        #[allow(unused_mut)]
+        let mut plugins = crate::plugins::load_dir(&runtime, &plugin_dir, &settings)?;
+        #[cfg(feature = "compiled-in-simulator")]
+        for rail in plugins.rails.iter_mut().filter(|r| r.name() == crate::plugins::routes::SIMULATOR_RAIL) {
+            tracing::warn!("benchmark build: the simulator runs compiled into the host, not as its component");
+            *rail = runtime.compiled_in_simulator(rail);
+        }
         Ok((runtime, plugins))
     })
     .await??;

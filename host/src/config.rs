@@ -41,6 +41,8 @@ pub const FX_QUOTE_TTL_MS_DEFAULT: u64 = 60_000;
 pub const FX_QUOTE_TTL_MS_MAX: u64 = 3_600_000;
 /// The longest single wait in a webhook retry schedule.
 pub const WEBHOOK_RETRY_DELAY_MS_MAX: u64 = 7 * 24 * 3_600_000;
+/// A plugin's memory cap can be at most a whole 32-bit WebAssembly memory.
+pub const PLUGIN_MEMORY_BYTES_MAX: usize = 4 << 30;
 /// The largest spread an operator may configure (10%).
 pub const FX_SPREAD_BPS_MAX: u32 = 1_000;
 
@@ -258,6 +260,13 @@ impl FileConfig {
         Ok(config)
     }
 
+    /// The most memory any plugin may grow to, default or override: the
+    /// size of each slot in the runtime's instance pool.
+    pub fn plugin_memory_ceiling(&self) -> usize {
+        let overrides = self.plugins.values().filter_map(|p| p.limits.memory_bytes_max);
+        overrides.fold(self.plugin_limits.memory_bytes_max, usize::max)
+    }
+
     pub fn validate(&self) -> Result<()> {
         anyhow::ensure!(
             self.fx.spread_bps <= FX_SPREAD_BPS_MAX,
@@ -278,6 +287,10 @@ impl FileConfig {
         anyhow::ensure!(
             self.plugin_limits.memory_bytes_max >= 1 << 20,
             "plugin_limits.memory_bytes_max must be at least 1 MiB"
+        );
+        anyhow::ensure!(
+            self.plugin_memory_ceiling() <= PLUGIN_MEMORY_BYTES_MAX,
+            "plugin memory_bytes_max must be at most 4 GiB (a 32-bit WebAssembly memory)"
         );
         for route in &self.routes {
             anyhow::ensure!(

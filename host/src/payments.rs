@@ -166,16 +166,19 @@ fn parse_card_number(text: &str) -> Result<String, String> {
 pub async fn create(state: &AppState, caller: &Caller, key: String, request: NewPayment) -> Result<Reply, ApiError> {
     let scope = Scope { merchant_id: caller.merchant_id.clone(), mode: caller.mode, key };
     let fingerprint = idempotency::fingerprint("POST /v1/payments", &request.canonical);
-    // A used key answers from its record, whatever the routes say today.
-    let (peek_scope, peek_fingerprint) = (scope.clone(), fingerprint.clone());
-    if let Some(used) = state.store.read(move |conn| idempotency::peek(conn, &peek_scope, &peek_fingerprint)).await? {
-        return answer_used_key(used);
-    }
-    let rail = state
-        .registry
-        .routes()
-        .rail_for(caller.mode, request.method, request.currency.code)
-        .map_err(ApiError::PaymentMethodUnavailable)?;
+    let rail = match state.registry.routes().rail_for(caller.mode, request.method, request.currency.code) {
+        Ok(rail) => rail,
+        Err(unavailable) => {
+            // A used key answers from its record, whatever the routes say
+            // today (the claim below answers it when a route exists).
+            let (peek_scope, peek_fingerprint) = (scope.clone(), fingerprint.clone());
+            let used = state.store.read(move |conn| idempotency::peek(conn, &peek_scope, &peek_fingerprint)).await?;
+            return match used {
+                Some(used) => answer_used_key(used),
+                None => Err(ApiError::PaymentMethodUnavailable(unavailable)),
+            };
+        }
+    };
     let entity = rail.entity_for(request.method).unwrap_or_default().to_string();
     let now_ms = crate::clock::now_ms();
     let payment = PaymentRow::new(caller, &scope.key, &request, rail.name(), &entity, now_ms);

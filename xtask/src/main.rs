@@ -5,6 +5,9 @@
 //!   guest source changed.
 //! - `run [ARGS]`: build the plugins, then start the gateway (`soxara serve ARGS`).
 //! - `test`: build the plugins, then run every test suite (host, plugins).
+//! - `bench [ARGS]`: build the gateway (and its compiled-in-simulator
+//!   baseline) in release mode, then run the benchmark harness
+//!   (`soxara-bench ARGS`); see docs/performance.md.
 //!
 //! The guest build uses rustup's `wasm32-unknown-unknown` target where it is
 //! installed, and Debian's `rustc-web` with `-Zbuild-std` where it is not
@@ -60,8 +63,37 @@ fn run_task() -> Result<()> {
             host_tests.current_dir(&root).args(["test", "--workspace"]).args(&rest);
             run(host_tests)
         }
+        "bench" => {
+            guest::build_plugins(&root)?;
+            let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+            let bench_dir = target.join("bench");
+            std::fs::create_dir_all(&bench_dir)?;
+            // Both builds write target/release/soxara: keep each under its own name.
+            for (features, name) in [(None, "soxara"), (Some("compiled-in-simulator"), "soxara-compiled-in")] {
+                let mut build = cargo();
+                build.current_dir(&root).args(["build", "--release", "-p", "soxara-host", "--bin", "soxara"]);
+                if let Some(features) = features {
+                    build.args(["--features", features]);
+                }
+                run(build)?;
+                let built = target.join("release/soxara");
+                std::fs::copy(&built, bench_dir.join(name)).with_context(|| format!("copying {}", built.display()))?;
+            }
+            let mut bench = cargo();
+            bench
+                .current_dir(&root)
+                .args(["run", "--release", "--quiet", "-p", "soxara-bench", "--"])
+                .arg("--gateway")
+                .arg(bench_dir.join("soxara"))
+                .arg("--compiled-in-gateway")
+                .arg(bench_dir.join("soxara-compiled-in"))
+                .arg("--plugin-dir")
+                .arg(root.join("target/plugins"))
+                .args(&rest);
+            run(bench)
+        }
         _ => {
-            eprintln!("usage: cargo xtask <build-plugins | run [ARGS] | test [ARGS]>");
+            eprintln!("usage: cargo xtask <build-plugins | run [ARGS] | test [ARGS] | bench [ARGS]>");
             bail!("unknown task {task:?}")
         }
     }

@@ -4,6 +4,8 @@
 //! trapped instance is dropped, never reused.
 
 mod bindings;
+#[cfg(feature = "compiled-in-simulator")]
+mod compiled_in;
 pub mod host_imports;
 pub mod registry;
 pub mod routes;
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, Trap};
 
 use bindings::fx::FxPluginPre;
 pub use bindings::fx::exports::soxara::gateway::fx_provider::Rate as ProviderRate;
@@ -29,6 +31,13 @@ use crate::metrics::Metrics;
 
 /// How often the engine's epoch advances; deadlines are counted in ticks.
 const EPOCH_TICK_MS: u64 = 5;
+/// Plugin instances alive at once, across all plugins; a call beyond it
+/// fails with a host error rather than waiting.
+const POOL_COMPONENT_INSTANCES: u32 = 1_000;
+/// Core instances (and tables) a component may hold: its module and the
+/// adapter shims `wit-component` adds.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 4;
+const WASM_PAGE_BYTES: usize = 64 << 10;
 
 /// Why a plugin call produced no answer. Distinct from a `Failure`, which is
 /// the plugin's (or its provider's) own answer.
@@ -57,12 +66,34 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// `cache_dir`: where compiled code is kept between starts, so that a
-    /// restart with unchanged components does not compile them again.
-    pub fn new(limits: PluginLimits, metrics: Arc<Metrics>, cache_dir: Option<&Path>) -> Result<Runtime> {
+    /// `memory_ceiling`: the most memory any plugin may be allowed (the
+    /// default limit or an override). `cache_dir`: where compiled code is
+    /// kept between starts, so that a restart with unchanged components does
+    /// not compile them again.
+    pub fn new(
+        limits: PluginLimits,
+        memory_ceiling: usize,
+        metrics: Arc<Metrics>,
+        cache_dir: Option<&Path>,
+    ) -> Result<Runtime> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        // Instances come from a pool of preallocated slots: a fresh instance
+        // per call then costs microseconds instead of mapping and unmapping
+        // its memory every time. Each slot reserves only the plugin memory
+        // ceiling (not wasmtime's default 4 GiB), so many gateways (or test
+        // servers) fit in one address space; the price is explicit bounds
+        // checks, which are cheap next to a payment.
+        let slot_bytes = memory_ceiling.max(limits.memory_bytes_max).next_multiple_of(WASM_PAGE_BYTES);
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(POOL_COMPONENT_INSTANCES)
+            .total_core_instances(POOL_COMPONENT_INSTANCES * CORE_INSTANCES_PER_COMPONENT)
+            .total_memories(POOL_COMPONENT_INSTANCES)
+            .total_tables(POOL_COMPONENT_INSTANCES * CORE_INSTANCES_PER_COMPONENT)
+            .max_memory_size(slot_bytes);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        config.memory_reservation(u64::try_from(slot_bytes).context("memory ceiling")?);
         if let Some(dir) = cache_dir {
             let mut cache = wasmtime::CacheConfig::new();
             cache.with_directory(dir);
@@ -98,8 +129,7 @@ impl Runtime {
             .map_err(anyhow::Error::from)
             .with_context(|| format!("{} does not fit the soxara:gateway rail world", path.display()))?;
         let mut rail = LoadedRail {
-            engine: self.engine.clone(),
-            pre,
+            code: RailCode::Component { engine: self.engine.clone(), pre },
             limits: self.limits.with(&context.limit_overrides),
             context: Arc::new(context),
             metrics: Arc::clone(&self.metrics),
@@ -108,6 +138,20 @@ impl Runtime {
         };
         rail.info = rail.call(|rail, store| rail.soxara_gateway_rail().call_describe(store))?;
         Ok(Arc::new(rail))
+    }
+
+    /// The simulator compiled into the host, standing in for `simulator`'s
+    /// component: only for the benchmark's baseline.
+    #[cfg(feature = "compiled-in-simulator")]
+    pub fn compiled_in_simulator(&self, component: &LoadedRail) -> Arc<LoadedRail> {
+        Arc::new(LoadedRail {
+            code: RailCode::CompiledIn,
+            context: Arc::clone(&component.context),
+            limits: component.limits,
+            metrics: Arc::clone(&self.metrics),
+            path: component.path.clone(),
+            info: compiled_in::describe(),
+        })
     }
 }
 
@@ -149,13 +193,22 @@ impl Drop for Runtime {
 
 /// A rail component, compiled and linked, ready to instantiate per call.
 pub struct LoadedRail {
-    engine: Engine,
-    pre: RailPluginPre<HostState>,
+    code: RailCode,
     context: Arc<PluginContext>,
     limits: PluginLimits,
     metrics: Arc<Metrics>,
     pub path: PathBuf,
     pub info: RailInfo,
+}
+
+/// What runs when a rail is called.
+enum RailCode {
+    Component {
+        engine: Engine,
+        pre: RailPluginPre<HostState>,
+    },
+    #[cfg(feature = "compiled-in-simulator")]
+    CompiledIn,
 }
 
 impl LoadedRail {
@@ -181,7 +234,14 @@ impl LoadedRail {
 
     pub fn collect(&self, request: &CollectRequest) -> Result<Result<RailOutcome, Failure>, PluginError> {
         let started = Instant::now();
-        let answer = self.call(|rail, store| rail.soxara_gateway_rail().call_collect(store, request)).and_then(|a| {
+        let answer = match &self.code {
+            RailCode::Component { .. } => {
+                self.call(|rail, store| rail.soxara_gateway_rail().call_collect(store, request))
+            }
+            #[cfg(feature = "compiled-in-simulator")]
+            RailCode::CompiledIn => Ok(compiled_in::collect(request)),
+        };
+        let answer = answer.and_then(|a| {
             check_answer(&a, self.limits.output_chars_max).map_err(PluginError::MalformedOutput)?;
             Ok(a)
         });
@@ -199,8 +259,15 @@ impl LoadedRail {
         &self,
         f: impl FnOnce(&RailPlugin, &mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
-        let mut store = new_store(&self.engine, &self.context, &self.limits);
-        let outcome = self.pre.instantiate(&mut store).and_then(|rail| f(&rail, &mut store));
+        let (engine, pre) = match &self.code {
+            RailCode::Component { engine, pre } => (engine, pre),
+            #[cfg(feature = "compiled-in-simulator")]
+            RailCode::CompiledIn => {
+                return Err(PluginError::Host("a compiled-in rail has no component to instantiate".into()));
+            }
+        };
+        let mut store = new_store(engine, &self.context, &self.limits);
+        let outcome = pre.instantiate(&mut store).and_then(|rail| f(&rail, &mut store));
         outcome.map_err(|e| classify(e, &self.limits))
     }
 }

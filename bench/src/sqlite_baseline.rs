@@ -1,0 +1,86 @@
+//! The storage floor: the rows a gateway run wrote, inserted again into a
+//! fresh database with plain rusqlite on one thread, many payments per
+//! commit, with the gateway's own durability settings (WAL,
+//! `synchronous=FULL`).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rusqlite::types::Value;
+
+/// Payments per commit: the gateway's writer commits up to 1,024 jobs at once.
+pub const PAYMENTS_PER_COMMIT: usize = 1_000;
+
+pub struct Replay {
+    pub payments: u64,
+    pub rows: u64,
+    pub elapsed: Duration,
+}
+
+impl Replay {
+    pub fn payments_per_second(&self) -> f64 {
+        self.payments as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Copies the schema of `source` to a new database in `scratch` and times
+/// inserting every row of `source` again.
+pub fn replay(source: &Path, scratch: &Path) -> Result<Replay> {
+    let from = rusqlite::Connection::open(source)?;
+    let schema: Vec<String> = query_strings(
+        &from,
+        "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
+    )?;
+    let tables = query_strings(
+        &from,
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
+    )?;
+    let mut rows: Vec<(String, Vec<Vec<Value>>)> = Vec::new();
+    for table in &tables {
+        let mut stmt = from.prepare(&format!("SELECT * FROM \"{table}\""))?;
+        let columns = stmt.column_count();
+        let table_rows = stmt
+            .query_map([], |row| (0..columns).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<Vec<_>>>())?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.push((table.clone(), table_rows));
+    }
+    let payments: u64 = from.query_row("SELECT COUNT(*) FROM payments", [], |r| r.get::<_, i64>(0))?.try_into()?;
+    let total_rows: u64 = rows.iter().map(|(_, r)| r.len() as u64).sum();
+
+    let mut to = rusqlite::Connection::open(scratch.join("replay.db"))?;
+    to.pragma_update(None, "journal_mode", "WAL")?;
+    to.pragma_update(None, "synchronous", "FULL")?;
+    to.pragma_update(None, "foreign_keys", "ON")?;
+    for sql in &schema {
+        to.execute_batch(sql).with_context(|| format!("replaying the schema: {sql}"))?;
+    }
+
+    // Each commit takes the same share of every table: PAYMENTS_PER_COMMIT payments' rows.
+    let commits = usize::try_from(payments)?.div_ceil(PAYMENTS_PER_COMMIT).max(1);
+    let started = Instant::now();
+    for commit in 0..commits {
+        let tx = to.transaction()?;
+        for (table, table_rows) in &rows {
+            // Tables with fewer rows than payments (merchants, accounts) go in whole first.
+            let per_commit =
+                if (table_rows.len() as u64) < payments { usize::MAX } else { table_rows.len().div_ceil(commits) };
+            let start = commit.saturating_mul(per_commit).min(table_rows.len());
+            let end = start.saturating_add(per_commit).min(table_rows.len());
+            let Some(first) = table_rows.get(start) else { continue };
+            let placeholders = vec!["?"; first.len()].join(",");
+            let mut insert = tx.prepare_cached(&format!("INSERT INTO \"{table}\" VALUES ({placeholders})"))?;
+            for row in &table_rows[start..end] {
+                insert.execute(rusqlite::params_from_iter(row.iter()))?;
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(Replay { payments, rows: total_rows, elapsed: started.elapsed() })
+}
+
+fn query_strings(conn: &rusqlite::Connection, sql: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(sql)?;
+    let values = stmt.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(values)
+}
