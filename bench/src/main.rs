@@ -44,6 +44,9 @@ struct Args {
     /// Instantiate + call repetitions in the micro-benchmark.
     #[arg(long, default_value_t = 100_000)]
     micro_calls: u64,
+    /// Run only the plugin micro-benchmark (for profiling it).
+    #[arg(long)]
+    micro_only: bool,
 }
 
 /// One gateway build under load.
@@ -59,6 +62,17 @@ struct PathRun {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if args.micro_only {
+        let micro = micro::instantiate_and_call(&args.plugin_dir.join("simulator.wasm"), args.micro_calls)?;
+        println!(
+            "instantiate + call: mean {:.2} µs, p50 {:.2} µs, p99 {:.2} µs over {} calls",
+            micro.mean_micros(),
+            micro.percentile_micros(0.50),
+            micro.percentile_micros(0.99),
+            micro.calls
+        );
+        return Ok(());
+    }
     let client = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let phase = Duration::from_secs(args.seconds);
     let scratch = tempfile::tempdir()?;

@@ -5,6 +5,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -14,6 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 const WRITE_QUEUE_JOBS_MAX: usize = 16_384;
 /// Jobs committed together in one transaction at most.
 const BATCH_JOBS_MAX: usize = 1_024;
+/// How often committed pages are checkpointed from the WAL into the database.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 /// How long a connection waits on a lock held by another process.
 const BUSY_TIMEOUT_MS: u64 = 5_000;
 
@@ -66,11 +69,23 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let mut conn = open_connection(path)?;
         migrate(&mut conn)?;
+        // Checkpoints run beside the writer, not inside its commits.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = open_connection(path)?;
+        let writer_running = Arc::new(AtomicBool::new(true));
         let (jobs, queue) = mpsc::channel(WRITE_QUEUE_JOBS_MAX);
+        let running = Arc::clone(&writer_running);
         std::thread::Builder::new()
             .name("soxara-db-writer".into())
-            .spawn(move || run_writer(conn, queue))
+            .spawn(move || {
+                run_writer(conn, queue);
+                running.store(false, Ordering::Relaxed);
+            })
             .expect("spawning the writer thread at start-up");
+        std::thread::Builder::new()
+            .name("soxara-db-checkpoint".into())
+            .spawn(move || run_checkpointer(checkpointer, writer_running))
+            .expect("spawning the checkpoint thread at start-up");
         let readers = Arc::new(ReaderPool { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
         Ok(Store { jobs, readers })
     }
@@ -137,7 +152,24 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Each write job runs in a savepoint; its undo pages stay in memory
+    // rather than in a temporary file written with a syscall per page.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
+}
+
+/// Copies committed WAL pages into the database file every so often, on
+/// its own connection, so the writer's commits never wait for it. PASSIVE
+/// never blocks the writer or readers; the WAL restarts from the top once
+/// a checkpoint has caught up.
+fn run_checkpointer(conn: Connection, writer_running: Arc<AtomicBool>) {
+    while writer_running.load(Ordering::Relaxed) {
+        std::thread::sleep(CHECKPOINT_INTERVAL);
+        let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get::<_, i64>(0));
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "WAL checkpoint failed; retrying");
+        }
+    }
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

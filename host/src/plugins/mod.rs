@@ -38,6 +38,12 @@ const POOL_COMPONENT_INSTANCES: u32 = 1_000;
 /// adapter shims `wit-component` adds.
 const CORE_INSTANCES_PER_COMPONENT: u32 = 4;
 const WASM_PAGE_BYTES: usize = 64 << 10;
+/// How much of a pooled memory (and table) is zeroed with `memset` rather
+/// than handed back to the kernel between calls. A plugin built with a small
+/// stack touches little more than this per call, so the next call takes no
+/// page faults; measured by `cargo xtask bench` (docs/performance.md).
+const KEEP_RESIDENT_MEMORY_BYTES: usize = 256 << 10;
+const KEEP_RESIDENT_TABLE_BYTES: usize = 64 << 10;
 
 /// Why a plugin call produced no answer. Distinct from a `Failure`, which is
 /// the plugin's (or its provider's) own answer.
@@ -91,7 +97,9 @@ impl Runtime {
             .total_core_instances(POOL_COMPONENT_INSTANCES * CORE_INSTANCES_PER_COMPONENT)
             .total_memories(POOL_COMPONENT_INSTANCES)
             .total_tables(POOL_COMPONENT_INSTANCES * CORE_INSTANCES_PER_COMPONENT)
-            .max_memory_size(slot_bytes);
+            .max_memory_size(slot_bytes)
+            .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_TABLE_BYTES);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         config.memory_reservation(u64::try_from(slot_bytes).context("memory ceiling")?);
         if let Some(dir) = cache_dir {
