@@ -84,3 +84,51 @@ fn query_strings(conn: &rusqlite::Connection, sql: &str) -> Result<Vec<String>> 
     let values = stmt.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
     Ok(values)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows of every table arrive, children after their parents, across
+    /// several commits (foreign keys on, as in the gateway).
+    #[test]
+    fn replays_every_row_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source.db");
+        let conn = rusqlite::Connection::open(&source).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE merchants (id TEXT PRIMARY KEY);
+             CREATE TABLE payments (id TEXT PRIMARY KEY, merchant_id TEXT NOT NULL REFERENCES merchants(id));
+             CREATE TABLE postings (payment_id TEXT NOT NULL REFERENCES payments(id), amount INTEGER NOT NULL);
+             CREATE INDEX postings_by_payment ON postings (payment_id);
+             INSERT INTO merchants VALUES ('mer_1');",
+        )
+        .unwrap();
+        let payments = PAYMENTS_PER_COMMIT * 2 + 500;
+        conn.execute_batch("BEGIN").unwrap();
+        for i in 0..payments {
+            conn.execute("INSERT INTO payments VALUES (?1, 'mer_1')", [format!("pay_{i}")]).unwrap();
+            for amount in [100, -100] {
+                conn.execute("INSERT INTO postings VALUES (?1, ?2)", rusqlite::params![format!("pay_{i}"), amount])
+                    .unwrap();
+            }
+        }
+        conn.execute_batch("COMMIT").unwrap();
+        drop(conn);
+
+        let replay = replay(&source, dir.path()).unwrap();
+
+        assert_eq!(replay.payments, payments as u64);
+        assert_eq!(replay.rows, 1 + 3 * payments as u64);
+        let copy = rusqlite::Connection::open(dir.path().join("replay.db")).unwrap();
+        let count = |table: &str| -> i64 {
+            copy.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+        };
+        assert_eq!(
+            (count("merchants"), count("payments"), count("postings")),
+            (1, payments as i64, 2 * payments as i64)
+        );
+        let sum: i64 = copy.query_row("SELECT SUM(amount) FROM postings", [], |r| r.get(0)).unwrap();
+        assert_eq!(sum, 0);
+    }
+}

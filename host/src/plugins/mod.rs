@@ -31,8 +31,9 @@ use crate::metrics::Metrics;
 
 /// How often the engine's epoch advances; deadlines are counted in ticks.
 const EPOCH_TICK_MS: u64 = 5;
-/// Plugin instances alive at once, across all plugins; a call beyond it
-/// fails with a host error rather than waiting.
+/// Plugin instances alive at once, across all plugins. Calls run on tokio's
+/// blocking pool (512 threads by default), so they queue for a thread
+/// before they could exhaust these slots.
 const POOL_COMPONENT_INSTANCES: u32 = 1_000;
 /// Core instances (and tables) a component may hold: its module and the
 /// adapter shims `wit-component` adds.
