@@ -37,6 +37,8 @@ pub struct AppState {
     pub fx_settings: FxSettings,
     pub webhook_settings: crate::config::WebhookSettings,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// API keys recently verified (see `auth::KeyCache`).
+    pub keys: Arc<crate::auth::KeyCache>,
 }
 
 /// A running gateway.
@@ -106,6 +108,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         fx_settings: config.file.fx.clone(),
         webhook_settings: config.file.webhooks.clone(),
         metrics,
+        keys: Arc::new(crate::auth::KeyCache::default()),
     };
 
     let resumed = crate::payments::resume_in_flight(&state).await?;

@@ -2,6 +2,10 @@
 //! (`sxm_test_sk_…`, `sxm_live_pk_…`); the database holds only its SHA-256.
 //! This module turns a request's key into a `Caller` or an error.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -122,10 +126,10 @@ pub fn bootstrap_sandbox(conn: &Connection) -> Result<Option<(String, String)>, 
 }
 
 /// Looks up an active key by its hash.
-fn find_caller(conn: &Connection, key: &str) -> Result<Option<Caller>, StoreError> {
+fn find_caller(conn: &Connection, key_hash: &str) -> Result<Option<Caller>, StoreError> {
     let caller = conn
         .prepare_cached("SELECT id, merchant_id, mode, kind FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL")?
-        .query_row(params![hash_key(key)], |row| {
+        .query_row(params![key_hash], |row| {
             let mode: String = row.get(2)?;
             let kind: String = row.get(3)?;
             Ok(Caller {
@@ -159,8 +163,50 @@ impl FromRequestParts<AppState> for Caller {
         if parse_key(&key).is_none() {
             return Err(ApiError::AuthenticationFailed);
         }
-        let caller = state.store.read(move |conn| find_caller(conn, &key)).await?;
-        caller.ok_or(ApiError::AuthenticationFailed)
+        let hash = hash_key(&key);
+        if let Some(caller) = state.keys.get(&hash) {
+            return Ok(caller);
+        }
+        let lookup = hash.clone();
+        let caller = state.store.read(move |conn| find_caller(conn, &lookup)).await?;
+        let caller = caller.ok_or(ApiError::AuthenticationFailed)?;
+        state.keys.insert(hash, caller.clone());
+        Ok(caller)
+    }
+}
+
+/// Keys recently found valid, by hash, so most requests skip reading the
+/// key table. An entry is trusted for `KEY_CACHE_TTL` only: a key revoked in
+/// the database stops working within that time (code that revokes a key
+/// should also call `forget`). Unknown keys are never cached.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<String, (Caller, Instant)>>,
+}
+
+/// How long a verified key is trusted without reading the database again.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Entries kept at most; the cache is emptied when it is full.
+const KEY_CACHE_ENTRIES_MAX: usize = 10_000;
+
+impl KeyCache {
+    fn get(&self, hash: &str) -> Option<Caller> {
+        let entries = self.entries.lock().expect("key cache lock is never held across a panic");
+        entries.get(hash).filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL).map(|(caller, _)| caller.clone())
+    }
+
+    fn insert(&self, hash: String, caller: Caller) {
+        let mut entries = self.entries.lock().expect("key cache lock is never held across a panic");
+        if entries.len() >= KEY_CACHE_ENTRIES_MAX {
+            entries.clear();
+        }
+        entries.insert(hash, (caller, Instant::now()));
+    }
+
+    /// Drops every cached key of a merchant (after a revocation).
+    pub fn forget(&self, merchant_id: &str) {
+        let mut entries = self.entries.lock().expect("key cache lock is never held across a panic");
+        entries.retain(|_, (caller, _)| caller.merchant_id != merchant_id);
     }
 }
 

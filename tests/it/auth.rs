@@ -108,3 +108,24 @@ async fn unknown_routes_and_methods_get_the_envelope() {
     assert_eq!(wrong.status, 405);
     assert_eq!(wrong.code(), "METHOD_NOT_ALLOWED");
 }
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_once_the_cache_forgets_it() {
+    let app = spawn_app().await;
+    let payment = app.pay(&app.key, Some(&new_key()), &momo(500, "USD", "+231770001234")).await;
+    assert_eq!(payment.status, 201, "the key works, and is now cached");
+    let path = format!("/v1/payments/{}", payment.body["id"].as_str().unwrap());
+    let hash = soxara::auth::hash_key(&app.key);
+    app.state()
+        .store
+        .write(move |conn| {
+            conn.execute("UPDATE api_keys SET revoked_at = 1 WHERE key_hash = ?1", [hash])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    app.state().keys.forget(&app.merchant_id);
+    let refused = app.get(&app.key, &path).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.code(), "AUTHENTICATION_FAILED");
+}
