@@ -97,6 +97,14 @@ pub struct KilledGateway {
 }
 
 impl KilledGateway {
+    /// The size of the write-ahead log the gateway left (a WAL that is
+    /// never checkpointed grows without bound).
+    pub fn wal_bytes(&self) -> u64 {
+        let mut wal = self.database.clone().into_os_string();
+        wal.push("-wal");
+        std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+    }
+
     /// Payments on disk with the given status.
     pub fn payments_with_status(&self, status: &str) -> Result<u64> {
         let conn = rusqlite::Connection::open(&self.database)?;

@@ -58,6 +58,7 @@ struct PathRun {
     peak_rss_bytes: u64,
     acknowledged: u64,
     on_disk: u64,
+    wal_bytes: u64,
 }
 
 fn main() -> Result<()> {
@@ -118,8 +119,11 @@ async fn drive(
     let peak_rss_bytes = gateway.peak_rss_bytes()?;
     let acknowledged = warm.ok + max.ok + paced.ok;
     let killed = gateway.kill()?;
+    // Before anything opens the database: closing the last connection
+    // checkpoints and removes the WAL.
+    let wal_bytes = killed.wal_bytes();
     let on_disk = killed.payments_with_status("completed")?;
-    let run = PathRun { name, max, paced, paced_rate, peak_rss_bytes, acknowledged, on_disk };
+    let run = PathRun { name, max, paced, paced_rate, peak_rss_bytes, acknowledged, on_disk, wal_bytes };
     Ok((run, keep_database.then_some(killed)))
 }
 
@@ -132,17 +136,18 @@ fn print_report(args: &Args, runs: &[&PathRun], replay: &sqlite_baseline::Replay
     );
     println!();
     println!(
-        "| Path | Phase | Payments/s | p50 ms | p90 ms | p99 ms | Errors | Peak RSS MB | Acknowledged = on disk after kill -9 |"
+        "| Path | Phase | Payments/s | p50 ms | p90 ms | p99 ms | Errors | Peak RSS MB | WAL MB | Acknowledged = on disk after kill -9 |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for run in runs {
         let durable = format!("{} = {}", run.acknowledged, run.on_disk);
         let rss = run.peak_rss_bytes as f64 / 1_048_576.0;
+        let wal = run.wal_bytes as f64 / 1_048_576.0;
         for (phase, load) in
             [("closed loop".to_string(), &run.max), (format!("paced {:.0}/s", run.paced_rate), &run.paced)]
         {
             println!(
-                "| {} | {phase} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {rss:.0} | {durable} |",
+                "| {} | {phase} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {rss:.0} | {wal:.0} | {durable} |",
                 run.name,
                 load.per_second(),
                 load.percentile_ms(0.50),
@@ -153,7 +158,7 @@ fn print_report(args: &Args, runs: &[&PathRun], replay: &sqlite_baseline::Replay
         }
     }
     println!(
-        "| raw SQLite | {} rows of {} payments, {} payments per commit | {:.0} | | | | | | |",
+        "| raw SQLite | {} rows of {} payments, {} payments per commit | {:.0} | | | | | | | |",
         replay.rows,
         replay.payments,
         sqlite_baseline::PAYMENTS_PER_COMMIT,
