@@ -69,11 +69,16 @@ pub async fn run(
     tag: &str,
 ) -> Result<Load> {
     let bearer: Arc<str> = Arc::from(format!("Bearer {key}"));
+    // Connect first, then start the clock: no request is due before its
+    // connection exists.
+    let mut senders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        senders.push(connect(addr).await?);
+    }
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::with_capacity(connections);
-    for connection in 0..connections {
-        let sender = connect(addr).await?;
+    for (connection, sender) in senders.into_iter().enumerate() {
         let (bearer, tag) = (Arc::clone(&bearer), format!("{tag}-{connection}"));
         let schedule = match pace {
             Pace::ClosedLoop => None,
@@ -107,14 +112,15 @@ async fn client(
 ) -> Load {
     let mut load = empty(Duration::ZERO);
     let body = Bytes::from_static(PAYMENT_BODY.as_bytes());
+    let due_at = |k: u64| match schedule {
+        None => Instant::now(),
+        Some((start, c, connections, rate)) => {
+            let slot = k as f64 * connections as f64 + c as f64;
+            start + Duration::from_secs_f64(slot / rate)
+        }
+    };
     for k in 0u64.. {
-        let due = match schedule {
-            None => Instant::now(),
-            Some((start, c, connections, rate)) => {
-                let slot = k as f64 * connections as f64 + c as f64;
-                start + Duration::from_secs_f64(slot / rate)
-            }
-        };
+        let due = due_at(k);
         if due >= deadline {
             break;
         }
@@ -145,7 +151,11 @@ async fn client(
             Err(err) => {
                 load.errors += 1;
                 load.first_error.get_or_insert_with(|| format!("{err:#}"));
-                // The connection is gone; a closed-loop client stops here.
+                // The connection is gone. A paced client's remaining requests
+                // were due anyway: each counts as an error, not as nothing.
+                if schedule.is_some() {
+                    load.errors += (k + 1..).take_while(|n| due_at(*n) < deadline).count() as u64;
+                }
                 break;
             }
         }

@@ -16,7 +16,7 @@ use clap::Parser;
 use gateway::Gateway;
 use load::{Load, Pace};
 
-/// The latency target's rate: half of the 10,000 payments/s throughput target.
+/// DESIGN.md's throughput target; the latency target is at half of it.
 const TARGET_PAYMENTS_PER_SECOND: f64 = 10_000.0;
 const TARGET_P99_MS: f64 = 25.0;
 const TARGET_PLUGIN_RATIO: f64 = 0.9;
@@ -79,18 +79,21 @@ fn main() -> Result<()> {
     let scratch = tempfile::tempdir()?;
 
     eprintln!("plugin path: starting {}", args.gateway.display());
-    let (plugin, replay) = client.block_on(drive("plugin (WASM)", &args, &args.gateway, phase, true))?;
+    let (plugin, killed) = client.block_on(drive("plugin (WASM)", &args, &args.gateway, phase, true))?;
     eprintln!("compiled-in path: starting {}", args.compiled_in_gateway.display());
     let (compiled, _) = client.block_on(drive("compiled-in", &args, &args.compiled_in_gateway, phase, false))?;
-    let replay = sqlite_baseline::replay(&replay.expect("the plugin run keeps its database").database, scratch.path())?;
+    let killed = killed.expect("the plugin run keeps its database");
+    let replay = sqlite_baseline::replay(&killed.database, scratch.path(), args.connections)?;
     eprintln!("micro-benchmark: {} instantiate + call", args.micro_calls);
     let micro = micro::instantiate_and_call(&args.plugin_dir.join("simulator.wasm"), args.micro_calls)?;
 
     print_report(&args, &[&plugin, &compiled], &replay, &micro);
+    // Unique keys make duplicates impossible; a request that committed but
+    // whose answer was lost may add one more on disk than was acknowledged.
     for run in [&plugin, &compiled] {
         ensure!(
-            run.on_disk == run.acknowledged,
-            "{}: {} payments acknowledged but {} on disk after kill -9",
+            run.on_disk >= run.acknowledged,
+            "{}: {} payments acknowledged but only {} on disk after kill -9",
             run.name,
             run.acknowledged,
             run.on_disk
@@ -136,11 +139,11 @@ fn print_report(args: &Args, runs: &[&PathRun], replay: &sqlite_baseline::Replay
     );
     println!();
     println!(
-        "| Path | Phase | Payments/s | p50 ms | p90 ms | p99 ms | Errors | Peak RSS MB | WAL MB | Acknowledged = on disk after kill -9 |"
+        "| Path | Phase | Payments/s | p50 ms | p90 ms | p99 ms | Errors | Peak RSS MB | WAL MB | Acknowledged / on disk after kill -9 |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for run in runs {
-        let durable = format!("{} = {}", run.acknowledged, run.on_disk);
+        let durable = format!("{} / {}", run.acknowledged, run.on_disk);
         let rss = run.peak_rss_bytes as f64 / 1_048_576.0;
         let wal = run.wal_bytes as f64 / 1_048_576.0;
         for (phase, load) in
@@ -161,7 +164,7 @@ fn print_report(args: &Args, runs: &[&PathRun], replay: &sqlite_baseline::Replay
         "| raw SQLite | {} rows of {} payments, {} payments per commit | {:.0} | | | | | | | |",
         replay.rows,
         replay.payments,
-        sqlite_baseline::PAYMENTS_PER_COMMIT,
+        replay.payments_per_commit,
         replay.payments_per_second()
     );
     for run in runs {

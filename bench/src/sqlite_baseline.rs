@@ -1,7 +1,9 @@
 //! The storage floor: the rows a gateway run wrote, inserted again into a
-//! fresh database with plain rusqlite on one thread, many payments per
-//! commit, with the gateway's own durability settings (WAL,
-//! `synchronous=FULL`).
+//! fresh database with plain rusqlite on one thread, with the gateway's own
+//! durability settings (WAL, `synchronous=FULL`). Each commit takes as many
+//! payments as the load had connections: the most the gateway's group
+//! commit could gather from them. Each row is inserted once, in its final
+//! state (the gateway inserts, then updates the payment and key rows).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,11 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use rusqlite::types::Value;
 
-/// Payments per commit: the gateway's writer commits up to 1,024 jobs at once.
-pub const PAYMENTS_PER_COMMIT: usize = 1_000;
-
 pub struct Replay {
     pub payments: u64,
+    pub payments_per_commit: usize,
     pub rows: u64,
     pub elapsed: Duration,
 }
@@ -26,7 +26,8 @@ impl Replay {
 
 /// Copies the schema of `source` to a new database in `scratch` and times
 /// inserting every row of `source` again.
-pub fn replay(source: &Path, scratch: &Path) -> Result<Replay> {
+pub fn replay(source: &Path, scratch: &Path, payments_per_commit: usize) -> Result<Replay> {
+    let payments_per_commit = payments_per_commit.max(1);
     let from = rusqlite::Connection::open(source)?;
     let schema: Vec<String> = query_strings(
         &from,
@@ -52,12 +53,13 @@ pub fn replay(source: &Path, scratch: &Path) -> Result<Replay> {
     to.pragma_update(None, "journal_mode", "WAL")?;
     to.pragma_update(None, "synchronous", "FULL")?;
     to.pragma_update(None, "foreign_keys", "ON")?;
+    to.pragma_update(None, "temp_store", "MEMORY")?;
     for sql in &schema {
         to.execute_batch(sql).with_context(|| format!("replaying the schema: {sql}"))?;
     }
 
-    // Each commit takes the same share of every table: PAYMENTS_PER_COMMIT payments' rows.
-    let commits = usize::try_from(payments)?.div_ceil(PAYMENTS_PER_COMMIT).max(1);
+    // Each commit takes the same share of every table: payments_per_commit payments' rows.
+    let commits = usize::try_from(payments)?.div_ceil(payments_per_commit).max(1);
     let started = Instant::now();
     for commit in 0..commits {
         let tx = to.transaction()?;
@@ -76,7 +78,7 @@ pub fn replay(source: &Path, scratch: &Path) -> Result<Replay> {
         }
         tx.commit()?;
     }
-    Ok(Replay { payments, rows: total_rows, elapsed: started.elapsed() })
+    Ok(Replay { payments, payments_per_commit, rows: total_rows, elapsed: started.elapsed() })
 }
 
 fn query_strings(conn: &rusqlite::Connection, sql: &str) -> Result<Vec<String>> {
@@ -104,7 +106,7 @@ mod tests {
              INSERT INTO merchants VALUES ('mer_1');",
         )
         .unwrap();
-        let payments = PAYMENTS_PER_COMMIT * 2 + 500;
+        let payments = 2_500;
         conn.execute_batch("BEGIN").unwrap();
         for i in 0..payments {
             conn.execute("INSERT INTO payments VALUES (?1, 'mer_1')", [format!("pay_{i}")]).unwrap();
@@ -116,7 +118,7 @@ mod tests {
         conn.execute_batch("COMMIT").unwrap();
         drop(conn);
 
-        let replay = replay(&source, dir.path()).unwrap();
+        let replay = replay(&source, dir.path(), 1_000).unwrap();
 
         assert_eq!(replay.payments, payments as u64);
         assert_eq!(replay.rows, 1 + 3 * payments as u64);

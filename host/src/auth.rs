@@ -167,10 +167,10 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(caller) = state.keys.get(&hash) {
             return Ok(caller);
         }
-        let lookup = hash.clone();
+        let (lookup, generation) = (hash.clone(), state.keys.generation());
         let caller = state.store.read(move |conn| find_caller(conn, &lookup)).await?;
         let caller = caller.ok_or(ApiError::AuthenticationFailed)?;
-        state.keys.insert(hash, caller.clone());
+        state.keys.insert(hash, caller.clone(), generation);
         Ok(caller)
     }
 }
@@ -181,7 +181,15 @@ impl FromRequestParts<AppState> for Caller {
 /// should also call `forget`). Unknown keys are never cached.
 #[derive(Default)]
 pub struct KeyCache {
-    entries: Mutex<HashMap<String, (Caller, Instant)>>,
+    entries: Mutex<CacheEntries>,
+}
+
+#[derive(Default)]
+struct CacheEntries {
+    by_hash: HashMap<String, (Caller, Instant)>,
+    /// Bumped by every `forget`: a lookup that began before one must not
+    /// put back what it read.
+    generation: u64,
 }
 
 /// How long a verified key is trusted without reading the database again.
@@ -190,23 +198,37 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 const KEY_CACHE_ENTRIES_MAX: usize = 10_000;
 
 impl KeyCache {
-    fn get(&self, hash: &str) -> Option<Caller> {
-        let entries = self.entries.lock().expect("key cache lock is never held across a panic");
-        entries.get(hash).filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL).map(|(caller, _)| caller.clone())
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheEntries> {
+        self.entries.lock().expect("key cache lock is never held across a panic")
     }
 
-    fn insert(&self, hash: String, caller: Caller) {
-        let mut entries = self.entries.lock().expect("key cache lock is never held across a panic");
-        if entries.len() >= KEY_CACHE_ENTRIES_MAX {
-            entries.clear();
+    fn get(&self, hash: &str) -> Option<Caller> {
+        let entries = self.lock();
+        entries.by_hash.get(hash).filter(|(_, at)| at.elapsed() < KEY_CACHE_TTL).map(|(caller, _)| caller.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Caches what a lookup that began at `generation` found, unless a key
+    /// was forgotten since.
+    fn insert(&self, hash: String, caller: Caller, generation: u64) {
+        let mut entries = self.lock();
+        if entries.generation != generation {
+            return;
         }
-        entries.insert(hash, (caller, Instant::now()));
+        if entries.by_hash.len() >= KEY_CACHE_ENTRIES_MAX {
+            entries.by_hash.clear();
+        }
+        entries.by_hash.insert(hash, (caller, Instant::now()));
     }
 
     /// Drops every cached key of a merchant (after a revocation).
     pub fn forget(&self, merchant_id: &str) {
-        let mut entries = self.entries.lock().expect("key cache lock is never held across a panic");
-        entries.retain(|_, (caller, _)| caller.merchant_id != merchant_id);
+        let mut entries = self.lock();
+        entries.generation += 1;
+        entries.by_hash.retain(|_, (caller, _)| caller.merchant_id != merchant_id);
     }
 }
 

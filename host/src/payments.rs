@@ -250,6 +250,16 @@ fn record_outcome(
         let stored = idempotency::stored_response(conn, payment_id)?;
         return Ok(stored.unwrap_or(StoredResponse { status: 201, body: payment.to_json().to_string() }));
     }
+    // A rail that never ran cannot have charged anyone: the payment fails
+    // cleanly, and the merchant may retry with a new key.
+    let outcome = match outcome {
+        Err(PluginError::Busy) => Ok(Err(crate::plugins::Failure {
+            code: "RAIL_BUSY".into(),
+            message: "the gateway had no free plugin instance; nothing was charged, retry with a new key".into(),
+            retryable: true,
+        })),
+        other => other,
+    };
     let response = match outcome {
         Err(plugin_error) => {
             // We cannot know whether the provider acted, so the payment stays

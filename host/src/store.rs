@@ -72,6 +72,10 @@ impl Store {
         // Most checkpoint work runs beside the writer (see run_checkpointer);
         // the writer keeps SQLite's automatic checkpoint, which then finds
         // little left to copy, so the WAL still restarts and stays small.
+        // Each write job runs in a savepoint; its undo pages stay in memory
+        // rather than in a temporary file written with a syscall per page.
+        // (Writer only: readers' large sorts keep spilling to disk.)
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         let checkpointer = open_connection(path)?;
         let writer_running = Arc::new(AtomicBool::new(true));
         let (jobs, queue) = mpsc::channel(WRITE_QUEUE_JOBS_MAX);
@@ -79,8 +83,9 @@ impl Store {
         std::thread::Builder::new()
             .name("soxara-db-writer".into())
             .spawn(move || {
+                // Clears the flag even if the writer unwinds.
+                let _stopped = ClearOnDrop(running);
                 run_writer(conn, queue);
-                running.store(false, Ordering::Relaxed);
             })
             .expect("spawning the writer thread at start-up");
         std::thread::Builder::new()
@@ -153,10 +158,16 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Each write job runs in a savepoint; its undo pages stay in memory
-    // rather than in a temporary file written with a syscall per page.
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
+}
+
+/// Clears a running flag when dropped.
+struct ClearOnDrop(Arc<AtomicBool>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 /// Copies committed WAL pages into the database file every so often, on

@@ -68,8 +68,9 @@ fn run_task() -> Result<()> {
             let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
             let bench_dir = target.join("bench");
             std::fs::create_dir_all(&bench_dir)?;
-            // Both builds write target/release/soxara: keep each under its own name.
-            for (features, name) in [(None, "soxara"), (Some("compiled-in-simulator"), "soxara-compiled-in")] {
+            // Both builds write target/release/soxara: keep each under its own
+            // name, and build the shipped one last so that is what stays there.
+            for (features, name) in [(Some("compiled-in-simulator"), "soxara-compiled-in"), (None, "soxara")] {
                 let mut build = cargo();
                 build.current_dir(&root).args(["build", "--release", "-p", "soxara-host", "--bin", "soxara"]);
                 if let Some(features) = features {

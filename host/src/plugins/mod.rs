@@ -35,9 +35,11 @@ const EPOCH_TICK_MS: u64 = 5;
 /// blocking pool (512 threads by default), so they queue for a thread
 /// before they could exhaust these slots.
 const POOL_COMPONENT_INSTANCES: u32 = 1_000;
-/// Core instances (and tables) a component may hold: its module and the
-/// adapter shims `wit-component` adds.
-const CORE_INSTANCES_PER_COMPONENT: u32 = 4;
+/// Core instances (and tables) a component may hold: its module, the
+/// adapter shims `wit-component` adds, and room for other toolchains' glue.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+/// Linear memories a component may hold (ours have one).
+const MEMORIES_PER_COMPONENT: u32 = 2;
 const WASM_PAGE_BYTES: usize = 64 << 10;
 /// How much of a pooled memory (and table) is zeroed with `memset` rather
 /// than handed back to the kernel between calls. A plugin built with a small
@@ -60,6 +62,10 @@ pub enum PluginError {
     MalformedOutput(String),
     #[error("the plugin could not be run: {0}")]
     Host(String),
+    /// Every instance slot was in use: no plugin code ran, so no provider
+    /// can have been asked to act.
+    #[error("every plugin instance slot is in use; the plugin was not called")]
+    Busy,
 }
 
 /// The engine and linker every plugin shares. Dropping it stops the epoch
@@ -94,10 +100,16 @@ impl Runtime {
         // checks, which are cheap next to a payment.
         let slot_bytes = memory_ceiling.max(limits.memory_bytes_max).next_multiple_of(WASM_PAGE_BYTES);
         let mut pool = PoolingAllocationConfig::new();
+        // Per-component caps make every slot count fit a whole component, so
+        // 1,000 components can always run at once; a component needing more
+        // is refused when it is loaded, not under load.
         pool.total_component_instances(POOL_COMPONENT_INSTANCES)
             .total_core_instances(POOL_COMPONENT_INSTANCES * CORE_INSTANCES_PER_COMPONENT)
-            .total_memories(POOL_COMPONENT_INSTANCES)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+            .total_memories(POOL_COMPONENT_INSTANCES * MEMORIES_PER_COMPONENT)
+            .max_memories_per_component(MEMORIES_PER_COMPONENT)
             .total_tables(POOL_COMPONENT_INSTANCES * CORE_INSTANCES_PER_COMPONENT)
+            .max_tables_per_component(CORE_INSTANCES_PER_COMPONENT)
             .max_memory_size(slot_bytes)
             .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY_BYTES)
             .table_keep_resident(KEEP_RESIDENT_TABLE_BYTES);
@@ -367,6 +379,7 @@ impl PluginError {
             PluginError::Trapped(_) => "trap",
             PluginError::MalformedOutput(_) => "malformed",
             PluginError::Host(_) => "host",
+            PluginError::Busy => "busy",
         }
     }
 }
@@ -383,6 +396,9 @@ fn new_store(engine: &Engine, context: &Arc<PluginContext>, limits: &PluginLimit
 
 /// Maps a wasmtime error to what went wrong, for the caller and the logs.
 fn classify(err: wasmtime::Error, limits: &PluginLimits) -> PluginError {
+    if err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return PluginError::Busy;
+    }
     match err.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => PluginError::Timeout { ms: limits.call_ms_max },
         Some(trap) => PluginError::Trapped(trap.to_string()),
