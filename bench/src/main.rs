@@ -102,8 +102,9 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Starts a gateway, warms it, finds its most, measures latency at half of
-/// it (at most the target's 5,000/s), then kills it and counts what it kept.
+/// Starts a gateway, warms it, finds its most, measures latency at the
+/// target's 5,000/s (or half its most, if that is less), then kills it and
+/// counts what it kept.
 async fn drive(
     name: &'static str,
     args: &Args,
@@ -116,7 +117,10 @@ async fn drive(
     eprintln!("  warm-up: {:.0} payments/s", warm.per_second());
     let max = load::run(gateway.addr, &gateway.key, args.connections, Pace::ClosedLoop, phase, "max").await?;
     eprintln!("  closed loop: {:.0} payments/s, {} errors", max.per_second(), max.errors);
-    let paced_rate = (max.per_second() / 2.0).clamp(1.0, TARGET_PAYMENTS_PER_SECOND / 2.0);
+    // The latency target's own rate when the gateway sustains it; otherwise
+    // half its maximum, where latency still means something.
+    let target_rate = TARGET_PAYMENTS_PER_SECOND / 2.0;
+    let paced_rate = if max.per_second() >= target_rate { target_rate } else { (max.per_second() / 2.0).max(1.0) };
     let paced = load::run(gateway.addr, &gateway.key, args.connections, Pace::Rate(paced_rate), phase, "paced").await?;
     eprintln!("  paced at {paced_rate:.0}/s: p99 {:.2} ms, {} errors", paced.percentile_ms(0.99), paced.errors);
     let peak_rss_bytes = gateway.peak_rss_bytes()?;
@@ -222,6 +226,6 @@ fn print_report(args: &Args, runs: &[&PathRun], replay: &sqlite_baseline::Replay
         println!("| {what} | {goal} | {measured} | {} |", if met { "yes" } else { "no" });
     }
     if !paced_at_target {
-        println!("\n(The latency phase ran at half the measured maximum, below 5,000/s, so its target cannot be met.)");
+        println!("\n(The gateway did not sustain 5,000/s, so the latency phase ran at half its maximum instead.)");
     }
 }
