@@ -84,6 +84,10 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         config.file.plugin_cache_dir.clone().unwrap_or_else(|| {
             config.database.parent().unwrap_or_else(|| std::path::Path::new(".")).join("plugin-cache")
         });
+    // wasmtime's cache refuses relative paths, and the default database
+    // (`data/soxara.db`) is relative to where the gateway was started.
+    let cache_dir = std::path::absolute(&cache_dir)
+        .with_context(|| format!("resolving the plugin cache directory {}", cache_dir.display()))?;
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let runtime_metrics = Arc::clone(&metrics);
     let (runtime, plugins) = tokio::task::spawn_blocking(move || -> Result<_> {
