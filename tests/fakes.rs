@@ -1,5 +1,7 @@
 //! Fake provider servers on loopback ports, speaking the providers' protocols.
 
+pub mod mtn;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

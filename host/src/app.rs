@@ -36,6 +36,7 @@ pub struct AppState {
     pub fx: Arc<Vec<Arc<LoadedFx>>>,
     pub fx_settings: FxSettings,
     pub webhook_settings: crate::config::WebhookSettings,
+    pub status_checks: crate::config::StatusCheckSettings,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// API keys recently verified (see `auth::KeyCache`).
     pub keys: Arc<crate::auth::KeyCache>,
@@ -52,6 +53,7 @@ pub struct RunningApp {
     pub admin_token: String,
     shutdown: Option<watch::Sender<bool>>,
     webhooks: Option<crate::webhooks::delivery::Worker>,
+    status_checks: Option<crate::rail_updates::Worker>,
     server: JoinHandle<std::io::Result<()>>,
     admin_server: JoinHandle<std::io::Result<()>>,
 }
@@ -63,6 +65,9 @@ impl RunningApp {
             let _ = tx.send(true);
         }
         if let Some(worker) = self.webhooks.take() {
+            worker.stop().await;
+        }
+        if let Some(worker) = self.status_checks.take() {
             worker.stop().await;
         }
         (&mut self.server).await.context("server task")?.context("server")?;
@@ -78,7 +83,17 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     let sandbox = store.write(crate::auth::bootstrap_sandbox).await?;
 
     config.file.validate()?;
-    let (plugin_dir, settings) = (config.plugin_dir.clone(), config.file.plugins.clone());
+    // Bound before the plugins load: rails are told where their provider's
+    // callbacks reach us, which is this address unless `public_url` says.
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let callback_base = match &config.file.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => format!("http://{addr}"),
+    };
+    let plugin_configs =
+        crate::config::PluginConfigs { operator: config.file.plugins.clone(), callback_base: Some(callback_base) };
+    let (plugin_dir, settings) = (config.plugin_dir.clone(), plugin_configs.clone());
     let (limits, memory_ceiling) = (config.file.plugin_limits, config.file.plugin_memory_ceiling());
     let cache_dir =
         config.file.plugin_cache_dir.clone().unwrap_or_else(|| {
@@ -104,13 +119,14 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     .await??;
     let routes = Routes::build(&plugins.rails, &config.file.routes).map_err(|e| anyhow::anyhow!("config: {e}"))?;
     let runtime = Arc::new(runtime);
-    let registry = Registry::new(Arc::clone(&runtime), config.file.plugins.clone(), plugins.rails, routes);
+    let registry = Registry::new(Arc::clone(&runtime), plugin_configs, plugins.rails, routes);
     let state = AppState {
         store,
         registry: Arc::new(registry),
         fx: Arc::new(plugins.fx),
         fx_settings: config.file.fx.clone(),
         webhook_settings: config.file.webhooks.clone(),
+        status_checks: config.file.status_checks.clone(),
         metrics,
         keys: Arc::new(crate::auth::KeyCache::default()),
     };
@@ -121,9 +137,8 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     }
 
     let webhooks = crate::webhooks::delivery::Worker::spawn(state.store.clone(), config.file.webhooks.clone());
+    let status_checks = crate::rail_updates::Worker::spawn(state.clone());
 
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
     let (shutdown_watch, mut stopped) = watch::channel(false);
     let router = crate::http::router(state.clone());
     let server = tokio::spawn(async move {
@@ -158,6 +173,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         admin_token,
         shutdown: Some(shutdown_watch),
         webhooks: Some(webhooks),
+        status_checks: Some(status_checks),
         server,
         admin_server,
     })

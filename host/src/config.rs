@@ -19,6 +19,12 @@
 //! retry_delays_ms = [5000, 30000]   # default: the published 13-step schedule
 //! poll_interval_ms = 250
 //!
+//! public_url = "https://pay.example.com"  # where providers send callbacks
+//!
+//! [status_checks]             # payments a rail left processing
+//! delays_ms = [5000, 15000]   # wait before each check; the last one repeats
+//! poll_interval_ms = 1000
+//!
 //! [plugins.fx-fixed.config]
 //! rates = "USD/LRD=181"
 //!
@@ -53,6 +59,13 @@ pub struct FileConfig {
     pub fx: FxSettings,
     #[serde(default)]
     pub webhooks: WebhookSettings,
+    #[serde(default)]
+    pub status_checks: StatusCheckSettings,
+    /// The gateway's address as providers reach it (scheme, host, optional
+    /// port, no path). Rails get `{public_url}/v1/callbacks/{plugin}` as
+    /// their `callback_url`; without it, the address the API listens on.
+    #[serde(default)]
+    pub public_url: Option<String>,
     #[serde(default)]
     pub plugin_limits: PluginLimits,
     /// Where compiled plugin code is cached between starts (default: a
@@ -189,6 +202,48 @@ impl Default for WebhookSettings {
     }
 }
 
+/// When payments a rail left `processing` are asked about again.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusCheckSettings {
+    /// The wait before each check, in order; the last repeats for as long as
+    /// the payment stays processing.
+    #[serde(default = "default_status_check_delays_ms")]
+    pub delays_ms: Vec<u64>,
+    /// How often the worker looks for due checks.
+    #[serde(default = "default_status_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+}
+
+/// 5 s, then backing off to every 30 minutes (a mobile-money approval
+/// expires within minutes; a card rarely stays pending long).
+pub const STATUS_CHECK_DELAYS_MS: [u64; 8] = [5_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000];
+
+fn default_status_check_delays_ms() -> Vec<u64> {
+    STATUS_CHECK_DELAYS_MS.to_vec()
+}
+
+fn default_status_poll_interval_ms() -> u64 {
+    1_000
+}
+
+impl Default for StatusCheckSettings {
+    fn default() -> StatusCheckSettings {
+        StatusCheckSettings {
+            delays_ms: default_status_check_delays_ms(),
+            poll_interval_ms: default_status_poll_interval_ms(),
+        }
+    }
+}
+
+impl StatusCheckSettings {
+    /// The wait before check number `checks_made + 1`, in ms.
+    pub fn delay_ms(&self, checks_made: i64) -> i64 {
+        let index = usize::try_from(checks_made).unwrap_or(0).min(self.delays_ms.len().saturating_sub(1));
+        self.delays_ms.get(index).map_or(60_000, |d| i64::try_from(*d).unwrap_or(i64::MAX))
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginSettings {
@@ -201,6 +256,26 @@ pub struct PluginSettings {
     /// This plugin's own limits, where they differ from `[plugin_limits]`.
     #[serde(default)]
     pub limits: PluginLimitOverrides,
+}
+
+/// Every plugin's settings, as plugins are loaded: the operator's, plus the
+/// `callback_url` the host gives each rail (unless the operator set one).
+#[derive(Debug, Clone, Default)]
+pub struct PluginConfigs {
+    pub operator: BTreeMap<String, PluginSettings>,
+    /// The gateway's public base URL (no trailing slash).
+    pub callback_base: Option<String>,
+}
+
+impl PluginConfigs {
+    /// The settings of the plugin whose file stem is `name`.
+    pub fn for_plugin(&self, name: &str) -> PluginSettings {
+        let mut settings = self.operator.get(name).cloned().unwrap_or_default();
+        if let Some(base) = &self.callback_base {
+            settings.config.entry("callback_url".to_string()).or_insert_with(|| format!("{base}/v1/callbacks/{name}"));
+        }
+        settings
+    }
 }
 
 /// Per-plugin changes to the default limits; unset fields keep the default.
@@ -243,6 +318,8 @@ impl Default for FileConfig {
         FileConfig {
             fx: FxSettings::default(),
             webhooks: WebhookSettings::default(),
+            status_checks: StatusCheckSettings::default(),
+            public_url: None,
             plugin_limits: PluginLimits::default(),
             plugin_cache_dir: None,
             admin: AdminSettings::default(),
@@ -279,6 +356,18 @@ impl FileConfig {
             self.webhooks.retry_delays_ms.iter().all(|d| *d <= WEBHOOK_RETRY_DELAY_MS_MAX),
             "webhooks.retry_delays_ms: each delay must be at most {WEBHOOK_RETRY_DELAY_MS_MAX} ms (7 days)"
         );
+        anyhow::ensure!(
+            !self.status_checks.delays_ms.is_empty() && self.status_checks.delays_ms.iter().all(|d| *d > 0),
+            "status_checks.delays_ms must list at least one positive delay"
+        );
+        anyhow::ensure!(self.status_checks.poll_interval_ms > 0, "status_checks.poll_interval_ms must be positive");
+        if let Some(url) = &self.public_url {
+            let uri: Option<axum::http::Uri> = url.parse().ok();
+            let fits = uri.as_ref().is_some_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() && matches!(u.path(), "" | "/")
+            });
+            anyhow::ensure!(fits, "public_url {url:?} must be an http(s) URL with a host and no path");
+        }
         anyhow::ensure!(self.fx.quote_ttl_ms <= FX_QUOTE_TTL_MS_MAX, "fx.quote_ttl_ms must be at most 1 hour");
         anyhow::ensure!(self.plugin_limits.call_ms_max > 0, "plugin_limits.call_ms_max must be positive");
         if let Some(token) = &self.admin.token {

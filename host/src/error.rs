@@ -70,6 +70,10 @@ pub enum ApiError {
         "The payment rail failed to handle this request ({0}). The payment {1} is left processing and will not be charged twice."
     )]
     RailFailed(PluginError, String),
+    #[error("The callback was refused: {0}")]
+    CallbackRejected(String),
+    #[error("The rail could not handle the callback ({0}); send it again later.")]
+    CallbackFailed(PluginError),
     #[error("The admin token is missing or wrong.")]
     AdminAuthenticationFailed,
     #[error("{0}")]
@@ -105,7 +109,8 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::RailFailed(..) => StatusCode::BAD_GATEWAY,
+            ApiError::RailFailed(..) | ApiError::CallbackFailed(_) => StatusCode::BAD_GATEWAY,
+            ApiError::CallbackRejected(_) => StatusCode::BAD_REQUEST,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -132,6 +137,8 @@ impl ApiError {
             ApiError::FxRateUnavailable { .. } => "FX_RATE_UNAVAILABLE",
             ApiError::WebhookEndpointLimit { .. } => "WEBHOOK_ENDPOINT_LIMIT",
             ApiError::RailFailed(..) => "RAIL_ERROR",
+            ApiError::CallbackRejected(_) => "CALLBACK_REJECTED",
+            ApiError::CallbackFailed(_) => "CALLBACK_FAILED",
             ApiError::AdminAuthenticationFailed => "ADMIN_AUTHENTICATION_FAILED",
             ApiError::PluginRejected(_) => "PLUGIN_REJECTED",
             ApiError::Internal(_) => "INTERNAL_ERROR",
@@ -219,6 +226,8 @@ mod tests {
             ApiError::RailFailed(PluginError::Timeout { ms: 1 }, String::new()),
             ApiError::AdminAuthenticationFailed,
             ApiError::PluginRejected(String::new()),
+            ApiError::CallbackRejected(String::new()),
+            ApiError::CallbackFailed(PluginError::Busy),
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
         for e in &all {
@@ -245,6 +254,8 @@ mod tests {
                 | ApiError::RailFailed(..)
                 | ApiError::AdminAuthenticationFailed
                 | ApiError::PluginRejected(_)
+                | ApiError::CallbackRejected(_)
+                | ApiError::CallbackFailed(_)
                 | ApiError::Internal(_) => {}
             }
         }

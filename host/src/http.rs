@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhook_endpoints/{id}/ping", post(ping_webhook_endpoint))
         .route("/v1/events/{id}", get(get_event))
         .route("/v1/events/{id}/redeliver", post(redeliver_event))
+        .route("/v1/callbacks/{plugin}", post(receive_callback).put(receive_callback))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -279,6 +280,22 @@ async fn redeliver_event(
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
     Ok(axum::Json(webhooks::redeliver(&state, &caller, id).await?))
+}
+
+/// A provider's callback: no API key (providers have none); the plugin it
+/// names authenticates it.
+async fn receive_callback(
+    State(state): State<AppState>,
+    ApiPath(plugin): ApiPath,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<Value>, ApiError> {
+    let body = read_body(&headers, body).await?;
+    let headers = headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+        .collect();
+    Ok(axum::Json(crate::rail_updates::receive_callback(&state, &plugin, headers, body.to_vec()).await?))
 }
 
 async fn route_not_found(method: Method, uri: Uri) -> ApiError {

@@ -22,6 +22,7 @@ pub mod money;
 pub mod payments;
 pub mod phone;
 pub mod plugins;
+pub mod rail_updates;
 pub mod store;
 pub mod validate;
 pub mod wallets;

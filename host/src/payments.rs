@@ -230,25 +230,40 @@ async fn collect_and_record(
         .await
         .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
     let payment_id = payment.id.clone();
-    let stored =
-        state.store.write(move |conn| record_outcome(conn, &payment_id, outcome, crate::clock::now_ms())).await?;
+    let first_check_ms = state.status_checks.delay_ms(0);
+    let stored = state
+        .store
+        .write(move |conn| {
+            let now_ms = crate::clock::now_ms();
+            record_outcome(conn, &payment_id, outcome, now_ms, now_ms.saturating_add(first_check_ms))
+        })
+        .await?;
     Ok(stored)
 }
 
-/// Applies the rail's answer to a processing payment, posts its ledger
-/// entries and stores the response for its idempotency key — one write.
+/// Applies the rail's first answer to a processing payment, posts its ledger
+/// entries and stores the response for its idempotency key — one write. A
+/// payment the answer leaves processing gets its first status check at
+/// `check_at_ms`.
 fn record_outcome(
     conn: &Connection,
     payment_id: &str,
     outcome: Result<Result<RailOutcome, crate::plugins::Failure>, PluginError>,
     now_ms: i64,
+    check_at_ms: i64,
 ) -> Result<StoredResponse, StoreError> {
     let payment = PaymentRow::load(conn, payment_id)?
         .ok_or_else(|| StoreError::Invariant(format!("payment {payment_id} vanished")))?;
     if payment.status != "processing" {
-        // Already recorded (a resume raced the original): nothing to post twice.
-        let stored = idempotency::stored_response(conn, payment_id)?;
-        return Ok(stored.unwrap_or(StoredResponse { status: 201, body: payment.to_json().to_string() }));
+        // Already final: a resume raced the original, or a callback or status
+        // check settled it first. Nothing is posted twice; the key still
+        // gets its answer.
+        if let Some(stored) = idempotency::stored_response(conn, payment_id)? {
+            return Ok(stored);
+        }
+        let response = StoredResponse { status: 201, body: payment.to_json().to_string() };
+        idempotency::record_response(conn, payment_id, &response)?;
+        return Ok(response);
     }
     // A rail that never ran cannot have charged anyone: the payment fails
     // cleanly, and the merchant may retry with a new key.
@@ -263,42 +278,185 @@ fn record_outcome(
     let response = match outcome {
         Err(plugin_error) => {
             // We cannot know whether the provider acted, so the payment stays
-            // processing (the status check settles it) and the key is bound
-            // to this answer: a retry never creates a second charge.
+            // processing (status checks settle it) and the key is bound to
+            // this answer: a retry never creates a second charge.
+            schedule_check(conn, &payment.id, Some(check_at_ms), Some(0))?;
             let error = ApiError::RailFailed(plugin_error, payment.id.clone());
             StoredResponse { status: error.status().as_u16(), body: error.body().to_string() }
         }
         Ok(answer) => {
-            let (status, provider_reference, failure) = match answer {
-                Ok(o) => (o.status, o.provider_reference, o.failure.map(|f| (f.code, f.message))),
-                Err(f) => (TransactionStatus::Failed, None, Some((f.code, f.message))),
-            };
-            let status = status_name(status);
-            let final_at = (status != "processing").then_some(now_ms);
-            conn.prepare_cached(
-                "UPDATE payments SET status = ?2, provider_reference = ?3, failure_code = ?4, failure_message = ?5,
-                 completed_at = ?6, rail_instrument = CASE WHEN ?2 = 'processing' THEN rail_instrument END
-                 WHERE id = ?1 AND status = 'processing'",
-            )?
-            .execute(params![
-                payment.id,
-                status,
-                provider_reference,
-                failure.as_ref().map(|f| &f.0),
-                failure.as_ref().map(|f| &f.1),
-                final_at
-            ])?;
-            payment.post_outcome(conn, status, now_ms)?;
-            let updated = PaymentRow::load(conn, payment_id)?.expect("the payment was just updated");
-            let object = updated.to_json();
-            for event in crate::webhooks::payment_events(status) {
-                crate::webhooks::emit(conn, &updated.merchant_id, updated.mode, event, &object, now_ms)?;
-            }
-            StoredResponse { status: 201, body: object.to_string() }
+            let report = RailReport::from_answer(answer);
+            let updated = apply_report(conn, &payment, &report, now_ms, Some(check_at_ms), Some(0))?;
+            StoredResponse { status: 201, body: updated.to_json().to_string() }
         }
     };
     idempotency::record_response(conn, payment_id, &response)?;
     Ok(response)
+}
+
+/// What a rail said about a payment, in the store's terms.
+struct RailReport {
+    status: &'static str,
+    provider_reference: Option<String>,
+    failure: Option<(String, String)>,
+}
+
+impl RailReport {
+    /// A refusal as a value is a failed payment.
+    fn from_answer(answer: Result<RailOutcome, crate::plugins::Failure>) -> RailReport {
+        match answer {
+            Ok(o) => RailReport {
+                status: status_name(o.status),
+                provider_reference: o.provider_reference,
+                failure: o.failure.map(|f| (f.code, f.message)),
+            },
+            Err(f) => RailReport { status: "failed", provider_reference: None, failure: Some((f.code, f.message)) },
+        }
+    }
+}
+
+/// Moves a processing payment to what the rail reported: a final status
+/// with its ledger entries and events, or still processing with its next
+/// check at `check_at_ms` (`checks` made so far). `None` keeps what is stored.
+fn apply_report(
+    conn: &Connection,
+    payment: &PaymentRow,
+    report: &RailReport,
+    now_ms: i64,
+    check_at_ms: Option<i64>,
+    checks: Option<i64>,
+) -> Result<PaymentRow, StoreError> {
+    if report.status == "processing" {
+        conn.prepare_cached("UPDATE payments SET provider_reference = COALESCE(?2, provider_reference) WHERE id = ?1")?
+            .execute(params![payment.id, report.provider_reference])?;
+        schedule_check(conn, &payment.id, check_at_ms, checks)?;
+    } else {
+        conn.prepare_cached(
+            "UPDATE payments SET status = ?2, provider_reference = COALESCE(?3, provider_reference),
+             failure_code = ?4, failure_message = ?5, completed_at = ?6, rail_instrument = NULL,
+             next_check_at = NULL, status_checks = COALESCE(?7, status_checks)
+             WHERE id = ?1 AND status = 'processing'",
+        )?
+        .execute(params![
+            payment.id,
+            report.status,
+            report.provider_reference,
+            report.failure.as_ref().map(|f| &f.0),
+            report.failure.as_ref().map(|f| &f.1),
+            now_ms,
+            checks
+        ])?;
+        payment.post_outcome(conn, report.status, now_ms)?;
+    }
+    let updated = PaymentRow::load(conn, &payment.id)?.expect("the payment was just updated");
+    if report.status != "processing" {
+        let object = updated.to_json();
+        for event in crate::webhooks::payment_events(report.status) {
+            crate::webhooks::emit(conn, &updated.merchant_id, updated.mode, event, &object, now_ms)?;
+        }
+    }
+    Ok(updated)
+}
+
+fn schedule_check(
+    conn: &Connection,
+    payment_id: &str,
+    check_at_ms: Option<i64>,
+    checks: Option<i64>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE payments SET next_check_at = COALESCE(?2, next_check_at), status_checks = COALESCE(?3, status_checks)
+         WHERE id = ?1 AND status = 'processing'",
+    )?
+    .execute(params![payment_id, check_at_ms, checks])?;
+    Ok(())
+}
+
+/// A payment whose status check is due.
+pub struct DueCheck {
+    pub payment_id: String,
+    /// The name of the rail that collected it.
+    pub rail: String,
+    pub request: CollectRequest,
+    pub provider_reference: Option<String>,
+    /// Checks made so far.
+    pub checks: i64,
+}
+
+/// Processing payments whose next status check is due, oldest first.
+pub fn due_checks(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<DueCheck>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PAYMENT_COLUMNS}, p.status_checks FROM payments p
+         WHERE p.status = 'processing' AND p.next_check_at IS NOT NULL AND p.next_check_at <= ?1
+         ORDER BY p.next_check_at LIMIT ?2"
+    ))?;
+    let rows = stmt
+        .query_map(params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+            Ok((PaymentRow::from_row(row)?, row.get::<_, i64>(PAYMENT_COLUMN_COUNT)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut due = Vec::with_capacity(rows.len());
+    for (payment, checks) in rows {
+        let request =
+            payment.collect_request().map_err(|e| StoreError::Invariant(format!("payment {}: {e}", payment.id)))?;
+        due.push(DueCheck {
+            payment_id: payment.id,
+            rail: payment.rail,
+            request,
+            provider_reference: payment.provider_reference,
+            checks,
+        });
+    }
+    Ok(due)
+}
+
+/// Pushes a due check back (the rail could not be asked, or did not know).
+pub fn postpone_check(conn: &Connection, payment_id: &str, check_at_ms: i64, checks: i64) -> Result<(), StoreError> {
+    schedule_check(conn, payment_id, Some(check_at_ms), Some(checks))
+}
+
+/// What became of a rail's later report on a payment.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReportApplied {
+    /// The payment moved to this status (or stays processing).
+    Status(&'static str),
+    /// The payment was already final; nothing changed.
+    AlreadyFinal,
+    /// No payment has this id, or another rail collected it.
+    NotThisRail,
+    /// The report names another provider reference than the one stored.
+    ReferenceMismatch,
+}
+
+/// Applies a status check's or callback's outcome from rail `rail` to
+/// payment `payment_id`, if that rail collected it and it is processing.
+/// A status check passes when to check next and the checks made; a
+/// callback passes `None` and leaves the schedule as it is.
+pub fn apply_later_report(
+    conn: &Connection,
+    payment_id: &str,
+    rail: &str,
+    outcome: RailOutcome,
+    now_ms: i64,
+    check_at_ms: Option<i64>,
+    checks: Option<i64>,
+) -> Result<ReportApplied, StoreError> {
+    let Some(payment) = PaymentRow::load(conn, payment_id)?.filter(|p| p.rail == rail) else {
+        return Ok(ReportApplied::NotThisRail);
+    };
+    if payment.status != "processing" {
+        return Ok(ReportApplied::AlreadyFinal);
+    }
+    let report = RailReport::from_answer(Ok(outcome));
+    let reference_differs = matches!(
+        (&payment.provider_reference, &report.provider_reference),
+        (Some(stored), Some(reported)) if stored != reported
+    );
+    if reference_differs {
+        return Ok(ReportApplied::ReferenceMismatch);
+    }
+    apply_report(conn, &payment, &report, now_ms, check_at_ms, checks)?;
+    Ok(ReportApplied::Status(report.status))
 }
 
 /// After a crash: payments claimed but never recorded are collected again
@@ -359,6 +517,8 @@ pub fn status_name(status: TransactionStatus) -> &'static str {
     }
 }
 
+/// How many columns `PAYMENT_COLUMNS` names.
+const PAYMENT_COLUMN_COUNT: usize = 22;
 const PAYMENT_COLUMNS: &str = "p.id, p.merchant_id, p.mode, p.reference, p.idempotency_key, p.status, p.amount, p.fee, \
      p.currency, p.method, p.customer_phone, p.rail_instrument, p.card_last4, p.description, p.metadata, p.rail, \
      p.entity, p.provider_reference, p.failure_code, p.failure_message, p.created_at, p.completed_at";

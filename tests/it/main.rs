@@ -6,6 +6,7 @@ mod fx;
 mod idempotency;
 mod isolation;
 mod ledger;
+mod mtn;
 mod payments;
 mod properties;
 mod registry;

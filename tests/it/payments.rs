@@ -113,3 +113,33 @@ async fn a_payment_interrupted_by_a_crash_is_finished_at_the_next_start() {
         .await;
     assert_eq!(stored, 1, "the response is stored for replays");
 }
+
+#[tokio::test]
+async fn the_sandbox_honours_mtn_sandbox_numbers_and_stripe_test_cards() {
+    let mut config = soxara::config::FileConfig::default();
+    config.status_checks.delays_ms = vec![50];
+    config.status_checks.poll_interval_ms = 20;
+    let app = soxara_tests::spawn_app_with(config).await;
+    let declined = app.pay(&app.key, Some(&new_key()), &momo(500, "USD", "+46733123451")).await;
+    assert_eq!(declined.body["status"], "failed", "{:?}", declined.body);
+    assert_eq!(declined.body["failure"]["code"], "CUSTOMER_DECLINED");
+    let card = |number: &str| {
+        json!({"amount": 500, "currency": "USD", "method": "card", "card": {"number": number}}).to_string()
+    };
+    let no_funds = app.pay(&app.key, Some(&new_key()), &card("4000000000009995")).await;
+    assert_eq!(no_funds.body["failure"]["code"], "INSUFFICIENT_FUNDS", "{:?}", no_funds.body);
+    let declined_card = app.pay(&app.key, Some(&new_key()), &card("4000000000000002")).await;
+    assert_eq!(declined_card.body["failure"]["code"], "CARD_DECLINED");
+    assert_eq!(app.pay(&app.key, Some(&new_key()), &card("4242424242424242")).await.body["status"], "completed");
+
+    // MTN's "delayed" payer: processing, then a status check completes it.
+    let delayed = app.pay(&app.key, Some(&new_key()), &momo(500, "USD", "+46733123454")).await;
+    assert_eq!(delayed.body["status"], "processing");
+    let id = delayed.body["id"].as_str().unwrap().to_string();
+    soxara_tests::wait_for("the delayed sandbox payment to complete", || async {
+        let now = app.get(&app.key, &format!("/v1/payments/{id}")).await;
+        (now.body["status"] == "completed").then_some(())
+    })
+    .await;
+    app.verify().expect("the ledger balances");
+}

@@ -43,10 +43,14 @@ pub fn collect(request: &CollectRequest) -> Result<RailOutcome, Failure> {
             retryable: false,
         });
     };
-    let status = match outcome::for_identifier(identifier) {
-        outcome::Outcome::Refunded => TransactionStatus::Refunded,
-        outcome::Outcome::Processing => TransactionStatus::Processing,
-        outcome::Outcome::Completed => TransactionStatus::Completed,
+    let (status, failure) = match outcome::for_identifier(identifier) {
+        outcome::Outcome::Refunded => (TransactionStatus::Refunded, None),
+        outcome::Outcome::Processing | outcome::Outcome::CompletesLater => (TransactionStatus::Processing, None),
+        outcome::Outcome::Completed => (TransactionStatus::Completed, None),
+        outcome::Outcome::Failed { code, message } => (
+            TransactionStatus::Failed,
+            Some(Failure { code: code.to_string(), message: message.to_string(), retryable: false }),
+        ),
     };
-    Ok(RailOutcome { status, provider_reference: Some(format!("sim_{}", request.payment_id)), failure: None })
+    Ok(RailOutcome { status, provider_reference: Some(format!("sim_{}", request.payment_id)), failure })
 }

@@ -21,7 +21,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use bindings::fx::FxPluginPre;
 pub use bindings::fx::exports::soxara::gateway::fx_provider::Rate as ProviderRate;
-pub use bindings::rail::exports::soxara::gateway::rail::{CollectRequest, RailInfo, RailOutcome, SupportedMethod};
+pub use bindings::rail::exports::soxara::gateway::rail::{
+    Callback, CallbackOutcome, CollectRequest, RailInfo, RailOutcome, SupportedMethod,
+};
 pub use bindings::rail::soxara::gateway::types::{Failure, Money, PaymentMethod, TransactionStatus};
 use bindings::rail::{RailPlugin, RailPluginPre};
 pub use host_imports::{HostState, PluginContext};
@@ -254,24 +256,58 @@ impl LoadedRail {
     }
 
     pub fn collect(&self, request: &CollectRequest) -> Result<Result<RailOutcome, Failure>, PluginError> {
-        let started = Instant::now();
-        let answer = match &self.code {
+        self.checked("collect", |rail| match &rail.code {
             RailCode::Component { .. } => {
-                self.call(|rail, store| rail.soxara_gateway_rail().call_collect(store, request))
+                rail.call(|plugin, store| plugin.soxara_gateway_rail().call_collect(store, request))
             }
             #[cfg(feature = "compiled-in-simulator")]
             RailCode::CompiledIn => Ok(compiled_in::collect(request)),
-        };
-        let answer = answer.and_then(|a| {
+        })
+    }
+
+    /// Asks where a payment left processing stands. A `Failure` means the
+    /// rail could not find out, not that the payment failed.
+    pub fn status(
+        &self,
+        request: &CollectRequest,
+        provider_reference: Option<&str>,
+    ) -> Result<Result<RailOutcome, Failure>, PluginError> {
+        self.checked("status", |rail| {
+            rail.call(|plugin, store| plugin.soxara_gateway_rail().call_status(store, request, provider_reference))
+        })
+    }
+
+    /// Lets the rail authenticate and read a provider callback.
+    pub fn handle_callback(&self, callback: &Callback) -> Result<Result<CallbackOutcome, Failure>, PluginError> {
+        let chars_max = self.limits.output_chars_max;
+        let started = Instant::now();
+        let answer = self
+            .call(|plugin, store| plugin.soxara_gateway_rail().call_handle_callback(store, callback))
+            .and_then(|answer| {
+                let as_outcome = answer.as_ref().map(|a| a.outcome.clone()).map_err(Clone::clone);
+                check_answer(&as_outcome, chars_max).map_err(PluginError::MalformedOutput)?;
+                if answer.as_ref().is_ok_and(|a| a.payment_id.is_empty() || a.payment_id.chars().count() > chars_max) {
+                    return Err(PluginError::MalformedOutput("a callback outcome without a sane payment id".into()));
+                }
+                Ok(answer)
+            });
+        let elapsed = started.elapsed().as_secs_f64();
+        self.metrics.plugin_call(self.plugin_name(), "handle-callback", outcome_label(&answer), elapsed);
+        answer
+    }
+
+    /// Runs one rail export, checks its answer, and records the call's metrics.
+    fn checked(
+        &self,
+        export: &str,
+        f: impl FnOnce(&LoadedRail) -> Result<Result<RailOutcome, Failure>, PluginError>,
+    ) -> Result<Result<RailOutcome, Failure>, PluginError> {
+        let started = Instant::now();
+        let answer = f(self).and_then(|a| {
             check_answer(&a, self.limits.output_chars_max).map_err(PluginError::MalformedOutput)?;
             Ok(a)
         });
-        self.metrics.plugin_call(
-            self.plugin_name(),
-            "collect",
-            outcome_label(&answer),
-            started.elapsed().as_secs_f64(),
-        );
+        self.metrics.plugin_call(self.plugin_name(), export, outcome_label(&answer), started.elapsed().as_secs_f64());
         answer
     }
 
@@ -421,13 +457,9 @@ pub struct LoadedPlugins {
 }
 
 /// Loads every `*.wasm` in `dir` as a rail or an FX provider, whichever world
-/// it fits, with its settings from `settings` (keyed by file stem). A
+/// it fits, with its settings from `settings` (by file stem). A
 /// component that fits neither is logged and skipped.
-pub fn load_dir(
-    runtime: &Runtime,
-    dir: &Path,
-    settings: &std::collections::BTreeMap<String, crate::config::PluginSettings>,
-) -> Result<LoadedPlugins> {
+pub fn load_dir(runtime: &Runtime, dir: &Path, settings: &crate::config::PluginConfigs) -> Result<LoadedPlugins> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading the plugin directory {}", dir.display()))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -437,7 +469,7 @@ pub fn load_dir(
     let mut loaded = LoadedPlugins::default();
     for path in paths {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let setting = settings.get(&name).cloned().unwrap_or_default();
+        let setting = settings.for_plugin(&name);
         let context = || PluginContext::new(name.clone(), setting.clone());
         match runtime.load_rail(&path, context()) {
             Ok(rail) => {

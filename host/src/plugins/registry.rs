@@ -3,7 +3,7 @@
 //! that already has its rail finishes on it and the next call uses the new
 //! one. Changes are serialised; reads never wait.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 
 use super::routes::{Binding, Routes, method_name};
 use super::{LoadedRail, PaymentMethod, PluginContext, Runtime};
-use crate::config::PluginSettings;
+use crate::config::PluginConfigs;
 use crate::mode::Mode;
 
 /// Previous bindings kept per (mode, method) for rollback.
@@ -19,7 +19,7 @@ const ROLLBACK_DEPTH_MAX: usize = 16;
 
 pub struct Registry {
     runtime: Arc<Runtime>,
-    settings: BTreeMap<String, PluginSettings>,
+    settings: PluginConfigs,
     routes: ArcSwap<Routes>,
     changes: Mutex<Changes>,
 }
@@ -34,7 +34,7 @@ struct Changes {
 impl Registry {
     pub fn new(
         runtime: Arc<Runtime>,
-        settings: BTreeMap<String, PluginSettings>,
+        settings: PluginConfigs,
         rails: Vec<Arc<LoadedRail>>,
         routes: Routes,
     ) -> Registry {
@@ -61,10 +61,15 @@ impl Registry {
         self.lock().rails.iter().rev().find(|r| r.name() == name).cloned()
     }
 
+    /// The newest loaded version of the rail plugin `plugin` (its file stem).
+    pub fn rail_for_plugin(&self, plugin: &str) -> Option<Arc<LoadedRail>> {
+        self.lock().rails.iter().rev().find(|r| r.plugin_name() == plugin).cloned()
+    }
+
     /// Compiles and checks a rail component. Slow: call it off the async threads.
     pub fn load(&self, path: &Path) -> Result<Arc<LoadedRail>, String> {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).ok_or("the path names no file")?;
-        let setting = self.settings.get(&name).cloned().unwrap_or_default();
+        let setting = self.settings.for_plugin(&name);
         let context = PluginContext::new(name, setting);
         let rail = self.runtime.load_rail(path, context).map_err(|e| format!("{e:#}"))?;
         let mut changes = self.lock();

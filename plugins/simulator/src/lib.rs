@@ -44,27 +44,8 @@ impl Guest for Simulator {
     }
 
     fn collect(request: CollectRequest) -> Result<RailOutcome, Failure> {
-        let identifier = match request.method {
-            PaymentMethod::Card => request.card.as_deref(),
-            PaymentMethod::MtnMomo | PaymentMethod::OrangeMoney | PaymentMethod::Wallet => {
-                request.customer_phone.as_deref()
-            }
-        };
-        let Some(identifier) = identifier else {
-            return Err(invalid(
-                "the customer identifier (phone or card) is missing",
-            ));
-        };
-        let status = match outcome::for_identifier(identifier) {
-            outcome::Outcome::Refunded => TransactionStatus::Refunded,
-            outcome::Outcome::Processing => TransactionStatus::Processing,
-            outcome::Outcome::Completed => TransactionStatus::Completed,
-        };
-        Ok(RailOutcome {
-            status,
-            provider_reference: Some(format!("sim_{}", request.payment_id)),
-            failure: None,
-        })
+        let identifier = identifier(&request)?;
+        Ok(rail_outcome(outcome::for_identifier(identifier), &request.payment_id))
     }
 
     fn refund(request: RefundRequest) -> Result<RailOutcome, Failure> {
@@ -76,33 +57,51 @@ impl Guest for Simulator {
     }
 
     fn payout(request: PayoutRequest) -> Result<RailOutcome, Failure> {
-        let status = match outcome::for_identifier(&request.destination) {
-            outcome::Outcome::Processing => TransactionStatus::Processing,
-            outcome::Outcome::Refunded => TransactionStatus::Failed,
-            outcome::Outcome::Completed => TransactionStatus::Completed,
+        // `0000`, which refunds a payment, fails a payout.
+        let outcome = match outcome::for_identifier(&request.destination) {
+            outcome::Outcome::Refunded => outcome::Outcome::Failed {
+                code: "PAYOUT_FAILED",
+                message: "sandbox: the payout failed",
+            },
+            other => other,
         };
-        Ok(RailOutcome {
-            status,
-            provider_reference: Some(format!("sim_{}", request.payout_id)),
-            failure: None,
-        })
+        Ok(rail_outcome(outcome, &request.payout_id))
     }
 
-    fn status(
-        _payment_id: String,
-        _provider_reference: Option<String>,
-    ) -> Result<RailOutcome, Failure> {
+    fn status(request: CollectRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
         // A `9999` payment stays processing for ever: that is its purpose.
-        Ok(RailOutcome {
-            status: TransactionStatus::Processing,
-            provider_reference: None,
-            failure: None,
-        })
+        // MTN's "delayed" sandbox payer completes at the first check.
+        let identifier = identifier(&request)?;
+        Ok(rail_outcome(outcome::status_for_identifier(identifier), &request.payment_id))
     }
 
     fn handle_callback(_callback: Callback) -> Result<CallbackOutcome, Failure> {
         Err(invalid("the simulator receives no provider callbacks"))
     }
+}
+
+/// The phone (mobile money, wallet) or card number the outcome depends on.
+fn identifier(request: &CollectRequest) -> Result<&str, Failure> {
+    let identifier = match request.method {
+        PaymentMethod::Card => request.card.as_deref(),
+        PaymentMethod::MtnMomo | PaymentMethod::OrangeMoney | PaymentMethod::Wallet => {
+            request.customer_phone.as_deref()
+        }
+    };
+    identifier.ok_or_else(|| invalid("the customer identifier (phone or card) is missing"))
+}
+
+fn rail_outcome(outcome: outcome::Outcome, payment_id: &str) -> RailOutcome {
+    let (status, failure) = match outcome {
+        outcome::Outcome::Refunded => (TransactionStatus::Refunded, None),
+        outcome::Outcome::Processing | outcome::Outcome::CompletesLater => (TransactionStatus::Processing, None),
+        outcome::Outcome::Completed => (TransactionStatus::Completed, None),
+        outcome::Outcome::Failed { code, message } => (
+            TransactionStatus::Failed,
+            Some(Failure { code: code.to_string(), message: message.to_string(), retryable: false }),
+        ),
+    };
+    RailOutcome { status, provider_reference: Some(format!("sim_{payment_id}")), failure }
 }
 
 fn invalid(message: &str) -> Failure {

@@ -82,7 +82,7 @@ impl Guest for Hostile {
         panic!("not for payouts")
     }
 
-    fn status(_payment_id: String, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
+    fn status(_request: CollectRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
         Ok(RailOutcome { status: TransactionStatus::Processing, provider_reference: None, failure: None })
     }
 

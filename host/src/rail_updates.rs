@@ -1,0 +1,180 @@
+//! What rails say after their first answer. A payment a rail leaves
+//! `processing` (a mobile-money approval, a provider timeout, a trapped
+//! plugin) is settled by whichever comes first:
+//!
+//! - **status checks**: a worker asks the rail that collected the payment on
+//!   a backoff schedule (`[status_checks]`) until the answer is final;
+//! - **provider callbacks** at `POST|PUT /v1/callbacks/{plugin}`, which the
+//!   owning plugin authenticates and reads.
+//!
+//! Both end in `payments::apply_later_report`, which only moves a processing
+//! payment of that same rail, so a late, repeated or forged report can never
+//! post twice or touch another rail's payment. Neither path ever calls
+//! `collect` again with a new idempotency key: no second charge.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::payments::{self, DueCheck, ReportApplied};
+use crate::plugins::{Callback, PluginError};
+
+/// Status checks running at once (each holds a blocking thread while the
+/// rail waits on its provider).
+const CHECKS_AT_ONCE: usize = 16;
+/// Due checks taken per round; the next round starts when these are done,
+/// so one payment is never checked twice at once.
+const CHECKS_PER_ROUND_MAX: usize = 256;
+
+/// The running status-check worker.
+pub struct Worker {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Worker {
+    pub fn spawn(state: AppState) -> Worker {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(state, stopped));
+        Worker { stop, task }
+    }
+
+    /// Stops after the round in progress (a check cut short is simply due again).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
+    let interval = Duration::from_millis(state.status_checks.poll_interval_ms);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stopped.changed() => return,
+        }
+        if let Err(err) = check_due(&state).await {
+            tracing::warn!(error = %err, "status checks: this round failed; the next one retries");
+        }
+    }
+}
+
+/// Runs every status check that is due now; returns how many ran.
+pub async fn check_due(state: &AppState) -> Result<usize, ApiError> {
+    let now_ms = crate::clock::now_ms();
+    let due = state.store.read(move |conn| payments::due_checks(conn, now_ms, CHECKS_PER_ROUND_MAX)).await?;
+    let count = due.len();
+    let permits = Arc::new(Semaphore::new(CHECKS_AT_ONCE));
+    let mut running = JoinSet::new();
+    for check in due {
+        let (state, permits) = (state.clone(), Arc::clone(&permits));
+        running.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            check_one(&state, check).await
+        });
+    }
+    while let Some(finished) = running.join_next().await {
+        match finished {
+            Ok(Err(err)) => tracing::warn!(error = %err, "status check not recorded; it stays due"),
+            Err(err) => tracing::warn!(error = %err, "status check task failed; it stays due"),
+            Ok(Ok(())) => {}
+        }
+    }
+    Ok(count)
+}
+
+/// Asks the rail that collected one payment, and records the answer or
+/// schedules the next check.
+async fn check_one(state: &AppState, check: DueCheck) -> Result<(), ApiError> {
+    let checks = check.checks.saturating_add(1);
+    let next_at = crate::clock::now_ms().saturating_add(state.status_checks.delay_ms(checks));
+    let payment_id = check.payment_id.clone();
+    let Some(rail) = state.registry.rail_named(&check.rail) else {
+        tracing::warn!(payment = %payment_id, rail = %check.rail, "status check postponed: the rail is not loaded");
+        state.store.write(move |conn| payments::postpone_check(conn, &payment_id, next_at, checks)).await?;
+        return Ok(());
+    };
+    let rail_name = rail.name().to_string();
+    let answer = tokio::task::spawn_blocking(move || rail.status(&check.request, check.provider_reference.as_deref()))
+        .await
+        .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
+    match answer {
+        Ok(Ok(outcome)) => {
+            let applied = state
+                .store
+                .write(move |conn| {
+                    let now_ms = crate::clock::now_ms();
+                    payments::apply_later_report(
+                        conn,
+                        &payment_id,
+                        &rail_name,
+                        outcome,
+                        now_ms,
+                        Some(next_at),
+                        Some(checks),
+                    )
+                })
+                .await?;
+            tracing::info!(payment = %check.payment_id, checks, ?applied, "status check");
+        }
+        Ok(Err(failure)) => {
+            // The rail could not find out (provider down, bad answer): ask later.
+            tracing::info!(payment = %payment_id, code = %failure.code, message = %failure.message, "status unknown; checking later");
+            state.store.write(move |conn| payments::postpone_check(conn, &payment_id, next_at, checks)).await?;
+        }
+        Err(plugin_error) => {
+            tracing::warn!(payment = %payment_id, error = %plugin_error, "status check failed in the plugin; checking later");
+            state.store.write(move |conn| payments::postpone_check(conn, &payment_id, next_at, checks)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `POST|PUT /v1/callbacks/{plugin}`: hands a provider's callback to the
+/// plugin it names, and applies what the plugin makes of it.
+pub async fn receive_callback(
+    state: &AppState,
+    plugin: &str,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> Result<Value, ApiError> {
+    let rail = state.registry.rail_for_plugin(plugin).ok_or(ApiError::NotFound { what: "callback endpoint" })?;
+    let rail_name = rail.name().to_string();
+    let callback = Callback { headers, body };
+    let answer = tokio::task::spawn_blocking(move || rail.handle_callback(&callback))
+        .await
+        .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
+    let report = match answer {
+        Err(plugin_error) => return Err(ApiError::CallbackFailed(plugin_error)),
+        Ok(Err(failure)) => {
+            tracing::warn!(plugin, code = %failure.code, message = %failure.message, "callback refused by its plugin");
+            return Err(ApiError::CallbackRejected(format!("{}: {}", failure.code, failure.message)));
+        }
+        Ok(Ok(report)) => report,
+    };
+    let payment_id = report.payment_id.clone();
+    let applied = state
+        .store
+        .write(move |conn| {
+            let now_ms = crate::clock::now_ms();
+            payments::apply_later_report(conn, &payment_id, &rail_name, report.outcome, now_ms, None, None)
+        })
+        .await?;
+    tracing::info!(plugin, payment = %report.payment_id, ?applied, "provider callback");
+    match applied {
+        ReportApplied::Status(status) => Ok(json!({ "received": true, "status": status })),
+        ReportApplied::AlreadyFinal => Ok(json!({ "received": true, "status": "already_final" })),
+        ReportApplied::NotThisRail => {
+            Err(ApiError::CallbackRejected("no payment of this rail has the id the callback names".into()))
+        }
+        ReportApplied::ReferenceMismatch => {
+            Err(ApiError::CallbackRejected("the callback's provider reference is not the payment's".into()))
+        }
+    }
+}

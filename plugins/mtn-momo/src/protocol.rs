@@ -1,0 +1,241 @@
+//! The MTN MoMo Open API (collection product) as pure functions: references,
+//! amounts, request bodies, status bodies and failure codes. Nothing here
+//! touches a host import, so it is tested natively.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// MTN limits `payerMessage` and `payeeNote` to this many characters.
+pub const NOTE_CHARS_MAX: usize = 160;
+
+/// MTN's `X-Reference-Id` for a payment: a UUID in version-4 layout derived
+/// from the gateway's payment id. Every attempt for one payment carries the
+/// same reference, so MTN refuses a repeat (`409 RESOURCE_ALREADY_EXIST`)
+/// instead of asking the customer to pay twice.
+pub fn reference_id(payment_id: &str) -> String {
+    let digest = Sha256::digest(format!("soxara/mtn-momo/request-to-pay/{payment_id}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+/// Digits after the decimal point for the currencies this rail handles.
+fn exponent(currency: &str) -> Option<u32> {
+    match currency {
+        "USD" | "LRD" | "EUR" => Some(2),
+        _ => None,
+    }
+}
+
+/// Minor units as MTN's decimal amount string: 1250 USD is `"12.50"`.
+pub fn amount_text(minor: u64, currency: &str) -> Result<String, String> {
+    let digits = exponent(currency).ok_or_else(|| format!("currency {currency} is not supported by this rail"))?;
+    let scale = 10u64.pow(digits);
+    Ok(format!("{}.{:0width$}", minor / scale, minor % scale, width = digits as usize))
+}
+
+/// The MSISDN MTN expects: the E.164 number without its `+`.
+pub fn msisdn(e164: &str) -> Result<String, String> {
+    let digits = e164.strip_prefix('+').unwrap_or(e164);
+    if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(digits.to_string())
+    } else {
+        Err("the customer phone is not an E.164 number".to_string())
+    }
+}
+
+/// A note MTN accepts: no apostrophes, at most 160 characters.
+fn note(text: &str) -> String {
+    text.chars().filter(|c| *c != '\'' && !c.is_control()).take(NOTE_CHARS_MAX).collect()
+}
+
+/// The `requesttopay` body. The customer sees `payerMessage`, which only
+/// ever names Soxara; `externalId` carries the gateway's payment id back in
+/// status answers and callbacks.
+pub fn request_to_pay_body(
+    payment_id: &str,
+    amount: &str,
+    currency: &str,
+    msisdn: &str,
+    description: Option<&str>,
+) -> Vec<u8> {
+    let message = match description {
+        Some(text) => format!("Soxara: {text}"),
+        None => "Soxara payment".to_string(),
+    };
+    json!({
+        "amount": amount,
+        "currency": currency,
+        "externalId": payment_id,
+        "payer": { "partyIdType": "MSISDN", "partyId": msisdn },
+        "payerMessage": note(&message),
+        "payeeNote": note(payment_id),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Where MTN says a request to pay stands.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Standing {
+    Pending,
+    Successful,
+    Failed { code: &'static str, message: String },
+}
+
+/// What a status answer (and a callback, which has the same shape) says.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StatusReport {
+    pub standing: Standing,
+    /// The gateway's payment id, as sent in `externalId`.
+    pub external_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StatusBody {
+    status: String,
+    #[serde(default)]
+    reason: Option<Value>,
+    #[serde(default, rename = "externalId")]
+    external_id: Option<String>,
+}
+
+/// Reads `GET /collection/v1_0/requesttopay/{id}` (or a callback body).
+pub fn parse_status(body: &[u8]) -> Result<StatusReport, String> {
+    let parsed: StatusBody =
+        serde_json::from_slice(body).map_err(|e| format!("MTN's status answer is not the documented JSON: {e}"))?;
+    let standing = match parsed.status.as_str() {
+        "PENDING" => Standing::Pending,
+        "SUCCESSFUL" => Standing::Successful,
+        "FAILED" => {
+            // Older API versions send the reason as a string, newer ones as
+            // `{"code": …, "message": …}`.
+            let reason = match &parsed.reason {
+                Some(Value::String(code)) => code.clone(),
+                Some(Value::Object(object)) => object.get("code").and_then(Value::as_str).unwrap_or("").to_string(),
+                _ => String::new(),
+            };
+            let (code, message) = failure_for_reason(&reason);
+            Standing::Failed { code, message }
+        }
+        other => return Err(format!("MTN answered an unknown status {:?}", truncate(other))),
+    };
+    Ok(StatusReport { standing, external_id: parsed.external_id })
+}
+
+/// Our failure code and a merchant-safe message for an MTN reason.
+pub fn failure_for_reason(reason: &str) -> (&'static str, String) {
+    let (code, what) = match reason {
+        "APPROVAL_REJECTED" => ("CUSTOMER_DECLINED", "the customer rejected the payment request"),
+        "EXPIRED" | "COULD_NOT_PERFORM_TRANSACTION" => {
+            ("APPROVAL_EXPIRED", "the customer did not approve the payment in time")
+        }
+        "PAYER_NOT_FOUND" => ("CUSTOMER_NOT_FOUND", "no MTN Mobile Money account has this phone number"),
+        "NOT_ENOUGH_FUNDS" => ("INSUFFICIENT_FUNDS", "the customer's MTN Mobile Money balance is too low"),
+        "INTERNAL_PROCESSING_ERROR" => {
+            ("PROVIDER_PROCESSING_ERROR", "MTN could not process the payment (most often: the balance is too low)")
+        }
+        "SERVICE_UNAVAILABLE" => ("PROVIDER_UNAVAILABLE", "MTN Mobile Money was unavailable"),
+        "PAYEE_NOT_ALLOWED_TO_RECEIVE"
+        | "NOT_ALLOWED"
+        | "NOT_ALLOWED_TARGET_ENVIRONMENT"
+        | "INVALID_CALLBACK_URL_HOST"
+        | "INVALID_CURRENCY" => ("PROVIDER_REFUSED", "MTN refused the request for this merchant account"),
+        _ => ("PAYMENT_FAILED", "MTN reported the payment failed"),
+    };
+    let message = if reason.is_empty() { what.to_string() } else { format!("{what} (MTN: {})", truncate(reason)) };
+    (code, message)
+}
+
+/// The `access_token` of a token answer.
+pub fn parse_token(body: &[u8]) -> Result<String, String> {
+    #[derive(Deserialize)]
+    struct Token {
+        access_token: String,
+    }
+    let token: Token = serde_json::from_slice(body).map_err(|_| "MTN's token answer has no access_token".to_string())?;
+    Ok(token.access_token)
+}
+
+/// The gateway's payment id in a callback body (`externalId`).
+pub fn callback_payment_id(body: &[u8]) -> Result<String, String> {
+    let report = parse_status(body)?;
+    report.external_id.filter(|id| !id.is_empty()).ok_or_else(|| "the callback has no externalId".to_string())
+}
+
+/// At most 60 characters of provider text, for messages.
+pub fn truncate(text: &str) -> String {
+    text.chars().take(60).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_stable_uuid_v4_per_payment() {
+        let a = reference_id("pay_0Vbp0bK1abc");
+        assert_eq!(a, reference_id("pay_0Vbp0bK1abc"));
+        assert_ne!(a, reference_id("pay_0Vbp0bK1abd"));
+        let parts: Vec<&str> = a.split('-').collect();
+        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+        assert!(parts[2].starts_with('4'));
+        assert!(matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'));
+    }
+
+    #[test]
+    fn amounts_are_decimal_strings_without_floats() {
+        assert_eq!(amount_text(1250, "USD").unwrap(), "12.50");
+        assert_eq!(amount_text(5, "LRD").unwrap(), "0.05");
+        assert_eq!(amount_text(u64::MAX, "USD").unwrap(), "184467440737095516.15");
+        assert!(amount_text(100, "XOF").is_err());
+    }
+
+    #[test]
+    fn msisdn_drops_the_plus() {
+        assert_eq!(msisdn("+231770001234").unwrap(), "231770001234");
+        assert!(msisdn("+23177").is_err());
+        assert!(msisdn("+2317700x1234").is_err());
+    }
+
+    #[test]
+    fn request_body_follows_the_documented_shape() {
+        let body = request_to_pay_body("pay_1", "12.50", "USD", "231770001234", Some("Bob's shop"));
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["amount"], "12.50");
+        assert_eq!(value["externalId"], "pay_1");
+        assert_eq!(value["payer"]["partyIdType"], "MSISDN");
+        assert_eq!(value["payer"]["partyId"], "231770001234");
+        assert_eq!(value["payerMessage"], "Soxara: Bobs shop");
+        let long = "x".repeat(400);
+        let body = request_to_pay_body("pay_1", "1.00", "USD", "231770001234", Some(&long));
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["payerMessage"].as_str().unwrap().chars().count(), NOTE_CHARS_MAX);
+    }
+
+    #[test]
+    fn statuses_and_reasons_map_to_outcomes() {
+        let ok = parse_status(br#"{"status":"SUCCESSFUL","externalId":"pay_1","financialTransactionId":"1"}"#);
+        assert_eq!(ok.unwrap(), StatusReport { standing: Standing::Successful, external_id: Some("pay_1".into()) });
+        assert_eq!(parse_status(br#"{"status":"PENDING"}"#).unwrap().standing, Standing::Pending);
+        let rejected = parse_status(br#"{"status":"FAILED","reason":"APPROVAL_REJECTED"}"#).unwrap();
+        assert!(matches!(rejected.standing, Standing::Failed { code: "CUSTOMER_DECLINED", .. }));
+        let object_reason =
+            parse_status(br#"{"status":"FAILED","reason":{"code":"PAYER_NOT_FOUND","message":"x"}}"#).unwrap();
+        assert!(matches!(object_reason.standing, Standing::Failed { code: "CUSTOMER_NOT_FOUND", .. }));
+        let unknown = parse_status(br#"{"status":"FAILED","reason":"SOMETHING_NEW"}"#).unwrap();
+        assert!(matches!(unknown.standing, Standing::Failed { code: "PAYMENT_FAILED", .. }));
+        assert!(parse_status(br#"{"status":"MAYBE"}"#).is_err());
+        assert!(parse_status(b"<html>").is_err());
+    }
+
+    #[test]
+    fn callbacks_name_the_payment() {
+        assert_eq!(callback_payment_id(br#"{"status":"SUCCESSFUL","externalId":"pay_9"}"#).unwrap(), "pay_9");
+        assert!(callback_payment_id(br#"{"status":"SUCCESSFUL"}"#).is_err());
+    }
+}

@@ -1,0 +1,309 @@
+//! A fake MTN MoMo Open API (collection product) on a loopback port, as
+//! documented: token with Basic API user and key, request to pay (`202`, or
+//! `409 RESOURCE_ALREADY_EXIST` for a repeated `X-Reference-Id`), status by
+//! reference (`404` when unknown), and a callback `PUT` to `X-Callback-Url`.
+//!
+//! Outcomes follow MTN's sandbox MSISDN table (`46733123450` failed,
+//! `…51` rejected, `…52` expired, `…53` pending for ever, `…54` delayed,
+//! `…55` payer not found, … `…63` could not perform); any other number
+//! succeeds. Scripted faults make the next requests to pay fail with a 5xx
+//! (not stored) or answer late (stored, then a slow `202`).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+pub const SUBSCRIPTION_KEY: &str = "fake-collection-subscription-key";
+pub const API_USER: &str = "0b1c6f3e-6a57-4a39-9a8e-2a2f0c1d5e77";
+pub const API_KEY: &str = "fake-mtn-api-key-f00d";
+pub const TARGET_ENVIRONMENT: &str = "sandbox";
+
+/// What the next request to pay meets.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// `500` before anything is stored.
+    ServerError,
+    /// Stored (the customer is asked), then `202` only after this wait.
+    SlowAccept(Duration),
+}
+
+pub struct FakeMtn {
+    pub addr: SocketAddr,
+    state: Arc<MtnState>,
+}
+
+#[derive(Default)]
+struct MtnState {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    tokens: Vec<String>,
+    /// By `X-Reference-Id`.
+    requests: HashMap<String, RequestToPay>,
+    /// Every `POST requesttopay` received, accepted or not.
+    request_to_pay_posts: usize,
+    faults: VecDeque<Fault>,
+    callbacks_on: bool,
+    callbacks_sent: usize,
+    /// Status reads a "delayed" payer's request stays pending for.
+    delayed_reads: usize,
+}
+
+#[derive(Clone)]
+struct RequestToPay {
+    body: Value,
+    status: &'static str,
+    reason: Option<&'static str>,
+    reads: usize,
+    delayed: bool,
+}
+
+impl FakeMtn {
+    /// Starts the fake; callbacks are sent unless turned off.
+    pub async fn start() -> FakeMtn {
+        let state = Arc::new(MtnState::default());
+        {
+            let mut inner = state.inner.lock().unwrap();
+            inner.callbacks_on = true;
+            inner.delayed_reads = 3;
+        }
+        let app = Router::new()
+            .route("/collection/token/", post(token))
+            .route("/collection/v1_0/requesttopay", post(request_to_pay))
+            .route("/collection/v1_0/requesttopay/{reference}", get(status))
+            .with_state(Arc::clone(&state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let addr = listener.local_addr().expect("a bound address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeMtn { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Whether final outcomes are also sent to `X-Callback-Url`.
+    pub fn set_callbacks(&self, on: bool) {
+        self.state.inner.lock().unwrap().callbacks_on = on;
+    }
+
+    /// The next requests to pay meet these faults, in order.
+    pub fn push_fault(&self, fault: Fault) {
+        self.state.inner.lock().unwrap().faults.push_back(fault);
+    }
+
+    /// Every `POST requesttopay` received.
+    pub fn request_to_pay_posts(&self) -> usize {
+        self.state.inner.lock().unwrap().request_to_pay_posts
+    }
+
+    /// Requests to pay stored for this `externalId`: each one asks the
+    /// customer to pay once.
+    pub fn charges_for(&self, external_id: &str) -> usize {
+        let inner = self.state.inner.lock().unwrap();
+        inner.requests.values().filter(|r| r.body["externalId"] == external_id).count()
+    }
+
+    pub fn callbacks_sent(&self) -> usize {
+        self.state.inner.lock().unwrap().callbacks_sent
+    }
+
+    /// The stored request body for this `externalId`.
+    pub fn request_body(&self, external_id: &str) -> Option<Value> {
+        let inner = self.state.inner.lock().unwrap();
+        inner.requests.values().find(|r| r.body["externalId"] == external_id).map(|r| r.body.clone())
+    }
+}
+
+/// MTN's sandbox outcome for a payer MSISDN.
+fn sandbox_outcome(msisdn: &str) -> (&'static str, Option<&'static str>, bool) {
+    match msisdn {
+        "46733123450" => ("FAILED", Some("PAYER_FAILED"), false),
+        "46733123451" => ("FAILED", Some("APPROVAL_REJECTED"), false),
+        "46733123452" => ("FAILED", Some("EXPIRED"), false),
+        "46733123453" => ("PENDING", None, false),
+        "46733123454" => ("PENDING", None, true),
+        "46733123455" => ("FAILED", Some("PAYER_NOT_FOUND"), false),
+        "46733123456" => ("FAILED", Some("PAYEE_NOT_ALLOWED_TO_RECEIVE"), false),
+        "46733123457" => ("FAILED", Some("NOT_ALLOWED"), false),
+        "46733123458" => ("FAILED", Some("NOT_ALLOWED_TARGET_ENVIRONMENT"), false),
+        "46733123459" => ("FAILED", Some("INVALID_CALLBACK_URL_HOST"), false),
+        "46733123460" => ("FAILED", Some("INVALID_CURRENCY"), false),
+        "46733123461" => ("FAILED", Some("INTERNAL_PROCESSING_ERROR"), false),
+        "46733123462" => ("FAILED", Some("SERVICE_UNAVAILABLE"), false),
+        "46733123463" => ("FAILED", Some("COULD_NOT_PERFORM_TRANSACTION"), false),
+        _ => ("SUCCESSFUL", None, false),
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({ "code": code, "message": message }))).into_response()
+}
+
+async fn token(State(state): State<Arc<MtnState>>, headers: HeaderMap) -> Response {
+    if header(&headers, "ocp-apim-subscription-key") != SUBSCRIPTION_KEY {
+        return error(StatusCode::UNAUTHORIZED, "401", "Access denied due to invalid subscription key.");
+    }
+    let expected = base64::engine::general_purpose::STANDARD.encode(format!("{API_USER}:{API_KEY}"));
+    if header(&headers, "authorization") != format!("Basic {expected}") {
+        return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": "login_failed" }))).into_response();
+    }
+    let mut inner = state.inner.lock().unwrap();
+    let token = format!("fake-token-{}", inner.tokens.len() + 1);
+    inner.tokens.push(token.clone());
+    axum::Json(json!({ "access_token": token, "token_type": "access_token", "expires_in": 3600 })).into_response()
+}
+
+/// Checks the headers every collection call carries.
+fn authorized(inner: &Inner, headers: &HeaderMap) -> Result<(), Response> {
+    if header(headers, "ocp-apim-subscription-key") != SUBSCRIPTION_KEY {
+        return Err(error(StatusCode::UNAUTHORIZED, "401", "Access denied due to invalid subscription key."));
+    }
+    let bearer = header(headers, "authorization").strip_prefix("Bearer ").unwrap_or("");
+    if !inner.tokens.iter().any(|t| t == bearer) {
+        return Err(error(StatusCode::UNAUTHORIZED, "401", "Access denied due to invalid access token."));
+    }
+    if header(headers, "x-target-environment") != TARGET_ENVIRONMENT {
+        return Err(error(StatusCode::BAD_REQUEST, "NOT_ALLOWED_TARGET_ENVIRONMENT", "Unknown target environment."));
+    }
+    Ok(())
+}
+
+fn is_uuid_v4(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    let hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts.iter().all(|p| hex(p))
+        && parts[2].starts_with('4')
+        && matches!(parts[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b')
+}
+
+/// Checks a request-to-pay body as MTN documents it.
+fn valid_body(body: &Value) -> Result<&str, &'static str> {
+    let amount = body["amount"].as_str().ok_or("amount must be a string")?;
+    let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+    if whole.is_empty() || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+        return Err("amount is not a decimal");
+    }
+    if !matches!(body["currency"].as_str(), Some("USD" | "LRD")) {
+        return Err("currency not allowed in this environment");
+    }
+    if body["externalId"].as_str().is_none_or(str::is_empty) {
+        return Err("externalId is required");
+    }
+    if body["payer"]["partyIdType"] != "MSISDN" {
+        return Err("payer.partyIdType must be MSISDN");
+    }
+    for note in ["payerMessage", "payeeNote"] {
+        let text = body[note].as_str().unwrap_or("");
+        if text.chars().count() > 160 || text.contains('\'') {
+            return Err("payerMessage and payeeNote: at most 160 characters, no apostrophes");
+        }
+    }
+    body["payer"]["partyId"].as_str().filter(|p| p.bytes().all(|b| b.is_ascii_digit())).ok_or("payer.partyId")
+}
+
+async fn request_to_pay(State(state): State<Arc<MtnState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let (fault, callback) = {
+        let mut inner = state.inner.lock().unwrap();
+        inner.request_to_pay_posts += 1;
+        if let Err(refused) = authorized(&inner, &headers) {
+            return refused;
+        }
+        let reference = header(&headers, "x-reference-id").to_string();
+        if !is_uuid_v4(&reference) {
+            return error(StatusCode::BAD_REQUEST, "INVALID_REFERENCE_ID", "X-Reference-Id must be a UUID v4.");
+        }
+        let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+            return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "The body is not JSON.");
+        };
+        let msisdn = match valid_body(&body) {
+            Ok(msisdn) => msisdn.to_string(),
+            Err(why) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", why),
+        };
+        let fault = inner.faults.pop_front();
+        if matches!(fault, Some(Fault::ServerError)) {
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_PROCESSING_ERROR", "Try again later.");
+        }
+        if inner.requests.contains_key(&reference) {
+            return error(
+                StatusCode::CONFLICT,
+                "RESOURCE_ALREADY_EXIST",
+                "Duplicated reference id. Creation of resource failed.",
+            );
+        }
+        let (status, reason, delayed) = sandbox_outcome(&msisdn);
+        let request = RequestToPay { body, status, reason, reads: 0, delayed };
+        let callback_url = header(&headers, "x-callback-url").to_string();
+        let callback = (inner.callbacks_on && status != "PENDING" && !callback_url.is_empty())
+            .then(|| (callback_url, status_body(&reference, &request)));
+        if callback.is_some() {
+            inner.callbacks_sent += 1;
+        }
+        inner.requests.insert(reference, request);
+        (fault, callback)
+    };
+    if let Some((url, body)) = callback {
+        // MTN calls back once the customer has answered, after the 202.
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = reqwest::Client::new().put(url).json(&body).send().await;
+        });
+    }
+    if let Some(Fault::SlowAccept(wait)) = fault {
+        tokio::time::sleep(wait).await;
+    }
+    StatusCode::ACCEPTED.into_response()
+}
+
+async fn status(State(state): State<Arc<MtnState>>, headers: HeaderMap, Path(reference): Path<String>) -> Response {
+    let mut inner = state.inner.lock().unwrap();
+    if let Err(refused) = authorized(&inner, &headers) {
+        return refused;
+    }
+    let delayed_reads = inner.delayed_reads;
+    let Some(request) = inner.requests.get_mut(&reference) else {
+        return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "Requested resource was not found.");
+    };
+    request.reads += 1;
+    if request.delayed && request.reads > delayed_reads {
+        request.status = "SUCCESSFUL";
+    }
+    axum::Json(status_body(&reference, request)).into_response()
+}
+
+/// The status answer (and callback body) for a stored request.
+fn status_body(reference: &str, request: &RequestToPay) -> Value {
+    let mut body = json!({
+        "amount": request.body["amount"],
+        "currency": request.body["currency"],
+        "externalId": request.body["externalId"],
+        "payer": request.body["payer"],
+        "payerMessage": request.body["payerMessage"],
+        "payeeNote": request.body["payeeNote"],
+        "status": request.status,
+    });
+    if request.status == "SUCCESSFUL" {
+        body["financialTransactionId"] = json!(format!("fake-{}", &reference[..8]));
+    }
+    if let Some(reason) = request.reason {
+        body["reason"] = json!(reason);
+    }
+    body
+}

@@ -1,0 +1,243 @@
+//! Live MTN Mobile Money payments: the real `mtn-momo` component, bound for
+//! live `mtn_momo`, talking to a fake MTN MoMo API on a loopback port.
+//! Request → plugin → provider → callback or status check → final status,
+//! with ledger entries and webhooks; and never a second charge.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use soxara::auth::KeyKind;
+use soxara::config::{FileConfig, PluginSettings, RouteSetting};
+use soxara::mode::Mode;
+use soxara_tests::fakes::WebhookSink;
+use soxara_tests::fakes::mtn::{self, FakeMtn, Fault};
+use soxara_tests::{Answer, TestApp, momo, new_key, spawn_app_with, wait_for};
+
+/// A gateway whose live `mtn_momo` payments go to `fake`. Status checks
+/// come every `check_ms` (make it long to see callbacks do the work).
+async fn gateway(fake: &FakeMtn, api_key: &str, check_ms: u64) -> (TestApp, String) {
+    let mut config = FileConfig::default();
+    config.routes.push(RouteSetting { mode: "live".into(), method: "mtn_momo".into(), plugin: "mtn-momo".into() });
+    let settings = BTreeMap::from([
+        ("base_url".to_string(), fake.url()),
+        ("subscription_key".to_string(), mtn::SUBSCRIPTION_KEY.to_string()),
+        ("api_user".to_string(), mtn::API_USER.to_string()),
+        ("api_key".to_string(), api_key.to_string()),
+        ("target_environment".to_string(), mtn::TARGET_ENVIRONMENT.to_string()),
+    ]);
+    config.plugins.insert(
+        "mtn-momo".into(),
+        PluginSettings { config: settings, allowed_hosts: vec!["127.0.0.1".into()], ..PluginSettings::default() },
+    );
+    config.status_checks.delays_ms = vec![check_ms];
+    config.status_checks.poll_interval_ms = 20;
+    config.webhooks.allow_private_targets = true;
+    config.webhooks.poll_interval_ms = 20;
+    let app = spawn_app_with(config).await;
+    let live_key = app.create_key(&app.merchant_id, Mode::Live, KeyKind::Secret).await;
+    (app, live_key)
+}
+
+async fn payment(app: &TestApp, key: &str, id: &str) -> Value {
+    let answer = app.get(key, &format!("/v1/payments/{id}")).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer.body
+}
+
+/// Waits until the payment leaves `processing`, and returns it.
+async fn settled(app: &TestApp, key: &str, id: &str) -> Value {
+    wait_for(&format!("payment {id} to settle"), || async {
+        let body = payment(app, key, id).await;
+        (body["status"] != "processing").then_some(body)
+    })
+    .await
+}
+
+fn id(answer: &Answer) -> String {
+    answer.body["id"].as_str().unwrap_or_else(|| panic!("no payment id in {:?}", answer.body)).to_string()
+}
+
+#[tokio::test]
+async fn a_live_payment_completes_through_the_callback_with_ledger_and_webhooks() {
+    let fake = FakeMtn::start().await;
+    // Status checks an hour away: only the callback can settle it in time.
+    let (app, live_key) = gateway(&fake, mtn::API_KEY, 3_600_000).await;
+    let sink = WebhookSink::start().await;
+    let endpoint = app
+        .client
+        .post(format!("{}/v1/webhook_endpoints", app.base))
+        .bearer_auth(&live_key)
+        .json(&json!({ "url": sink.url(), "events": ["payment.succeeded"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(endpoint.status(), 201);
+
+    let paid = app.pay(&live_key, Some(&new_key()), &momo(1_250, "USD", "+231770001234")).await;
+    assert_eq!(paid.status, 201, "{:?}", paid.body);
+    assert_eq!(paid.body["status"], "processing", "a request to pay waits for the customer");
+    assert_eq!(paid.body["livemode"], true);
+    assert_eq!(paid.body["entity"], "Phoenix Hub Liberia, Inc.");
+    let payment_id = id(&paid);
+
+    let done = settled(&app, &live_key, &payment_id).await;
+    assert_eq!(done["status"], "completed", "{done:?}");
+    assert_eq!(done["provider_reference"], paid.body["provider_reference"]);
+    assert_eq!(fake.callbacks_sent(), 1);
+    assert_eq!(fake.charges_for(&payment_id), 1);
+    let sent = fake.request_body(&payment_id).unwrap();
+    assert_eq!(sent["amount"], "12.50");
+    assert_eq!(sent["payer"]["partyId"], "231770001234");
+
+    let entries = app
+        .count(&format!("SELECT count(*) FROM journal_entries WHERE transaction_id = '{payment_id}' AND kind = 'payment' AND mode = 'live'"))
+        .await;
+    assert_eq!(entries, 1);
+    app.verify().expect("the ledger balances");
+    let delivered = wait_for("payment.succeeded delivered", || async {
+        sink.accepted().into_iter().find(|r| r.json()["data"]["object"]["id"] == payment_id.as_str())
+    })
+    .await;
+    assert_eq!(delivered.json()["event"], "payment.succeeded");
+    assert_eq!(delivered.json()["livemode"], true);
+}
+
+#[tokio::test]
+async fn a_declined_request_fails_with_a_clear_code_and_posts_nothing() {
+    let fake = FakeMtn::start().await;
+    fake.set_callbacks(false);
+    let (app, live_key) = gateway(&fake, mtn::API_KEY, 100).await;
+    // MTN's sandbox number for "the payer rejected the request".
+    let paid = app.pay(&live_key, Some(&new_key()), &momo(500, "LRD", "+46733123451")).await;
+    assert_eq!(paid.status, 201, "{:?}", paid.body);
+    let payment_id = id(&paid);
+    let done = settled(&app, &live_key, &payment_id).await;
+    assert_eq!(done["status"], "failed");
+    assert_eq!(done["failure"]["code"], "CUSTOMER_DECLINED", "{done:?}");
+    assert!(done["failure"]["message"].as_str().unwrap().contains("rejected"));
+    let entries =
+        app.count(&format!("SELECT count(*) FROM journal_entries WHERE transaction_id = '{payment_id}'")).await;
+    assert_eq!(entries, 0, "a failed collection moves no money");
+    let failed_events = app
+        .count(&format!("SELECT count(*) FROM events WHERE object_id = '{payment_id}' AND type = 'payment.failed'"))
+        .await;
+    assert_eq!(failed_events, 1);
+}
+
+#[tokio::test]
+async fn a_provider_timeout_leaves_it_processing_and_a_status_check_settles_it_without_a_second_charge() {
+    let fake = FakeMtn::start().await;
+    fake.set_callbacks(false);
+    // MTN stores the request but answers after the host's 4 s HTTP deadline.
+    fake.push_fault(Fault::SlowAccept(Duration::from_millis(4_600)));
+    let (app, live_key) = gateway(&fake, mtn::API_KEY, 200).await;
+    let key = new_key();
+    let body = momo(2_000, "USD", "+231770004321");
+    let paid = app.pay(&live_key, Some(&key), &body).await;
+    assert_eq!(paid.status, 201, "{:?}", paid.body);
+    assert_eq!(paid.body["status"], "processing");
+    let payment_id = id(&paid);
+
+    let done = settled(&app, &live_key, &payment_id).await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(fake.request_to_pay_posts(), 1, "the status check asked; it did not request again");
+    assert_eq!(fake.charges_for(&payment_id), 1);
+    // The merchant's retry answers from the key: no new payment.
+    let again = app.pay(&live_key, Some(&key), &body).await;
+    assert_eq!(again.headers.get("idempotency-replayed").unwrap(), "true");
+    assert_eq!(id(&again), payment_id);
+    assert_eq!(app.count("SELECT count(*) FROM payments WHERE mode = 'live'").await, 1);
+    app.verify().expect("the ledger balances");
+}
+
+#[tokio::test]
+async fn a_5xx_is_sent_again_under_the_same_reference_and_charges_once() {
+    let fake = FakeMtn::start().await;
+    fake.set_callbacks(false);
+    fake.push_fault(Fault::ServerError);
+    let (app, live_key) = gateway(&fake, mtn::API_KEY, 100).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &momo(700, "USD", "+231770005555")).await;
+    assert_eq!(paid.status, 201, "{:?}", paid.body);
+    assert_eq!(paid.body["status"], "processing", "a 5xx may hide an accepted request");
+    let payment_id = id(&paid);
+    let done = settled(&app, &live_key, &payment_id).await;
+    assert_eq!(done["status"], "completed");
+    // First POST got the 500; the status check found nothing (404) and sent
+    // it again under the same X-Reference-Id.
+    assert_eq!(fake.request_to_pay_posts(), 2);
+    assert_eq!(fake.charges_for(&payment_id), 1);
+}
+
+#[tokio::test]
+async fn a_slow_approval_is_settled_by_repeated_status_checks() {
+    let fake = FakeMtn::start().await;
+    fake.set_callbacks(false);
+    let (app, live_key) = gateway(&fake, mtn::API_KEY, 50).await;
+    // MTN's sandbox "delayed" payer: pending for three status reads.
+    let paid = app.pay(&live_key, Some(&new_key()), &momo(900, "USD", "+46733123454")).await;
+    let payment_id = id(&paid);
+    let done = settled(&app, &live_key, &payment_id).await;
+    assert_eq!(done["status"], "completed");
+    let checks = app.count(&format!("SELECT status_checks FROM payments WHERE id = '{payment_id}'")).await;
+    assert!(checks >= 4, "three pending answers, then the final one: {checks}");
+    assert_eq!(fake.charges_for(&payment_id), 1);
+}
+
+#[tokio::test]
+async fn a_forged_callback_cannot_settle_a_payment() {
+    let fake = FakeMtn::start().await;
+    fake.set_callbacks(false);
+    let (app, live_key) = gateway(&fake, mtn::API_KEY, 3_600_000).await;
+    // MTN's sandbox "ongoing" payer: pending for ever.
+    let paid = app.pay(&live_key, Some(&new_key()), &momo(900, "USD", "+46733123453")).await;
+    let payment_id = id(&paid);
+    let callback_url = format!("{}/v1/callbacks/mtn-momo", app.base);
+
+    // The body claims success, but MTN (asked by the plugin) says pending.
+    let forged = json!({ "status": "SUCCESSFUL", "externalId": payment_id, "amount": "9.00", "currency": "USD" });
+    let answer = soxara_tests::answer(app.client.put(&callback_url).json(&forged).send().await.unwrap()).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["status"], "processing");
+    assert_eq!(payment(&app, &live_key, &payment_id).await["status"], "processing");
+
+    // A callback naming a payment MTN never saw is refused.
+    let sandbox = app.pay(&app.key, Some(&new_key()), &momo(100, "USD", "+231770001234")).await;
+    let other = json!({ "status": "SUCCESSFUL", "externalId": id(&sandbox) });
+    let answer = soxara_tests::answer(app.client.post(&callback_url).json(&other).send().await.unwrap()).await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.code(), "CALLBACK_REJECTED");
+    let garbage = soxara_tests::answer(app.client.post(&callback_url).body("not json").send().await.unwrap()).await;
+    assert_eq!(garbage.code(), "CALLBACK_REJECTED");
+    let unknown = soxara_tests::answer(
+        app.client.post(format!("{}/v1/callbacks/no-such-rail", app.base)).json(&forged).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test]
+async fn wrong_credentials_fail_the_payment_without_revealing_them() {
+    let fake = FakeMtn::start().await;
+    let wrong_key = "wrong-secret-api-key-7c1e";
+    let (app, live_key) = gateway(&fake, wrong_key, 100).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &momo(1_000, "USD", "+231770001234")).await;
+    assert_eq!(paid.status, 201, "{:?}", paid.body);
+    assert_eq!(paid.body["status"], "failed");
+    assert_eq!(paid.body["failure"]["code"], "PROVIDER_AUTH_FAILED");
+    assert_eq!(fake.request_to_pay_posts(), 0, "nothing was asked of the customer");
+    let text = paid.body.to_string();
+    for secret in [wrong_key, mtn::SUBSCRIPTION_KEY, mtn::API_USER] {
+        assert!(!text.contains(secret), "{secret} leaked into {text}");
+    }
+}
+
+#[tokio::test]
+async fn test_keys_never_reach_the_live_rail() {
+    let fake = FakeMtn::start().await;
+    let (app, _live_key) = gateway(&fake, mtn::API_KEY, 100).await;
+    let paid = app.pay(&app.key, Some(&new_key()), &momo(1_000, "USD", "+231770001234")).await;
+    assert_eq!(paid.body["status"], "completed", "the sandbox simulator answered");
+    assert_eq!(paid.body["livemode"], false);
+    assert_eq!(fake.request_to_pay_posts(), 0);
+}
