@@ -43,6 +43,7 @@ pub fn instantiate_and_call(path: &Path, calls: u64) -> Result<Micro> {
         customer_phone: Some("+231770001234".into()),
         card: None,
         description: Some("bench".into()),
+        created_at_ms: 0,
     };
     // Warm the code and the allocator before timing.
     for _ in 0..1_000 {

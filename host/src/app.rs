@@ -89,7 +89,15 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     let addr = listener.local_addr()?;
     let callback_base = match &config.file.public_url {
         Some(url) => url.trim_end_matches('/').to_string(),
-        None => format!("http://{addr}"),
+        None => {
+            if config.file.routes.iter().any(|r| r.mode == "live") {
+                tracing::warn!(
+                    "live rails are bound but public_url is not set: providers are told to call back {addr}, \
+                     which they can rarely reach; status checks still settle payments"
+                );
+            }
+            format!("http://{addr}")
+        }
     };
     let plugin_configs =
         crate::config::PluginConfigs { operator: config.file.plugins.clone(), callback_base: Some(callback_base) };

@@ -24,6 +24,7 @@
 //! [status_checks]             # payments a rail left processing
 //! delays_ms = [5000, 15000]   # wait before each check; the last one repeats
 //! poll_interval_ms = 1000
+//! give_up_after_ms = 259200000  # then left processing for reconciliation
 //!
 //! [plugins.fx-fixed.config]
 //! rates = "USD/LRD=181"
@@ -213,6 +214,14 @@ pub struct StatusCheckSettings {
     /// How often the worker looks for due checks.
     #[serde(default = "default_status_poll_interval_ms")]
     pub poll_interval_ms: u64,
+    /// After this long a payment is no longer checked: it stays processing,
+    /// logged as an error, for an operator to reconcile with the provider.
+    #[serde(default = "default_status_give_up_after_ms")]
+    pub give_up_after_ms: u64,
+}
+
+fn default_status_give_up_after_ms() -> u64 {
+    3 * 24 * 3_600_000
 }
 
 /// 5 s, then backing off to every 30 minutes (a mobile-money approval
@@ -232,6 +241,7 @@ impl Default for StatusCheckSettings {
         StatusCheckSettings {
             delays_ms: default_status_check_delays_ms(),
             poll_interval_ms: default_status_poll_interval_ms(),
+            give_up_after_ms: default_status_give_up_after_ms(),
         }
     }
 }

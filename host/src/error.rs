@@ -72,8 +72,8 @@ pub enum ApiError {
     RailFailed(PluginError, String),
     #[error("The callback was refused: {0}")]
     CallbackRejected(String),
-    #[error("The rail could not handle the callback ({0}); send it again later.")]
-    CallbackFailed(PluginError),
+    #[error("The callback could not be handled now ({0}); send it again later.")]
+    CallbackFailed(String),
     #[error("The admin token is missing or wrong.")]
     AdminAuthenticationFailed,
     #[error("{0}")]
@@ -109,7 +109,8 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound { .. } | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::RailFailed(..) | ApiError::CallbackFailed(_) => StatusCode::BAD_GATEWAY,
+            ApiError::RailFailed(..) => StatusCode::BAD_GATEWAY,
+            ApiError::CallbackFailed(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::CallbackRejected(_) => StatusCode::BAD_REQUEST,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -227,7 +228,7 @@ mod tests {
             ApiError::AdminAuthenticationFailed,
             ApiError::PluginRejected(String::new()),
             ApiError::CallbackRejected(String::new()),
-            ApiError::CallbackFailed(PluginError::Busy),
+            ApiError::CallbackFailed(String::new()),
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
         for e in &all {

@@ -256,14 +256,8 @@ fn record_outcome(
         .ok_or_else(|| StoreError::Invariant(format!("payment {payment_id} vanished")))?;
     if payment.status != "processing" {
         // Already final: a resume raced the original, or a callback or status
-        // check settled it first. Nothing is posted twice; the key still
-        // gets its answer.
-        if let Some(stored) = idempotency::stored_response(conn, payment_id)? {
-            return Ok(stored);
-        }
-        let response = StoredResponse { status: 201, body: payment.to_json().to_string() };
-        idempotency::record_response(conn, payment_id, &response)?;
-        return Ok(response);
+        // check settled it first. Nothing is posted twice.
+        return answer_settled(conn, &payment);
     }
     // A rail that never ran cannot have charged anyone: the payment fails
     // cleanly, and the merchant may retry with a new key.
@@ -291,6 +285,17 @@ fn record_outcome(
         }
     };
     idempotency::record_response(conn, payment_id, &response)?;
+    Ok(response)
+}
+
+/// The key's answer for a payment that is already final: the one stored, or
+/// the payment as it is now (stored, so the key stops being in flight).
+fn answer_settled(conn: &Connection, payment: &PaymentRow) -> Result<StoredResponse, StoreError> {
+    if let Some(stored) = idempotency::stored_response(conn, &payment.id)? {
+        return Ok(stored);
+    }
+    let response = StoredResponse { status: 201, body: payment.to_json().to_string() };
+    idempotency::record_response(conn, &payment.id, &response)?;
     Ok(response)
 }
 
@@ -377,10 +382,12 @@ pub struct DueCheck {
     pub payment_id: String,
     /// The name of the rail that collected it.
     pub rail: String,
-    pub request: CollectRequest,
+    /// What was asked of the rail (an error if the stored row cannot say).
+    pub request: Result<CollectRequest, String>,
     pub provider_reference: Option<String>,
     /// Checks made so far.
     pub checks: i64,
+    pub created_at_ms: i64,
 }
 
 /// Processing payments whose next status check is due, oldest first.
@@ -390,24 +397,33 @@ pub fn due_checks(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<Du
          WHERE p.status = 'processing' AND p.next_check_at IS NOT NULL AND p.next_check_at <= ?1
          ORDER BY p.next_check_at LIMIT ?2"
     ))?;
+    let checks_column = PAYMENT_COLUMNS.split(',').count();
     let rows = stmt
         .query_map(params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
-            Ok((PaymentRow::from_row(row)?, row.get::<_, i64>(PAYMENT_COLUMN_COUNT)?))
+            Ok((PaymentRow::from_row(row)?, row.get::<_, i64>(checks_column)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut due = Vec::with_capacity(rows.len());
     for (payment, checks) in rows {
-        let request =
-            payment.collect_request().map_err(|e| StoreError::Invariant(format!("payment {}: {e}", payment.id)))?;
+        // One unreadable row must not stop the other checks.
+        let request = payment.collect_request().map_err(|e| e.to_string());
         due.push(DueCheck {
             payment_id: payment.id,
             rail: payment.rail,
             request,
             provider_reference: payment.provider_reference,
             checks,
+            created_at_ms: payment.created_at_ms,
         });
     }
     Ok(due)
+}
+
+/// Stops checking a payment: it stays processing for an operator to reconcile.
+pub fn stop_checks(conn: &Connection, payment_id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE payments SET next_check_at = NULL WHERE id = ?1 AND status = 'processing'")?
+        .execute(params![payment_id])?;
+    Ok(())
 }
 
 /// Pushes a due check back (the rail could not be asked, or did not know).
@@ -461,13 +477,15 @@ pub fn apply_later_report(
 
 /// After a crash: payments claimed but never recorded are collected again
 /// with the same payment id (the rail's idempotency key), then recorded.
+/// One a callback or status check settled before the crash only gets its
+/// key's answer stored.
 pub async fn resume_in_flight(state: &AppState) -> anyhow::Result<usize> {
     let pending: Vec<PaymentRow> = state
         .store
         .read(|conn| {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {PAYMENT_COLUMNS} FROM payments p JOIN idempotency_keys k ON k.transaction_id = p.id
-                 WHERE p.status = 'processing' AND k.response_body IS NULL"
+                 WHERE k.response_body IS NULL"
             ))?;
             let rows = stmt.query_map([], PaymentRow::from_row)?.collect::<Result<_, _>>()?;
             Ok(rows)
@@ -475,6 +493,10 @@ pub async fn resume_in_flight(state: &AppState) -> anyhow::Result<usize> {
         .await?;
     let count = pending.len();
     for payment in pending {
+        if payment.status != "processing" {
+            state.store.write(move |conn| answer_settled(conn, &payment).map(drop)).await?;
+            continue;
+        }
         // The rail that may already have acted, never whatever is bound today.
         let rail = state.registry.rail_named(&payment.rail);
         match rail {
@@ -482,11 +504,15 @@ pub async fn resume_in_flight(state: &AppState) -> anyhow::Result<usize> {
                 tracing::info!(payment = %payment.id, rail = %payment.rail, "resuming a payment interrupted before it was recorded");
                 collect_and_record(state, rail, payment).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             }
-            None => tracing::warn!(
-                payment = %payment.id,
-                rail = %payment.rail,
-                "cannot resume payment: its rail is not loaded; it stays processing for reconciliation"
-            ),
+            None => {
+                tracing::warn!(
+                    payment = %payment.id,
+                    rail = %payment.rail,
+                    "cannot resume payment: its rail is not loaded; it stays processing and is checked later"
+                );
+                let check_at = crate::clock::now_ms().saturating_add(state.status_checks.delay_ms(0));
+                state.store.write(move |conn| schedule_check(conn, &payment.id, Some(check_at), Some(0))).await?;
+            }
         }
     }
     Ok(count)
@@ -517,8 +543,6 @@ pub fn status_name(status: TransactionStatus) -> &'static str {
     }
 }
 
-/// How many columns `PAYMENT_COLUMNS` names.
-const PAYMENT_COLUMN_COUNT: usize = 22;
 const PAYMENT_COLUMNS: &str = "p.id, p.merchant_id, p.mode, p.reference, p.idempotency_key, p.status, p.amount, p.fee, \
      p.currency, p.method, p.customer_phone, p.rail_instrument, p.card_last4, p.description, p.metadata, p.rail, \
      p.entity, p.provider_reference, p.failure_code, p.failure_message, p.created_at, p.completed_at";
@@ -669,6 +693,7 @@ impl PaymentRow {
             customer_phone: self.customer_phone.clone(),
             card: self.rail_instrument.clone(),
             description: self.description.clone(),
+            created_at_ms: u64::try_from(self.created_at_ms).unwrap_or(0),
         })
     }
 

@@ -30,6 +30,11 @@ const CHECKS_AT_ONCE: usize = 16;
 /// Due checks taken per round; the next round starts when these are done,
 /// so one payment is never checked twice at once.
 const CHECKS_PER_ROUND_MAX: usize = 256;
+/// Callbacks handled at once. Each costs a plugin instance and provider
+/// requests and needs no API key, so a flood must not take every instance
+/// from payments; past this the provider is told to send it again.
+const CALLBACKS_AT_ONCE: usize = 32;
+static CALLBACKS_IN_FLIGHT: Semaphore = Semaphore::const_new(CALLBACKS_AT_ONCE);
 
 /// The running status-check worker.
 pub struct Worker {
@@ -44,7 +49,7 @@ impl Worker {
         Worker { stop, task }
     }
 
-    /// Stops after the round in progress (a check cut short is simply due again).
+    /// Stops at once; a check cut short is simply due again at the next start.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         self.task.abort();
@@ -93,15 +98,27 @@ pub async fn check_due(state: &AppState) -> Result<usize, ApiError> {
 /// schedules the next check.
 async fn check_one(state: &AppState, check: DueCheck) -> Result<(), ApiError> {
     let checks = check.checks.saturating_add(1);
-    let next_at = crate::clock::now_ms().saturating_add(state.status_checks.delay_ms(checks));
+    let now_ms = crate::clock::now_ms();
+    let next_at = now_ms.saturating_add(state.status_checks.delay_ms(checks));
     let payment_id = check.payment_id.clone();
+    let too_old = now_ms.saturating_sub(check.created_at_ms)
+        > i64::try_from(state.status_checks.give_up_after_ms).unwrap_or(i64::MAX);
+    let request = match check.request {
+        Ok(request) if !too_old => request,
+        unusable => {
+            let why = unusable.err().unwrap_or_else(|| "still processing after the checking period".into());
+            tracing::error!(payment = %payment_id, rail = %check.rail, %why, "status checks stopped; reconcile this payment with the provider");
+            state.store.write(move |conn| payments::stop_checks(conn, &payment_id)).await?;
+            return Ok(());
+        }
+    };
     let Some(rail) = state.registry.rail_named(&check.rail) else {
         tracing::warn!(payment = %payment_id, rail = %check.rail, "status check postponed: the rail is not loaded");
         state.store.write(move |conn| payments::postpone_check(conn, &payment_id, next_at, checks)).await?;
         return Ok(());
     };
     let rail_name = rail.name().to_string();
-    let answer = tokio::task::spawn_blocking(move || rail.status(&check.request, check.provider_reference.as_deref()))
+    let answer = tokio::task::spawn_blocking(move || rail.status(&request, check.provider_reference.as_deref()))
         .await
         .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
     match answer {
@@ -145,16 +162,27 @@ pub async fn receive_callback(
     body: Vec<u8>,
 ) -> Result<Value, ApiError> {
     let rail = state.registry.rail_for_plugin(plugin).ok_or(ApiError::NotFound { what: "callback endpoint" })?;
+    let _permit =
+        CALLBACKS_IN_FLIGHT.try_acquire().map_err(|_| ApiError::CallbackFailed("too many callbacks at once".into()))?;
     let rail_name = rail.name().to_string();
     let callback = Callback { headers, body };
     let answer = tokio::task::spawn_blocking(move || rail.handle_callback(&callback))
         .await
         .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
+    // Whoever sent it has no API key: they learn a code, never the plugin's
+    // message (it may describe the operator's configuration).
     let report = match answer {
-        Err(plugin_error) => return Err(ApiError::CallbackFailed(plugin_error)),
+        Err(plugin_error) => {
+            tracing::warn!(plugin, error = %plugin_error, "callback: the plugin failed");
+            return Err(ApiError::CallbackFailed(format!("the plugin {}", plugin_error.kind())));
+        }
         Ok(Err(failure)) => {
             tracing::warn!(plugin, code = %failure.code, message = %failure.message, "callback refused by its plugin");
-            return Err(ApiError::CallbackRejected(format!("{}: {}", failure.code, failure.message)));
+            return Err(if failure.retryable {
+                ApiError::CallbackFailed(failure.code)
+            } else {
+                ApiError::CallbackRejected(failure.code)
+            });
         }
         Ok(Ok(report)) => report,
     };

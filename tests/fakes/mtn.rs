@@ -26,7 +26,9 @@ use serde_json::{Value, json};
 pub const SUBSCRIPTION_KEY: &str = "fake-collection-subscription-key";
 pub const API_USER: &str = "0b1c6f3e-6a57-4a39-9a8e-2a2f0c1d5e77";
 pub const API_KEY: &str = "fake-mtn-api-key-f00d";
-pub const TARGET_ENVIRONMENT: &str = "sandbox";
+/// A production-style environment: MTN's own sandbox takes only EUR, while
+/// Liberia's production takes LRD and USD, which is what the gateway sends.
+pub const TARGET_ENVIRONMENT: &str = "mtnliberia";
 
 /// What the next request to pay meets.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +61,9 @@ struct Inner {
     callbacks_sent: usize,
     /// Status reads a "delayed" payer's request stays pending for.
     delayed_reads: usize,
+    /// Answer status reads for unknown references with SUCCESSFUL (a
+    /// provider gone wrong), instead of 404.
+    claim_unknown_successful: bool,
 }
 
 #[derive(Clone)]
@@ -102,6 +107,12 @@ impl FakeMtn {
     /// The next requests to pay meet these faults, in order.
     pub fn push_fault(&self, fault: Fault) {
         self.state.inner.lock().unwrap().faults.push_back(fault);
+    }
+
+    /// From now on, status reads for references it never stored answer
+    /// SUCCESSFUL: a provider (or plugin) claiming what it should not.
+    pub fn claim_unknown_references_successful(&self) {
+        self.state.inner.lock().unwrap().claim_unknown_successful = true;
     }
 
     /// Every `POST requesttopay` received.
@@ -170,19 +181,19 @@ async fn token(State(state): State<Arc<MtnState>>, headers: HeaderMap) -> Respon
     axum::Json(json!({ "access_token": token, "token_type": "access_token", "expires_in": 3600 })).into_response()
 }
 
-/// Checks the headers every collection call carries.
-fn authorized(inner: &Inner, headers: &HeaderMap) -> Result<(), Response> {
+/// The refusal for a collection call missing the headers every one carries.
+fn refusal(inner: &Inner, headers: &HeaderMap) -> Option<Response> {
     if header(headers, "ocp-apim-subscription-key") != SUBSCRIPTION_KEY {
-        return Err(error(StatusCode::UNAUTHORIZED, "401", "Access denied due to invalid subscription key."));
+        return Some(error(StatusCode::UNAUTHORIZED, "401", "Access denied due to invalid subscription key."));
     }
     let bearer = header(headers, "authorization").strip_prefix("Bearer ").unwrap_or("");
     if !inner.tokens.iter().any(|t| t == bearer) {
-        return Err(error(StatusCode::UNAUTHORIZED, "401", "Access denied due to invalid access token."));
+        return Some(error(StatusCode::UNAUTHORIZED, "401", "Access denied due to invalid access token."));
     }
     if header(headers, "x-target-environment") != TARGET_ENVIRONMENT {
-        return Err(error(StatusCode::BAD_REQUEST, "NOT_ALLOWED_TARGET_ENVIRONMENT", "Unknown target environment."));
+        return Some(error(StatusCode::BAD_REQUEST, "NOT_ALLOWED_TARGET_ENVIRONMENT", "Unknown target environment."));
     }
-    Ok(())
+    None
 }
 
 fn is_uuid_v4(text: &str) -> bool {
@@ -223,7 +234,7 @@ async fn request_to_pay(State(state): State<Arc<MtnState>>, headers: HeaderMap, 
     let (fault, callback) = {
         let mut inner = state.inner.lock().unwrap();
         inner.request_to_pay_posts += 1;
-        if let Err(refused) = authorized(&inner, &headers) {
+        if let Some(refused) = refusal(&inner, &headers) {
             return refused;
         }
         let reference = header(&headers, "x-reference-id").to_string();
@@ -260,9 +271,10 @@ async fn request_to_pay(State(state): State<Arc<MtnState>>, headers: HeaderMap, 
         (fault, callback)
     };
     if let Some((url, body)) = callback {
-        // MTN calls back once the customer has answered, after the 202.
+        // MTN calls back once the customer has answered, normally well after
+        // the 202 (unless the 202 itself is late).
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
             let _ = reqwest::Client::new().put(url).json(&body).send().await;
         });
     }
@@ -274,11 +286,15 @@ async fn request_to_pay(State(state): State<Arc<MtnState>>, headers: HeaderMap, 
 
 async fn status(State(state): State<Arc<MtnState>>, headers: HeaderMap, Path(reference): Path<String>) -> Response {
     let mut inner = state.inner.lock().unwrap();
-    if let Err(refused) = authorized(&inner, &headers) {
+    if let Some(refused) = refusal(&inner, &headers) {
         return refused;
     }
-    let delayed_reads = inner.delayed_reads;
+    let (delayed_reads, claim_unknown) = (inner.delayed_reads, inner.claim_unknown_successful);
     let Some(request) = inner.requests.get_mut(&reference) else {
+        if claim_unknown {
+            return axum::Json(json!({ "status": "SUCCESSFUL", "financialTransactionId": "fake-unknown" }))
+                .into_response();
+        }
         return error(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND", "Requested resource was not found.");
     };
     request.reads += 1;

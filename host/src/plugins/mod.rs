@@ -449,6 +449,13 @@ fn classify(err: wasmtime::Error, limits: &PluginLimits) -> PluginError {
     }
 }
 
+/// Whether another plugin file already uses `rail`'s name. Payments record
+/// the rail by name, and callbacks come in by file stem: one name per stem
+/// keeps a plugin from settling another's payments.
+pub fn name_taken(rails: &[Arc<LoadedRail>], rail: &LoadedRail) -> bool {
+    rails.iter().any(|r| r.name() == rail.name() && r.plugin_name() != rail.plugin_name())
+}
+
 /// The plugins found in a directory, by world.
 #[derive(Default)]
 pub struct LoadedPlugins {
@@ -472,6 +479,11 @@ pub fn load_dir(runtime: &Runtime, dir: &Path, settings: &crate::config::PluginC
         let setting = settings.for_plugin(&name);
         let context = || PluginContext::new(name.clone(), setting.clone());
         match runtime.load_rail(&path, context()) {
+            Ok(rail) if name_taken(&loaded.rails, &rail) => tracing::warn!(
+                path = %path.display(),
+                rail = rail.name(),
+                "rail not loaded: another plugin file already calls itself by this name"
+            ),
             Ok(rail) => {
                 tracing::info!(rail = rail.name(), version = %rail.info.version, path = %path.display(), "rail loaded");
                 loaded.rails.push(rail);

@@ -76,6 +76,9 @@ impl Registry {
         if changes.rails.iter().any(|r| r.id() == rail.id()) {
             return Err(format!("{} is already loaded; give the new build another version", rail.id()));
         }
+        if super::name_taken(&changes.rails, &rail) {
+            return Err(format!("another plugin file already calls itself {:?}; rail names are unique", rail.name()));
+        }
         changes.rails.push(Arc::clone(&rail));
         Ok(rail)
     }

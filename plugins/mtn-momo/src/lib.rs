@@ -10,15 +10,18 @@
 //!   charges nobody twice. A timeout or a 5xx leaves the payment processing.
 //! - `status`: `GET /collection/v1_0/requesttopay/{reference}`; a `404` means
 //!   MTN never received the request, so it is sent again under the same
-//!   reference.
+//!   reference while the payment is young enough for the customer to still
+//!   approve it (`RESEND_WINDOW_MS`); later, the check reports an error and
+//!   the payment stays processing for reconciliation, never re-asked.
 //! - `handle-callback`: MTN does not sign callbacks, so the body only names
 //!   the payment (`externalId`); the outcome always comes from a status
 //!   request made with our own credentials.
 //!
 //! Config (operator): `base_url`, `subscription_key` (the collection
 //! product's `Ocp-Apim-Subscription-Key`), `api_user`, `api_key`,
-//! `target_environment` (default `sandbox`), `currencies` (default
-//! `LRD,USD`). The host adds `callback_url`. The operator must allow the
+//! `target_environment` (required: `sandbox`, or the production name MTN
+//! gives, e.g. `mtnliberia`), `currencies` (default `LRD,USD`; MTN's sandbox
+//! takes only `EUR`). The host adds `callback_url`. The operator must allow the
 //! host of `base_url`. No credential ever appears in a message.
 
 mod protocol;
@@ -37,11 +40,15 @@ use protocol::Standing;
 use soxara::gateway::http::{self, HttpError, Request, Response};
 use soxara::gateway::log::{self, Level};
 use soxara::gateway::types::{Failure, PaymentMethod, TransactionStatus};
-use soxara::gateway::config;
+use soxara::gateway::{clock, config};
 
 /// Mobile money moves under the Liberian operating company.
 const ENTITY: &str = "Phoenix Hub Liberia, Inc.";
 const DEFAULT_CURRENCIES: &str = "LRD,USD";
+/// How long after a payment's creation a request MTN never received is sent
+/// again. MTN gives the customer about 5 minutes to approve; past this, a
+/// prompt would arrive for an order the customer has likely given up on.
+const RESEND_WINDOW_MS: u64 = 3 * 60_000;
 
 struct MtnMomo;
 
@@ -71,12 +78,17 @@ impl Guest for MtnMomo {
         let token = settings.token()?;
         match settings.fetch_status(&token, &reference)? {
             Some(standing) => Ok(outcome(standing, &reference)),
-            None => {
+            None if clock::now_ms().saturating_sub(request.created_at_ms) < RESEND_WINDOW_MS => {
                 // MTN never received it (lost on the way, or refused by a
                 // 5xx before it was stored): send it again, same reference.
                 log::log(Level::Info, &format!("payment {} unknown to MTN; sending it again", request.payment_id));
                 request_to_pay(&settings, &token, &request)
             }
+            None => Err(failure(
+                "NOT_FOUND_AT_PROVIDER",
+                "MTN has no request to pay for this payment and it is too old to send again; reconcile it",
+                false,
+            )),
         }
     }
 
@@ -133,6 +145,8 @@ fn request_to_pay(settings: &Settings, token: &str, request: &CollectRequest) ->
     match send("POST", url, headers, body) {
         // Accepted, or already there from an earlier attempt.
         Ok(response) if response.status == 202 || response.status == 409 => Ok(pending),
+        // Timed out or throttled at MTN's edge: it may still act on it.
+        Ok(response) if response.status == 408 || response.status == 429 => Ok(pending),
         Ok(response) if response.status == 401 || response.status == 403 => {
             Err(failure("PROVIDER_AUTH_FAILED", "MTN refused the gateway's credentials for this request", false))
         }
@@ -184,7 +198,7 @@ impl Settings {
             subscription_key: required("subscription_key")?,
             api_user: required("api_user")?,
             api_key: required("api_key")?,
-            target_environment: config::get("target_environment").unwrap_or_else(|| "sandbox".to_string()),
+            target_environment: required("target_environment")?,
             callback_url: config::get("callback_url").filter(|v| !v.is_empty()),
         })
     }
@@ -211,9 +225,9 @@ impl Settings {
         let response = send("GET", url, self.bearer_headers(token), Vec::new()).map_err(unreachable_failure)?;
         match response.status {
             200 => {
-                let report =
+                let standing =
                     protocol::parse_status(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true))?;
-                Ok(Some(report.standing))
+                Ok(Some(standing))
             }
             404 => Ok(None),
             status => Err(failure("PROVIDER_UNAVAILABLE", &format!("MTN's status endpoint answered {status}"), true)),

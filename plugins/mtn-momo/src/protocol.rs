@@ -87,25 +87,15 @@ pub enum Standing {
     Failed { code: &'static str, message: String },
 }
 
-/// What a status answer (and a callback, which has the same shape) says.
-#[derive(Debug, PartialEq, Eq)]
-pub struct StatusReport {
-    pub standing: Standing,
-    /// The gateway's payment id, as sent in `externalId`.
-    pub external_id: Option<String>,
-}
-
 #[derive(Deserialize)]
 struct StatusBody {
     status: String,
     #[serde(default)]
     reason: Option<Value>,
-    #[serde(default, rename = "externalId")]
-    external_id: Option<String>,
 }
 
-/// Reads `GET /collection/v1_0/requesttopay/{id}` (or a callback body).
-pub fn parse_status(body: &[u8]) -> Result<StatusReport, String> {
+/// Reads `GET /collection/v1_0/requesttopay/{id}`.
+pub fn parse_status(body: &[u8]) -> Result<Standing, String> {
     let parsed: StatusBody =
         serde_json::from_slice(body).map_err(|e| format!("MTN's status answer is not the documented JSON: {e}"))?;
     let standing = match parsed.status.as_str() {
@@ -124,7 +114,7 @@ pub fn parse_status(body: &[u8]) -> Result<StatusReport, String> {
         }
         other => return Err(format!("MTN answered an unknown status {:?}", truncate(other))),
     };
-    Ok(StatusReport { standing, external_id: parsed.external_id })
+    Ok(standing)
 }
 
 /// Our failure code and a merchant-safe message for an MTN reason.
@@ -161,10 +151,17 @@ pub fn parse_token(body: &[u8]) -> Result<String, String> {
     Ok(token.access_token)
 }
 
-/// The gateway's payment id in a callback body (`externalId`).
+/// The gateway's payment id in a callback body (`externalId`). Nothing
+/// else in the body is used: MTN does not sign callbacks.
 pub fn callback_payment_id(body: &[u8]) -> Result<String, String> {
-    let report = parse_status(body)?;
-    report.external_id.filter(|id| !id.is_empty()).ok_or_else(|| "the callback has no externalId".to_string())
+    #[derive(Deserialize)]
+    struct Callback {
+        #[serde(rename = "externalId")]
+        external_id: String,
+    }
+    let callback: Callback =
+        serde_json::from_slice(body).map_err(|_| "the callback is not JSON with an externalId".to_string())?;
+    Some(callback.external_id).filter(|id| !id.is_empty()).ok_or_else(|| "the callback's externalId is empty".into())
 }
 
 /// At most 60 characters of provider text, for messages.
@@ -220,15 +217,15 @@ mod tests {
     #[test]
     fn statuses_and_reasons_map_to_outcomes() {
         let ok = parse_status(br#"{"status":"SUCCESSFUL","externalId":"pay_1","financialTransactionId":"1"}"#);
-        assert_eq!(ok.unwrap(), StatusReport { standing: Standing::Successful, external_id: Some("pay_1".into()) });
-        assert_eq!(parse_status(br#"{"status":"PENDING"}"#).unwrap().standing, Standing::Pending);
+        assert_eq!(ok.unwrap(), Standing::Successful);
+        assert_eq!(parse_status(br#"{"status":"PENDING"}"#).unwrap(), Standing::Pending);
         let rejected = parse_status(br#"{"status":"FAILED","reason":"APPROVAL_REJECTED"}"#).unwrap();
-        assert!(matches!(rejected.standing, Standing::Failed { code: "CUSTOMER_DECLINED", .. }));
+        assert!(matches!(rejected, Standing::Failed { code: "CUSTOMER_DECLINED", .. }));
         let object_reason =
             parse_status(br#"{"status":"FAILED","reason":{"code":"PAYER_NOT_FOUND","message":"x"}}"#).unwrap();
-        assert!(matches!(object_reason.standing, Standing::Failed { code: "CUSTOMER_NOT_FOUND", .. }));
+        assert!(matches!(object_reason, Standing::Failed { code: "CUSTOMER_NOT_FOUND", .. }));
         let unknown = parse_status(br#"{"status":"FAILED","reason":"SOMETHING_NEW"}"#).unwrap();
-        assert!(matches!(unknown.standing, Standing::Failed { code: "PAYMENT_FAILED", .. }));
+        assert!(matches!(unknown, Standing::Failed { code: "PAYMENT_FAILED", .. }));
         assert!(parse_status(br#"{"status":"MAYBE"}"#).is_err());
         assert!(parse_status(b"<html>").is_err());
     }
@@ -236,6 +233,8 @@ mod tests {
     #[test]
     fn callbacks_name_the_payment() {
         assert_eq!(callback_payment_id(br#"{"status":"SUCCESSFUL","externalId":"pay_9"}"#).unwrap(), "pay_9");
+        assert_eq!(callback_payment_id(br#"{"status":"SOMETHING_NEW","externalId":"pay_9"}"#).unwrap(), "pay_9");
         assert!(callback_payment_id(br#"{"status":"SUCCESSFUL"}"#).is_err());
+        assert!(callback_payment_id(br#"{"externalId":""}"#).is_err());
     }
 }

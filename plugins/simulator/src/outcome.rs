@@ -9,7 +9,10 @@ pub enum Outcome {
     Processing,
     /// Processing at first; the first status check finds it completed.
     CompletesLater,
-    Failed { code: &'static str, message: &'static str },
+    Failed {
+        code: &'static str,
+        message: &'static str,
+    },
 }
 
 /// Decides by the customer identifier (phone or card number): the providers'
