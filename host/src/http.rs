@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events/{id}", get(get_event))
         .route("/v1/events/{id}/redeliver", post(redeliver_event))
         .route("/v1/callbacks/{plugin}", post(receive_callback).put(receive_callback))
+        .route("/v1/disputes/{id}", get(get_dispute))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -280,6 +281,15 @@ async fn redeliver_event(
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
     Ok(axum::Json(webhooks::redeliver(&state, &caller, id).await?))
+}
+
+async fn get_dispute(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_secret()?;
+    Ok(axum::Json(crate::disputes::get(&state, &caller, id).await?))
 }
 
 /// A provider's callback: no API key (providers have none); the plugin it

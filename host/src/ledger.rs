@@ -34,6 +34,8 @@ pub enum AccountKind {
     FxPosition,
     /// The platform's share of swaps: spread and rounding (revenue).
     FxRevenue,
+    /// A merchant's money held while a dispute on their payment is open (liability).
+    DisputeReserve,
 }
 
 impl AccountKind {
@@ -47,6 +49,7 @@ impl AccountKind {
             AccountKind::SandboxFunding => "sandbox_funding",
             AccountKind::FxPosition => "fx_position",
             AccountKind::FxRevenue => "fx_revenue",
+            AccountKind::DisputeReserve => "dispute_reserve",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod disputes;
 pub mod error;
 pub mod fx;
 pub mod history;

@@ -34,12 +34,25 @@ pub struct NewPayment {
     pub currency: Currency,
     pub method: PaymentMethod,
     pub customer_phone: Option<String>,
-    pub card_number: Option<String>,
+    pub card: Option<CardInput>,
     pub description: Option<String>,
     pub metadata: serde_json::Map<String, Value>,
     /// The body in canonical form (sorted keys), for the idempotency fingerprint.
     pub canonical: String,
 }
+
+/// How a card payment names the card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CardInput {
+    /// The digits (test keys only: the sandbox decides by them).
+    Number(String),
+    /// A provider payment-method token (`pm_…`, `tok_…`) made by the
+    /// provider's own client library, so card numbers never reach us live.
+    Token(String),
+}
+
+/// The longest payment-method token accepted (Stripe's ids are far shorter).
+pub const CARD_TOKEN_CHARS_MAX: usize = 255;
 
 /// Parses and validates a `POST /v1/payments` body, reporting every bad field.
 pub fn parse_new_payment(body: &[u8]) -> Result<NewPayment, ApiError> {
@@ -69,9 +82,9 @@ pub fn parse_new_payment(body: &[u8]) -> Result<NewPayment, ApiError> {
     let phone_required =
         matches!(method, Some(PaymentMethod::MtnMomo | PaymentMethod::OrangeMoney | PaymentMethod::Wallet));
     let customer_phone = fields.customer_phone(&mut errors, phone_required);
-    let card_number = match (fields.get("/card"), method) {
+    let card = match (fields.get("/card"), method) {
         (None, Some(PaymentMethod::Card)) => {
-            fail(&mut errors, "card", "is required for card payments: {\"number\": \"…\"}");
+            fail(&mut errors, "card", "is required for card payments: {\"token\": \"pm_…\"} or, with test keys, {\"number\": \"…\"}");
             None
         }
         (None, _) => None,
@@ -80,15 +93,32 @@ pub fn parse_new_payment(body: &[u8]) -> Result<NewPayment, ApiError> {
             None
         }
         (Some(Value::Object(card)), _) => {
-            for field in card.keys().filter(|k| k.as_str() != "number") {
-                fail(&mut errors, &format!("card.{field}"), "is not a known field; expected number");
+            for field in card.keys().filter(|k| !matches!(k.as_str(), "number" | "token")) {
+                fail(&mut errors, &format!("card.{field}"), "is not a known field; expected token or number");
             }
-            match card.get("number") {
-                Some(Value::String(number)) => {
-                    parse_card_number(number).map_err(|m| fail(&mut errors, "card.number", m)).ok()
+            match (card.get("number"), card.get("token")) {
+                (Some(_), Some(_)) => {
+                    fail(&mut errors, "card", "takes either token or number, not both");
+                    None
                 }
-                _ => {
-                    fail(&mut errors, "card.number", "is required and must be a string of digits");
+                (Some(Value::String(number)), None) => parse_card_number(number)
+                    .map(CardInput::Number)
+                    .map_err(|m| fail(&mut errors, "card.number", m))
+                    .ok(),
+                (None, Some(Value::String(token))) => parse_card_token(token)
+                    .map(CardInput::Token)
+                    .map_err(|m| fail(&mut errors, "card.token", m))
+                    .ok(),
+                (Some(_), None) => {
+                    fail(&mut errors, "card.number", "must be a string of digits");
+                    None
+                }
+                (None, Some(_)) => {
+                    fail(&mut errors, "card.token", "must be a string such as \"pm_…\"");
+                    None
+                }
+                (None, None) => {
+                    fail(&mut errors, "card", "needs a token (\"pm_…\") or, with test keys, a number");
                     None
                 }
             }
@@ -132,13 +162,27 @@ pub fn parse_new_payment(body: &[u8]) -> Result<NewPayment, ApiError> {
             currency,
             method,
             customer_phone,
-            card_number,
+            card,
             description,
             metadata,
             canonical: fields.canonical(),
         }),
         _ => Err(ApiError::Validation(errors)),
     }
+}
+
+/// A provider payment-method token: `pm_`, `tok_` or `card_` and then
+/// letters, digits and underscores.
+fn parse_card_token(text: &str) -> Result<String, String> {
+    let known_prefix = ["pm_", "tok_", "card_"].iter().any(|p| text.starts_with(p));
+    let charset = text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !known_prefix || !charset || text.len() > CARD_TOKEN_CHARS_MAX {
+        return Err(format!(
+            "must be a payment-method token from the card provider's client library (pm_…, tok_…), \
+             at most {CARD_TOKEN_CHARS_MAX} characters"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 /// A card number: 12 to 19 digits (spaces allowed) passing the Luhn check.
@@ -164,6 +208,15 @@ fn parse_card_number(text: &str) -> Result<String, String> {
 
 /// `POST /v1/payments`.
 pub async fn create(state: &AppState, caller: &Caller, key: String, request: NewPayment) -> Result<Reply, ApiError> {
+    if caller.mode == Mode::Live && matches!(request.card, Some(CardInput::Number(_))) {
+        // Raw card numbers would put the gateway in PCI scope; live cards
+        // come tokenised by the provider's client library.
+        return Err(ApiError::invalid(
+            "card.number",
+            "card numbers are accepted with test keys only; live card payments take card.token \
+             (a payment-method id from Stripe.js or Stripe's mobile SDKs)",
+        ));
+    }
     let scope = Scope { merchant_id: caller.merchant_id.clone(), mode: caller.mode, key };
     let fingerprint = idempotency::fingerprint("POST /v1/payments", &request.canonical);
     let rail = match state.registry.routes().rail_for(caller.mode, request.method, request.currency.code) {
@@ -590,8 +643,14 @@ impl PaymentRow {
             currency: request.currency.code.to_string(),
             method: method_name(request.method).to_string(),
             customer_phone: request.customer_phone.clone(),
-            rail_instrument: request.card_number.clone(),
-            card_last4: request.card_number.as_ref().map(|n| n[n.len() - 4..].to_string()),
+            rail_instrument: match &request.card {
+                Some(CardInput::Number(n) | CardInput::Token(n)) => Some(n.clone()),
+                None => None,
+            },
+            card_last4: match &request.card {
+                Some(CardInput::Number(n)) => Some(n[n.len() - 4..].to_string()),
+                _ => None,
+            },
             description: request.description.clone(),
             metadata: Value::Object(request.metadata.clone()).to_string(),
             rail: rail.to_string(),

@@ -5,7 +5,8 @@
 //! - **status checks**: a worker asks the rail that collected the payment on
 //!   a backoff schedule (`[status_checks]`) until the answer is final;
 //! - **provider callbacks** at `POST|PUT /v1/callbacks/{plugin}`, which the
-//!   owning plugin authenticates and reads.
+//!   owning plugin authenticates and reads. A callback may also open a
+//!   dispute (`disputes`) or be authentic but of no interest (acknowledged).
 //!
 //! Both end in `payments::apply_later_report`, which only moves a processing
 //! payment of that same rail, so a late, repeated or forged report can never
@@ -22,7 +23,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::payments::{self, DueCheck, ReportApplied};
-use crate::plugins::{Callback, PluginError};
+use crate::disputes::{self, DisputeApplied};
+use crate::plugins::{Callback, CallbackEvent, PluginError};
 
 /// Status checks running at once (each holds a blocking thread while the
 /// rail waits on its provider).
@@ -171,7 +173,7 @@ pub async fn receive_callback(
         .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
     // Whoever sent it has no API key: they learn a code, never the plugin's
     // message (it may describe the operator's configuration).
-    let report = match answer {
+    let event = match answer {
         Err(plugin_error) => {
             tracing::warn!(plugin, error = %plugin_error, "callback: the plugin failed");
             return Err(ApiError::CallbackFailed(format!("the plugin {}", plugin_error.kind())));
@@ -184,7 +186,21 @@ pub async fn receive_callback(
                 ApiError::CallbackRejected(failure.code)
             });
         }
-        Ok(Ok(report)) => report,
+        Ok(Ok(event)) => event,
+    };
+    let report = match event {
+        CallbackEvent::Payment(report) => report,
+        CallbackEvent::Ignored => return Ok(json!({ "received": true, "status": "ignored" })),
+        CallbackEvent::DisputeOpened(notice) => {
+            let applied =
+                state.store.write(move |conn| disputes::open(conn, &rail_name, &notice, crate::clock::now_ms())).await?;
+            tracing::info!(plugin, ?applied, "provider callback: dispute");
+            return match applied {
+                DisputeApplied::Opened(id) => Ok(json!({ "received": true, "dispute": id })),
+                DisputeApplied::AlreadyOpen(id) => Ok(json!({ "received": true, "dispute": id, "status": "already_open" })),
+                DisputeApplied::Refused(why) => Err(ApiError::CallbackRejected(why.into())),
+            };
+        }
     };
     let payment_id = report.payment_id.clone();
     let applied = state

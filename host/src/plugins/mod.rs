@@ -22,7 +22,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use bindings::fx::FxPluginPre;
 pub use bindings::fx::exports::soxara::gateway::fx_provider::Rate as ProviderRate;
 pub use bindings::rail::exports::soxara::gateway::rail::{
-    Callback, CallbackOutcome, CollectRequest, RailInfo, RailOutcome, SupportedMethod,
+    Callback, CallbackEvent, CallbackOutcome, CollectRequest, DisputeNotice, RailInfo, RailOutcome, SupportedMethod,
 };
 pub use bindings::rail::soxara::gateway::types::{Failure, Money, PaymentMethod, TransactionStatus};
 use bindings::rail::{RailPlugin, RailPluginPre};
@@ -278,17 +278,13 @@ impl LoadedRail {
     }
 
     /// Lets the rail authenticate and read a provider callback.
-    pub fn handle_callback(&self, callback: &Callback) -> Result<Result<CallbackOutcome, Failure>, PluginError> {
+    pub fn handle_callback(&self, callback: &Callback) -> Result<Result<CallbackEvent, Failure>, PluginError> {
         let chars_max = self.limits.output_chars_max;
         let started = Instant::now();
         let answer = self
             .call(|plugin, store| plugin.soxara_gateway_rail().call_handle_callback(store, callback))
             .and_then(|answer| {
-                let as_outcome = answer.as_ref().map(|a| a.outcome.clone()).map_err(Clone::clone);
-                check_answer(&as_outcome, chars_max).map_err(PluginError::MalformedOutput)?;
-                if answer.as_ref().is_ok_and(|a| a.payment_id.is_empty() || a.payment_id.chars().count() > chars_max) {
-                    return Err(PluginError::MalformedOutput("a callback outcome without a sane payment id".into()));
-                }
+                check_callback_event(&answer, chars_max).map_err(PluginError::MalformedOutput)?;
                 Ok(answer)
             });
         let elapsed = started.elapsed().as_secs_f64();
@@ -359,6 +355,33 @@ fn check_answer(answer: &Result<RailOutcome, Failure>, chars_max: usize) -> Resu
                 _ => Ok(()),
             }
         }
+    }
+}
+
+/// `check_answer` for callbacks: sane ids, a dispute of a positive amount.
+fn check_callback_event(answer: &Result<CallbackEvent, Failure>, chars_max: usize) -> Result<(), String> {
+    let sane_id = |id: &str, what: &str| {
+        if id.is_empty() || id.chars().count() > chars_max {
+            Err(format!("a callback event without a sane {what}"))
+        } else {
+            Ok(())
+        }
+    };
+    match answer {
+        Err(failure) => check_answer(&Err(failure.clone()), chars_max),
+        Ok(CallbackEvent::Payment(report)) => {
+            sane_id(&report.payment_id, "payment id")?;
+            check_answer(&Ok(report.outcome.clone()), chars_max)
+        }
+        Ok(CallbackEvent::DisputeOpened(dispute)) => {
+            sane_id(&dispute.payment_id, "payment id")?;
+            sane_id(&dispute.provider_dispute_id, "dispute id")?;
+            if dispute.money.amount == 0 || dispute.reason.chars().count() > chars_max {
+                return Err("a dispute of no amount, or with an oversized reason".into());
+            }
+            Ok(())
+        }
+        Ok(CallbackEvent::Ignored) => Ok(()),
     }
 }
 

@@ -33,7 +33,7 @@ wit_bindgen::generate!({
 
 use base64::Engine as _;
 use exports::soxara::gateway::rail::{
-    Callback, CallbackOutcome, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome, RefundRequest,
+    Callback, CallbackEvent, CallbackOutcome, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome, RefundRequest,
     SupportedMethod,
 };
 use protocol::Standing;
@@ -92,14 +92,16 @@ impl Guest for MtnMomo {
         }
     }
 
-    fn handle_callback(callback: Callback) -> Result<CallbackOutcome, Failure> {
+    fn handle_callback(callback: Callback) -> Result<CallbackEvent, Failure> {
         let payment_id =
             protocol::callback_payment_id(&callback.body).map_err(|e| failure("BAD_CALLBACK", &e, false))?;
         let reference = protocol::reference_id(&payment_id);
         let settings = Settings::from_config()?;
         let token = settings.token()?;
         match settings.fetch_status(&token, &reference)? {
-            Some(standing) => Ok(CallbackOutcome { payment_id, outcome: outcome(standing, &reference) }),
+            Some(standing) => {
+                Ok(CallbackEvent::Payment(CallbackOutcome { payment_id, outcome: outcome(standing, &reference) }))
+            }
             None => Err(failure("UNKNOWN_PAYMENT", "MTN has no request to pay for this callback's externalId", false)),
         }
     }

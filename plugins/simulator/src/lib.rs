@@ -14,7 +14,7 @@ wit_bindgen::generate!({
 });
 
 use exports::soxara::gateway::rail::{
-    Callback, CallbackOutcome, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome,
+    Callback, CallbackEvent, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome,
     RefundRequest, SupportedMethod,
 };
 use soxara::gateway::types::{Failure, PaymentMethod, TransactionStatus};
@@ -75,7 +75,7 @@ impl Guest for Simulator {
         Ok(rail_outcome(outcome::status_for_identifier(identifier), &request.payment_id))
     }
 
-    fn handle_callback(_callback: Callback) -> Result<CallbackOutcome, Failure> {
+    fn handle_callback(_callback: Callback) -> Result<CallbackEvent, Failure> {
         Err(invalid("the simulator receives no provider callbacks"))
     }
 }

@@ -17,7 +17,7 @@ wit_bindgen::generate!({
 });
 
 use exports::soxara::gateway::rail::{
-    Callback, CallbackOutcome, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome, RefundRequest,
+    Callback, CallbackEvent, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome, RefundRequest,
     SupportedMethod,
 };
 use soxara::gateway::http;
@@ -86,7 +86,7 @@ impl Guest for Hostile {
         Ok(RailOutcome { status: TransactionStatus::Processing, provider_reference: None, failure: None })
     }
 
-    fn handle_callback(_callback: Callback) -> Result<CallbackOutcome, Failure> {
+    fn handle_callback(_callback: Callback) -> Result<CallbackEvent, Failure> {
         panic!("not for callbacks")
     }
 }
