@@ -82,7 +82,8 @@ pub fn open(conn: &Connection, rail: &str, notice: &DisputeNotice, now_ms: i64) 
         notice.reason,
         now_ms
     ])?;
-    let account = |kind| Account { mode, entity: entity.clone(), owner: merchant_id.clone(), kind, currency: currency.clone() };
+    let account =
+        |kind| Account { mode, entity: entity.clone(), owner: merchant_id.clone(), kind, currency: currency.clone() };
     let postings = [
         Posting { account: account(AccountKind::MerchantPending), amount_minor: amount },
         Posting { account: account(AccountKind::DisputeReserve), amount_minor: -amount },

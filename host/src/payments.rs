@@ -84,7 +84,11 @@ pub fn parse_new_payment(body: &[u8]) -> Result<NewPayment, ApiError> {
     let customer_phone = fields.customer_phone(&mut errors, phone_required);
     let card = match (fields.get("/card"), method) {
         (None, Some(PaymentMethod::Card)) => {
-            fail(&mut errors, "card", "is required for card payments: {\"token\": \"pm_…\"} or, with test keys, {\"number\": \"…\"}");
+            fail(
+                &mut errors,
+                "card",
+                "is required for card payments: {\"token\": \"pm_…\"} or, with test keys, {\"number\": \"…\"}",
+            );
             None
         }
         (None, _) => None,
@@ -105,10 +109,9 @@ pub fn parse_new_payment(body: &[u8]) -> Result<NewPayment, ApiError> {
                     .map(CardInput::Number)
                     .map_err(|m| fail(&mut errors, "card.number", m))
                     .ok(),
-                (None, Some(Value::String(token))) => parse_card_token(token)
-                    .map(CardInput::Token)
-                    .map_err(|m| fail(&mut errors, "card.token", m))
-                    .ok(),
+                (None, Some(Value::String(token))) => {
+                    parse_card_token(token).map(CardInput::Token).map_err(|m| fail(&mut errors, "card.token", m)).ok()
+                }
                 (Some(_), None) => {
                     fail(&mut errors, "card.number", "must be a string of digits");
                     None

@@ -21,9 +21,9 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::app::AppState;
+use crate::disputes::{self, DisputeApplied};
 use crate::error::ApiError;
 use crate::payments::{self, DueCheck, ReportApplied};
-use crate::disputes::{self, DisputeApplied};
 use crate::plugins::{Callback, CallbackEvent, PluginError};
 
 /// Status checks running at once (each holds a blocking thread while the
@@ -192,12 +192,16 @@ pub async fn receive_callback(
         CallbackEvent::Payment(report) => report,
         CallbackEvent::Ignored => return Ok(json!({ "received": true, "status": "ignored" })),
         CallbackEvent::DisputeOpened(notice) => {
-            let applied =
-                state.store.write(move |conn| disputes::open(conn, &rail_name, &notice, crate::clock::now_ms())).await?;
+            let applied = state
+                .store
+                .write(move |conn| disputes::open(conn, &rail_name, &notice, crate::clock::now_ms()))
+                .await?;
             tracing::info!(plugin, ?applied, "provider callback: dispute");
             return match applied {
                 DisputeApplied::Opened(id) => Ok(json!({ "received": true, "dispute": id })),
-                DisputeApplied::AlreadyOpen(id) => Ok(json!({ "received": true, "dispute": id, "status": "already_open" })),
+                DisputeApplied::AlreadyOpen(id) => {
+                    Ok(json!({ "received": true, "dispute": id, "status": "already_open" }))
+                }
                 DisputeApplied::Refused(why) => Err(ApiError::CallbackRejected(why.into())),
             };
         }

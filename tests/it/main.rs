@@ -10,6 +10,7 @@ mod mtn;
 mod payments;
 mod properties;
 mod registry;
+mod stripe;
 mod validation;
 mod verify;
 mod wallets;

@@ -131,6 +131,11 @@ async fn the_sandbox_honours_mtn_sandbox_numbers_and_stripe_test_cards() {
     let declined_card = app.pay(&app.key, Some(&new_key()), &card("4000000000000002")).await;
     assert_eq!(declined_card.body["failure"]["code"], "CARD_DECLINED");
     assert_eq!(app.pay(&app.key, Some(&new_key()), &card("4242424242424242")).await.body["status"], "completed");
+    let token =
+        |token: &str| json!({"amount": 500, "currency": "USD", "method": "card", "card": {"token": token}}).to_string();
+    let declined_token = app.pay(&app.key, Some(&new_key()), &token("pm_card_chargeDeclined")).await;
+    assert_eq!(declined_token.body["failure"]["code"], "CARD_DECLINED", "{:?}", declined_token.body);
+    assert_eq!(app.pay(&app.key, Some(&new_key()), &token("pm_card_visa")).await.body["status"], "completed");
 
     // MTN's "delayed" payer: processing, then a status check completes it.
     let delayed = app.pay(&app.key, Some(&new_key()), &momo(500, "USD", "+46733123454")).await;

@@ -66,6 +66,15 @@ fn provider_test_value(identifier: &str) -> Option<Outcome> {
         "4000000000000069" => failed("EXPIRED_CARD", "sandbox: the card has expired"),
         "4000000000000127" => failed("INCORRECT_CVC", "sandbox: the card's security code is incorrect"),
         "4000000000000119" => failed("PROCESSING_ERROR", "sandbox: the card could not be processed"),
+        // Stripe's test payment methods, for integrations that send tokens.
+        "pm_card_chargeDeclined" => failed("CARD_DECLINED", "sandbox: the card was declined"),
+        "pm_card_chargeDeclinedInsufficientFunds" => {
+            failed("INSUFFICIENT_FUNDS", "sandbox: the card has insufficient funds")
+        }
+        "pm_card_chargeDeclinedExpiredCard" => failed("EXPIRED_CARD", "sandbox: the card has expired"),
+        "pm_card_authenticationRequired" => {
+            failed("CARD_AUTHENTICATION_REQUIRED", "sandbox: the card needs 3-D Secure authentication")
+        }
         _ => None,
     }
 }
@@ -95,5 +104,7 @@ mod tests {
         assert!(matches!(for_identifier("4000000000000002"), Outcome::Failed { code: "CARD_DECLINED", .. }));
         assert!(matches!(for_identifier("4000000000009995"), Outcome::Failed { code: "INSUFFICIENT_FUNDS", .. }));
         assert_eq!(for_identifier("4242424242424242"), Outcome::Completed);
+        assert!(matches!(for_identifier("pm_card_chargeDeclined"), Outcome::Failed { code: "CARD_DECLINED", .. }));
+        assert_eq!(for_identifier("pm_card_visa"), Outcome::Completed);
     }
 }

@@ -1,0 +1,260 @@
+//! Rail: card payments through Stripe PaymentIntents.
+//!
+//! - `collect`: `POST /v1/payment_intents` (form-encoded, `confirm=true`)
+//!   with the payment-method token the merchant's page got from Stripe.js,
+//!   and `Idempotency-Key` = the gateway's payment id. Stripe replays the
+//!   first answer for a repeated key, so a retry never charges twice.
+//!   `402` is a decline; a timeout, `409`, `429` or `5xx` leaves the payment
+//!   processing.
+//! - `status`: `GET /v1/payment_intents/{id}` when the intent's id is known;
+//!   otherwise the same create request again under the same key (Stripe
+//!   keeps keys at least 24 h; this rail re-sends only within
+//!   `RESEND_WINDOW_MS`).
+//! - `handle-callback`: Stripe webhooks, verified with `Stripe-Signature`
+//!   (HMAC-SHA256 of `"{t}.{body}"`, 300 s tolerance). `payment_intent.*`
+//!   events settle payments; `charge.dispute.created` opens a dispute; other
+//!   events are acknowledged and ignored.
+//!
+//! Config (operator): `secret_key` (`sk_live_…`), `webhook_secret`
+//! (`whsec_…`), `base_url` (default `https://api.stripe.com`), `currencies`
+//! (default `USD`), `api_version` (optional `Stripe-Version`). The operator
+//! must allow `api.stripe.com`. No secret ever appears in a message.
+
+mod protocol;
+
+wit_bindgen::generate!({
+    world: "rail-plugin",
+    path: "../../wit",
+});
+
+use exports::soxara::gateway::rail::{
+    Callback, CallbackEvent, CallbackOutcome, CollectRequest, DisputeNotice, Guest, PayoutRequest, RailInfo,
+    RailOutcome, RefundRequest, SupportedMethod,
+};
+use protocol::{Event, Standing};
+use soxara::gateway::http::{self, HttpError, Request, Response};
+use soxara::gateway::log::{self, Level};
+use soxara::gateway::types::{Failure, Money, PaymentMethod, TransactionStatus};
+use soxara::gateway::{clock, config};
+
+/// Cards and the USD float move under Cinrique Inc.
+const ENTITY: &str = "Cinrique Inc.";
+const DEFAULT_BASE_URL: &str = "https://api.stripe.com";
+const DEFAULT_CURRENCIES: &str = "USD";
+/// How long after creation a payment whose intent id we never learned is
+/// asked about by sending the create request again. Stripe keeps keys for
+/// at least 24 hours; after that a repeat could create a second charge.
+const RESEND_WINDOW_MS: u64 = 3_600_000;
+
+struct StripeCard;
+
+impl Guest for StripeCard {
+    fn describe() -> RailInfo {
+        let currencies = config::get("currencies").unwrap_or_else(|| DEFAULT_CURRENCIES.to_string());
+        RailInfo {
+            name: "stripe-card".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            methods: vec![SupportedMethod { method: PaymentMethod::Card, entity: ENTITY.to_string() }],
+            currencies: currencies.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect(),
+        }
+    }
+
+    fn collect(request: CollectRequest) -> Result<RailOutcome, Failure> {
+        let settings = Settings::from_config()?;
+        create_intent(&settings, &request)
+    }
+
+    fn status(request: CollectRequest, provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
+        let settings = Settings::from_config()?;
+        match provider_reference {
+            Some(intent_id) => {
+                let report = settings.retrieve_intent(&intent_id)?;
+                Ok(outcome(report.standing, Some(report.id)))
+            }
+            None if clock::now_ms().saturating_sub(request.created_at_ms) < RESEND_WINDOW_MS => {
+                // We never learned the intent's id: the same request under the
+                // same key makes Stripe replay its first answer (or run it
+                // now, if it never began).
+                create_intent(&settings, &request)
+            }
+            None => Err(failure(
+                "NOT_FOUND_AT_PROVIDER",
+                "the PaymentIntent's id was never learned and the idempotency window has passed; reconcile it",
+                false,
+            )),
+        }
+    }
+
+    fn handle_callback(callback: Callback) -> Result<CallbackEvent, Failure> {
+        let settings = Settings::from_config()?;
+        let secret = settings
+            .webhook_secret
+            .as_deref()
+            .ok_or_else(|| failure("NOT_CONFIGURED", "the operator has not set `webhook_secret`", false))?;
+        let signature = callback
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("stripe-signature"))
+            .map(|(_, value)| value.as_str())
+            .ok_or_else(|| failure("BAD_SIGNATURE", "the webhook has no Stripe-Signature header", false))?;
+        protocol::verify_signature(signature, &callback.body, secret, clock::now_ms() / 1_000)
+            .map_err(|why| failure("BAD_SIGNATURE", why, false))?;
+        match protocol::parse_event(&callback.body).map_err(|e| failure("BAD_CALLBACK", &e, false))? {
+            Event::Intent(report) => match report.payment_id {
+                Some(payment_id) => Ok(CallbackEvent::Payment(CallbackOutcome {
+                    payment_id,
+                    outcome: outcome(report.standing, Some(report.id)),
+                })),
+                // An intent this gateway did not create (same Stripe account).
+                None => Ok(CallbackEvent::Ignored),
+            },
+            Event::DisputeCreated { dispute_id, intent_id, amount, currency, reason } => {
+                // The dispute names the intent; our payment id is on its metadata.
+                let intent = settings.retrieve_intent(&intent_id)?;
+                match intent.payment_id {
+                    Some(payment_id) => Ok(CallbackEvent::DisputeOpened(DisputeNotice {
+                        payment_id,
+                        provider_dispute_id: dispute_id,
+                        money: Money { amount, currency },
+                        reason,
+                    })),
+                    None => Ok(CallbackEvent::Ignored),
+                }
+            }
+            Event::Other => Ok(CallbackEvent::Ignored),
+        }
+    }
+
+    fn refund(_request: RefundRequest) -> Result<RailOutcome, Failure> {
+        Err(failure("NOT_SUPPORTED", "refunds through Stripe are not available on this rail yet", false))
+    }
+
+    fn payout(_request: PayoutRequest) -> Result<RailOutcome, Failure> {
+        Err(failure("NOT_SUPPORTED", "this rail does not pay out to cards", false))
+    }
+}
+
+/// Creates and confirms the PaymentIntent (or, for a repeated key, gets
+/// Stripe's first answer back).
+fn create_intent(settings: &Settings, request: &CollectRequest) -> Result<RailOutcome, Failure> {
+    if request.method != PaymentMethod::Card {
+        return Err(failure("INVALID_REQUEST", "this rail only serves card payments", false));
+    }
+    let token = request
+        .card
+        .as_deref()
+        .filter(|t| t.starts_with("pm_") || t.starts_with("tok_") || t.starts_with("card_"))
+        .ok_or_else(|| failure("INVALID_REQUEST", "a card payment through Stripe needs a payment-method token", false))?;
+    let body = protocol::create_intent_form(
+        &request.payment_id,
+        request.money.amount,
+        &request.money.currency,
+        token,
+        request.description.as_deref(),
+    );
+    let mut headers = settings.headers();
+    headers.push(("Idempotency-Key".to_string(), request.payment_id.clone()));
+    headers.push(("Content-Type".to_string(), "application/x-www-form-urlencoded".to_string()));
+    let pending = outcome(Standing::Processing, None);
+    match send("POST", format!("{}/v1/payment_intents", settings.base_url), headers, body) {
+        Ok(response) if response.status == 200 => {
+            let report =
+                protocol::parse_intent(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true))?;
+            Ok(outcome(report.standing, Some(report.id)))
+        }
+        Ok(response) if response.status == 402 => {
+            let (standing, intent_id) = protocol::parse_card_error(&response.body);
+            Ok(outcome(standing, intent_id))
+        }
+        Ok(response) if response.status == 401 || response.status == 403 => {
+            Err(failure("PROVIDER_AUTH_FAILED", "Stripe refused the gateway's secret key; check the rail's configuration", false))
+        }
+        // A concurrent request under the same key, or throttled before it
+        // ran: Stripe may still act on the first; the status check knows.
+        Ok(response) if response.status == 409 || response.status == 429 => Ok(pending),
+        Ok(response) if (400..500).contains(&response.status) => {
+            let message = format!("Stripe refused the request ({})", response.status);
+            Err(failure("PROVIDER_REFUSED", &message, false))
+        }
+        Ok(response) => {
+            log::log(Level::Warn, &format!("Stripe answered {}; left processing", response.status));
+            Ok(pending)
+        }
+        Err(HttpError::Denied(why)) => Err(failure("HTTP_DENIED", &why, false)),
+        Err(HttpError::Timeout | HttpError::Transport(_)) => {
+            log::log(Level::Warn, "Stripe gave no answer; left processing");
+            Ok(pending)
+        }
+    }
+}
+
+fn outcome(standing: Standing, intent_id: Option<String>) -> RailOutcome {
+    let (status, failure_value) = match standing {
+        Standing::Succeeded => (TransactionStatus::Completed, None),
+        Standing::Processing => (TransactionStatus::Processing, None),
+        Standing::Canceled => (TransactionStatus::Cancelled, None),
+        Standing::Failed { code, message } => (TransactionStatus::Failed, Some(failure(code, message, false))),
+    };
+    RailOutcome { status, provider_reference: intent_id, failure: failure_value }
+}
+
+/// This plugin's operator configuration.
+struct Settings {
+    base_url: String,
+    secret_key: String,
+    webhook_secret: Option<String>,
+    api_version: Option<String>,
+}
+
+impl Settings {
+    fn from_config() -> Result<Settings, Failure> {
+        let secret_key = config::get("secret_key").filter(|k| !k.is_empty()).ok_or_else(|| {
+            failure("NOT_CONFIGURED", "the operator has not set `secret_key` for the stripe-card rail", false)
+        })?;
+        Ok(Settings {
+            base_url: config::get("base_url")
+                .unwrap_or_else(|| DEFAULT_BASE_URL.to_string())
+                .trim_end_matches('/')
+                .to_string(),
+            secret_key,
+            webhook_secret: config::get("webhook_secret").filter(|s| !s.is_empty()),
+            api_version: config::get("api_version").filter(|v| !v.is_empty()),
+        })
+    }
+
+    fn headers(&self) -> Vec<(String, String)> {
+        let mut headers = vec![("Authorization".to_string(), format!("Bearer {}", self.secret_key))];
+        if let Some(version) = &self.api_version {
+            headers.push(("Stripe-Version".to_string(), version.clone()));
+        }
+        headers
+    }
+
+    /// `GET /v1/payment_intents/{id}`.
+    fn retrieve_intent(&self, intent_id: &str) -> Result<protocol::IntentReport, Failure> {
+        let valid_id = intent_id.starts_with("pi_") && intent_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid_id {
+            return Err(failure("BAD_REFERENCE", "the stored provider reference is not a PaymentIntent id", false));
+        }
+        let url = format!("{}/v1/payment_intents/{intent_id}", self.base_url);
+        let response = send("GET", url, self.headers(), Vec::new()).map_err(|e| match e {
+            HttpError::Denied(why) => failure("HTTP_DENIED", &why, false),
+            HttpError::Timeout => failure("PROVIDER_TIMEOUT", "Stripe did not answer in time", true),
+            HttpError::Transport(_) => failure("PROVIDER_UNAVAILABLE", "Stripe could not be reached", true),
+        })?;
+        match response.status {
+            200 => protocol::parse_intent(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true)),
+            status => Err(failure("PROVIDER_UNAVAILABLE", &format!("Stripe answered {status} for the PaymentIntent"), true)),
+        }
+    }
+}
+
+fn send(method: &str, url: String, headers: Vec<(String, String)>, body: Vec<u8>) -> Result<Response, HttpError> {
+    http::send(&Request { method: method.to_string(), url, headers, body })
+}
+
+fn failure(code: &str, message: &str, retryable: bool) -> Failure {
+    Failure { code: code.to_string(), message: message.to_string(), retryable }
+}
+
+export!(StripeCard);
