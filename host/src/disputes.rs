@@ -3,6 +3,11 @@
 //! disputed amount — it moves from the merchant's pending balance to a
 //! dispute reserve — and emits `dispute.opened`, all in one write. This
 //! module owns the dispute object's shape.
+//!
+//! The reserve is the gross disputed amount, though the merchant was
+//! credited the payment net of the fee: the card network takes back the
+//! gross, and the fee is not returned on a chargeback. The merchant's
+//! pending balance may go below zero; settlement must net it.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
@@ -60,9 +65,13 @@ pub fn open(conn: &Connection, rail: &str, notice: &DisputeNotice, now_ms: i64) 
     if notice.money.currency != currency {
         return Ok(DisputeApplied::Refused("the dispute's currency is not the payment's"));
     }
+    // Several disputes may open on one payment, never for more than it.
+    let already_disputed: i64 = conn
+        .prepare_cached("SELECT COALESCE(SUM(amount), 0) FROM disputes WHERE payment_id = ?1")?
+        .query_row(params![notice.payment_id], |row| row.get(0))?;
     let amount = match i64::try_from(notice.money.amount) {
-        Ok(amount) if amount <= payment_amount => amount,
-        _ => return Ok(DisputeApplied::Refused("the dispute is for more than the payment")),
+        Ok(amount) if amount.checked_add(already_disputed).is_some_and(|total| total <= payment_amount) => amount,
+        _ => return Ok(DisputeApplied::Refused("the disputes would be for more than the payment")),
     };
 
     let id = crate::ids::new_id("dsp");

@@ -174,10 +174,10 @@ pub fn parse_new_payment(body: &[u8]) -> Result<NewPayment, ApiError> {
     }
 }
 
-/// A provider payment-method token: `pm_`, `tok_` or `card_` and then
-/// letters, digits and underscores.
+/// A provider payment-method token: `pm_` or `tok_` and then letters,
+/// digits and underscores.
 fn parse_card_token(text: &str) -> Result<String, String> {
-    let known_prefix = ["pm_", "tok_", "card_"].iter().any(|p| text.starts_with(p));
+    let known_prefix = ["pm_", "tok_"].iter().any(|p| text.starts_with(p));
     let charset = text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !known_prefix || !charset || text.len() > CARD_TOKEN_CHARS_MAX {
         return Err(format!(

@@ -196,7 +196,12 @@ pub async fn receive_callback(
                 .store
                 .write(move |conn| disputes::open(conn, &rail_name, &notice, crate::clock::now_ms()))
                 .await?;
-            tracing::info!(plugin, ?applied, "provider callback: dispute");
+            if let DisputeApplied::Refused(why) = &applied {
+                // A real chargeback the gateway cannot attach: someone must look.
+                tracing::error!(plugin, why, "dispute notice refused; reconcile it with the provider");
+            } else {
+                tracing::info!(plugin, ?applied, "provider callback: dispute");
+            }
             return match applied {
                 DisputeApplied::Opened(id) => Ok(json!({ "received": true, "dispute": id })),
                 DisputeApplied::AlreadyOpen(id) => {

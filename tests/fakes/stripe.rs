@@ -34,6 +34,9 @@ pub const WEBHOOK_SECRET: &str = "whsec_fake_soxara_endpoint_secret";
 pub enum Fault {
     /// `500` before execution begins: nothing saved, safe to retry.
     ServerErrorBeforeExecution,
+    /// `500` after execution began: the intent exists, and the `500` is
+    /// saved and replayed for the key, as Stripe does.
+    ServerErrorAfterExecution,
     /// The intent is created and its answer saved, but sent after this wait.
     SlowAnswer(Duration),
 }
@@ -66,6 +69,7 @@ impl FakeStripe {
         let state = Arc::new(StripeState::default());
         let app = Router::new()
             .route("/v1/payment_intents", post(create_intent))
+            .route("/v1/payment_intents/search", get(search_intents))
             .route("/v1/payment_intents/{id}", get(retrieve_intent))
             .with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
@@ -113,11 +117,17 @@ impl FakeStripe {
         self.send_event("payment_intent.succeeded", intent).await
     }
 
-    /// The customer's bank opens a dispute: `charge.dispute.created` is sent.
-    pub async fn open_dispute(&self, intent_id: &str, amount: u64, reason: &str) -> reqwest::StatusCode {
+    /// The customer's bank opens dispute `dispute_id`: `charge.dispute.created` is sent.
+    pub async fn open_dispute(
+        &self,
+        dispute_id: &str,
+        intent_id: &str,
+        amount: u64,
+        reason: &str,
+    ) -> reqwest::StatusCode {
         let currency = self.state.inner.lock().unwrap().intents[intent_id]["currency"].clone();
         let dispute = json!({
-            "id": format!("dp_fake_{}", &intent_id[3..]),
+            "id": dispute_id,
             "object": "dispute",
             "amount": amount,
             "currency": currency,
@@ -225,14 +235,16 @@ async fn create_intent(State(state): State<Arc<StripeState>>, headers: HeaderMap
         let saved = if key.is_empty() { None } else { inner.saved.get(&key).cloned() };
         let (status, answer) = match saved {
             Some((first_form, status, answer)) if first_form == form_text => (status, answer),
-            Some(_) => stripe_error(
-                StatusCode::BAD_REQUEST,
-                "idempotency_error",
-                "idempotency_key_in_use",
-                json!({ "message": "Keys for idempotent requests can only be used with the same parameters they were first used with." }),
+            Some(_) => (
+                400,
+                json!({ "error": { "type": "idempotency_error", "message": "Keys for idempotent requests can only be used with the same parameters they were first used with." } }),
             ),
             None => {
-                let (status, answer) = execute(&mut inner, &parse_form(&body));
+                let (mut status, mut answer) = execute(&mut inner, &parse_form(&body));
+                if matches!(fault, Some(Fault::ServerErrorAfterExecution)) {
+                    (status, answer) =
+                        stripe_error(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "api_error", json!({}));
+                }
                 if !key.is_empty() {
                     inner.saved.insert(key, (form_text, status, answer.clone()));
                 }
@@ -277,6 +289,9 @@ fn execute(inner: &mut Inner, form: &HashMap<String, String>) -> (u16, Value) {
             ("requires_payment_method", Some(decline("card_declined", Some("insufficient_funds"))))
         }
         "pm_card_chargeDeclinedExpiredCard" => ("requires_payment_method", Some(decline("expired_card", None))),
+        "pm_card_authenticationRequired" if form.get("error_on_requires_action").is_some_and(|v| v == "true") => {
+            ("requires_payment_method", Some(decline("authentication_required", None)))
+        }
         "pm_card_authenticationRequired" => ("requires_action", None),
         "pm_card_processing" => ("processing", None),
         _ => ("succeeded", None),
@@ -303,6 +318,31 @@ fn execute(inner: &mut Inner, form: &HashMap<String, String>) -> (u16, Value) {
         ),
         None => (200, intent),
     }
+}
+
+/// `GET /v1/payment_intents/search?query=metadata['key']:'value'` (only
+/// the one query form the gateway sends).
+async fn search_intents(
+    State(state): State<Arc<StripeState>>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    if !authorized(&headers) {
+        return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": { "type": "invalid_request_error" } })))
+            .into_response();
+    }
+    let wanted = query.get("query").and_then(|q| {
+        let (key, value) = q.strip_prefix("metadata['")?.split_once("']:'")?;
+        Some((key.to_string(), value.strip_suffix('\'')?.to_string()))
+    });
+    let Some((key, value)) = wanted else {
+        let (s, b) = stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", "parameter_invalid", json!({}));
+        return (StatusCode::from_u16(s).unwrap(), axum::Json(b)).into_response();
+    };
+    let inner = state.inner.lock().unwrap();
+    let data: Vec<Value> =
+        inner.intents.values().filter(|pi| pi["metadata"][key.as_str()] == value.as_str()).cloned().collect();
+    axum::Json(json!({ "object": "search_result", "data": data, "has_more": false })).into_response()
 }
 
 async fn retrieve_intent(

@@ -138,7 +138,7 @@ async fn a_provider_timeout_leaves_it_processing_and_a_status_check_settles_it_w
     let fake = FakeMtn::start().await;
     fake.set_callbacks(false);
     // MTN stores the request but answers after the host's 4 s HTTP deadline.
-    fake.push_fault(Fault::SlowAccept(Duration::from_millis(4_600)));
+    fake.push_fault(Fault::SlowAccept(Duration::from_millis(8_000)));
     let (app, live_key) = gateway(&fake, mtn::API_KEY, 200).await;
     let key = new_key();
     let body = momo(2_000, "USD", "+231770004321");

@@ -85,6 +85,7 @@ async fn declines_come_back_failed_with_clear_codes() {
         ("pm_card_chargeDeclinedExpiredCard", "EXPIRED_CARD"),
         ("pm_card_authenticationRequired", "CARD_AUTHENTICATION_REQUIRED"),
     ] {
+        // (3-D Secure: the rail asks Stripe to refuse rather than wait.)
         let paid = app.pay(&live_key, Some(&new_key()), &card(token, 1_000)).await;
         assert_eq!(paid.status, 201, "{token}: {:?}", paid.body);
         assert_eq!(paid.body["status"], "failed", "{token}");
@@ -111,7 +112,7 @@ async fn live_keys_must_send_a_token_not_a_card_number() {
 async fn a_timeout_leaves_it_processing_and_the_same_key_settles_it_without_a_second_charge() {
     let fake = FakeStripe::start().await;
     // Stripe creates the intent but answers after the host's 4 s HTTP deadline.
-    fake.push_fault(Fault::SlowAnswer(Duration::from_millis(4_600)));
+    fake.push_fault(Fault::SlowAnswer(Duration::from_millis(8_000)));
     let (app, live_key) = gateway(&fake, 200).await;
     let paid = app.pay(&live_key, Some(&new_key()), &card("pm_card_visa", 3_000)).await;
     assert_eq!(paid.status, 201, "{:?}", paid.body);
@@ -190,7 +191,7 @@ async fn a_dispute_moves_the_funds_to_a_reserve_and_emits_dispute_opened() {
     let payment_id = id(&paid);
     let intent_id = paid.body["provider_reference"].as_str().unwrap().to_string();
 
-    assert_eq!(fake.open_dispute(&intent_id, 5_000, "fraudulent").await, 200);
+    assert_eq!(fake.open_dispute("dp_fake_1", &intent_id, 5_000, "fraudulent").await, 200);
     let dispute_id: String = app
         .state()
         .store
@@ -214,7 +215,7 @@ async fn a_dispute_moves_the_funds_to_a_reserve_and_emits_dispute_opened() {
     assert_eq!(app.get(&app.key, &format!("/v1/disputes/{dispute_id}")).await.status, 404);
 
     // Stripe may send the event again: one dispute, one reserve entry.
-    assert_eq!(fake.open_dispute(&intent_id, 5_000, "fraudulent").await, 200);
+    assert_eq!(fake.open_dispute("dp_fake_1", &intent_id, 5_000, "fraudulent").await, 200);
     assert_eq!(app.count(&format!("SELECT count(*) FROM disputes WHERE payment_id = '{payment_id}'")).await, 1);
     let reserve = app
         .count(&format!(
@@ -233,5 +234,32 @@ async fn a_dispute_moves_the_funds_to_a_reserve_and_emits_dispute_opened() {
         .count(&format!("SELECT count(*) FROM events WHERE type = 'dispute.opened' AND object_id = '{dispute_id}'"))
         .await;
     assert_eq!(events, 1);
+
+    // Another dispute on the same payment may not take more than it.
+    assert_eq!(fake.open_dispute("dp_fake_2", &intent_id, 1, "duplicate").await, 400);
+    // Nor can a payment that never completed be disputed.
+    let declined = app.pay(&live_key, Some(&new_key()), &card("pm_card_chargeDeclined", 700)).await;
+    let declined_intent = declined.body["provider_reference"].as_str().unwrap().to_string();
+    assert_eq!(fake.open_dispute("dp_fake_3", &declined_intent, 700, "fraudulent").await, 400);
+    assert_eq!(app.count("SELECT count(*) FROM disputes").await, 1);
+    app.verify().expect("the ledger balances");
+}
+
+#[tokio::test]
+async fn a_saved_500_is_resolved_by_searching_for_the_intent() {
+    let fake = FakeStripe::start().await;
+    // Stripe ran the request, then failed: the 500 is what the key replays.
+    fake.push_fault(Fault::ServerErrorAfterExecution);
+    let (app, live_key) = gateway(&fake, 100).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &card("pm_card_visa", 1_200)).await;
+    assert_eq!(paid.body["status"], "processing", "a 5xx may hide a charge");
+    let payment_id = id(&paid);
+    let done = wait_for("the search to find the intent", || async {
+        let body = payment(&app, &live_key, &payment_id).await;
+        (body["status"] != "processing").then_some(body)
+    })
+    .await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(fake.intents_for(&payment_id).len(), 1, "found, not created again");
     app.verify().expect("the ledger balances");
 }

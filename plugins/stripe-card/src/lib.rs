@@ -3,13 +3,17 @@
 //! - `collect`: `POST /v1/payment_intents` (form-encoded, `confirm=true`)
 //!   with the payment-method token the merchant's page got from Stripe.js,
 //!   and `Idempotency-Key` = the gateway's payment id. Stripe replays the
-//!   first answer for a repeated key, so a retry never charges twice.
+//!   first answer for a repeated key with the same form, so a retry does not
+//!   charge twice — while the key lives (24 h at least) and the form is
+//!   unchanged (same plugin version); otherwise it is left processing for
+//!   the status check and, failing that, reconciliation.
 //!   `402` is a decline; a timeout, `409`, `429` or `5xx` leaves the payment
 //!   processing.
 //! - `status`: `GET /v1/payment_intents/{id}` when the intent's id is known;
 //!   otherwise the same create request again under the same key (Stripe
 //!   keeps keys at least 24 h; this rail re-sends only within
-//!   `RESEND_WINDOW_MS`).
+//!   `RESEND_WINDOW_MS`), and if that replays a saved `5xx`, a search by
+//!   our payment id in the intent's metadata.
 //! - `handle-callback`: Stripe webhooks, verified with `Stripe-Signature`
 //!   (HMAC-SHA256 of `"{t}.{body}"`, 300 s tolerance). `payment_intent.*`
 //!   events settle payments; `charge.dispute.created` opens a dispute; other
@@ -74,14 +78,15 @@ impl Guest for StripeCard {
             None if clock::now_ms().saturating_sub(request.created_at_ms) < RESEND_WINDOW_MS => {
                 // We never learned the intent's id: the same request under the
                 // same key makes Stripe replay its first answer (or run it
-                // now, if it never began).
-                create_intent(&settings, &request)
+                // now, if it never began). A replayed 5xx tells nothing, so
+                // then look the intent up by our payment id.
+                let replayed = create_intent(&settings, &request)?;
+                if replayed.status == TransactionStatus::Processing && replayed.provider_reference.is_none() {
+                    return settings.find_intent(&request.payment_id);
+                }
+                Ok(replayed)
             }
-            None => Err(failure(
-                "NOT_FOUND_AT_PROVIDER",
-                "the PaymentIntent's id was never learned and the idempotency window has passed; reconcile it",
-                false,
-            )),
+            None => settings.find_intent(&request.payment_id),
         }
     }
 
@@ -143,7 +148,7 @@ fn create_intent(settings: &Settings, request: &CollectRequest) -> Result<RailOu
     let token = request
         .card
         .as_deref()
-        .filter(|t| t.starts_with("pm_") || t.starts_with("tok_") || t.starts_with("card_"))
+        .filter(|t| t.starts_with("pm_") || t.starts_with("tok_"))
         .ok_or_else(|| failure("INVALID_REQUEST", "a card payment through Stripe needs a payment-method token", false))?;
     let body = protocol::create_intent_form(
         &request.payment_id,
@@ -157,11 +162,14 @@ fn create_intent(settings: &Settings, request: &CollectRequest) -> Result<RailOu
     headers.push(("Content-Type".to_string(), "application/x-www-form-urlencoded".to_string()));
     let pending = outcome(Standing::Processing, None);
     match send("POST", format!("{}/v1/payment_intents", settings.base_url), headers, body) {
-        Ok(response) if response.status == 200 => {
-            let report =
-                protocol::parse_intent(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true))?;
-            Ok(outcome(report.standing, Some(report.id)))
-        }
+        Ok(response) if response.status == 200 => match protocol::parse_intent(&response.body) {
+            Ok(report) => Ok(outcome(report.standing, Some(report.id))),
+            // Stripe may have charged the card: never report that as a failure.
+            Err(why) => {
+                log::log(Level::Error, &format!("unreadable PaymentIntent from Stripe ({why}); left processing"));
+                Ok(pending)
+            }
+        },
         Ok(response) if response.status == 402 => {
             let (standing, intent_id) = protocol::parse_card_error(&response.body);
             Ok(outcome(standing, intent_id))
@@ -172,6 +180,12 @@ fn create_intent(settings: &Settings, request: &CollectRequest) -> Result<RailOu
         // A concurrent request under the same key, or throttled before it
         // ran: Stripe may still act on the first; the status check knows.
         Ok(response) if response.status == 409 || response.status == 429 => Ok(pending),
+        // An earlier request under this key had another form (a plugin
+        // upgrade between attempts): its outcome is unknown, not a refusal.
+        Ok(response) if response.status == 400 && protocol::is_idempotency_error(&response.body) => {
+            log::log(Level::Warn, "Stripe has another request under this payment's key; left processing");
+            Ok(pending)
+        }
         Ok(response) if (400..500).contains(&response.status) => {
             let message = format!("Stripe refused the request ({})", response.status);
             Err(failure("PROVIDER_REFUSED", &message, false))
@@ -230,6 +244,23 @@ impl Settings {
         headers
     }
 
+    /// Finds the intent made for `payment_id` by its metadata (Stripe's
+    /// search, which may lag a minute behind).
+    fn find_intent(&self, payment_id: &str) -> Result<RailOutcome, Failure> {
+        let query = String::from_utf8(protocol::search_query(payment_id)).unwrap_or_default();
+        let url = format!("{}/v1/payment_intents/search?{query}", self.base_url);
+        let response = send("GET", url, self.headers(), Vec::new()).map_err(unreachable_failure)?;
+        if response.status != 200 {
+            let message = format!("Stripe's search answered {}", response.status);
+            return Err(failure("PROVIDER_UNAVAILABLE", &message, true));
+        }
+        let found = protocol::parse_search(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true))?;
+        match found.into_iter().next() {
+            Some(report) => Ok(outcome(report.standing, Some(report.id))),
+            None => Err(failure("NOT_FOUND_AT_PROVIDER", "Stripe has no PaymentIntent for this payment (yet)", true)),
+        }
+    }
+
     /// `GET /v1/payment_intents/{id}`.
     fn retrieve_intent(&self, intent_id: &str) -> Result<protocol::IntentReport, Failure> {
         let valid_id = intent_id.starts_with("pi_") && intent_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
@@ -237,11 +268,7 @@ impl Settings {
             return Err(failure("BAD_REFERENCE", "the stored provider reference is not a PaymentIntent id", false));
         }
         let url = format!("{}/v1/payment_intents/{intent_id}", self.base_url);
-        let response = send("GET", url, self.headers(), Vec::new()).map_err(|e| match e {
-            HttpError::Denied(why) => failure("HTTP_DENIED", &why, false),
-            HttpError::Timeout => failure("PROVIDER_TIMEOUT", "Stripe did not answer in time", true),
-            HttpError::Transport(_) => failure("PROVIDER_UNAVAILABLE", "Stripe could not be reached", true),
-        })?;
+        let response = send("GET", url, self.headers(), Vec::new()).map_err(unreachable_failure)?;
         match response.status {
             200 => protocol::parse_intent(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true)),
             status => Err(failure("PROVIDER_UNAVAILABLE", &format!("Stripe answered {status} for the PaymentIntent"), true)),
@@ -251,6 +278,14 @@ impl Settings {
 
 fn send(method: &str, url: String, headers: Vec<(String, String)>, body: Vec<u8>) -> Result<Response, HttpError> {
     http::send(&Request { method: method.to_string(), url, headers, body })
+}
+
+fn unreachable_failure(error: HttpError) -> Failure {
+    match error {
+        HttpError::Denied(why) => failure("HTTP_DENIED", &why, false),
+        HttpError::Timeout => failure("PROVIDER_TIMEOUT", "Stripe did not answer in time", true),
+        HttpError::Transport(_) => failure("PROVIDER_UNAVAILABLE", "Stripe could not be reached", true),
+    }
 }
 
 fn failure(code: &str, message: &str, retryable: bool) -> Failure {

@@ -44,6 +44,9 @@ pub fn create_intent_form(
         ("amount", amount.as_str()),
         ("currency", currency.as_str()),
         ("confirm", "true"),
+        // No 3-D Secure here yet: Stripe answers 402 `authentication_required`
+        // instead of leaving an intent open that waits for the customer.
+        ("error_on_requires_action", "true"),
         ("payment_method_types[]", "card"),
         (metadata_key.as_str(), payment_id),
     ];
@@ -80,6 +83,8 @@ struct Intent {
 
 #[derive(Deserialize, Default)]
 struct StripeError {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
     #[serde(default)]
     code: Option<String>,
     #[serde(default)]
@@ -124,6 +129,31 @@ pub fn parse_intent(body: &[u8]) -> Result<IntentReport, String> {
     Ok(report_of(intent))
 }
 
+/// Whether a `400` says an earlier request under this key exists (with
+/// other parameters): its outcome is unknown, not a refusal.
+pub fn is_idempotency_error(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Envelope {
+        error: StripeError,
+    }
+    serde_json::from_slice::<Envelope>(body).is_ok_and(|e| e.error.kind.as_deref() == Some("idempotency_error"))
+}
+
+/// The PaymentIntents of a search answer (`{"object":"search_result","data":[…]}`).
+pub fn parse_search(body: &[u8]) -> Result<Vec<IntentReport>, String> {
+    #[derive(Deserialize)]
+    struct Search {
+        data: Vec<Intent>,
+    }
+    let search: Search = serde_json::from_slice(body).map_err(|e| format!("not a search result: {e}"))?;
+    Ok(search.data.into_iter().map(report_of).collect())
+}
+
+/// The search query that finds the intent made for our payment.
+pub fn search_query(payment_id: &str) -> Vec<u8> {
+    form(&[("query", &format!("metadata['{PAYMENT_ID_KEY}']:'{payment_id}'"))])
+}
+
 /// Reads a `402` card error: the decline, and the PaymentIntent's id if given.
 pub fn parse_card_error(body: &[u8]) -> (Standing, Option<String>) {
     #[derive(Deserialize)]
@@ -166,27 +196,36 @@ pub fn verify_signature(header: &str, body: &[u8], secret: &str, now_s: u64) -> 
     let mut signatures = Vec::new();
     for part in header.split(',') {
         match part.trim().split_once('=') {
-            Some(("t", value)) => timestamp = value.parse::<u64>().ok(),
+            Some(("t", value)) if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                timestamp = Some(value)
+            }
             Some(("v1", value)) => signatures.push(value),
             _ => {}
         }
     }
-    let timestamp = timestamp.ok_or("the Stripe-Signature header has no timestamp")?;
+    let raw_timestamp = timestamp.ok_or("the Stripe-Signature header has no timestamp")?;
+    let timestamp: u64 = raw_timestamp.parse().map_err(|_| "the Stripe-Signature timestamp is too large")?;
     if signatures.is_empty() {
         return Err("the Stripe-Signature header has no v1 signature");
     }
     if now_s.abs_diff(timestamp) > SIGNATURE_TOLERANCE_S {
         return Err("the webhook's timestamp is outside the tolerance");
     }
-    let expected = sign(secret, timestamp, body);
+    let expected = sign_raw(secret, raw_timestamp, body);
     let matches = signatures.iter().any(|s| constant_time_eq(s.as_bytes(), expected.as_bytes()));
     if matches { Ok(()) } else { Err("no v1 signature matches") }
 }
 
 /// The hex `v1` signature of a body at a timestamp (also what Stripe sends).
+#[cfg(test)]
 pub fn sign(secret: &str, timestamp: u64, body: &[u8]) -> String {
+    sign_raw(secret, &timestamp.to_string(), body)
+}
+
+/// The signature over the timestamp exactly as the header carries it.
+fn sign_raw(secret: &str, timestamp: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
-    mac.update(timestamp.to_string().as_bytes());
+    mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
     mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
@@ -232,7 +271,13 @@ pub fn parse_event(body: &[u8]) -> Result<Event, String> {
     )
     .map_err(|e| format!("not a Stripe event: {e}"))?;
     match event.kind.as_str() {
-        kind if kind.starts_with("payment_intent.") => {
+        // Only events whose snapshot is a settled state: `created` or
+        // `requires_action` snapshots, arriving late or out of order, would
+        // otherwise read as a decline.
+        "payment_intent.succeeded"
+        | "payment_intent.payment_failed"
+        | "payment_intent.canceled"
+        | "payment_intent.processing" => {
             let intent: Intent =
                 serde_json::from_value(event.data.object).map_err(|e| format!("not a PaymentIntent: {e}"))?;
             Ok(Event::Intent(report_of(intent)))
@@ -240,7 +285,10 @@ pub fn parse_event(body: &[u8]) -> Result<Event, String> {
         "charge.dispute.created" => {
             let dispute: Dispute =
                 serde_json::from_value(event.data.object).map_err(|e| format!("not a Dispute: {e}"))?;
-            let intent_id = dispute.payment_intent.ok_or("the dispute names no payment_intent")?;
+            // A dispute on a charge made outside PaymentIntents is not ours.
+            let Some(intent_id) = dispute.payment_intent else {
+                return Ok(Event::Other);
+            };
             Ok(Event::DisputeCreated {
                 dispute_id: dispute.id,
                 intent_id,
@@ -294,6 +342,16 @@ mod tests {
         assert_eq!(intent.as_deref(), Some("pi_9"));
         let (standing, _) = parse_card_error(br#"{"error":{"code":"expired_card"}}"#);
         assert!(matches!(standing, Standing::Failed { code: "EXPIRED_CARD", .. }));
+        assert!(is_idempotency_error(br#"{"error":{"type":"idempotency_error","message":"x"}}"#));
+        assert!(!is_idempotency_error(br#"{"error":{"type":"invalid_request_error"}}"#));
+    }
+
+    #[test]
+    fn search_finds_the_intent_by_our_payment_id() {
+        let query = String::from_utf8(search_query("pay_1")).unwrap();
+        assert_eq!(query, "query=metadata%5B%27soxara_payment_id%27%5D%3A%27pay_1%27");
+        let found = parse_search(br#"{"object":"search_result","data":[{"id":"pi_7","status":"succeeded"}]}"#).unwrap();
+        assert_eq!(found[0].id, "pi_7");
     }
 
     #[test]
@@ -307,6 +365,8 @@ mod tests {
         assert!(verify_signature(&header, body, "whsec_test", 1_000 + SIGNATURE_TOLERANCE_S + 1).is_err());
         assert!(verify_signature("v1=abc", body, "whsec_test", 1_000).is_err());
         assert!(verify_signature("t=1000", body, "whsec_test", 1_000).is_err());
+        let padded = format!("t=01000,v1={signature}");
+        assert!(verify_signature(&padded, body, "whsec_test", 1_000).is_err(), "the raw timestamp is signed");
     }
 
     #[test]
@@ -325,6 +385,10 @@ mod tests {
             }
         );
         assert_eq!(parse_event(br#"{"type":"customer.created","data":{"object":{}}}"#).unwrap(), Event::Other);
+        let snapshot = br#"{"type":"payment_intent.created","data":{"object":{"id":"pi_1","status":"requires_payment_method"}}}"#;
+        assert_eq!(parse_event(snapshot).unwrap(), Event::Other, "a created snapshot is no decline");
+        let no_intent = br#"{"type":"charge.dispute.created","data":{"object":{"id":"dp_2","amount":1,"currency":"usd"}}}"#;
+        assert_eq!(parse_event(no_intent).unwrap(), Event::Other);
         assert!(parse_event(b"nope").is_err());
     }
 }
