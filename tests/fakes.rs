@@ -1,6 +1,7 @@
 //! Fake provider servers on loopback ports, speaking the providers' protocols.
 
 pub mod mtn;
+pub mod orange;
 pub mod stripe;
 
 use std::collections::HashMap;

@@ -297,15 +297,17 @@ async fn get_dispute(
 async fn receive_callback(
     State(state): State<AppState>,
     ApiPath(plugin): ApiPath,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Value>, ApiError> {
+    let query = uri.query().unwrap_or("").to_string();
     let body = read_body(&headers, body).await?;
     let headers = headers
         .iter()
         .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
         .collect();
-    Ok(axum::Json(crate::rail_updates::receive_callback(&state, &plugin, headers, body.to_vec()).await?))
+    Ok(axum::Json(crate::rail_updates::receive_callback(&state, &plugin, headers, query, body.to_vec()).await?))
 }
 
 async fn route_not_found(method: Method, uri: Uri) -> ApiError {

@@ -360,6 +360,7 @@ struct RailReport {
     status: &'static str,
     provider_reference: Option<String>,
     failure: Option<(String, String)>,
+    redirect_url: Option<String>,
 }
 
 impl RailReport {
@@ -370,8 +371,14 @@ impl RailReport {
                 status: status_name(o.status),
                 provider_reference: o.provider_reference,
                 failure: o.failure.map(|f| (f.code, f.message)),
+                redirect_url: o.redirect_url,
             },
-            Err(f) => RailReport { status: "failed", provider_reference: None, failure: Some((f.code, f.message)) },
+            Err(f) => RailReport {
+                status: "failed",
+                provider_reference: None,
+                failure: Some((f.code, f.message)),
+                redirect_url: None,
+            },
         }
     }
 }
@@ -388,14 +395,17 @@ fn apply_report(
     checks: Option<i64>,
 ) -> Result<PaymentRow, StoreError> {
     if report.status == "processing" {
-        conn.prepare_cached("UPDATE payments SET provider_reference = COALESCE(?2, provider_reference) WHERE id = ?1")?
-            .execute(params![payment.id, report.provider_reference])?;
+        conn.prepare_cached(
+            "UPDATE payments SET provider_reference = COALESCE(?2, provider_reference),
+             next_action_url = COALESCE(?3, next_action_url) WHERE id = ?1",
+        )?
+        .execute(params![payment.id, report.provider_reference, report.redirect_url])?;
         schedule_check(conn, &payment.id, check_at_ms, checks)?;
     } else {
         conn.prepare_cached(
             "UPDATE payments SET status = ?2, provider_reference = COALESCE(?3, provider_reference),
              failure_code = ?4, failure_message = ?5, completed_at = ?6, rail_instrument = NULL,
-             next_check_at = NULL, status_checks = COALESCE(?7, status_checks)
+             next_check_at = NULL, next_action_url = NULL, status_checks = COALESCE(?7, status_checks)
              WHERE id = ?1 AND status = 'processing'",
         )?
         .execute(params![
@@ -601,7 +611,7 @@ pub fn status_name(status: TransactionStatus) -> &'static str {
 
 const PAYMENT_COLUMNS: &str = "p.id, p.merchant_id, p.mode, p.reference, p.idempotency_key, p.status, p.amount, p.fee, \
      p.currency, p.method, p.customer_phone, p.rail_instrument, p.card_last4, p.description, p.metadata, p.rail, \
-     p.entity, p.provider_reference, p.failure_code, p.failure_message, p.created_at, p.completed_at";
+     p.entity, p.provider_reference, p.failure_code, p.failure_message, p.created_at, p.completed_at, p.next_action_url";
 
 /// A payment as stored.
 #[derive(Debug, Clone)]
@@ -628,6 +638,8 @@ struct PaymentRow {
     failure_message: Option<String>,
     created_at_ms: i64,
     completed_at_ms: Option<i64>,
+    /// While processing: where the customer approves the payment.
+    next_action_url: Option<String>,
 }
 
 impl PaymentRow {
@@ -663,6 +675,7 @@ impl PaymentRow {
             failure_message: None,
             created_at_ms: now_ms,
             completed_at_ms: None,
+            next_action_url: None,
         }
     }
 
@@ -739,6 +752,7 @@ impl PaymentRow {
             failure_message: row.get(19)?,
             created_at_ms: row.get(20)?,
             completed_at_ms: row.get(21)?,
+            next_action_url: row.get(22)?,
         })
     }
 
@@ -894,6 +908,9 @@ impl PaymentRow {
         }
         if let Some(code) = &self.failure_code {
             object["failure"] = json!({ "code": code, "message": self.failure_message });
+        }
+        if let (Some(url), "processing") = (&self.next_action_url, self.status.as_str()) {
+            object["next_action"] = json!({ "type": "redirect", "url": url });
         }
         object
     }

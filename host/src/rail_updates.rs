@@ -24,7 +24,7 @@ use crate::app::AppState;
 use crate::disputes::{self, DisputeApplied};
 use crate::error::ApiError;
 use crate::payments::{self, DueCheck, ReportApplied};
-use crate::plugins::{Callback, CallbackEvent, PluginError};
+use crate::plugins::{Callback, CallbackEvent, PluginError, TransactionStatus};
 
 /// Status checks running at once (each holds a blocking thread while the
 /// rail waits on its provider).
@@ -161,13 +161,14 @@ pub async fn receive_callback(
     state: &AppState,
     plugin: &str,
     headers: Vec<(String, String)>,
+    query: String,
     body: Vec<u8>,
 ) -> Result<Value, ApiError> {
     let rail = state.registry.rail_for_plugin(plugin).ok_or(ApiError::NotFound { what: "callback endpoint" })?;
     let _permit =
         CALLBACKS_IN_FLIGHT.try_acquire().map_err(|_| ApiError::CallbackFailed("too many callbacks at once".into()))?;
     let rail_name = rail.name().to_string();
-    let callback = Callback { headers, body };
+    let callback = Callback { headers, query, body };
     let answer = tokio::task::spawn_blocking(move || rail.handle_callback(&callback))
         .await
         .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
@@ -212,11 +213,15 @@ pub async fn receive_callback(
         }
     };
     let payment_id = report.payment_id.clone();
+    // "Still processing" from a callback is a prompt (some providers' callbacks
+    // carry no outcome the plugin can trust): check the payment now.
+    let check_now = report.outcome.status == TransactionStatus::Processing;
     let applied = state
         .store
         .write(move |conn| {
             let now_ms = crate::clock::now_ms();
-            payments::apply_later_report(conn, &payment_id, &rail_name, report.outcome, now_ms, None, None)
+            let check_at = check_now.then_some(now_ms);
+            payments::apply_later_report(conn, &payment_id, &rail_name, report.outcome, now_ms, check_at, None)
         })
         .await?;
     tracing::info!(plugin, payment = %report.payment_id, ?applied, "provider callback");

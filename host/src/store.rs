@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_idempotency_by_transaction.sql"),
     include_str!("../migrations/0005_status_checks.sql"),
     include_str!("../migrations/0006_disputes.sql"),
+    include_str!("../migrations/0007_next_action.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@ mod idempotency;
 mod isolation;
 mod ledger;
 mod mtn;
+mod orange;
 mod payments;
 mod properties;
 mod registry;

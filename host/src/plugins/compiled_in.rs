@@ -52,5 +52,6 @@ pub fn collect(request: &CollectRequest) -> Result<RailOutcome, Failure> {
             Some(Failure { code: code.to_string(), message: message.to_string(), retryable: false }),
         ),
     };
-    Ok(RailOutcome { status, provider_reference: Some(format!("sim_{}", request.payment_id)), failure })
+    let provider_reference = Some(format!("sim_{}", request.payment_id));
+    Ok(RailOutcome { status, provider_reference, failure, redirect_url: None })
 }

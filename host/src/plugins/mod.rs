@@ -349,6 +349,12 @@ fn check_answer(answer: &Result<RailOutcome, Failure>, chars_max: usize) -> Resu
             if outcome.provider_reference.as_ref().is_some_and(|r| r.chars().count() > chars_max) {
                 return Err(format!("provider reference longer than {chars_max} characters"));
             }
+            if let Some(url) = &outcome.redirect_url {
+                let web = url.starts_with("https://") || url.starts_with("http://");
+                if !web || url.chars().count() > chars_max || url.chars().any(char::is_control) {
+                    return Err(format!("redirect URL is not an http(s) URL of at most {chars_max} characters"));
+                }
+            }
             match (&outcome.status, &outcome.failure) {
                 (TransactionStatus::Failed, None) => Err("a failed outcome without a failure".into()),
                 (_, Some(failure)) => check_failure(failure),

@@ -142,7 +142,7 @@ fn request_to_pay(settings: &Settings, token: &str, request: &CollectRequest) ->
     let pending = RailOutcome {
         status: TransactionStatus::Processing,
         provider_reference: Some(reference.clone()),
-        failure: None,
+        failure: None, redirect_url: None,
     };
     match send("POST", url, headers, body) {
         // Accepted, or already there from an earlier attempt.
@@ -175,7 +175,7 @@ fn outcome(standing: Standing, reference: &str) -> RailOutcome {
         Standing::Successful => (TransactionStatus::Completed, None),
         Standing::Failed { code, message } => (TransactionStatus::Failed, Some(failure(code, &message, false))),
     };
-    RailOutcome { status, provider_reference: Some(reference.to_string()), failure: failure_value }
+    RailOutcome { status, provider_reference: Some(reference.to_string()), failure: failure_value, redirect_url: None }
 }
 
 /// This plugin's operator configuration.

@@ -53,6 +53,7 @@ impl Guest for Simulator {
             status: TransactionStatus::Completed,
             provider_reference: Some(format!("sim_{}", request.refund_id)),
             failure: None,
+            redirect_url: None,
         })
     }
 
@@ -101,7 +102,7 @@ fn rail_outcome(outcome: outcome::Outcome, payment_id: &str) -> RailOutcome {
             Some(Failure { code: code.to_string(), message: message.to_string(), retryable: false }),
         ),
     };
-    RailOutcome { status, provider_reference: Some(format!("sim_{payment_id}")), failure }
+    RailOutcome { status, provider_reference: Some(format!("sim_{payment_id}")), failure, redirect_url: None }
 }
 
 fn invalid(message: &str) -> Failure {

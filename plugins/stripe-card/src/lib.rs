@@ -209,7 +209,7 @@ fn outcome(standing: Standing, intent_id: Option<String>) -> RailOutcome {
         Standing::Canceled => (TransactionStatus::Cancelled, None),
         Standing::Failed { code, message } => (TransactionStatus::Failed, Some(failure(code, message, false))),
     };
-    RailOutcome { status, provider_reference: intent_id, failure: failure_value }
+    RailOutcome { status, provider_reference: intent_id, failure: failure_value, redirect_url: None }
 }
 
 /// This plugin's operator configuration.

@@ -55,6 +55,7 @@ impl Guest for Hostile {
                 status: TransactionStatus::Failed,
                 provider_reference: Some("x".repeat(1 << 20)),
                 failure: Some(Failure { code: "lower case!".to_string(), message: String::new(), retryable: true }),
+                redirect_url: None,
             }),
             "0005" => {
                 let url = soxara::gateway::config::get("target_url").unwrap_or_default();
@@ -64,12 +65,14 @@ impl Guest for Hostile {
                     status: TransactionStatus::Completed,
                     provider_reference: Some(format!("leaked {}", response.status)),
                     failure: None,
+                    redirect_url: None,
                 })
             }
             _ => Ok(RailOutcome {
                 status: TransactionStatus::Completed,
                 provider_reference: Some(format!("hostile_{}", request.payment_id)),
                 failure: None,
+                redirect_url: None,
             }),
         }
     }
@@ -83,7 +86,7 @@ impl Guest for Hostile {
     }
 
     fn status(_request: CollectRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
-        Ok(RailOutcome { status: TransactionStatus::Processing, provider_reference: None, failure: None })
+        Ok(RailOutcome { status: TransactionStatus::Processing, provider_reference: None, failure: None, redirect_url: None })
     }
 
     fn handle_callback(_callback: Callback) -> Result<CallbackEvent, Failure> {

@@ -1,0 +1,162 @@
+//! Live Orange Money payments: the real `orange-money` component, bound for
+//! live `orange_money`, talking to a fake Orange Web Payment API. The
+//! customer pays on Orange's page (a `next_action` redirect); Orange's
+//! notification prompts a status check that settles the payment.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use soxara::auth::KeyKind;
+use soxara::config::{FileConfig, PluginLimitOverrides, PluginSettings, RouteSetting};
+use soxara::mode::Mode;
+use soxara_tests::fakes::orange::{self, FakeOrange, Fault};
+use soxara_tests::{Answer, TestApp, new_key, spawn_app_with, wait_for};
+
+async fn gateway(fake: &FakeOrange, check_ms: u64) -> (TestApp, String) {
+    let mut config = FileConfig::default();
+    config.routes.push(RouteSetting {
+        mode: "live".into(),
+        method: "orange_money".into(),
+        plugin: "orange-money".into(),
+    });
+    let settings = BTreeMap::from([
+        ("base_url".to_string(), fake.url()),
+        ("country_path".to_string(), orange::COUNTRY_PATH.to_string()),
+        ("client_id".to_string(), orange::CLIENT_ID.to_string()),
+        ("client_secret".to_string(), orange::CLIENT_SECRET.to_string()),
+        ("merchant_key".to_string(), orange::MERCHANT_KEY.to_string()),
+        ("return_url".to_string(), "https://shop.example/paid".to_string()),
+        ("cancel_url".to_string(), "https://shop.example/cancelled".to_string()),
+    ]);
+    config.plugins.insert(
+        "orange-money".into(),
+        PluginSettings {
+            config: settings,
+            allowed_hosts: vec!["127.0.0.1".into()],
+            limits: PluginLimitOverrides { call_ms_max: Some(10_000), ..PluginLimitOverrides::default() },
+        },
+    );
+    config.status_checks.delays_ms = vec![check_ms];
+    config.status_checks.poll_interval_ms = 20;
+    let app = spawn_app_with(config).await;
+    let live_key = app.create_key(&app.merchant_id, Mode::Live, KeyKind::Secret).await;
+    (app, live_key)
+}
+
+fn orange_money(amount: u64, currency: &str) -> String {
+    json!({ "amount": amount, "currency": currency, "method": "orange_money", "customer": { "phone": "+231880001234" } })
+        .to_string()
+}
+
+fn id(answer: &Answer) -> String {
+    answer.body["id"].as_str().unwrap_or_else(|| panic!("no id in {:?}", answer.body)).to_string()
+}
+
+async fn settled(app: &TestApp, key: &str, id: &str) -> Value {
+    wait_for(&format!("payment {id} to settle"), || async {
+        let body = app.get(key, &format!("/v1/payments/{id}")).await.body;
+        (body["status"] != "processing").then_some(body)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_customer_pays_on_oranges_page_and_the_notification_settles_it() {
+    let fake = FakeOrange::start().await;
+    let (app, live_key) = gateway(&fake, 3_600_000).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &orange_money(50_000, "LRD")).await;
+    assert_eq!(paid.status, 201, "{:?}", paid.body);
+    assert_eq!(paid.body["status"], "processing");
+    assert_eq!(paid.body["entity"], "Phoenix Hub Liberia, Inc.");
+    assert_eq!(paid.body["next_action"]["type"], "redirect");
+    let url = paid.body["next_action"]["url"].as_str().unwrap();
+    let pay_token = paid.body["provider_reference"].as_str().unwrap().to_string();
+    assert!(url.ends_with(&pay_token), "{url}");
+    let payment_id = id(&paid);
+
+    assert_eq!(fake.customer_pays(&pay_token).await, 200);
+    let done = settled(&app, &live_key, &payment_id).await;
+    assert_eq!(done["status"], "completed");
+    assert!(done.get("next_action").is_none(), "no action once final: {done:?}");
+    assert_eq!(fake.payments_for(&payment_id), 1);
+    let entries = app
+        .count(&format!(
+            "SELECT count(*) FROM journal_entries WHERE transaction_id = '{payment_id}' AND kind = 'payment'"
+        ))
+        .await;
+    assert_eq!(entries, 1);
+    let events = app
+        .count(&format!("SELECT count(*) FROM events WHERE object_id = '{payment_id}' AND type = 'payment.succeeded'"))
+        .await;
+    assert_eq!(events, 1);
+    app.verify().expect("the ledger balances");
+}
+
+#[tokio::test]
+async fn a_cancelled_payment_fails_and_a_forged_notification_settles_nothing() {
+    let fake = FakeOrange::start().await;
+    let (app, live_key) = gateway(&fake, 3_600_000).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &orange_money(1_200, "USD")).await;
+    let payment_id = id(&paid);
+    let pay_token = paid.body["provider_reference"].as_str().unwrap().to_string();
+
+    // Someone posts a "SUCCESS" notification: it only prompts a status check,
+    // and Orange still says INITIATED.
+    let callback = format!("{}/v1/callbacks/orange-money?payment_id={payment_id}", app.base);
+    let forged = json!({ "status": "SUCCESS", "notif_token": "guessed", "txnid": "MP-forged" });
+    let answer = soxara_tests::answer(app.client.post(&callback).json(&forged).send().await.unwrap()).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let checks_before = fake.status_posts();
+    wait_for("the prompted status check", || async { (fake.status_posts() > checks_before).then_some(()) }).await;
+    let now = app.get(&live_key, &format!("/v1/payments/{payment_id}")).await.body;
+    assert_eq!(now["status"], "processing");
+    let nameless = soxara_tests::answer(
+        app.client.post(format!("{}/v1/callbacks/orange-money", app.base)).json(&forged).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(nameless.code(), "CALLBACK_REJECTED");
+
+    assert_eq!(fake.customer_cancels(&pay_token).await, 200);
+    let done = settled(&app, &live_key, &payment_id).await;
+    assert_eq!(done["status"], "failed");
+    assert_eq!(done["failure"]["code"], "PAYMENT_FAILED");
+    assert_eq!(
+        app.count(&format!("SELECT count(*) FROM journal_entries WHERE transaction_id = '{payment_id}'")).await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_lost_first_answer_is_recovered_under_the_same_order_id() {
+    let fake = FakeOrange::start().await;
+    // Orange creates the web payment but answers after the 4 s HTTP deadline.
+    fake.push_fault(Fault::SlowAnswer(Duration::from_millis(8_000)));
+    let (app, live_key) = gateway(&fake, 200).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &orange_money(2_000, "USD")).await;
+    assert_eq!(paid.status, 201, "{:?}", paid.body);
+    assert_eq!(paid.body["status"], "processing");
+    assert!(paid.body.get("next_action").is_none(), "no page yet: {:?}", paid.body);
+    let payment_id = id(&paid);
+
+    let with_page = wait_for("the status check to recover the payment page", || async {
+        let body = app.get(&live_key, &format!("/v1/payments/{payment_id}")).await.body;
+        body.get("next_action").is_some().then_some(body)
+    })
+    .await;
+    assert_eq!(fake.payments_for(&payment_id), 1, "one web payment, asked for twice");
+    let pay_token = with_page["provider_reference"].as_str().unwrap().to_string();
+    assert_eq!(fake.customer_pays(&pay_token).await, 200);
+    assert_eq!(settled(&app, &live_key, &payment_id).await["status"], "completed");
+    app.verify().expect("the ledger balances");
+}
+
+#[tokio::test]
+async fn amounts_orange_cannot_take_fail_clearly_before_anything_is_asked() {
+    let fake = FakeOrange::start().await;
+    let (app, live_key) = gateway(&fake, 3_600_000).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &orange_money(1_250, "USD")).await;
+    assert_eq!(paid.body["status"], "failed", "{:?}", paid.body);
+    assert_eq!(paid.body["failure"]["code"], "INVALID_AMOUNT");
+    assert_eq!(fake.web_payment_posts(), 0);
+}
