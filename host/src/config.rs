@@ -263,6 +263,10 @@ pub struct PluginSettings {
     /// Host names the plugin may reach over HTTP.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// Host names a rail may send customers to (`next_action` redirects,
+    /// https only), e.g. Orange Money's payment pages. Empty: none.
+    #[serde(default)]
+    pub redirect_hosts: Vec<String>,
     /// This plugin's own limits, where they differ from `[plugin_limits]`.
     #[serde(default)]
     pub limits: PluginLimitOverrides,

@@ -330,13 +330,13 @@ fn record_outcome(
             // We cannot know whether the provider acted, so the payment stays
             // processing (status checks settle it) and the key is bound to
             // this answer: a retry never creates a second charge.
-            schedule_check(conn, &payment.id, Some(check_at_ms), Some(0))?;
+            schedule(conn, &payment.id, Schedule::First(check_at_ms))?;
             let error = ApiError::RailFailed(plugin_error, payment.id.clone());
             StoredResponse { status: error.status().as_u16(), body: error.body().to_string() }
         }
         Ok(answer) => {
             let report = RailReport::from_answer(answer);
-            let updated = apply_report(conn, &payment, &report, now_ms, Some(check_at_ms), Some(0))?;
+            let updated = apply_report(conn, &payment, &report, now_ms, Schedule::First(check_at_ms))?;
             StoredResponse { status: 201, body: updated.to_json().to_string() }
         }
     };
@@ -383,24 +383,40 @@ impl RailReport {
     }
 }
 
+/// When a payment still processing is checked next.
+#[derive(Debug, Clone, Copy)]
+pub enum Schedule {
+    /// After the rail's first answer: the first check, at this time.
+    First(i64),
+    /// After status check number `checks`, which was due at `due_at`: the
+    /// next at `next_at`, unless a callback moved it meanwhile.
+    After { due_at: i64, next_at: i64, checks: i64 },
+    /// A callback's prompt: no later than this, once the first answer is
+    /// recorded (never while `collect` may still be running).
+    Prompt(i64),
+}
+
 /// Moves a processing payment to what the rail reported: a final status
-/// with its ledger entries and events, or still processing with its next
-/// check at `check_at_ms` (`checks` made so far). `None` keeps what is stored.
+/// with its ledger entries and events, or still processing, checked next as
+/// `next` says.
 fn apply_report(
     conn: &Connection,
     payment: &PaymentRow,
     report: &RailReport,
     now_ms: i64,
-    check_at_ms: Option<i64>,
-    checks: Option<i64>,
+    next: Schedule,
 ) -> Result<PaymentRow, StoreError> {
+    let checks = match next {
+        Schedule::After { checks, .. } => Some(checks),
+        _ => None,
+    };
     if report.status == "processing" {
         conn.prepare_cached(
             "UPDATE payments SET provider_reference = COALESCE(?2, provider_reference),
              next_action_url = COALESCE(?3, next_action_url) WHERE id = ?1",
         )?
         .execute(params![payment.id, report.provider_reference, report.redirect_url])?;
-        schedule_check(conn, &payment.id, check_at_ms, checks)?;
+        schedule(conn, &payment.id, next)?;
     } else {
         conn.prepare_cached(
             "UPDATE payments SET status = ?2, provider_reference = COALESCE(?3, provider_reference),
@@ -429,17 +445,28 @@ fn apply_report(
     Ok(updated)
 }
 
-fn schedule_check(
-    conn: &Connection,
-    payment_id: &str,
-    check_at_ms: Option<i64>,
-    checks: Option<i64>,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE payments SET next_check_at = COALESCE(?2, next_check_at), status_checks = COALESCE(?3, status_checks)
-         WHERE id = ?1 AND status = 'processing'",
-    )?
-    .execute(params![payment_id, check_at_ms, checks])?;
+/// Sets when a processing payment is checked next.
+pub fn schedule(conn: &Connection, payment_id: &str, next: Schedule) -> Result<(), StoreError> {
+    match next {
+        Schedule::First(at) => conn
+            .prepare_cached(
+                "UPDATE payments SET next_check_at = ?2, status_checks = 0 WHERE id = ?1 AND status = 'processing'",
+            )?
+            .execute(params![payment_id, at])?,
+        Schedule::After { due_at, next_at, checks } => conn
+            .prepare_cached(
+                "UPDATE payments SET status_checks = ?4,
+                 next_check_at = CASE WHEN next_check_at = ?2 THEN ?3 ELSE next_check_at END
+                 WHERE id = ?1 AND status = 'processing'",
+            )?
+            .execute(params![payment_id, due_at, next_at, checks])?,
+        Schedule::Prompt(at) => conn
+            .prepare_cached(
+                "UPDATE payments SET next_check_at = MIN(next_check_at, ?2)
+                 WHERE id = ?1 AND status = 'processing' AND next_check_at IS NOT NULL",
+            )?
+            .execute(params![payment_id, at])?,
+    };
     Ok(())
 }
 
@@ -454,23 +481,25 @@ pub struct DueCheck {
     /// Checks made so far.
     pub checks: i64,
     pub created_at_ms: i64,
+    /// When this check was due (to tell whether a callback moved it since).
+    pub due_at: i64,
 }
 
 /// Processing payments whose next status check is due, oldest first.
 pub fn due_checks(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<DueCheck>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {PAYMENT_COLUMNS}, p.status_checks FROM payments p
+        "SELECT {PAYMENT_COLUMNS}, p.status_checks, p.next_check_at FROM payments p
          WHERE p.status = 'processing' AND p.next_check_at IS NOT NULL AND p.next_check_at <= ?1
          ORDER BY p.next_check_at LIMIT ?2"
     ))?;
     let checks_column = PAYMENT_COLUMNS.split(',').count();
     let rows = stmt
         .query_map(params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
-            Ok((PaymentRow::from_row(row)?, row.get::<_, i64>(checks_column)?))
+            Ok((PaymentRow::from_row(row)?, row.get::<_, i64>(checks_column)?, row.get::<_, i64>(checks_column + 1)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut due = Vec::with_capacity(rows.len());
-    for (payment, checks) in rows {
+    for (payment, checks, due_at) in rows {
         // One unreadable row must not stop the other checks.
         let request = payment.collect_request().map_err(|e| e.to_string());
         due.push(DueCheck {
@@ -480,6 +509,7 @@ pub fn due_checks(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<Du
             provider_reference: payment.provider_reference,
             checks,
             created_at_ms: payment.created_at_ms,
+            due_at,
         });
     }
     Ok(due)
@@ -490,11 +520,6 @@ pub fn stop_checks(conn: &Connection, payment_id: &str) -> Result<(), StoreError
     conn.prepare_cached("UPDATE payments SET next_check_at = NULL WHERE id = ?1 AND status = 'processing'")?
         .execute(params![payment_id])?;
     Ok(())
-}
-
-/// Pushes a due check back (the rail could not be asked, or did not know).
-pub fn postpone_check(conn: &Connection, payment_id: &str, check_at_ms: i64, checks: i64) -> Result<(), StoreError> {
-    schedule_check(conn, payment_id, Some(check_at_ms), Some(checks))
 }
 
 /// What became of a rail's later report on a payment.
@@ -512,16 +537,14 @@ pub enum ReportApplied {
 
 /// Applies a status check's or callback's outcome from rail `rail` to
 /// payment `payment_id`, if that rail collected it and it is processing.
-/// A status check passes when to check next and the checks made; a
-/// callback passes `None` and leaves the schedule as it is.
+/// If it stays processing, it is checked next as `next` says.
 pub fn apply_later_report(
     conn: &Connection,
     payment_id: &str,
     rail: &str,
     outcome: RailOutcome,
     now_ms: i64,
-    check_at_ms: Option<i64>,
-    checks: Option<i64>,
+    next: Schedule,
 ) -> Result<ReportApplied, StoreError> {
     let Some(payment) = PaymentRow::load(conn, payment_id)?.filter(|p| p.rail == rail) else {
         return Ok(ReportApplied::NotThisRail);
@@ -537,7 +560,7 @@ pub fn apply_later_report(
     if reference_differs {
         return Ok(ReportApplied::ReferenceMismatch);
     }
-    apply_report(conn, &payment, &report, now_ms, check_at_ms, checks)?;
+    apply_report(conn, &payment, &report, now_ms, next)?;
     Ok(ReportApplied::Status(report.status))
 }
 
@@ -577,7 +600,7 @@ pub async fn resume_in_flight(state: &AppState) -> anyhow::Result<usize> {
                     "cannot resume payment: its rail is not loaded; it stays processing and is checked later"
                 );
                 let check_at = crate::clock::now_ms().saturating_add(state.status_checks.delay_ms(0));
-                state.store.write(move |conn| schedule_check(conn, &payment.id, Some(check_at), Some(0))).await?;
+                state.store.write(move |conn| schedule(conn, &payment.id, Schedule::First(check_at))).await?;
             }
         }
     }

@@ -10,8 +10,10 @@
 //!
 //! Both end in `payments::apply_later_report`, which only moves a processing
 //! payment of that same rail, so a late, repeated or forged report can never
-//! post twice or touch another rail's payment. Neither path ever calls
-//! `collect` again with a new idempotency key: no second charge.
+//! post twice or touch another rail's payment. A callback that reports
+//! "still processing" only brings the next check forward (a prompt). No path
+//! ever asks the provider under a new idempotency key: no second charge (a
+//! rail's `status` may repeat its request under the same key).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +25,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::app::AppState;
 use crate::disputes::{self, DisputeApplied};
 use crate::error::ApiError;
-use crate::payments::{self, DueCheck, ReportApplied};
-use crate::plugins::{Callback, CallbackEvent, PluginError, TransactionStatus};
+use crate::payments::{self, DueCheck, ReportApplied, Schedule};
+use crate::plugins::{Callback, CallbackEvent, PluginError};
 
 /// Status checks running at once (each holds a blocking thread while the
 /// rail waits on its provider).
@@ -37,6 +39,10 @@ const CHECKS_PER_ROUND_MAX: usize = 256;
 /// from payments; past this the provider is told to send it again.
 const CALLBACKS_AT_ONCE: usize = 32;
 static CALLBACKS_IN_FLIGHT: Semaphore = Semaphore::const_new(CALLBACKS_AT_ONCE);
+/// A callback that leaves a payment processing moves its next check no
+/// sooner than this: a prompt, which repeated callbacks cannot turn into a
+/// stream of provider requests (a check moves the schedule past it).
+const PROMPT_DELAY_MS: i64 = 1_000;
 
 /// The running status-check worker.
 pub struct Worker {
@@ -102,6 +108,7 @@ async fn check_one(state: &AppState, check: DueCheck) -> Result<(), ApiError> {
     let checks = check.checks.saturating_add(1);
     let now_ms = crate::clock::now_ms();
     let next_at = now_ms.saturating_add(state.status_checks.delay_ms(checks));
+    let next = Schedule::After { due_at: check.due_at, next_at, checks };
     let payment_id = check.payment_id.clone();
     let too_old = now_ms.saturating_sub(check.created_at_ms)
         > i64::try_from(state.status_checks.give_up_after_ms).unwrap_or(i64::MAX);
@@ -116,7 +123,7 @@ async fn check_one(state: &AppState, check: DueCheck) -> Result<(), ApiError> {
     };
     let Some(rail) = state.registry.rail_named(&check.rail) else {
         tracing::warn!(payment = %payment_id, rail = %check.rail, "status check postponed: the rail is not loaded");
-        state.store.write(move |conn| payments::postpone_check(conn, &payment_id, next_at, checks)).await?;
+        state.store.write(move |conn| payments::schedule(conn, &payment_id, next)).await?;
         return Ok(());
     };
     let rail_name = rail.name().to_string();
@@ -129,15 +136,7 @@ async fn check_one(state: &AppState, check: DueCheck) -> Result<(), ApiError> {
                 .store
                 .write(move |conn| {
                     let now_ms = crate::clock::now_ms();
-                    payments::apply_later_report(
-                        conn,
-                        &payment_id,
-                        &rail_name,
-                        outcome,
-                        now_ms,
-                        Some(next_at),
-                        Some(checks),
-                    )
+                    payments::apply_later_report(conn, &payment_id, &rail_name, outcome, now_ms, next)
                 })
                 .await?;
             tracing::info!(payment = %check.payment_id, checks, ?applied, "status check");
@@ -145,11 +144,11 @@ async fn check_one(state: &AppState, check: DueCheck) -> Result<(), ApiError> {
         Ok(Err(failure)) => {
             // The rail could not find out (provider down, bad answer): ask later.
             tracing::info!(payment = %payment_id, code = %failure.code, message = %failure.message, "status unknown; checking later");
-            state.store.write(move |conn| payments::postpone_check(conn, &payment_id, next_at, checks)).await?;
+            state.store.write(move |conn| payments::schedule(conn, &payment_id, next)).await?;
         }
         Err(plugin_error) => {
             tracing::warn!(payment = %payment_id, error = %plugin_error, "status check failed in the plugin; checking later");
-            state.store.write(move |conn| payments::postpone_check(conn, &payment_id, next_at, checks)).await?;
+            state.store.write(move |conn| payments::schedule(conn, &payment_id, next)).await?;
         }
     }
     Ok(())
@@ -214,14 +213,14 @@ pub async fn receive_callback(
     };
     let payment_id = report.payment_id.clone();
     // "Still processing" from a callback is a prompt (some providers' callbacks
-    // carry no outcome the plugin can trust): check the payment now.
-    let check_now = report.outcome.status == TransactionStatus::Processing;
+    // carry no outcome the plugin can trust): check the payment soon, at
+    // most once per prompt interval however many callbacks come.
     let applied = state
         .store
         .write(move |conn| {
             let now_ms = crate::clock::now_ms();
-            let check_at = check_now.then_some(now_ms);
-            payments::apply_later_report(conn, &payment_id, &rail_name, report.outcome, now_ms, check_at, None)
+            let next = Schedule::Prompt(now_ms.saturating_add(PROMPT_DELAY_MS));
+            payments::apply_later_report(conn, &payment_id, &rail_name, report.outcome, now_ms, next)
         })
         .await?;
     tracing::info!(plugin, payment = %report.payment_id, ?applied, "provider callback");

@@ -29,6 +29,8 @@ pub const CLIENT_ID: &str = "fake-orange-client-id";
 pub const CLIENT_SECRET: &str = "fake-orange-client-secret-c0ffee";
 pub const MERCHANT_KEY: &str = "fake-merchant-key-42";
 pub const COUNTRY_PATH: &str = "lr";
+/// Where the fake's payment pages are (the operator allows it as a redirect host).
+pub const PAYMENT_PAGE_HOST: &str = "webpayment.orange.example";
 
 #[derive(Debug, Clone, Copy)]
 pub enum Fault {
@@ -54,6 +56,7 @@ struct Inner {
     web_payment_posts: usize,
     status_posts: usize,
     faults: VecDeque<Fault>,
+    refuse_repeats: bool,
 }
 
 #[derive(Clone)]
@@ -83,6 +86,20 @@ impl FakeOrange {
 
     pub fn push_fault(&self, fault: Fault) {
         self.state.inner.lock().unwrap().faults.push_back(fault);
+    }
+
+    /// From now on, a repeated `order_id` is refused (`409`), whatever the body.
+    pub fn refuse_repeated_order_ids(&self) {
+        self.state.inner.lock().unwrap().refuse_repeats = true;
+    }
+
+    /// Posts `body` to the notif_url given for `pay_token`, as Orange would.
+    pub async fn notify(&self, pay_token: &str, body: &Value) -> reqwest::StatusCode {
+        let url = self.state.inner.lock().unwrap().payments[pay_token].request["notif_url"]
+            .as_str()
+            .expect("a notif_url")
+            .to_string();
+        reqwest::Client::new().post(url).json(body).send().await.expect("the gateway answers").status()
     }
 
     pub fn web_payment_posts(&self) -> usize {
@@ -172,7 +189,9 @@ async fn web_payment(
         }
         let existing = inner.payments.iter().find(|(_, p)| p.request["order_id"] == request["order_id"]);
         let answer = match existing {
-            Some((pay_token, payment)) if payment.request == request => web_payment_answer(pay_token, payment),
+            Some((pay_token, payment)) if payment.request == request && !inner.refuse_repeats => {
+                web_payment_answer(pay_token, payment)
+            }
             Some(_) => return error(StatusCode::CONFLICT, 2, "order_id already used"),
             None => {
                 let pay_token = format!("{:0>32}", inner.payments.len() + 1);
@@ -196,7 +215,7 @@ fn web_payment_answer(pay_token: &str, payment: &WebPayment) -> Value {
         "status": 201,
         "message": "OK",
         "pay_token": pay_token,
-        "payment_url": format!("https://webpayment.orange.example/payment/pay_token/{pay_token}"),
+        "payment_url": format!("https://{PAYMENT_PAGE_HOST}/payment/pay_token/{pay_token}"),
         "notif_token": payment.notif_token,
     })
 }

@@ -22,6 +22,7 @@ async fn gateway_with_hostile_rail(target_url: &str) -> TestApp {
             config: BTreeMap::from([("target_url".into(), target_url.into())]),
             allowed_hosts: vec![],
             limits,
+            ..PluginSettings::default()
         },
     );
     spawn_app_with_plugins(config, &[test_plugin("hostile")]).await

@@ -34,6 +34,7 @@ async fn gateway(fake: &FakeMtn, api_key: &str, check_ms: u64) -> (TestApp, Stri
             // Token plus request to pay may each take the host's 4 s HTTP
             // deadline; the operator docs give MTN this much too.
             limits: PluginLimitOverrides { call_ms_max: Some(10_000), ..PluginLimitOverrides::default() },
+            ..PluginSettings::default()
         },
     );
     config.status_checks.delays_ms = vec![check_ms];

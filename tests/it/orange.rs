@@ -14,6 +14,11 @@ use soxara_tests::fakes::orange::{self, FakeOrange, Fault};
 use soxara_tests::{Answer, TestApp, new_key, spawn_app_with, wait_for};
 
 async fn gateway(fake: &FakeOrange, check_ms: u64) -> (TestApp, String) {
+    gateway_with(fake, check_ms, &[orange::PAYMENT_PAGE_HOST]).await
+}
+
+/// `redirect_hosts`: where the operator lets the rail send customers.
+async fn gateway_with(fake: &FakeOrange, check_ms: u64, redirect_hosts: &[&str]) -> (TestApp, String) {
     let mut config = FileConfig::default();
     config.routes.push(RouteSetting {
         mode: "live".into(),
@@ -35,6 +40,7 @@ async fn gateway(fake: &FakeOrange, check_ms: u64) -> (TestApp, String) {
             config: settings,
             allowed_hosts: vec!["127.0.0.1".into()],
             limits: PluginLimitOverrides { call_ms_max: Some(10_000), ..PluginLimitOverrides::default() },
+            redirect_hosts: redirect_hosts.iter().map(|h| h.to_string()).collect(),
         },
     );
     config.status_checks.delays_ms = vec![check_ms];
@@ -103,19 +109,21 @@ async fn a_cancelled_payment_fails_and_a_forged_notification_settles_nothing() {
 
     // Someone posts a "SUCCESS" notification: it only prompts a status check,
     // and Orange still says INITIATED.
-    let callback = format!("{}/v1/callbacks/orange-money?payment_id={payment_id}", app.base);
+    // A notification to a URL the rail never gave out (no signature, or
+    // another payment's) is refused.
     let forged = json!({ "status": "SUCCESS", "notif_token": "guessed", "txnid": "MP-forged" });
-    let answer = soxara_tests::answer(app.client.post(&callback).json(&forged).send().await.unwrap()).await;
-    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    for query in [format!("payment_id={payment_id}"), format!("payment_id={payment_id}&sig=00ff"), String::new()] {
+        let url = format!("{}/v1/callbacks/orange-money?{query}", app.base);
+        let answer = soxara_tests::answer(app.client.post(&url).json(&forged).send().await.unwrap()).await;
+        assert_eq!(answer.code(), "CALLBACK_REJECTED", "{query}: {:?}", answer.body);
+    }
+    // Posted to the real notif_url, a "SUCCESS" body only prompts a status
+    // check, and Orange still says INITIATED.
     let checks_before = fake.status_posts();
+    assert_eq!(fake.notify(&pay_token, &forged).await, 200);
     wait_for("the prompted status check", || async { (fake.status_posts() > checks_before).then_some(()) }).await;
     let now = app.get(&live_key, &format!("/v1/payments/{payment_id}")).await.body;
     assert_eq!(now["status"], "processing");
-    let nameless = soxara_tests::answer(
-        app.client.post(format!("{}/v1/callbacks/orange-money", app.base)).json(&forged).send().await.unwrap(),
-    )
-    .await;
-    assert_eq!(nameless.code(), "CALLBACK_REJECTED");
 
     assert_eq!(fake.customer_cancels(&pay_token).await, 200);
     let done = settled(&app, &live_key, &payment_id).await;
@@ -144,7 +152,8 @@ async fn a_lost_first_answer_is_recovered_under_the_same_order_id() {
         body.get("next_action").is_some().then_some(body)
     })
     .await;
-    assert_eq!(fake.payments_for(&payment_id), 1, "one web payment, asked for twice");
+    assert_eq!(fake.web_payment_posts(), 2, "asked for twice");
+    assert_eq!(fake.payments_for(&payment_id), 1, "one web payment");
     let pay_token = with_page["provider_reference"].as_str().unwrap().to_string();
     assert_eq!(fake.customer_pays(&pay_token).await, 200);
     assert_eq!(settled(&app, &live_key, &payment_id).await["status"], "completed");
@@ -159,4 +168,30 @@ async fn amounts_orange_cannot_take_fail_clearly_before_anything_is_asked() {
     assert_eq!(paid.body["status"], "failed", "{:?}", paid.body);
     assert_eq!(paid.body["failure"]["code"], "INVALID_AMOUNT");
     assert_eq!(fake.web_payment_posts(), 0);
+}
+
+#[tokio::test]
+async fn a_page_that_never_reached_the_customer_ends_the_payment_as_not_started() {
+    let fake = FakeOrange::start().await;
+    fake.push_fault(Fault::SlowAnswer(Duration::from_millis(8_000)));
+    // Orange refuses the repeat (as it may: reusing an order_id is not documented).
+    fake.refuse_repeated_order_ids();
+    let (app, live_key) = gateway(&fake, 200).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &orange_money(2_000, "USD")).await;
+    assert_eq!(paid.body["status"], "processing");
+    let done = settled(&app, &live_key, &id(&paid)).await;
+    assert_eq!(done["status"], "failed");
+    assert_eq!(done["failure"]["code"], "PAYMENT_NOT_STARTED");
+}
+
+#[tokio::test]
+async fn redirects_go_only_to_hosts_the_operator_allowed() {
+    let fake = FakeOrange::start().await;
+    let (app, live_key) = gateway_with(&fake, 3_600_000, &[]).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &orange_money(1_200, "USD")).await;
+    assert_eq!(paid.status, 502, "the plugin's redirect is refused as malformed output: {:?}", paid.body);
+    assert_eq!(paid.code(), "RAIL_ERROR");
+    let payment_id = paid.body["error"]["payment_id"].as_str().unwrap().to_string();
+    let now = app.get(&live_key, &format!("/v1/payments/{payment_id}")).await.body;
+    assert!(now.get("next_action").is_none(), "{now:?}");
 }

@@ -28,6 +28,7 @@ async fn gateway(fake: &FakeStripe, check_ms: u64) -> (TestApp, String) {
             config: settings,
             allowed_hosts: vec!["127.0.0.1".into()],
             limits: PluginLimitOverrides { call_ms_max: Some(10_000), ..PluginLimitOverrides::default() },
+            ..PluginSettings::default()
         },
     );
     config.status_checks.delays_ms = vec![check_ms];

@@ -25,6 +25,8 @@ pub struct PluginContext {
     pub config: BTreeMap<String, String>,
     /// Host names (no scheme or port) the plugin may reach over HTTP.
     pub allowed_hosts: Vec<String>,
+    /// Host names a rail may redirect customers to (https only).
+    pub redirect_hosts: Vec<String>,
     /// Where this plugin's limits differ from the runtime's defaults.
     pub limit_overrides: crate::config::PluginLimitOverrides,
 }
@@ -36,6 +38,7 @@ impl PluginContext {
             name,
             config: setting.config,
             allowed_hosts: setting.allowed_hosts,
+            redirect_hosts: setting.redirect_hosts,
             limit_overrides: setting.limits,
         }
     }

@@ -301,6 +301,10 @@ impl LoadedRail {
         let started = Instant::now();
         let answer = f(self).and_then(|a| {
             check_answer(&a, self.limits.output_chars_max).map_err(PluginError::MalformedOutput)?;
+            if let Ok(RailOutcome { redirect_url: Some(url), .. }) = &a {
+                check_redirect(&self.context.redirect_hosts, url, self.limits.output_chars_max)
+                    .map_err(PluginError::MalformedOutput)?;
+            }
             Ok(a)
         });
         self.metrics.plugin_call(self.plugin_name(), export, outcome_label(&answer), started.elapsed().as_secs_f64());
@@ -349,12 +353,7 @@ fn check_answer(answer: &Result<RailOutcome, Failure>, chars_max: usize) -> Resu
             if outcome.provider_reference.as_ref().is_some_and(|r| r.chars().count() > chars_max) {
                 return Err(format!("provider reference longer than {chars_max} characters"));
             }
-            if let Some(url) = &outcome.redirect_url {
-                let web = url.starts_with("https://") || url.starts_with("http://");
-                if !web || url.chars().count() > chars_max || url.chars().any(char::is_control) {
-                    return Err(format!("redirect URL is not an http(s) URL of at most {chars_max} characters"));
-                }
-            }
+
             match (&outcome.status, &outcome.failure) {
                 (TransactionStatus::Failed, None) => Err("a failed outcome without a failure".into()),
                 (_, Some(failure)) => check_failure(failure),
@@ -362,6 +361,18 @@ fn check_answer(answer: &Result<RailOutcome, Failure>, chars_max: usize) -> Resu
             }
         }
     }
+}
+
+/// A customer may only be sent to an https page on a host the operator
+/// allowed for this rail: a plugin is untrusted, and a redirect is shown to
+/// merchants as where to send their customers.
+fn check_redirect(allowed: &[String], url: &str, chars_max: usize) -> Result<(), String> {
+    if !url.starts_with("https://") || url.chars().count() > chars_max || url.chars().any(char::is_control) {
+        return Err(format!("redirect URL is not an https URL of at most {chars_max} characters"));
+    }
+    host_imports::allowed_host(allowed, url)
+        .map(drop)
+        .map_err(|why| format!("redirect refused: {why} (redirect_hosts)"))
 }
 
 /// `check_answer` for callbacks: sane ids, a dispute of a positive amount.

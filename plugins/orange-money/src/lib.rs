@@ -14,14 +14,19 @@
 //!   `pay_token` (the first answer was lost), the web payment is requested
 //!   again under the same `order_id` within `RESEND_WINDOW_MS`.
 //! - `handle-callback`: the notification is only a prompt. It names the
-//!   payment through its URL; the host then checks the status with our own
-//!   credentials, so a forged notification can settle nothing (and the
-//!   `notif_token`, which would need per-payment state here, is not needed).
+//!   payment through its URL, signed with a key derived from the client
+//!   secret (so only URLs this rail gave out count); the host then checks
+//!   the status with our own credentials, so no notification can settle a
+//!   payment by itself (and the `notif_token`, which would need per-payment
+//!   state here, is not needed).
+//! - A payment whose page never reached anyone (the first answer was lost
+//!   and Orange refuses a repeat, or it is too old to ask again) fails as
+//!   `PAYMENT_NOT_STARTED`: nobody can have paid it.
 //!
 //! Config (operator): `client_id`, `client_secret`, `merchant_key`,
-//! `return_url`, `cancel_url`, `base_url` (default `https://api.orange.com`),
-//! `country_path` (default `dev`, the sandbox), `currencies` (default
-//! `LRD,USD`). The host adds `callback_url`. No credential appears in a
+//! `return_url`, `cancel_url`, `country_path` (`dev` for the sandbox, or the
+//! production country path), `base_url` (default `https://api.orange.com`),
+//! `currencies` (default `LRD,USD`; the sandbox takes only `OUV`). The host adds `callback_url`. No credential appears in a
 //! message.
 
 mod protocol;
@@ -71,14 +76,21 @@ impl Guest for OrangeMoney {
     fn status(request: CollectRequest, provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
         let settings = Settings::from_config()?;
         let Some(pay_token) = provider_reference else {
-            if clock::now_ms().saturating_sub(request.created_at_ms) < RESEND_WINDOW_MS {
-                return start_web_payment(&settings, &request);
+            // No page was ever handed out, so nobody can have paid: ask again
+            // (same order_id) while the customer may still be waiting, and
+            // otherwise end it.
+            let not_started = |why: &str| {
+                log::log(Level::Warn, &format!("payment {} never started: {why}", request.payment_id));
+                let message = "Orange Money's payment page never reached the customer; nothing was paid";
+                Ok(outcome(Standing::Failed { code: "PAYMENT_NOT_STARTED", message }, None, None))
+            };
+            if clock::now_ms().saturating_sub(request.created_at_ms) >= RESEND_WINDOW_MS {
+                return not_started("too old to request the page again");
             }
-            return Err(failure(
-                "NOT_FOUND_AT_PROVIDER",
-                "Orange's pay_token was never learned and the payment is too old to request again; reconcile it",
-                false,
-            ));
+            return match start_web_payment(&settings, &request) {
+                Err(refused) if !refused.retryable => not_started(&refused.code),
+                other => other,
+            };
         };
         let amount = protocol::whole_units(request.money.amount, &request.money.currency)
             .map_err(|e| failure("INVALID_REQUEST", &e, false))?;
@@ -95,8 +107,9 @@ impl Guest for OrangeMoney {
     }
 
     fn handle_callback(callback: Callback) -> Result<CallbackEvent, Failure> {
-        let payment_id = protocol::payment_id_from_query(&callback.query)
-            .ok_or_else(|| failure("BAD_CALLBACK", "the notification URL names no payment", false))?;
+        let settings = Settings::from_config()?;
+        let payment_id = protocol::payment_id_from_query(&callback.query, &settings.client_secret)
+            .ok_or_else(|| failure("BAD_CALLBACK", "the notification URL is not one this rail gave out", false))?;
         // Only a prompt: the status check decides.
         Ok(CallbackEvent::Payment(CallbackOutcome { payment_id, outcome: outcome(Standing::Pending, None, None) }))
     }
@@ -130,7 +143,7 @@ fn start_web_payment(settings: &Settings, request: &CollectRequest) -> Result<Ra
         amount,
         &settings.return_url,
         &settings.cancel_url,
-        &protocol::notification_url(callback_url, &request.payment_id),
+        &protocol::notification_url(callback_url, &request.payment_id, &settings.client_secret),
     );
     let url = format!("{}/orange-money-webpay/{}/v1/webpayment", settings.base_url, settings.country_path);
     match send("POST", url, settings.json_headers(&token), body) {
@@ -195,7 +208,7 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_BASE_URL.to_string())
                 .trim_end_matches('/')
                 .to_string(),
-            country_path: config::get("country_path").unwrap_or_else(|| "dev".to_string()),
+            country_path: required("country_path")?,
             client_id: required("client_id")?,
             client_secret: required("client_secret")?,
             merchant_key: required("merchant_key")?,

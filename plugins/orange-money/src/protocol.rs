@@ -1,11 +1,15 @@
 //! Orange Money Web Payment as pure functions: amounts, request bodies,
 //! answers, notification URLs. No host import here, so it is tested natively.
 
+use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::json;
+use sha2::Sha256;
 
-/// The query parameter that names the payment on the notification URL.
+/// The query parameters that name the payment on the notification URL, and
+/// prove the URL is one this rail made.
 pub const PAYMENT_QUERY_KEY: &str = "payment_id";
+pub const SIGNATURE_QUERY_KEY: &str = "sig";
 
 /// Orange's `amount`: whole units of the currency. Minor units that are not
 /// whole units are refused rather than rounded.
@@ -22,20 +26,38 @@ pub fn whole_units(minor: u64, currency: &str) -> Result<u64, String> {
     Ok(minor / scale)
 }
 
-/// The notification URL for one payment: the host's callback URL with the
-/// payment id in the query (Orange's notification does not carry it).
-pub fn notification_url(callback_url: &str, payment_id: &str) -> String {
-    let separator = if callback_url.contains('?') { '&' } else { '?' };
-    format!("{callback_url}{separator}{PAYMENT_QUERY_KEY}={payment_id}")
+/// HMAC-SHA256 of the payment id under `secret`, hex (first 16 bytes).
+fn url_signature(secret: &str, payment_id: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(b"orange-money/notif_url/");
+    mac.update(payment_id.as_bytes());
+    mac.finalize().into_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The payment id in a notification's query string, if it is one of ours.
-pub fn payment_id_from_query(query: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        let valid = !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        (key == PAYMENT_QUERY_KEY && valid).then(|| value.to_string())
-    })
+/// The notification URL for one payment: the host's callback URL with the
+/// payment id (Orange's notification does not carry it) and a signature
+/// under `secret`, so only URLs this rail gave out are acted on.
+pub fn notification_url(callback_url: &str, payment_id: &str, secret: &str) -> String {
+    let separator = if callback_url.contains('?') { '&' } else { '?' };
+    let signature = url_signature(secret, payment_id);
+    format!("{callback_url}{separator}{PAYMENT_QUERY_KEY}={payment_id}&{SIGNATURE_QUERY_KEY}={signature}")
+}
+
+/// The payment id of a notification's query string, if the signature is ours.
+pub fn payment_id_from_query(query: &str, secret: &str) -> Option<String> {
+    let value = |wanted: &str| {
+        query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key == wanted).then_some(value)
+        })
+    };
+    let payment_id = value(PAYMENT_QUERY_KEY)?;
+    let signature = value(SIGNATURE_QUERY_KEY)?;
+    let valid = !payment_id.is_empty() && payment_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let expected = url_signature(secret, payment_id);
+    let matches = signature.len() == expected.len()
+        && signature.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    (valid && matches).then(|| payment_id.to_string())
 }
 
 /// The `webpayment` body.
@@ -132,13 +154,17 @@ mod tests {
     }
 
     #[test]
-    fn notification_urls_carry_the_payment() {
-        let url = notification_url("https://pay.example/v1/callbacks/orange-money", "pay_1");
-        assert_eq!(url, "https://pay.example/v1/callbacks/orange-money?payment_id=pay_1");
-        assert_eq!(notification_url("http://x/cb?a=1", "pay_2"), "http://x/cb?a=1&payment_id=pay_2");
-        assert_eq!(payment_id_from_query("a=1&payment_id=pay_2").as_deref(), Some("pay_2"));
-        assert_eq!(payment_id_from_query("payment_id=pay_2%27"), None);
-        assert_eq!(payment_id_from_query(""), None);
+    fn notification_urls_carry_the_payment_and_a_signature() {
+        let url = notification_url("https://pay.example/v1/callbacks/orange-money", "pay_1", "s3cret");
+        let query = url.split_once('?').unwrap().1;
+        assert!(query.starts_with("payment_id=pay_1&sig="), "{url}");
+        assert_eq!(payment_id_from_query(query, "s3cret").as_deref(), Some("pay_1"));
+        assert_eq!(payment_id_from_query(query, "other"), None, "another secret's URL");
+        let forged = query.replace("pay_1", "pay_2");
+        assert_eq!(payment_id_from_query(&forged, "s3cret"), None, "the signature covers the payment");
+        assert_eq!(payment_id_from_query("payment_id=pay_1", "s3cret"), None, "unsigned");
+        assert!(notification_url("http://x/cb?a=1", "pay_2", "k").starts_with("http://x/cb?a=1&payment_id=pay_2&sig="));
+        assert_eq!(payment_id_from_query("", "k"), None);
     }
 
     #[test]
