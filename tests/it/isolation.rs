@@ -178,3 +178,16 @@ async fn metrics_count_plugin_calls_by_outcome_and_requests_by_route() {
         assert!(text.contains(line), "missing {line} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_plugin_that_misbehaves_on_a_callback_fails_only_that_callback() {
+    let app = gateway_with_hostile_rail("http://127.0.0.1:9/").await;
+    let url = format!("{}/v1/callbacks/hostile", app.base);
+    for body in ["loop", "garbage", "panic"] {
+        let answer = soxara_tests::answer(app.client.post(&url).body(body).send().await.unwrap()).await;
+        assert_eq!(answer.status, 503, "{body}: {:?}", answer.body);
+        assert_eq!(answer.code(), "CALLBACK_FAILED", "{body}");
+    }
+    let paid = app.pay(&app.key, Some(&new_key()), &momo(100, "USD", "+231770001234")).await;
+    assert_eq!(paid.body["status"], "completed", "the gateway still serves: {:?}", paid.body);
+}

@@ -14,11 +14,16 @@ use soxara_tests::fakes::orange::{self, FakeOrange, Fault};
 use soxara_tests::{Answer, TestApp, new_key, spawn_app_with, wait_for};
 
 async fn gateway(fake: &FakeOrange, check_ms: u64) -> (TestApp, String) {
-    gateway_with(fake, check_ms, &[orange::PAYMENT_PAGE_HOST]).await
+    gateway_with(fake, check_ms, &[orange::PAYMENT_PAGE_HOST], orange::CLIENT_SECRET).await
 }
 
 /// `redirect_hosts`: where the operator lets the rail send customers.
-async fn gateway_with(fake: &FakeOrange, check_ms: u64, redirect_hosts: &[&str]) -> (TestApp, String) {
+async fn gateway_with(
+    fake: &FakeOrange,
+    check_ms: u64,
+    redirect_hosts: &[&str],
+    client_secret: &str,
+) -> (TestApp, String) {
     let mut config = FileConfig::default();
     config.routes.push(RouteSetting {
         mode: "live".into(),
@@ -29,7 +34,7 @@ async fn gateway_with(fake: &FakeOrange, check_ms: u64, redirect_hosts: &[&str])
         ("base_url".to_string(), fake.url()),
         ("country_path".to_string(), orange::COUNTRY_PATH.to_string()),
         ("client_id".to_string(), orange::CLIENT_ID.to_string()),
-        ("client_secret".to_string(), orange::CLIENT_SECRET.to_string()),
+        ("client_secret".to_string(), client_secret.to_string()),
         ("merchant_key".to_string(), orange::MERCHANT_KEY.to_string()),
         ("return_url".to_string(), "https://shop.example/paid".to_string()),
         ("cancel_url".to_string(), "https://shop.example/cancelled".to_string()),
@@ -187,11 +192,25 @@ async fn a_page_that_never_reached_the_customer_ends_the_payment_as_not_started(
 #[tokio::test]
 async fn redirects_go_only_to_hosts_the_operator_allowed() {
     let fake = FakeOrange::start().await;
-    let (app, live_key) = gateway_with(&fake, 3_600_000, &[]).await;
+    let (app, live_key) = gateway_with(&fake, 3_600_000, &[], orange::CLIENT_SECRET).await;
     let paid = app.pay(&live_key, Some(&new_key()), &orange_money(1_200, "USD")).await;
     assert_eq!(paid.status, 502, "the plugin's redirect is refused as malformed output: {:?}", paid.body);
     assert_eq!(paid.code(), "RAIL_ERROR");
     let payment_id = paid.body["error"]["payment_id"].as_str().unwrap().to_string();
     let now = app.get(&live_key, &format!("/v1/payments/{payment_id}")).await.body;
     assert!(now.get("next_action").is_none(), "{now:?}");
+}
+
+#[tokio::test]
+async fn wrong_credentials_fail_the_payment_without_revealing_them() {
+    let fake = FakeOrange::start().await;
+    let wrong = "wrong-orange-client-secret-9f9f";
+    let (app, live_key) = gateway_with(&fake, 3_600_000, &[orange::PAYMENT_PAGE_HOST], wrong).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &orange_money(1_200, "USD")).await;
+    assert_eq!(paid.body["status"], "failed", "{:?}", paid.body);
+    assert_eq!(paid.body["failure"]["code"], "PROVIDER_AUTH_FAILED");
+    assert_eq!(fake.web_payment_posts(), 0, "nothing was asked of the customer");
+    for secret in [wrong, orange::CLIENT_ID, orange::MERCHANT_KEY] {
+        assert!(!paid.body.to_string().contains(secret), "{secret} leaked: {:?}", paid.body);
+    }
 }

@@ -15,11 +15,15 @@ use soxara_tests::{Answer, TestApp, new_key, spawn_app_with, wait_for};
 /// A gateway whose live card payments go to `fake`, with status checks
 /// every `check_ms`, and the fake's webhooks pointed at the gateway.
 async fn gateway(fake: &FakeStripe, check_ms: u64) -> (TestApp, String) {
+    gateway_keyed(fake, check_ms, stripe::SECRET_KEY).await
+}
+
+async fn gateway_keyed(fake: &FakeStripe, check_ms: u64, secret_key: &str) -> (TestApp, String) {
     let mut config = FileConfig::default();
     config.routes.push(RouteSetting { mode: "live".into(), method: "card".into(), plugin: "stripe-card".into() });
     let settings = BTreeMap::from([
         ("base_url".to_string(), fake.url()),
-        ("secret_key".to_string(), stripe::SECRET_KEY.to_string()),
+        ("secret_key".to_string(), secret_key.to_string()),
         ("webhook_secret".to_string(), stripe::WEBHOOK_SECRET.to_string()),
     ]);
     config.plugins.insert(
@@ -263,4 +267,17 @@ async fn a_saved_500_is_resolved_by_searching_for_the_intent() {
     assert_eq!(done["status"], "completed");
     assert_eq!(fake.intents_for(&payment_id).len(), 1, "found, not created again");
     app.verify().expect("the ledger balances");
+}
+
+#[tokio::test]
+async fn a_wrong_secret_key_fails_the_payment_without_revealing_it() {
+    let fake = FakeStripe::start().await;
+    let wrong = "sk_live_wrong_but_secret_0123456789";
+    let (app, live_key) = gateway_keyed(&fake, 3_600_000, wrong).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &card("pm_card_visa", 1_000)).await;
+    assert_eq!(paid.body["status"], "failed", "{:?}", paid.body);
+    assert_eq!(paid.body["failure"]["code"], "PROVIDER_AUTH_FAILED");
+    for secret in [wrong, stripe::WEBHOOK_SECRET] {
+        assert!(!paid.body.to_string().contains(secret), "{secret} leaked: {:?}", paid.body);
+    }
 }

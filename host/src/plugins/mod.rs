@@ -285,6 +285,14 @@ impl LoadedRail {
             .call(|plugin, store| plugin.soxara_gateway_rail().call_handle_callback(store, callback))
             .and_then(|answer| {
                 check_callback_event(&answer, chars_max).map_err(PluginError::MalformedOutput)?;
+                if let Ok(CallbackEvent::Payment(CallbackOutcome {
+                    outcome: RailOutcome { redirect_url: Some(url), .. },
+                    ..
+                })) = &answer
+                {
+                    check_redirect(&self.context.redirect_hosts, url, chars_max)
+                        .map_err(PluginError::MalformedOutput)?;
+                }
                 Ok(answer)
             });
         let elapsed = started.elapsed().as_secs_f64();

@@ -17,7 +17,7 @@ wit_bindgen::generate!({
 });
 
 use exports::soxara::gateway::rail::{
-    Callback, CallbackEvent, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome, RefundRequest,
+    Callback, CallbackEvent, CallbackOutcome, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome, RefundRequest,
     SupportedMethod,
 };
 use soxara::gateway::http;
@@ -89,8 +89,23 @@ impl Guest for Hostile {
         Ok(RailOutcome { status: TransactionStatus::Processing, provider_reference: None, failure: None, redirect_url: None })
     }
 
-    fn handle_callback(_callback: Callback) -> Result<CallbackEvent, Failure> {
-        panic!("not for callbacks")
+    /// Misbehaves by the callback body: `loop`, `garbage`, anything else panics.
+    fn handle_callback(callback: Callback) -> Result<CallbackEvent, Failure> {
+        match callback.body.as_slice() {
+            b"loop" => loop {
+                std::hint::black_box(());
+            },
+            b"garbage" => Ok(CallbackEvent::Payment(CallbackOutcome {
+                payment_id: String::new(),
+                outcome: RailOutcome {
+                    status: TransactionStatus::Failed,
+                    provider_reference: None,
+                    failure: None,
+                    redirect_url: Some("javascript:alert(1)".to_string()),
+                },
+            })),
+            _ => panic!("hostile rail panics in callbacks on purpose"),
+        }
     }
 }
 
