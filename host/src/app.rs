@@ -139,7 +139,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         keys: Arc::new(crate::auth::KeyCache::default()),
     };
 
-    let resumed = crate::payments::resume_in_flight(&state).await?;
+    let resumed = crate::payments::resume_in_flight(&state).await? + crate::refunds::resume_in_flight(&state).await?;
     if resumed > 0 {
         tracing::info!(resumed, "payments interrupted by a restart are recorded");
     }

@@ -65,13 +65,12 @@ pub fn open(conn: &Connection, rail: &str, notice: &DisputeNotice, now_ms: i64) 
     if notice.money.currency != currency {
         return Ok(DisputeApplied::Refused("the dispute's currency is not the payment's"));
     }
-    // Several disputes may open on one payment, never for more than it.
-    let already_disputed: i64 = conn
-        .prepare_cached("SELECT COALESCE(SUM(amount), 0) FROM disputes WHERE payment_id = ?1")?
-        .query_row(params![notice.payment_id], |row| row.get(0))?;
+    // Several disputes may open on one payment, never for more than is not
+    // already refunded or disputed.
+    let committed = crate::refunds::committed_elsewhere(conn, &notice.payment_id)?;
     let amount = match i64::try_from(notice.money.amount) {
-        Ok(amount) if amount.checked_add(already_disputed).is_some_and(|total| total <= payment_amount) => amount,
-        _ => return Ok(DisputeApplied::Refused("the disputes would be for more than the payment")),
+        Ok(amount) if amount.checked_add(committed).is_some_and(|total| total <= payment_amount) => amount,
+        _ => return Ok(DisputeApplied::Refused("the dispute is for more than is left of the payment")),
     };
 
     let id = crate::ids::new_id("dsp");

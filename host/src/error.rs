@@ -70,6 +70,10 @@ pub enum ApiError {
         "The payment rail failed to handle this request ({0}). The payment {1} is left processing and will not be charged twice."
     )]
     RailFailed(PluginError, String),
+    #[error("{0}")]
+    RefundNotAllowed(String),
+    #[error("The refund is for more than is left to refund: {refundable} minor units of {currency}.")]
+    RefundExceedsPayment { refundable: i64, currency: String },
     #[error("The callback was refused: {0}")]
     CallbackRejected(String),
     #[error("The callback could not be handled now ({0}); send it again later.")]
@@ -112,6 +116,7 @@ impl ApiError {
             ApiError::RailFailed(..) => StatusCode::BAD_GATEWAY,
             ApiError::CallbackFailed(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::CallbackRejected(_) => StatusCode::BAD_REQUEST,
+            ApiError::RefundNotAllowed(_) | ApiError::RefundExceedsPayment { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -139,6 +144,8 @@ impl ApiError {
             ApiError::WebhookEndpointLimit { .. } => "WEBHOOK_ENDPOINT_LIMIT",
             ApiError::RailFailed(..) => "RAIL_ERROR",
             ApiError::CallbackRejected(_) => "CALLBACK_REJECTED",
+            ApiError::RefundNotAllowed(_) => "REFUND_NOT_ALLOWED",
+            ApiError::RefundExceedsPayment { .. } => "REFUND_EXCEEDS_PAYMENT",
             ApiError::CallbackFailed(_) => "CALLBACK_FAILED",
             ApiError::AdminAuthenticationFailed => "ADMIN_AUTHENTICATION_FAILED",
             ApiError::PluginRejected(_) => "PLUGIN_REJECTED",
@@ -228,6 +235,8 @@ mod tests {
             ApiError::AdminAuthenticationFailed,
             ApiError::PluginRejected(String::new()),
             ApiError::CallbackRejected(String::new()),
+            ApiError::RefundNotAllowed(String::new()),
+            ApiError::RefundExceedsPayment { refundable: 0, currency: String::new() },
             ApiError::CallbackFailed(String::new()),
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
@@ -256,6 +265,8 @@ mod tests {
                 | ApiError::AdminAuthenticationFailed
                 | ApiError::PluginRejected(_)
                 | ApiError::CallbackRejected(_)
+                | ApiError::RefundNotAllowed(_)
+                | ApiError::RefundExceedsPayment { .. }
                 | ApiError::CallbackFailed(_)
                 | ApiError::Internal(_) => {}
             }

@@ -43,6 +43,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events/{id}/redeliver", post(redeliver_event))
         .route("/v1/callbacks/{plugin}", post(receive_callback).put(receive_callback))
         .route("/v1/disputes/{id}", get(get_dispute))
+        .route("/v1/refunds", post(create_refund))
+        .route("/v1/refunds/{id}", get(get_refund))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -281,6 +283,26 @@ async fn redeliver_event(
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
     Ok(axum::Json(webhooks::redeliver(&state, &caller, id).await?))
+}
+
+async fn create_refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (key, body) = write_request(&caller, &headers, body).await?;
+    let request = crate::refunds::parse_new_refund(&body)?;
+    reply_response(crate::refunds::create(&state, &caller, key, request).await?)
+}
+
+async fn get_refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_secret()?;
+    Ok(axum::Json(crate::refunds::get(&state, &caller, id).await?))
 }
 
 async fn get_dispute(

@@ -447,25 +447,33 @@ fn apply_report(
 
 /// Sets when a processing payment is checked next.
 pub fn schedule(conn: &Connection, payment_id: &str, next: Schedule) -> Result<(), StoreError> {
+    schedule_in(conn, "payments", payment_id, next)
+}
+
+/// Sets when a processing row of `table` (`payments` or `refunds`, which
+/// share the `status`, `next_check_at` and `status_checks` columns) is
+/// checked next.
+pub fn schedule_in(conn: &Connection, table: &'static str, id: &str, next: Schedule) -> Result<(), StoreError> {
+    debug_assert!(matches!(table, "payments" | "refunds"));
     match next {
         Schedule::First(at) => conn
-            .prepare_cached(
-                "UPDATE payments SET next_check_at = ?2, status_checks = 0 WHERE id = ?1 AND status = 'processing'",
-            )?
-            .execute(params![payment_id, at])?,
+            .prepare_cached(&format!(
+                "UPDATE {table} SET next_check_at = ?2, status_checks = 0 WHERE id = ?1 AND status = 'processing'"
+            ))?
+            .execute(params![id, at])?,
         Schedule::After { due_at, next_at, checks } => conn
-            .prepare_cached(
-                "UPDATE payments SET status_checks = ?4,
+            .prepare_cached(&format!(
+                "UPDATE {table} SET status_checks = ?4,
                  next_check_at = CASE WHEN next_check_at = ?2 THEN ?3 ELSE next_check_at END
-                 WHERE id = ?1 AND status = 'processing'",
-            )?
-            .execute(params![payment_id, due_at, next_at, checks])?,
+                 WHERE id = ?1 AND status = 'processing'"
+            ))?
+            .execute(params![id, due_at, next_at, checks])?,
         Schedule::Prompt(at) => conn
-            .prepare_cached(
-                "UPDATE payments SET next_check_at = MIN(next_check_at, ?2)
-                 WHERE id = ?1 AND status = 'processing' AND next_check_at IS NOT NULL",
-            )?
-            .execute(params![payment_id, at])?,
+            .prepare_cached(&format!(
+                "UPDATE {table} SET next_check_at = MIN(next_check_at, ?2)
+                 WHERE id = ?1 AND status = 'processing' AND next_check_at IS NOT NULL"
+            ))?
+            .execute(params![id, at])?,
     };
     Ok(())
 }
@@ -515,10 +523,12 @@ pub fn due_checks(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<Du
     Ok(due)
 }
 
-/// Stops checking a payment: it stays processing for an operator to reconcile.
-pub fn stop_checks(conn: &Connection, payment_id: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE payments SET next_check_at = NULL WHERE id = ?1 AND status = 'processing'")?
-        .execute(params![payment_id])?;
+/// Stops checking a processing row of `table`: it stays processing for an
+/// operator to reconcile.
+pub fn stop_checks(conn: &Connection, table: &'static str, id: &str) -> Result<(), StoreError> {
+    debug_assert!(matches!(table, "payments" | "refunds"));
+    conn.prepare_cached(&format!("UPDATE {table} SET next_check_at = NULL WHERE id = ?1 AND status = 'processing'"))?
+        .execute(params![id])?;
     Ok(())
 }
 
@@ -634,7 +644,7 @@ pub fn status_name(status: TransactionStatus) -> &'static str {
 
 const PAYMENT_COLUMNS: &str = "p.id, p.merchant_id, p.mode, p.reference, p.idempotency_key, p.status, p.amount, p.fee, \
      p.currency, p.method, p.customer_phone, p.rail_instrument, p.card_last4, p.description, p.metadata, p.rail, \
-     p.entity, p.provider_reference, p.failure_code, p.failure_message, p.created_at, p.completed_at, p.next_action_url";
+     p.entity, p.provider_reference, p.failure_code, p.failure_message, p.created_at, p.completed_at, p.next_action_url, p.amount_refunded";
 
 /// A payment as stored.
 #[derive(Debug, Clone)]
@@ -663,6 +673,8 @@ struct PaymentRow {
     completed_at_ms: Option<i64>,
     /// While processing: where the customer approves the payment.
     next_action_url: Option<String>,
+    /// The sum of completed refunds.
+    amount_refunded_minor: i64,
 }
 
 impl PaymentRow {
@@ -699,6 +711,7 @@ impl PaymentRow {
             created_at_ms: now_ms,
             completed_at_ms: None,
             next_action_url: None,
+            amount_refunded_minor: 0,
         }
     }
 
@@ -776,6 +789,7 @@ impl PaymentRow {
             created_at_ms: row.get(20)?,
             completed_at_ms: row.get(21)?,
             next_action_url: row.get(22)?,
+            amount_refunded_minor: row.get(23)?,
         })
     }
 
@@ -914,6 +928,7 @@ impl PaymentRow {
             "amount": self.amount_minor,
             "fee": self.fee_minor,
             "net_amount": self.amount_minor - self.fee_minor,
+            "amount_refunded": self.amount_refunded_minor,
             "currency": self.currency,
             "method": self.method,
             "customer": { "phone": self.customer_phone },

@@ -27,6 +27,7 @@ use crate::disputes::{self, DisputeApplied};
 use crate::error::ApiError;
 use crate::payments::{self, DueCheck, ReportApplied, Schedule};
 use crate::plugins::{Callback, CallbackEvent, PluginError};
+use crate::refunds::{self, DueRefundCheck};
 
 /// Status checks running at once (each holds a blocking thread while the
 /// rail waits on its provider).
@@ -82,7 +83,8 @@ async fn run(state: AppState, mut stopped: watch::Receiver<bool>) {
 pub async fn check_due(state: &AppState) -> Result<usize, ApiError> {
     let now_ms = crate::clock::now_ms();
     let due = state.store.read(move |conn| payments::due_checks(conn, now_ms, CHECKS_PER_ROUND_MAX)).await?;
-    let count = due.len();
+    let due_refunds = state.store.read(move |conn| refunds::due_checks(conn, now_ms, CHECKS_PER_ROUND_MAX)).await?;
+    let count = due.len() + due_refunds.len();
     let permits = Arc::new(Semaphore::new(CHECKS_AT_ONCE));
     let mut running = JoinSet::new();
     for check in due {
@@ -90,6 +92,13 @@ pub async fn check_due(state: &AppState) -> Result<usize, ApiError> {
         running.spawn(async move {
             let _permit = permits.acquire_owned().await;
             check_one(&state, check).await
+        });
+    }
+    for check in due_refunds {
+        let (state, permits) = (state.clone(), Arc::clone(&permits));
+        running.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            check_refund(&state, check).await
         });
     }
     while let Some(finished) = running.join_next().await {
@@ -117,7 +126,7 @@ async fn check_one(state: &AppState, check: DueCheck) -> Result<(), ApiError> {
         unusable => {
             let why = unusable.err().unwrap_or_else(|| "still processing after the checking period".into());
             tracing::error!(payment = %payment_id, rail = %check.rail, %why, "status checks stopped; reconcile this payment with the provider");
-            state.store.write(move |conn| payments::stop_checks(conn, &payment_id)).await?;
+            state.store.write(move |conn| payments::stop_checks(conn, "payments", &payment_id)).await?;
             return Ok(());
         }
     };
@@ -149,6 +158,52 @@ async fn check_one(state: &AppState, check: DueCheck) -> Result<(), ApiError> {
         Err(plugin_error) => {
             tracing::warn!(payment = %payment_id, error = %plugin_error, "status check failed in the plugin; checking later");
             state.store.write(move |conn| payments::schedule(conn, &payment_id, next)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Asks the rail about one processing refund, and records the answer or
+/// schedules the next check (the same rules as payments).
+async fn check_refund(state: &AppState, check: DueRefundCheck) -> Result<(), ApiError> {
+    let checks = check.checks.saturating_add(1);
+    let now_ms = crate::clock::now_ms();
+    let next = Schedule::After {
+        due_at: check.due_at,
+        next_at: now_ms.saturating_add(state.status_checks.delay_ms(checks)),
+        checks,
+    };
+    let refund_id = check.refund_id.clone();
+    let too_old = now_ms.saturating_sub(check.created_at_ms)
+        > i64::try_from(state.status_checks.give_up_after_ms).unwrap_or(i64::MAX);
+    let rail = state.registry.rail_named(&check.rail);
+    let Some(rail) = rail.filter(|_| !too_old) else {
+        if too_old {
+            tracing::error!(refund = %refund_id, "refund status checks stopped; reconcile it with the provider");
+            state.store.write(move |conn| payments::stop_checks(conn, "refunds", &refund_id)).await?;
+        } else {
+            state.store.write(move |conn| payments::schedule_in(conn, "refunds", &refund_id, next)).await?;
+        }
+        return Ok(());
+    };
+    let rail_name = rail.name().to_string();
+    let request = check.request;
+    let reference = check.provider_reference;
+    let answer = tokio::task::spawn_blocking(move || rail.refund_status(&request, reference.as_deref()))
+        .await
+        .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
+    match answer {
+        Ok(Ok(outcome)) => {
+            state
+                .store
+                .write(move |conn| {
+                    refunds::apply_check(conn, &refund_id, &rail_name, outcome, crate::clock::now_ms(), next)
+                })
+                .await?;
+        }
+        other => {
+            tracing::info!(refund = %refund_id, ?other, "refund status unknown; checking later");
+            state.store.write(move |conn| payments::schedule_in(conn, "refunds", &refund_id, next)).await?;
         }
     }
     Ok(())

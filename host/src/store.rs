@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_status_checks.sql"),
     include_str!("../migrations/0006_disputes.sql"),
     include_str!("../migrations/0007_next_action.sql"),
+    include_str!("../migrations/0008_refunds.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -54,6 +54,7 @@ struct StripeState {
 #[derive(Default)]
 struct Inner {
     intents: HashMap<String, Value>,
+    refunds: HashMap<String, Value>,
     /// Idempotency-Key → (the request's form, the saved status and body).
     saved: HashMap<String, (String, u16, Value)>,
     create_posts: usize,
@@ -62,6 +63,9 @@ struct Inner {
     next_id: usize,
     /// Every Idempotency-Key seen, in order.
     keys: Vec<String>,
+    /// Refunds created from now on are `pending` for this many reads.
+    refunds_pending_reads: usize,
+    refund_reads: HashMap<String, usize>,
 }
 
 impl FakeStripe {
@@ -70,6 +74,8 @@ impl FakeStripe {
         let app = Router::new()
             .route("/v1/payment_intents", post(create_intent))
             .route("/v1/payment_intents/search", get(search_intents))
+            .route("/v1/refunds", post(create_refund).get(list_refunds))
+            .route("/v1/refunds/{id}", get(retrieve_refund))
             .route("/v1/payment_intents/{id}", get(retrieve_intent))
             .with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
@@ -100,6 +106,18 @@ impl FakeStripe {
     pub fn intents_for(&self, payment_id: &str) -> Vec<Value> {
         let inner = self.state.inner.lock().unwrap();
         inner.intents.values().filter(|pi| pi["metadata"]["soxara_payment_id"] == payment_id).cloned().collect()
+    }
+
+    /// Refunds created from now on stay `pending` for `reads` retrievals,
+    /// then succeed (as a bank's slow refund does).
+    pub fn make_refunds_pending(&self, reads: usize) {
+        self.state.inner.lock().unwrap().refunds_pending_reads = reads;
+    }
+
+    /// Refunds made against this PaymentIntent.
+    pub fn refunds_for(&self, intent_id: &str) -> Vec<Value> {
+        let inner = self.state.inner.lock().unwrap();
+        inner.refunds.values().filter(|r| r["payment_intent"] == intent_id).cloned().collect()
     }
 
     pub fn idempotency_keys(&self) -> Vec<String> {
@@ -318,6 +336,103 @@ fn execute(inner: &mut Inner, form: &HashMap<String, String>) -> (u16, Value) {
         ),
         None => (200, intent),
     }
+}
+
+/// `POST /v1/refunds`: refunds a succeeded intent, at most what is left;
+/// idempotent by key like every POST.
+async fn create_refund(State(state): State<Arc<StripeState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut inner = state.inner.lock().unwrap();
+    if !authorized(&headers) {
+        let (s, b) = stripe_error(StatusCode::UNAUTHORIZED, "invalid_request_error", "api_key_invalid", json!({}));
+        return (StatusCode::from_u16(s).unwrap(), axum::Json(b)).into_response();
+    }
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    inner.keys.push(key.clone());
+    let form_text = String::from_utf8_lossy(&body).into_owned();
+    if let Some((first_form, status, answer)) = inner.saved.get(&key).cloned() {
+        if first_form == form_text {
+            return (StatusCode::from_u16(status).unwrap(), axum::Json(answer)).into_response();
+        }
+        let error = json!({ "error": { "type": "idempotency_error", "message": "Keys for idempotent requests can only be used with the same parameters they were first used with." } });
+        return (StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
+    }
+    let form = parse_form(&body);
+    let intent = form.get("payment_intent").and_then(|id| inner.intents.get(id)).cloned();
+    let amount = form.get("amount").and_then(|a| a.parse::<u64>().ok());
+    let (status, answer) = match (intent, amount) {
+        (Some(intent), Some(amount)) if intent["status"] == "succeeded" => {
+            let refunded: u64 = inner
+                .refunds
+                .values()
+                .filter(|r| r["payment_intent"] == intent["id"])
+                .filter_map(|r| r["amount"].as_u64())
+                .sum();
+            if refunded + amount > intent["amount"].as_u64().unwrap_or(0) {
+                stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", "amount_too_large", json!({}))
+            } else {
+                let id = format!("re_fake{:06}", inner.refunds.len() + 1);
+                let metadata: serde_json::Map<String, Value> = form
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix("metadata[")?.strip_suffix(']')?.to_string(), json!(v))))
+                    .collect();
+                let status = if inner.refunds_pending_reads > 0 { "pending" } else { "succeeded" };
+                let refund = json!({
+                    "id": id, "object": "refund", "amount": amount, "currency": intent["currency"],
+                    "payment_intent": intent["id"], "status": status, "metadata": metadata,
+                });
+                inner.refunds.insert(id, refund.clone());
+                (200, refund)
+            }
+        }
+        (Some(_), Some(_)) => {
+            stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", "charge_not_refundable", json!({}))
+        }
+        _ => stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", "parameter_missing", json!({})),
+    };
+    if !key.is_empty() {
+        inner.saved.insert(key, (form_text, status, answer.clone()));
+    }
+    (StatusCode::from_u16(status).unwrap(), axum::Json(answer)).into_response()
+}
+
+async fn retrieve_refund(
+    State(state): State<Arc<StripeState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let mut inner = state.inner.lock().unwrap();
+    let pending_reads = inner.refunds_pending_reads;
+    let reads = {
+        let reads = inner.refund_reads.entry(id.clone()).or_default();
+        *reads += 1;
+        *reads
+    };
+    if let Some(refund) = inner.refunds.get_mut(&id).filter(|r| r["status"] == "pending" && reads >= pending_reads) {
+        refund["status"] = json!("succeeded");
+    }
+    match (authorized(&headers), inner.refunds.get(&id)) {
+        (true, Some(refund)) => axum::Json(refund.clone()).into_response(),
+        _ => {
+            let (s, b) = stripe_error(StatusCode::NOT_FOUND, "invalid_request_error", "resource_missing", json!({}));
+            (StatusCode::from_u16(s).unwrap(), axum::Json(b)).into_response()
+        }
+    }
+}
+
+/// `GET /v1/refunds?payment_intent=pi_…`.
+async fn list_refunds(
+    State(state): State<Arc<StripeState>>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    if !authorized(&headers) {
+        return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": { "type": "invalid_request_error" } })))
+            .into_response();
+    }
+    let inner = state.inner.lock().unwrap();
+    let wanted = query.get("payment_intent").cloned().unwrap_or_default();
+    let data: Vec<Value> = inner.refunds.values().filter(|r| r["payment_intent"] == wanted.as_str()).cloned().collect();
+    axum::Json(json!({ "object": "list", "data": data, "has_more": false })).into_response()
 }
 
 /// `GET /v1/payment_intents/search?query=metadata['key']:'value'` (only

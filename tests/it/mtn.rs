@@ -295,3 +295,27 @@ async fn a_second_plugin_file_cannot_take_a_loaded_rails_name() {
     assert_ne!(loaded.status, 200, "{:?}", loaded.body);
     assert!(loaded.body.to_string().contains("unique"), "{:?}", loaded.body);
 }
+
+#[tokio::test]
+async fn a_refund_the_rail_cannot_make_fails_clearly_and_moves_no_money() {
+    let fake = FakeMtn::start().await;
+    let (app, live_key) = gateway(&fake, mtn::API_KEY, 100).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &momo(1_000, "USD", "+231770001234")).await;
+    let payment_id = id(&paid);
+    assert_eq!(settled(&app, &live_key, &payment_id).await["status"], "completed");
+    let refunded = app.post(&live_key, "/v1/refunds", &new_key(), &json!({ "payment_id": payment_id })).await;
+    assert_eq!(refunded.status, 201, "{:?}", refunded.body);
+    assert_eq!(refunded.body["status"], "failed");
+    assert_eq!(refunded.body["failure"]["code"], "NOT_SUPPORTED");
+    let refund_id = id(&refunded);
+    assert_eq!(
+        app.count(&format!("SELECT count(*) FROM journal_entries WHERE transaction_id = '{refund_id}'")).await,
+        0
+    );
+    assert_eq!(
+        app.count(&format!("SELECT count(*) FROM events WHERE type = 'refund.failed' AND object_id = '{refund_id}'"))
+            .await,
+        1
+    );
+    assert_eq!(payment(&app, &live_key, &payment_id).await["amount_refunded"], 0);
+}

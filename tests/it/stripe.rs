@@ -247,6 +247,10 @@ async fn a_dispute_moves_the_funds_to_a_reserve_and_emits_dispute_opened() {
     let declined_intent = declined.body["provider_reference"].as_str().unwrap().to_string();
     assert_eq!(fake.open_dispute("dp_fake_3", &declined_intent, 700, "fraudulent").await, 400);
     assert_eq!(app.count("SELECT count(*) FROM disputes").await, 1);
+    // Money held for the dispute cannot also be refunded.
+    let refund =
+        app.post(&live_key, "/v1/refunds", &new_key(), &json!({ "payment_id": payment_id, "amount": 1 })).await;
+    assert_eq!(refund.code(), "REFUND_EXCEEDS_PAYMENT", "{:?}", refund.body);
     app.verify().expect("the ledger balances");
 }
 
@@ -280,4 +284,50 @@ async fn a_wrong_secret_key_fails_the_payment_without_revealing_it() {
     for secret in [wrong, stripe::WEBHOOK_SECRET] {
         assert!(!paid.body.to_string().contains(secret), "{secret} leaked: {:?}", paid.body);
     }
+}
+
+#[tokio::test]
+async fn a_refund_goes_to_stripe_under_its_own_idempotency_key() {
+    let fake = FakeStripe::start().await;
+    let (app, live_key) = gateway(&fake, 3_600_000).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &card("pm_card_visa", 5_000)).await;
+    let payment_id = id(&paid);
+    let intent_id = paid.body["provider_reference"].as_str().unwrap().to_string();
+    let refunded =
+        app.post(&live_key, "/v1/refunds", &new_key(), &json!({ "payment_id": payment_id, "amount": 2_000 })).await;
+    assert_eq!(refunded.status, 201, "{:?}", refunded.body);
+    assert_eq!(refunded.body["status"], "completed");
+    assert_eq!(refunded.body["entity"], "Cinrique Inc.");
+    let refund_id = id(&refunded);
+    let at_stripe = fake.refunds_for(&intent_id);
+    assert_eq!(at_stripe.len(), 1);
+    assert_eq!(at_stripe[0]["amount"], 2_000);
+    assert_eq!(refunded.body["provider_reference"], at_stripe[0]["id"]);
+    assert_eq!(fake.idempotency_keys().last(), Some(&refund_id), "Stripe's key is the refund id");
+    let payment = payment(&app, &live_key, &payment_id).await;
+    assert_eq!(payment["amount_refunded"], 2_000);
+    app.verify().expect("the ledger balances");
+}
+
+#[tokio::test]
+async fn a_pending_refund_is_settled_by_status_checks() {
+    let fake = FakeStripe::start().await;
+    let (app, live_key) = gateway(&fake, 50).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &card("pm_card_visa", 3_000)).await;
+    let payment_id = id(&paid);
+    fake.make_refunds_pending(2);
+    let refunded = app.post(&live_key, "/v1/refunds", &new_key(), &json!({ "payment_id": payment_id })).await;
+    assert_eq!(refunded.body["status"], "processing", "{:?}", refunded.body);
+    let refund_id = id(&refunded);
+    wait_for("the refund to complete", || async {
+        let now = app.get(&live_key, &format!("/v1/refunds/{refund_id}")).await.body;
+        (now["status"] == "completed").then_some(())
+    })
+    .await;
+    assert_eq!(payment(&app, &live_key, &payment_id).await["status"], "refunded");
+    let entries =
+        app.count(&format!("SELECT count(*) FROM journal_entries WHERE transaction_id = '{refund_id}'")).await;
+    assert_eq!(entries, 1);
+    assert_eq!(fake.refunds_for(paid.body["provider_reference"].as_str().unwrap()).len(), 1);
+    app.verify().expect("the ledger balances");
 }

@@ -22,7 +22,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use bindings::fx::FxPluginPre;
 pub use bindings::fx::exports::soxara::gateway::fx_provider::Rate as ProviderRate;
 pub use bindings::rail::exports::soxara::gateway::rail::{
-    Callback, CallbackEvent, CallbackOutcome, CollectRequest, DisputeNotice, RailInfo, RailOutcome, SupportedMethod,
+    Callback, CallbackEvent, CallbackOutcome, CollectRequest, DisputeNotice, RailInfo, RailOutcome, RefundRequest,
+    SupportedMethod,
 };
 pub use bindings::rail::soxara::gateway::types::{Failure, Money, PaymentMethod, TransactionStatus};
 use bindings::rail::{RailPlugin, RailPluginPre};
@@ -274,6 +275,26 @@ impl LoadedRail {
     ) -> Result<Result<RailOutcome, Failure>, PluginError> {
         self.checked("status", |rail| {
             rail.call(|plugin, store| plugin.soxara_gateway_rail().call_status(store, request, provider_reference))
+        })
+    }
+
+    /// Asks the rail to refund (part of) a payment it collected.
+    pub fn refund(&self, request: &RefundRequest) -> Result<Result<RailOutcome, Failure>, PluginError> {
+        self.checked("refund", |rail| {
+            rail.call(|plugin, store| plugin.soxara_gateway_rail().call_refund(store, request))
+        })
+    }
+
+    /// Asks where a refund left processing stands (a `Failure`: could not find out).
+    pub fn refund_status(
+        &self,
+        request: &RefundRequest,
+        provider_reference: Option<&str>,
+    ) -> Result<Result<RailOutcome, Failure>, PluginError> {
+        self.checked("refund-status", |rail| {
+            rail.call(|plugin, store| {
+                plugin.soxara_gateway_rail().call_refund_status(store, request, provider_reference)
+            })
         })
     }
 

@@ -29,6 +29,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "payment.succeeded",
     "payment.failed",
     "refund.succeeded",
+    "refund.failed",
     "dispute.opened",
     "transaction.completed",
     "transaction.failed",

@@ -110,6 +110,10 @@ impl Guest for MtnMomo {
         Err(failure("NOT_SUPPORTED", "refunds through MTN Mobile Money are not available on this rail yet", false))
     }
 
+    fn refund_status(_request: RefundRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
+        Err(failure("NOT_SUPPORTED", "refunds are not available on this rail yet", false))
+    }
+
     fn payout(_request: PayoutRequest) -> Result<RailOutcome, Failure> {
         Err(failure("NOT_SUPPORTED", "payouts through MTN Mobile Money are not available on this rail yet", false))
     }

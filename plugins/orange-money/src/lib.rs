@@ -118,6 +118,10 @@ impl Guest for OrangeMoney {
         Err(failure("NOT_SUPPORTED", "refunds through Orange Money are not available on this rail yet", false))
     }
 
+    fn refund_status(_request: RefundRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
+        Err(failure("NOT_SUPPORTED", "refunds are not available on this rail yet", false))
+    }
+
     fn payout(_request: PayoutRequest) -> Result<RailOutcome, Failure> {
         Err(failure("NOT_SUPPORTED", "payouts through Orange Money are not available on this rail yet", false))
     }

@@ -130,8 +130,60 @@ impl Guest for StripeCard {
         }
     }
 
-    fn refund(_request: RefundRequest) -> Result<RailOutcome, Failure> {
-        Err(failure("NOT_SUPPORTED", "refunds through Stripe are not available on this rail yet", false))
+    fn refund(request: RefundRequest) -> Result<RailOutcome, Failure> {
+        let settings = Settings::from_config()?;
+        if clock::now_ms().saturating_sub(request.created_at_ms) >= RESEND_WINDOW_MS {
+            // Asked again long after (crash recovery): Stripe may have
+            // forgotten the key, so look for the refund before making one.
+            return match settings.find_refund(&request) {
+                Err(missing) if missing.code == "NOT_FOUND_AT_PROVIDER" => create_refund(&settings, &request),
+                Err(unknown) if unknown.retryable => Ok(outcome(Standing::Processing, None)),
+                other => other,
+            };
+        }
+        create_refund(&settings, &request)
+    }
+
+    fn refund_status(request: RefundRequest, provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
+        let settings = Settings::from_config()?;
+        match provider_reference {
+            Some(stripe_refund_id) => {
+                let valid = stripe_refund_id.starts_with("re_")
+                    && stripe_refund_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if !valid {
+                    return Err(failure("BAD_REFERENCE", "the stored provider reference is not a Refund id", false));
+                }
+                let url = format!("{}/v1/refunds/{stripe_refund_id}", settings.base_url);
+                let response = send("GET", url, settings.headers(), Vec::new()).map_err(unreachable_failure)?;
+                if response.status != 200 {
+                    let message = format!("Stripe answered {} for the Refund", response.status);
+                    return Err(failure("PROVIDER_UNAVAILABLE", &message, true));
+                }
+                let report =
+                    protocol::parse_refund(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true))?;
+                Ok(outcome(report.standing, Some(report.id)))
+            }
+            None if clock::now_ms().saturating_sub(request.created_at_ms) < RESEND_WINDOW_MS => {
+                // Same form, same key: Stripe replays the first answer. A clear
+                // refusal is the refund's outcome, not "could not find out".
+                let replayed = match create_refund(&settings, &request) {
+                    Err(refused) if !refused.retryable => {
+                        return Ok(RailOutcome {
+                            status: TransactionStatus::Failed,
+                            provider_reference: None,
+                            failure: Some(refused),
+                            redirect_url: None,
+                        });
+                    }
+                    other => other?,
+                };
+                if replayed.status == TransactionStatus::Processing && replayed.provider_reference.is_none() {
+                    return settings.find_refund(&request);
+                }
+                Ok(replayed)
+            }
+            None => settings.find_refund(&request),
+        }
     }
 
     fn payout(_request: PayoutRequest) -> Result<RailOutcome, Failure> {
@@ -202,6 +254,42 @@ fn create_intent(settings: &Settings, request: &CollectRequest) -> Result<RailOu
     }
 }
 
+/// Refunds (part of) the payment's PaymentIntent under the refund's own key.
+fn create_refund(settings: &Settings, request: &RefundRequest) -> Result<RailOutcome, Failure> {
+    let intent_id = request
+        .provider_reference
+        .as_deref()
+        .filter(|r| r.starts_with("pi_"))
+        .ok_or_else(|| failure("INVALID_REQUEST", "the payment has no Stripe PaymentIntent to refund", false))?;
+    let body = protocol::create_refund_form(intent_id, request.money.amount, &request.refund_id);
+    let mut headers = settings.headers();
+    headers.push(("Idempotency-Key".to_string(), request.refund_id.clone()));
+    headers.push(("Content-Type".to_string(), "application/x-www-form-urlencoded".to_string()));
+    let pending = outcome(Standing::Processing, None);
+    match send("POST", format!("{}/v1/refunds", settings.base_url), headers, body) {
+        Ok(response) if response.status == 200 => match protocol::parse_refund(&response.body) {
+            Ok(report) => Ok(outcome(report.standing, Some(report.id))),
+            Err(why) => {
+                log::log(Level::Error, &format!("unreadable Refund from Stripe ({why}); left processing"));
+                Ok(pending)
+            }
+        },
+        Ok(response) if response.status == 401 || response.status == 403 => Err(failure(
+            "PROVIDER_AUTH_FAILED",
+            "Stripe refused the gateway's secret key; check the rail's configuration",
+            false,
+        )),
+        Ok(response) if response.status == 409 || response.status == 429 => Ok(pending),
+        Ok(response) if response.status == 400 && protocol::is_idempotency_error(&response.body) => Ok(pending),
+        Ok(response) if (400..500).contains(&response.status) => {
+            let message = format!("Stripe refused the refund ({})", response.status);
+            Err(failure("REFUND_REFUSED", &message, false))
+        }
+        Ok(_) | Err(HttpError::Timeout | HttpError::Transport(_)) => Ok(pending),
+        Err(HttpError::Denied(why)) => Err(failure("HTTP_DENIED", &why, false)),
+    }
+}
+
 fn outcome(standing: Standing, intent_id: Option<String>) -> RailOutcome {
     let (status, failure_value) = match standing {
         Standing::Succeeded => (TransactionStatus::Completed, None),
@@ -258,6 +346,27 @@ impl Settings {
         match found.into_iter().next() {
             Some(report) => Ok(outcome(report.standing, Some(report.id))),
             None => Err(failure("NOT_FOUND_AT_PROVIDER", "Stripe has no PaymentIntent for this payment (yet)", true)),
+        }
+    }
+
+    /// Finds our refund among the PaymentIntent's refunds (by metadata).
+    fn find_refund(&self, request: &RefundRequest) -> Result<RailOutcome, Failure> {
+        let intent_id = request
+            .provider_reference
+            .as_deref()
+            .filter(|r| r.starts_with("pi_") && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .ok_or_else(|| failure("INVALID_REQUEST", "the payment has no Stripe PaymentIntent", false))?;
+        let url = format!("{}/v1/refunds?payment_intent={intent_id}&limit=100", self.base_url);
+        let response = send("GET", url, self.headers(), Vec::new()).map_err(unreachable_failure)?;
+        if response.status != 200 {
+            let message = format!("Stripe's refund list answered {}", response.status);
+            return Err(failure("PROVIDER_UNAVAILABLE", &message, true));
+        }
+        match protocol::find_refund_in_list(&response.body, &request.refund_id)
+            .map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true))?
+        {
+            Some(report) => Ok(outcome(report.standing, Some(report.id))),
+            None => Err(failure("NOT_FOUND_AT_PROVIDER", "Stripe has no Refund for this refund (yet)", true)),
         }
     }
 

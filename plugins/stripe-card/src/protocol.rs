@@ -62,6 +62,62 @@ pub fn create_intent_form(
     form(&pairs)
 }
 
+/// The metadata key that carries the gateway's refund id on a Refund.
+pub const REFUND_ID_KEY: &str = "soxara_refund_id";
+
+/// The form that refunds (part of) a PaymentIntent; the same refund always
+/// gives the same form.
+pub fn create_refund_form(intent_id: &str, amount_minor: u64, refund_id: &str) -> Vec<u8> {
+    let amount = amount_minor.to_string();
+    let metadata_key = format!("metadata[{REFUND_ID_KEY}]");
+    form(&[("payment_intent", intent_id), ("amount", amount.as_str()), (metadata_key.as_str(), refund_id)])
+}
+
+/// A Refund: its id, and where it stands.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RefundReport {
+    pub id: String,
+    pub standing: Standing,
+    pub refund_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Refund {
+    id: String,
+    status: String,
+    #[serde(default)]
+    metadata: Option<serde_json::Map<String, Value>>,
+}
+
+fn refund_report(refund: Refund) -> RefundReport {
+    let standing = match refund.status.as_str() {
+        "succeeded" => Standing::Succeeded,
+        "pending" | "requires_action" => Standing::Processing,
+        "canceled" => Standing::Canceled,
+        "failed" => Standing::Failed { code: "REFUND_FAILED", message: "the card issuer could not take the refund" },
+        // A status this rail does not know yet: keep asking, never guess.
+        _ => Standing::Processing,
+    };
+    let refund_id = refund.metadata.and_then(|m| m.get(REFUND_ID_KEY).and_then(Value::as_str).map(str::to_string));
+    RefundReport { id: refund.id, standing, refund_id }
+}
+
+/// Reads a Refund (a create or retrieve answer).
+pub fn parse_refund(body: &[u8]) -> Result<RefundReport, String> {
+    let refund: Refund = serde_json::from_slice(body).map_err(|e| format!("not a Refund: {e}"))?;
+    Ok(refund_report(refund))
+}
+
+/// The refund with our `refund_id` in a list answer (`GET /v1/refunds?payment_intent=…`).
+pub fn find_refund_in_list(body: &[u8], refund_id: &str) -> Result<Option<RefundReport>, String> {
+    #[derive(Deserialize)]
+    struct List {
+        data: Vec<Refund>,
+    }
+    let list: List = serde_json::from_slice(body).map_err(|e| format!("not a list of refunds: {e}"))?;
+    Ok(list.data.into_iter().map(refund_report).find(|r| r.refund_id.as_deref() == Some(refund_id)))
+}
+
 /// Where a PaymentIntent stands, in the gateway's terms.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Standing {
@@ -344,6 +400,20 @@ mod tests {
         assert!(matches!(standing, Standing::Failed { code: "EXPIRED_CARD", .. }));
         assert!(is_idempotency_error(br#"{"error":{"type":"idempotency_error","message":"x"}}"#));
         assert!(!is_idempotency_error(br#"{"error":{"type":"invalid_request_error"}}"#));
+    }
+
+    #[test]
+    fn refunds_are_formed_and_read() {
+        let form = String::from_utf8(create_refund_form("pi_1", 500, "ref_1")).unwrap();
+        assert_eq!(form, "payment_intent=pi_1&amount=500&metadata%5Bsoxara_refund_id%5D=ref_1");
+        let ok = parse_refund(br#"{"id":"re_1","status":"succeeded","metadata":{"soxara_refund_id":"ref_1"}}"#);
+        assert_eq!(ok.unwrap(), RefundReport { id: "re_1".into(), standing: Standing::Succeeded, refund_id: Some("ref_1".into()) });
+        assert_eq!(parse_refund(br#"{"id":"re_1","status":"pending"}"#).unwrap().standing, Standing::Processing);
+        assert!(matches!(parse_refund(br#"{"id":"re_1","status":"failed"}"#).unwrap().standing, Standing::Failed { .. }));
+        assert_eq!(parse_refund(br#"{"id":"re_1","status":"brand_new"}"#).unwrap().standing, Standing::Processing);
+        let list = br#"{"object":"list","data":[{"id":"re_0","status":"succeeded"},{"id":"re_1","status":"pending","metadata":{"soxara_refund_id":"ref_1"}}]}"#;
+        assert_eq!(find_refund_in_list(list, "ref_1").unwrap().unwrap().id, "re_1");
+        assert_eq!(find_refund_in_list(list, "ref_2").unwrap(), None);
     }
 
     #[test]
