@@ -568,6 +568,10 @@ pub fn apply_later_report(
         (Some(stored), Some(reported)) if stored != reported
     );
     if reference_differs {
+        // Not applied, but the schedule still moves on: a rail that keeps
+        // answering another reference must not be asked again every second.
+        schedule(conn, payment_id, next)?;
+        tracing::error!(payment = payment_id, rail, "the rail reported another provider reference; reconcile it");
         return Ok(ReportApplied::ReferenceMismatch);
     }
     apply_report(conn, &payment, &report, now_ms, next)?;
