@@ -1,7 +1,6 @@
 //! Wall-clock time for records and responses.
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -9,9 +8,21 @@ pub fn now_ms() -> i64 {
     i64::try_from(nanos / 1_000_000).expect("the clock is within i64 milliseconds of 1970")
 }
 
-/// RFC 3339 in UTC, e.g. `2026-05-09T08:30:00.123Z`.
+/// RFC 3339 in UTC with exactly three fraction digits, e.g.
+/// `2026-05-09T08:30:00.120Z`: every timestamp the API returns has the same
+/// width, so clients parsing by position or comparing as text do not trip.
 pub fn rfc3339(ms: i64) -> String {
-    to_datetime(ms).format(&Rfc3339).expect("every in-range UTC time formats as RFC 3339")
+    let t = to_datetime(ms);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }
 
 /// `YYYYMMDDHHMMSS` in UTC, for references.
@@ -29,7 +40,8 @@ fn to_datetime(ms: i64) -> OffsetDateTime {
 mod tests {
     #[test]
     fn formats_utc() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::rfc3339(1_778_315_400_120), "2026-05-09T08:30:00.120Z");
         assert_eq!(super::format_compact(1_778_315_400_000), "20260509083000");
     }
 }
