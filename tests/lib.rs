@@ -279,3 +279,33 @@ pub fn new_key() -> String {
 pub fn momo(amount: u64, currency: &str, phone: &str) -> String {
     format!(r#"{{"amount":{amount},"currency":"{currency}","method":"mtn_momo","customer":{{"phone":"{phone}"}}}}"#)
 }
+
+/// Operator settings that bind `plugin` for live `method` with its `config`,
+/// let it reach fakes on loopback, give it 10 s per call (a token and a
+/// request may each take the host's 4 s HTTP deadline, as the operator docs
+/// advise), and check payments left processing every `check_ms`.
+pub fn live_rail_config(method: &str, plugin: &str, config: &[(&str, &str)], check_ms: u64) -> FileConfig {
+    let mut file = FileConfig::default();
+    file.routes.push(soxara::config::RouteSetting {
+        mode: "live".into(),
+        method: method.into(),
+        plugin: plugin.into(),
+    });
+    let settings = soxara::config::PluginSettings {
+        config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        allowed_hosts: vec!["127.0.0.1".into()],
+        limits: soxara::config::PluginLimitOverrides { call_ms_max: Some(10_000), ..Default::default() },
+        ..Default::default()
+    };
+    file.plugins.insert(plugin.into(), settings);
+    file.status_checks.delays_ms = vec![check_ms];
+    file.status_checks.poll_interval_ms = 20;
+    file
+}
+
+/// The gateway with `config`, and a live secret key for its merchant.
+pub async fn spawn_app_with_live_key(config: FileConfig) -> (TestApp, String) {
+    let app = spawn_app_with(config).await;
+    let live_key = app.create_key(&app.merchant_id, Mode::Live, KeyKind::Secret).await;
+    (app, live_key)
+}

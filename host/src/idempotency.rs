@@ -62,6 +62,17 @@ pub enum Claim {
     Mismatch,
 }
 
+/// The answer for a key that was already used: its stored response (a
+/// replay), or why it cannot be answered yet.
+pub fn answer_used_key(claim: Claim) -> Result<Reply, ApiError> {
+    match claim {
+        Claim::Replay(stored) => Ok(Reply::replayed(stored)),
+        Claim::InFlight => Err(ApiError::IdempotencyInProgress),
+        Claim::Mismatch => Err(ApiError::IdempotencyKeyReused),
+        Claim::New => Err(ApiError::Internal(anyhow::anyhow!("a new claim is not a used key"))),
+    }
+}
+
 /// Reads the key from either header; refuses a missing or malformed key.
 pub fn key_from_headers(headers: &HeaderMap) -> Result<String, ApiError> {
     let mut found: Option<(&str, &str)> = None;

@@ -230,7 +230,7 @@ pub async fn create(state: &AppState, caller: &Caller, key: String, request: New
             let (peek_scope, peek_fingerprint) = (scope.clone(), fingerprint.clone());
             let used = state.store.read(move |conn| idempotency::peek(conn, &peek_scope, &peek_fingerprint)).await?;
             return match used {
-                Some(used) => answer_used_key(used),
+                Some(used) => idempotency::answer_used_key(used),
                 None => Err(ApiError::PaymentMethodUnavailable(unavailable)),
             };
         }
@@ -254,7 +254,7 @@ pub async fn create(state: &AppState, caller: &Caller, key: String, request: New
         })
         .await?;
     if !matches!(claim, Claim::New) {
-        return answer_used_key(claim);
+        return idempotency::answer_used_key(claim);
     }
 
     // From here the rail may act, so the record must follow even if the
@@ -264,15 +264,6 @@ pub async fn create(state: &AppState, caller: &Caller, key: String, request: New
     let finished = tokio::spawn(tracing::Instrument::in_current_span(work));
     let stored = finished.await.map_err(|e| ApiError::Internal(anyhow::anyhow!("payment task failed: {e}")))??;
     Ok(Reply::new(stored))
-}
-
-fn answer_used_key(claim: Claim) -> Result<Reply, ApiError> {
-    match claim {
-        Claim::Replay(stored) => Ok(Reply::replayed(stored)),
-        Claim::InFlight => Err(ApiError::IdempotencyInProgress),
-        Claim::Mismatch => Err(ApiError::IdempotencyKeyReused),
-        Claim::New => Err(ApiError::Internal(anyhow::anyhow!("a new claim is not a used key"))),
-    }
 }
 
 /// Calls the rail outside any transaction, then records what it said.

@@ -123,7 +123,7 @@ pub async fn create(state: &AppState, caller: &Caller, key: String, request: New
         let (peek_scope, peek_fingerprint) = (scope.clone(), fingerprint.clone());
         let used = state.store.read(move |conn| idempotency::peek(conn, &peek_scope, &peek_fingerprint)).await?;
         return match used {
-            Some(used) => answer_used_key(used),
+            Some(used) => idempotency::answer_used_key(used),
             None => Err(ApiError::PaymentMethodUnavailable(format!(
                 "the rail that collected this payment ({}) is not loaded on this gateway, so it cannot refund it now",
                 facts.rail
@@ -145,7 +145,7 @@ pub async fn create(state: &AppState, caller: &Caller, key: String, request: New
         })
         .await?;
     if !matches!(claim, Claim::New) {
-        return answer_used_key(claim);
+        return idempotency::answer_used_key(claim);
     }
 
     // From here the rail may act: the record must follow even if the client
@@ -155,15 +155,6 @@ pub async fn create(state: &AppState, caller: &Caller, key: String, request: New
     let finished = tokio::spawn(tracing::Instrument::in_current_span(work));
     let stored = finished.await.map_err(|e| ApiError::Internal(anyhow::anyhow!("refund task failed: {e}")))??;
     Ok(Reply::new(stored))
-}
-
-fn answer_used_key(claim: Claim) -> Result<Reply, ApiError> {
-    match claim {
-        Claim::Replay(stored) => Ok(Reply::replayed(stored)),
-        Claim::InFlight => Err(ApiError::IdempotencyInProgress),
-        Claim::Mismatch => Err(ApiError::IdempotencyKeyReused),
-        Claim::New => Err(ApiError::Internal(anyhow::anyhow!("a new claim is not a used key"))),
-    }
 }
 
 /// Inserts the refund, refusing (and so undoing the claim) when the payment

@@ -3,47 +3,28 @@
 //! Request → plugin → provider → callback or status check → final status,
 //! with ledger entries and webhooks; and never a second charge.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use soxara::auth::KeyKind;
-use soxara::config::{FileConfig, PluginLimitOverrides, PluginSettings, RouteSetting};
-use soxara::mode::Mode;
 use soxara_tests::fakes::WebhookSink;
 use soxara_tests::fakes::mtn::{self, FakeMtn, Fault};
-use soxara_tests::{Answer, TestApp, momo, new_key, spawn_app_with, wait_for};
+use soxara_tests::{Answer, TestApp, live_rail_config, momo, new_key, spawn_app_with_live_key, wait_for};
 
 /// A gateway whose live `mtn_momo` payments go to `fake`. Status checks
 /// come every `check_ms` (make it long to see callbacks do the work).
 async fn gateway(fake: &FakeMtn, api_key: &str, check_ms: u64) -> (TestApp, String) {
-    let mut config = FileConfig::default();
-    config.routes.push(RouteSetting { mode: "live".into(), method: "mtn_momo".into(), plugin: "mtn-momo".into() });
-    let settings = BTreeMap::from([
-        ("base_url".to_string(), fake.url()),
-        ("subscription_key".to_string(), mtn::SUBSCRIPTION_KEY.to_string()),
-        ("api_user".to_string(), mtn::API_USER.to_string()),
-        ("api_key".to_string(), api_key.to_string()),
-        ("target_environment".to_string(), mtn::TARGET_ENVIRONMENT.to_string()),
-    ]);
-    config.plugins.insert(
-        "mtn-momo".into(),
-        PluginSettings {
-            config: settings,
-            allowed_hosts: vec!["127.0.0.1".into()],
-            // Token plus request to pay may each take the host's 4 s HTTP
-            // deadline; the operator docs give MTN this much too.
-            limits: PluginLimitOverrides { call_ms_max: Some(10_000), ..PluginLimitOverrides::default() },
-            ..PluginSettings::default()
-        },
-    );
-    config.status_checks.delays_ms = vec![check_ms];
-    config.status_checks.poll_interval_ms = 20;
+    let url = fake.url();
+    let settings = [
+        ("base_url", url.as_str()),
+        ("subscription_key", mtn::SUBSCRIPTION_KEY),
+        ("api_user", mtn::API_USER),
+        ("api_key", api_key),
+        ("target_environment", mtn::TARGET_ENVIRONMENT),
+    ];
+    let mut config = live_rail_config("mtn_momo", "mtn-momo", &settings, check_ms);
     config.webhooks.allow_private_targets = true;
     config.webhooks.poll_interval_ms = 20;
-    let app = spawn_app_with(config).await;
-    let live_key = app.create_key(&app.merchant_id, Mode::Live, KeyKind::Secret).await;
-    (app, live_key)
+    spawn_app_with_live_key(config).await
 }
 
 async fn payment(app: &TestApp, key: &str, id: &str) -> Value {

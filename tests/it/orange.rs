@@ -3,15 +3,11 @@
 //! customer pays on Orange's page (a `next_action` redirect); Orange's
 //! notification prompts a status check that settles the payment.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use soxara::auth::KeyKind;
-use soxara::config::{FileConfig, PluginLimitOverrides, PluginSettings, RouteSetting};
-use soxara::mode::Mode;
 use soxara_tests::fakes::orange::{self, FakeOrange, Fault};
-use soxara_tests::{Answer, TestApp, new_key, spawn_app_with, wait_for};
+use soxara_tests::{Answer, TestApp, live_rail_config, new_key, spawn_app_with_live_key, wait_for};
 
 async fn gateway(fake: &FakeOrange, check_ms: u64) -> (TestApp, String) {
     gateway_with(fake, check_ms, &[orange::PAYMENT_PAGE_HOST], orange::CLIENT_SECRET).await
@@ -24,35 +20,20 @@ async fn gateway_with(
     redirect_hosts: &[&str],
     client_secret: &str,
 ) -> (TestApp, String) {
-    let mut config = FileConfig::default();
-    config.routes.push(RouteSetting {
-        mode: "live".into(),
-        method: "orange_money".into(),
-        plugin: "orange-money".into(),
-    });
-    let settings = BTreeMap::from([
-        ("base_url".to_string(), fake.url()),
-        ("country_path".to_string(), orange::COUNTRY_PATH.to_string()),
-        ("client_id".to_string(), orange::CLIENT_ID.to_string()),
-        ("client_secret".to_string(), client_secret.to_string()),
-        ("merchant_key".to_string(), orange::MERCHANT_KEY.to_string()),
-        ("return_url".to_string(), "https://shop.example/paid".to_string()),
-        ("cancel_url".to_string(), "https://shop.example/cancelled".to_string()),
-    ]);
-    config.plugins.insert(
-        "orange-money".into(),
-        PluginSettings {
-            config: settings,
-            allowed_hosts: vec!["127.0.0.1".into()],
-            limits: PluginLimitOverrides { call_ms_max: Some(10_000), ..PluginLimitOverrides::default() },
-            redirect_hosts: redirect_hosts.iter().map(|h| h.to_string()).collect(),
-        },
-    );
-    config.status_checks.delays_ms = vec![check_ms];
-    config.status_checks.poll_interval_ms = 20;
-    let app = spawn_app_with(config).await;
-    let live_key = app.create_key(&app.merchant_id, Mode::Live, KeyKind::Secret).await;
-    (app, live_key)
+    let url = fake.url();
+    let settings = [
+        ("base_url", url.as_str()),
+        ("country_path", orange::COUNTRY_PATH),
+        ("client_id", orange::CLIENT_ID),
+        ("client_secret", client_secret),
+        ("merchant_key", orange::MERCHANT_KEY),
+        ("return_url", "https://shop.example/paid"),
+        ("cancel_url", "https://shop.example/cancelled"),
+    ];
+    let mut config = live_rail_config("orange_money", "orange-money", &settings, check_ms);
+    let plugin = config.plugins.get_mut("orange-money").expect("just added");
+    plugin.redirect_hosts = redirect_hosts.iter().map(|h| h.to_string()).collect();
+    spawn_app_with_live_key(config).await
 }
 
 fn orange_money(amount: u64, currency: &str) -> String {

@@ -2,15 +2,11 @@
 //! `card`, talking to a fake Stripe API on a loopback port; Stripe's signed
 //! webhooks settle payments and open disputes.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use soxara::auth::KeyKind;
-use soxara::config::{FileConfig, PluginLimitOverrides, PluginSettings, RouteSetting};
-use soxara::mode::Mode;
 use soxara_tests::fakes::stripe::{self, FakeStripe, Fault};
-use soxara_tests::{Answer, TestApp, new_key, spawn_app_with, wait_for};
+use soxara_tests::{Answer, TestApp, live_rail_config, new_key, spawn_app_with_live_key, wait_for};
 
 /// A gateway whose live card payments go to `fake`, with status checks
 /// every `check_ms`, and the fake's webhooks pointed at the gateway.
@@ -19,27 +15,10 @@ async fn gateway(fake: &FakeStripe, check_ms: u64) -> (TestApp, String) {
 }
 
 async fn gateway_keyed(fake: &FakeStripe, check_ms: u64, secret_key: &str) -> (TestApp, String) {
-    let mut config = FileConfig::default();
-    config.routes.push(RouteSetting { mode: "live".into(), method: "card".into(), plugin: "stripe-card".into() });
-    let settings = BTreeMap::from([
-        ("base_url".to_string(), fake.url()),
-        ("secret_key".to_string(), secret_key.to_string()),
-        ("webhook_secret".to_string(), stripe::WEBHOOK_SECRET.to_string()),
-    ]);
-    config.plugins.insert(
-        "stripe-card".into(),
-        PluginSettings {
-            config: settings,
-            allowed_hosts: vec!["127.0.0.1".into()],
-            limits: PluginLimitOverrides { call_ms_max: Some(10_000), ..PluginLimitOverrides::default() },
-            ..PluginSettings::default()
-        },
-    );
-    config.status_checks.delays_ms = vec![check_ms];
-    config.status_checks.poll_interval_ms = 20;
-    let app = spawn_app_with(config).await;
+    let url = fake.url();
+    let settings = [("base_url", url.as_str()), ("secret_key", secret_key), ("webhook_secret", stripe::WEBHOOK_SECRET)];
+    let (app, live_key) = spawn_app_with_live_key(live_rail_config("card", "stripe-card", &settings, check_ms)).await;
     fake.send_webhooks_to(&format!("{}/v1/callbacks/stripe-card", app.base));
-    let live_key = app.create_key(&app.merchant_id, Mode::Live, KeyKind::Secret).await;
     (app, live_key)
 }
 
