@@ -194,6 +194,9 @@ fn insert(conn: &Connection, id: &str, scope: &Scope, request: &NewRefund, now_m
         scope.key,
         now_ms
     ])?;
+    if let Some(phone) = &facts.customer_phone {
+        crate::wallets::record_customer_transaction(conn, id, &facts.merchant_id, facts.mode, phone, "refund", now_ms)?;
+    }
     Ok(())
 }
 

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_disputes.sql"),
     include_str!("../migrations/0007_next_action.sql"),
     include_str!("../migrations/0008_refunds.sql"),
+    include_str!("../migrations/0009_refunds_in_history.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

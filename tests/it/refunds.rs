@@ -60,6 +60,12 @@ async fn partial_refunds_add_up_to_a_refunded_payment_and_never_more() {
         .count("SELECT COALESCE(SUM(p.amount), 0) FROM postings p JOIN ledger_accounts a ON a.id = p.account_id WHERE a.kind = 'rail_clearing'")
         .await;
     assert_eq!(clearing, 0, "collected 1,000 and refunded 1,000 through the rail");
+    // The refunds are in the customer's history and found by their key.
+    let history = app.get(&app.key, "/v1/customers/+231770001234/transactions").await.body;
+    let kinds: Vec<&str> = history["data"].as_array().unwrap().iter().map(|t| t["object"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["refund", "refund", "payment"], "newest first: {history:?}");
+    let by_key = app.get(&app.key, &format!("/v1/transactions/{key}")).await;
+    assert_eq!(by_key.body["id"], rest.body["id"], "{:?}", by_key.body);
     app.verify().expect("the ledger balances");
 }
 
