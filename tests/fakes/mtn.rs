@@ -52,6 +52,8 @@ struct MtnState {
 #[derive(Default)]
 struct Inner {
     tokens: Vec<String>,
+    /// Tokens issued, including revoked ones.
+    tokens_issued: usize,
     /// By `X-Reference-Id`.
     requests: HashMap<String, RequestToPay>,
     /// Every `POST requesttopay` received, accepted or not.
@@ -93,6 +95,17 @@ impl FakeMtn {
         let addr = listener.local_addr().expect("a bound address");
         tokio::spawn(async move { axum::serve(listener, app).await });
         FakeMtn { addr, state }
+    }
+
+    /// Access tokens issued so far.
+    pub fn tokens_issued(&self) -> usize {
+        self.state.inner.lock().unwrap().tokens_issued
+    }
+
+    /// Every token issued so far stops working (as when the provider
+    /// rotates them before they expire).
+    pub fn revoke_tokens(&self) {
+        self.state.inner.lock().unwrap().tokens.clear();
     }
 
     pub fn url(&self) -> String {
@@ -176,7 +189,8 @@ async fn token(State(state): State<Arc<MtnState>>, headers: HeaderMap) -> Respon
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": "login_failed" }))).into_response();
     }
     let mut inner = state.inner.lock().unwrap();
-    let token = format!("fake-token-{}", inner.tokens.len() + 1);
+    inner.tokens_issued += 1;
+    let token = format!("fake-token-{}", inner.tokens_issued);
     inner.tokens.push(token.clone());
     axum::Json(json!({ "access_token": token, "token_type": "access_token", "expires_in": 3600 })).into_response()
 }

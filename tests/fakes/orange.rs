@@ -51,6 +51,8 @@ struct OrangeState {
 #[derive(Default)]
 struct Inner {
     tokens: Vec<String>,
+    /// Tokens issued, including revoked ones.
+    tokens_issued: usize,
     /// By `pay_token`.
     payments: HashMap<String, WebPayment>,
     web_payment_posts: usize,
@@ -78,6 +80,17 @@ impl FakeOrange {
         let addr = listener.local_addr().expect("a bound address");
         tokio::spawn(async move { axum::serve(listener, app).await });
         FakeOrange { addr, state }
+    }
+
+    /// Access tokens issued so far.
+    pub fn tokens_issued(&self) -> usize {
+        self.state.inner.lock().unwrap().tokens_issued
+    }
+
+    /// Every token issued so far stops working (as when the provider
+    /// rotates them before they expire).
+    pub fn revoke_tokens(&self) {
+        self.state.inner.lock().unwrap().tokens.clear();
     }
 
     pub fn url(&self) -> String {
@@ -160,7 +173,8 @@ async fn token(State(state): State<Arc<OrangeState>>, headers: HeaderMap, body: 
         return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "invalid_request" }))).into_response();
     }
     let mut inner = state.inner.lock().unwrap();
-    let token = format!("orange-token-{}", inner.tokens.len() + 1);
+    inner.tokens_issued += 1;
+    let token = format!("orange-token-{}", inner.tokens_issued);
     inner.tokens.push(token.clone());
     axum::Json(json!({ "token_type": "Bearer", "access_token": token, "expires_in": 3600 })).into_response()
 }

@@ -300,3 +300,22 @@ async fn a_refund_the_rail_cannot_make_fails_clearly_and_moves_no_money() {
     );
     assert_eq!(payment(&app, &live_key, &payment_id).await["amount_refunded"], 0);
 }
+
+#[tokio::test]
+async fn the_access_token_is_reused_and_replaced_when_mtn_revokes_it() {
+    let fake = FakeMtn::start().await;
+    let (app, live_key) = gateway(&fake, mtn::API_KEY, 100).await;
+    for _ in 0..2 {
+        let paid = app.pay(&live_key, Some(&new_key()), &momo(1_000, "USD", "+231770001234")).await;
+        assert_eq!(settled(&app, &live_key, &id(&paid)).await["status"], "completed");
+    }
+    assert_eq!(fake.tokens_issued(), 1, "one token for two payments and their callbacks");
+
+    fake.revoke_tokens();
+    let paid = app.pay(&live_key, Some(&new_key()), &momo(1_000, "USD", "+231770001234")).await;
+    assert_eq!(paid.body["status"], "processing", "a revoked cached token is replaced, not a failure: {:?}", paid.body);
+    let payment_id = id(&paid);
+    assert_eq!(settled(&app, &live_key, &payment_id).await["status"], "completed");
+    assert_eq!(fake.tokens_issued(), 2);
+    assert_eq!(fake.charges_for(&payment_id), 1);
+}

@@ -195,3 +195,19 @@ async fn wrong_credentials_fail_the_payment_without_revealing_them() {
         assert!(!paid.body.to_string().contains(secret), "{secret} leaked: {:?}", paid.body);
     }
 }
+
+#[tokio::test]
+async fn the_access_token_is_reused_and_replaced_when_orange_revokes_it() {
+    let fake = FakeOrange::start().await;
+    let (app, live_key) = gateway(&fake, 3_600_000).await;
+    for _ in 0..2 {
+        let paid = app.pay(&live_key, Some(&new_key()), &orange_money(1_200, "USD")).await;
+        assert_eq!(paid.body["status"], "processing", "{:?}", paid.body);
+    }
+    assert_eq!(fake.tokens_issued(), 1);
+    fake.revoke_tokens();
+    let paid = app.pay(&live_key, Some(&new_key()), &orange_money(1_200, "USD")).await;
+    assert!(paid.body.get("next_action").is_some(), "a revoked cached token is replaced: {:?}", paid.body);
+    assert_eq!(fake.tokens_issued(), 2);
+    assert_eq!(fake.payments_for(&id(&paid)), 1);
+}

@@ -10,7 +10,13 @@ use std::time::Duration;
 use rand::RngCore;
 use wasmtime::StoreLimits;
 
-use super::bindings::rail::soxara::gateway::{clock, config, http, log, types};
+use super::bindings::rail::soxara::gateway::{cache, clock, config, http, log, types};
+
+/// The plugin cache's limits (see `cache` in `wit/types.wit`).
+pub const CACHE_KEY_BYTES_MAX: usize = 128;
+pub const CACHE_VALUE_BYTES_MAX: usize = 16 << 10;
+pub const CACHE_ENTRIES_MAX: usize = 64;
+pub const CACHE_TTL_MS_MAX: u64 = 24 * 3_600_000;
 
 /// Random bytes one call may ask for.
 pub const RANDOM_BYTES_MAX: u32 = 1_024;
@@ -29,6 +35,8 @@ pub struct PluginContext {
     pub redirect_hosts: Vec<String>,
     /// Where this plugin's limits differ from the runtime's defaults.
     pub limit_overrides: crate::config::PluginLimitOverrides,
+    /// This plugin's cache: key → (value, expiry).
+    pub cache: std::sync::Mutex<BTreeMap<String, (Vec<u8>, std::time::Instant)>>,
 }
 
 impl PluginContext {
@@ -40,6 +48,7 @@ impl PluginContext {
             allowed_hosts: setting.allowed_hosts,
             redirect_hosts: setting.redirect_hosts,
             limit_overrides: setting.limits,
+            cache: std::sync::Mutex::default(),
         }
     }
 }
@@ -79,6 +88,31 @@ impl clock::Host for HostState {
 impl config::Host for HostState {
     fn get(&mut self, key: String) -> Option<String> {
         self.plugin.config.get(&key).cloned()
+    }
+}
+
+impl cache::Host for HostState {
+    fn get(&mut self, key: String) -> Option<Vec<u8>> {
+        let entries = self.plugin.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.get(&key).filter(|(_, expires)| *expires > std::time::Instant::now()).map(|(value, _)| value.clone())
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: u64) {
+        if key.len() > CACHE_KEY_BYTES_MAX || value.len() > CACHE_VALUE_BYTES_MAX {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let expires = now + Duration::from_millis(ttl_ms.min(CACHE_TTL_MS_MAX));
+        let mut entries = self.plugin.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.retain(|_, (_, at)| *at > now);
+        if entries.len() >= CACHE_ENTRIES_MAX && !entries.contains_key(&key) {
+            return;
+        }
+        entries.insert(key, (value, expires));
+    }
+
+    fn remove(&mut self, key: String) {
+        self.plugin.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&key);
     }
 }
 
@@ -142,7 +176,32 @@ fn send_http(request: http::Request) -> Result<http::Response, http::HttpError> 
 
 #[cfg(test)]
 mod tests {
-    use super::allowed_host;
+    use super::cache::Host as _;
+    use super::*;
+
+    fn host_state() -> HostState {
+        HostState { plugin: Arc::new(PluginContext::default()), limits: wasmtime::StoreLimitsBuilder::new().build() }
+    }
+
+    #[test]
+    fn the_cache_keeps_values_within_its_limits_and_for_their_time() {
+        let mut state = host_state();
+        state.set("token".into(), b"abc".to_vec(), 60_000);
+        assert_eq!(state.get("token".into()), Some(b"abc".to_vec()));
+        state.remove("token".into());
+        assert_eq!(state.get("token".into()), None);
+        state.set("gone".into(), b"x".to_vec(), 0);
+        assert_eq!(state.get("gone".into()), None, "expired at once");
+        state.set("big".into(), vec![0; CACHE_VALUE_BYTES_MAX + 1], 60_000);
+        assert_eq!(state.get("big".into()), None, "too large: ignored");
+        for i in 0..CACHE_ENTRIES_MAX + 5 {
+            state.set(format!("k{i}"), vec![1], 60_000);
+        }
+        let kept = (0..CACHE_ENTRIES_MAX + 5).filter(|i| state.get(format!("k{i}")).is_some()).count();
+        assert_eq!(kept, CACHE_ENTRIES_MAX);
+        // Another plugin's context has its own, empty cache.
+        assert_eq!(host_state().get("k0".into()), None);
+    }
 
     #[test]
     fn only_allow_listed_hosts_pass() {

@@ -40,7 +40,12 @@ use protocol::Standing;
 use soxara::gateway::http::{self, HttpError, Request, Response};
 use soxara::gateway::log::{self, Level};
 use soxara::gateway::types::{Failure, PaymentMethod, TransactionStatus};
-use soxara::gateway::{clock, config};
+use soxara::gateway::{cache, clock, config};
+
+/// Where the access token is kept between calls (the host's per-plugin cache).
+const TOKEN_CACHE_KEY: &str = "collection-token";
+/// A cached token is dropped this long before MTN says it expires.
+const TOKEN_MARGIN_S: u64 = 60;
 
 /// Mobile money moves under the Liberian operating company.
 const ENTITY: &str = "Phoenix Hub Liberia, Inc.";
@@ -121,7 +126,7 @@ impl Guest for MtnMomo {
 
 /// Sends the request to pay. Anything short of a clear refusal leaves the
 /// payment processing: MTN may have queued it, and a status check will know.
-fn request_to_pay(settings: &Settings, token: &str, request: &CollectRequest) -> Result<RailOutcome, Failure> {
+fn request_to_pay(settings: &Settings, token: &Token, request: &CollectRequest) -> Result<RailOutcome, Failure> {
     if request.method != PaymentMethod::MtnMomo {
         return Err(failure("INVALID_REQUEST", "this rail only serves mtn_momo payments", false));
     }
@@ -136,7 +141,7 @@ fn request_to_pay(settings: &Settings, token: &str, request: &CollectRequest) ->
     let reference = protocol::reference_id(&request.payment_id);
     let body =
         protocol::request_to_pay_body(&request.payment_id, &amount, currency, &msisdn, request.description.as_deref());
-    let mut headers = settings.bearer_headers(token);
+    let mut headers = settings.bearer_headers(&token.value);
     headers.push(("X-Reference-Id".to_string(), reference.clone()));
     headers.push(("Content-Type".to_string(), "application/json".to_string()));
     if let Some(url) = &settings.callback_url {
@@ -153,6 +158,12 @@ fn request_to_pay(settings: &Settings, token: &str, request: &CollectRequest) ->
         Ok(response) if response.status == 202 || response.status == 409 => Ok(pending),
         // Timed out or throttled at MTN's edge: it may still act on it.
         Ok(response) if response.status == 408 || response.status == 429 => Ok(pending),
+        // A cached token MTN no longer honours: once more with a fresh one
+        // (same reference, so MTN still asks the customer at most once).
+        Ok(response) if response.status == 401 && token.cached => {
+            cache::remove(TOKEN_CACHE_KEY);
+            request_to_pay(settings, &settings.fresh_token()?, request)
+        }
         Ok(response) if response.status == 401 || response.status == 403 => {
             Err(failure("PROVIDER_AUTH_FAILED", "MTN refused the gateway's credentials for this request", false))
         }
@@ -182,6 +193,13 @@ fn outcome(standing: Standing, reference: &str) -> RailOutcome {
     RailOutcome { status, provider_reference: Some(reference.to_string()), failure: failure_value, redirect_url: None }
 }
 
+/// An access token, and whether it came from the cache (and so may have
+/// been revoked since).
+struct Token {
+    value: String,
+    cached: bool,
+}
+
 /// This plugin's operator configuration.
 struct Settings {
     base_url: String,
@@ -209,8 +227,17 @@ impl Settings {
         })
     }
 
-    /// A fresh access token. Failing here is safe: nothing was asked of MTN.
-    fn token(&self) -> Result<String, Failure> {
+    /// An access token: the cached one while it is good, else a fresh one.
+    /// Failing here is safe: nothing was asked of MTN.
+    fn token(&self) -> Result<Token, Failure> {
+        match cache::get(TOKEN_CACHE_KEY).and_then(|bytes| String::from_utf8(bytes).ok()) {
+            Some(value) => Ok(Token { value, cached: true }),
+            None => self.fresh_token(),
+        }
+    }
+
+    /// A new access token from MTN, cached until shortly before it expires.
+    fn fresh_token(&self) -> Result<Token, Failure> {
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", self.api_user, self.api_key));
         let headers = vec![
             ("Authorization".to_string(), format!("Basic {basic}")),
@@ -219,16 +246,30 @@ impl Settings {
         let response = send("POST", format!("{}/collection/token/", self.base_url), headers, Vec::new())
             .map_err(unreachable_failure)?;
         match response.status {
-            200 => protocol::parse_token(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true)),
+            200 => {
+                let (value, expires_in_s) =
+                    protocol::parse_token(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true))?;
+                let ttl_ms = expires_in_s.saturating_sub(TOKEN_MARGIN_S).saturating_mul(1_000);
+                cache::set(TOKEN_CACHE_KEY, value.as_bytes(), ttl_ms);
+                Ok(Token { value, cached: false })
+            }
             401 | 403 => Err(failure("PROVIDER_AUTH_FAILED", "MTN refused the API user and key; check the rail's configuration", false)),
             status => Err(failure("PROVIDER_UNAVAILABLE", &format!("MTN's token endpoint answered {status}"), true)),
         }
     }
 
     /// Where MTN says the request stands, or `None` when it has no such request.
-    fn fetch_status(&self, token: &str, reference: &str) -> Result<Option<Standing>, Failure> {
+    fn fetch_status(&self, token: &Token, reference: &str) -> Result<Option<Standing>, Failure> {
         let url = format!("{}/collection/v1_0/requesttopay/{reference}", self.base_url);
-        let response = send("GET", url, self.bearer_headers(token), Vec::new()).map_err(unreachable_failure)?;
+        let response =
+            send("GET", url.clone(), self.bearer_headers(&token.value), Vec::new()).map_err(unreachable_failure)?;
+        let response = if response.status == 401 && token.cached {
+            cache::remove(TOKEN_CACHE_KEY);
+            let fresh = self.fresh_token()?;
+            send("GET", url, self.bearer_headers(&fresh.value), Vec::new()).map_err(unreachable_failure)?
+        } else {
+            response
+        };
         match response.status {
             200 => {
                 let standing =

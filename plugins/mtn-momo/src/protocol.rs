@@ -141,14 +141,17 @@ pub fn failure_for_reason(reason: &str) -> (&'static str, String) {
     (code, message)
 }
 
-/// The `access_token` of a token answer.
-pub fn parse_token(body: &[u8]) -> Result<String, String> {
+/// The `access_token` of a token answer, and for how many seconds it is
+/// good (`expires_in`, 3600 when absent).
+pub fn parse_token(body: &[u8]) -> Result<(String, u64), String> {
     #[derive(Deserialize)]
     struct Token {
         access_token: String,
+        #[serde(default)]
+        expires_in: Option<u64>,
     }
     let token: Token = serde_json::from_slice(body).map_err(|_| "MTN's token answer has no access_token".to_string())?;
-    Ok(token.access_token)
+    Ok((token.access_token, token.expires_in.unwrap_or(3_600)))
 }
 
 /// The gateway's payment id in a callback body (`externalId`). Nothing
@@ -212,6 +215,13 @@ mod tests {
         let body = request_to_pay_body("pay_1", "1.00", "USD", "231770001234", Some(&long));
         let value: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value["payerMessage"].as_str().unwrap().chars().count(), NOTE_CHARS_MAX);
+    }
+
+    #[test]
+    fn tokens_carry_their_lifetime() {
+        assert_eq!(parse_token(br#"{"access_token":"t","token_type":"access_token","expires_in":3600}"#).unwrap(), ("t".to_string(), 3600));
+        assert_eq!(parse_token(br#"{"access_token":"t"}"#).unwrap().1, 3600);
+        assert!(parse_token(b"{}").is_err());
     }
 
     #[test]

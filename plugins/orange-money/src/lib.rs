@@ -45,7 +45,12 @@ use protocol::Standing;
 use soxara::gateway::http::{self, HttpError, Request, Response};
 use soxara::gateway::log::{self, Level};
 use soxara::gateway::types::{Failure, PaymentMethod, TransactionStatus};
-use soxara::gateway::{clock, config};
+use soxara::gateway::{cache, clock, config};
+
+/// Where the access token is kept between calls (the host's per-plugin cache).
+const TOKEN_CACHE_KEY: &str = "oauth-token";
+/// A cached token is dropped this long before Orange says it expires.
+const TOKEN_MARGIN_S: u64 = 60;
 
 /// Mobile money moves under the Liberian operating company.
 const ENTITY: &str = "Phoenix Hub Liberia, Inc.";
@@ -94,10 +99,9 @@ impl Guest for OrangeMoney {
         };
         let amount = protocol::whole_units(request.money.amount, &request.money.currency)
             .map_err(|e| failure("INVALID_REQUEST", &e, false))?;
-        let token = settings.token()?;
         let url = format!("{}/orange-money-webpay/{}/v1/transactionstatus", settings.base_url, settings.country_path);
         let body = protocol::status_body(&request.payment_id, amount, &pay_token);
-        let response = send("POST", url, settings.json_headers(&token), body).map_err(unreachable_failure)?;
+        let response = settings.post_json(url, body)?.map_err(unreachable_failure)?;
         if !(200..300).contains(&response.status) {
             let message = format!("Orange's transaction status answered {}", response.status);
             return Err(failure("PROVIDER_UNAVAILABLE", &message, true));
@@ -139,7 +143,6 @@ fn start_web_payment(settings: &Settings, request: &CollectRequest) -> Result<Ra
         .callback_url
         .as_deref()
         .ok_or_else(|| failure("NOT_CONFIGURED", "the host gave no callback_url", false))?;
-    let token = settings.token()?;
     let body = protocol::web_payment_body(
         &settings.merchant_key,
         &request.money.currency,
@@ -150,7 +153,7 @@ fn start_web_payment(settings: &Settings, request: &CollectRequest) -> Result<Ra
         &protocol::notification_url(callback_url, &request.payment_id, &settings.client_secret),
     );
     let url = format!("{}/orange-money-webpay/{}/v1/webpayment", settings.base_url, settings.country_path);
-    match send("POST", url, settings.json_headers(&token), body) {
+    match settings.post_json(url, body)? {
         Ok(response) if response.status == 201 || response.status == 200 => {
             match protocol::parse_web_payment(&response.body) {
                 Ok(web) => Ok(outcome(Standing::Pending, Some(web.pay_token), Some(web.payment_url))),
@@ -222,8 +225,23 @@ impl Settings {
         })
     }
 
-    /// A fresh access token. Failing here is safe: nothing was asked of Orange.
-    fn token(&self) -> Result<String, Failure> {
+    /// POSTs JSON with a bearer token. A cached token Orange refuses is
+    /// replaced once (the same `order_id`, so nothing is asked twice).
+    /// Failing to get a token is an error: nothing was asked of Orange.
+    fn post_json(&self, url: String, body: Vec<u8>) -> Result<Result<Response, HttpError>, Failure> {
+        let cached = cache::get(TOKEN_CACHE_KEY).and_then(|bytes| String::from_utf8(bytes).ok());
+        if let Some(token) = cached {
+            match send("POST", url.clone(), self.json_headers(&token), body.clone()) {
+                Ok(response) if response.status == 401 => cache::remove(TOKEN_CACHE_KEY),
+                answer => return Ok(answer),
+            }
+        }
+        let token = self.fresh_token()?;
+        Ok(send("POST", url, self.json_headers(&token), body))
+    }
+
+    /// A new access token from Orange, cached until shortly before it expires.
+    fn fresh_token(&self) -> Result<String, Failure> {
         let basic =
             base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", self.client_id, self.client_secret));
         let headers = vec![
@@ -235,7 +253,13 @@ impl Settings {
         let response =
             send("POST", format!("{}/oauth/v3/token", self.base_url), headers, body).map_err(unreachable_failure)?;
         match response.status {
-            200 => protocol::parse_token(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true)),
+            200 => {
+                let (token, expires_in_s) =
+                    protocol::parse_token(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true))?;
+                let ttl_ms = expires_in_s.saturating_sub(TOKEN_MARGIN_S).saturating_mul(1_000);
+                cache::set(TOKEN_CACHE_KEY, token.as_bytes(), ttl_ms);
+                Ok(token)
+            }
             401 | 403 => Err(failure(
                 "PROVIDER_AUTH_FAILED",
                 "Orange refused the client id and secret; check the rail's configuration",
