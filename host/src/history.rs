@@ -1,5 +1,7 @@
-//! A customer's transaction history with one merchant: payments, top-ups and
-//! swaps, newest first, in cursor pages (`limit`, `starting_after`, `has_more`).
+//! Transactions as merchants look them up: one by key, reference or id, a
+//! customer's history with one merchant (payments, refunds, top-ups and
+//! swaps, newest first, in cursor pages: `limit`, `starting_after`,
+//! `has_more`), and verification of a payment a customer says they made.
 
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
@@ -13,9 +15,44 @@ use crate::validate::fail;
 
 pub const PAGE_LIMIT_DEFAULT: usize = 10;
 
+/// The longest reference `POST /v1/transactions/verify` looks up.
+pub const REFERENCE_CHARS_MAX: usize = 255;
+
 /// `GET /v1/transactions/{idempotency key, reference or id}`: any
-/// transaction (payment, top-up, swap) of the caller's merchant and mode.
+/// transaction (payment, refund, top-up, swap) of the caller's merchant and mode.
 pub async fn find(state: &AppState, caller: &Caller, lookup: String) -> Result<Value, ApiError> {
+    lookup_object(state, caller, lookup).await?.ok_or(ApiError::NotFound { what: "transaction" })
+}
+
+/// `POST /v1/transactions/verify`: whether the transaction `reference`
+/// (a reference, id or idempotency key of the caller's) completed for
+/// exactly `amount` of `currency`. Gate fulfilment on `verified: true`;
+/// otherwise `reason` says which check failed first.
+pub async fn verify(state: &AppState, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
+    let fields = crate::validate::Fields::parse(body, &["reference", "amount", "currency"])?;
+    let mut errors = fields.errors();
+    let reference = fields.string("reference", REFERENCE_CHARS_MAX, true, &mut errors);
+    let amount = fields.amount(&mut errors);
+    let currency = fields.currency("currency", &mut errors);
+    let (Some(reference), Some(amount), Some(currency), true) = (reference, amount, currency, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    // Only payments prove that a customer paid: a refund or a top-up with
+    // the same fields must not pass.
+    let object = lookup_object(state, caller, reference).await?.filter(|o| o["object"] == "payment");
+    let reason = match &object {
+        None => Some("not_found"),
+        Some(found) if found["status"] != "completed" => Some("not_completed"),
+        Some(found) if found["currency"] != currency.code => Some("currency_mismatch"),
+        Some(found) if found["amount"].as_u64() != Some(amount) => Some("amount_mismatch"),
+        Some(_) => None,
+    };
+    Ok(json!({ "verified": reason.is_none(), "reason": reason, "transaction": object }))
+}
+
+/// The transaction an idempotency key, reference or id names, if the
+/// caller's merchant and mode own it.
+async fn lookup_object(state: &AppState, caller: &Caller, lookup: String) -> Result<Option<Value>, ApiError> {
     let (merchant, mode) = (caller.merchant_id.clone(), caller.mode);
     let object = state
         .store
@@ -33,7 +70,7 @@ pub async fn find(state: &AppState, caller: &Caller, lookup: String) -> Result<V
             transaction_json(conn, &merchant, mode, &id)
         })
         .await?;
-    object.ok_or(ApiError::NotFound { what: "transaction" })
+    Ok(object)
 }
 
 /// Renders one kind of transaction by id.

@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/payments", post(create_payment))
         .route("/v1/payments/{id}", get(get_payment))
+        .route("/v1/transactions/verify", post(verify_transaction))
         .route("/v1/transactions/{lookup}", get(get_transaction))
         .route("/v1/customers/{phone}/wallets", get(list_wallets))
         .route("/v1/customers/{phone}/transactions", get(list_customer_transactions))
@@ -208,6 +209,18 @@ async fn get_payment(
 ) -> Result<axum::Json<Value>, ApiError> {
     caller.require_secret()?;
     Ok(axum::Json(payments::get(&state, &caller, id).await?))
+}
+
+/// Reads only, so no idempotency key is needed.
+async fn verify_transaction(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require_secret()?;
+    let body = read_body(&headers, body).await?;
+    Ok(axum::Json(history::verify(&state, &caller, &body).await?))
 }
 
 async fn get_transaction(

@@ -148,3 +148,66 @@ async fn the_sandbox_honours_mtn_sandbox_numbers_and_stripe_test_cards() {
     .await;
     app.verify().expect("the ledger balances");
 }
+
+#[tokio::test]
+async fn a_payment_is_verified_only_when_it_completed_for_that_amount_and_currency() {
+    let app = soxara_tests::spawn_app().await;
+    let paid = app.pay(&app.key, Some(&new_key()), &momo(1_250, "USD", "+231770001234")).await;
+    let reference = paid.body["reference"].as_str().unwrap().to_string();
+    let verify = |body: serde_json::Value| {
+        let app = &app;
+        async move {
+            let answer = soxara_tests::answer(
+                app.client
+                    .post(format!("{}/v1/transactions/verify", app.base))
+                    .bearer_auth(&app.key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            assert_eq!(answer.status, 200, "{:?}", answer.body);
+            (answer.body["verified"].as_bool().unwrap(), answer.body["reason"].as_str().map(str::to_string))
+        }
+    };
+    let ok = verify(json!({"reference": reference, "amount": 1250, "currency": "USD"})).await;
+    assert_eq!(ok, (true, None));
+    let by_id = verify(json!({"reference": paid.body["id"], "amount": 1250, "currency": "USD"})).await;
+    assert_eq!(by_id, (true, None), "an id works too");
+    let less = verify(json!({"reference": reference, "amount": 1000, "currency": "USD"})).await;
+    assert_eq!(less, (false, Some("amount_mismatch".into())));
+    let lrd = verify(json!({"reference": reference, "amount": 1250, "currency": "LRD"})).await;
+    assert_eq!(lrd, (false, Some("currency_mismatch".into())));
+    let unknown = verify(json!({"reference": "PAY20990101000000NOPE", "amount": 1250, "currency": "USD"})).await;
+    assert_eq!(unknown, (false, Some("not_found".into())));
+    let pending = app.pay(&app.key, Some(&new_key()), &momo(1_250, "USD", "+231779999999")).await;
+    let waiting = verify(json!({"reference": pending.body["reference"], "amount": 1250, "currency": "USD"})).await;
+    assert_eq!(waiting, (false, Some("not_completed".into())));
+
+    // Another merchant cannot verify (or learn of) this payment.
+    let (_other, other_key) = app.create_merchant("Other shop").await;
+    let theirs = soxara_tests::answer(
+        app.client
+            .post(format!("{}/v1/transactions/verify", app.base))
+            .bearer_auth(&other_key)
+            .json(&json!({"reference": reference, "amount": 1250, "currency": "USD"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(theirs.body["reason"], "not_found");
+    assert!(theirs.body["transaction"].is_null());
+    let invalid = soxara_tests::answer(
+        app.client
+            .post(format!("{}/v1/transactions/verify", app.base))
+            .bearer_auth(&app.key)
+            .json(&json!({"reference": reference, "amount": 12.5}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(invalid.code(), "VALIDATION_ERROR");
+}
