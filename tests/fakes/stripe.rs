@@ -230,6 +230,11 @@ fn parse_form(body: &[u8]) -> HashMap<String, String> {
         .collect()
 }
 
+/// Stripe's answer to a missing or wrong secret key.
+fn unauthorized() -> Response {
+    (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": { "type": "invalid_request_error" } }))).into_response()
+}
+
 fn authorized(headers: &HeaderMap) -> bool {
     headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {SECRET_KEY}"))
 }
@@ -426,8 +431,7 @@ async fn list_refunds(
     axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
     if !authorized(&headers) {
-        return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": { "type": "invalid_request_error" } })))
-            .into_response();
+        return unauthorized();
     }
     let inner = state.inner.lock().unwrap();
     let wanted = query.get("payment_intent").cloned().unwrap_or_default();
@@ -443,8 +447,7 @@ async fn search_intents(
     axum::extract::Query(query): axum::extract::Query<HashMap<String, String>>,
 ) -> Response {
     if !authorized(&headers) {
-        return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": { "type": "invalid_request_error" } })))
-            .into_response();
+        return unauthorized();
     }
     let wanted = query.get("query").and_then(|q| {
         let (key, value) = q.strip_prefix("metadata['")?.split_once("']:'")?;
@@ -466,8 +469,7 @@ async fn retrieve_intent(
     Path(id): Path<String>,
 ) -> Response {
     if !authorized(&headers) {
-        return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "error": { "type": "invalid_request_error" } })))
-            .into_response();
+        return unauthorized();
     }
     let inner = state.inner.lock().unwrap();
     match inner.intents.get(&id) {

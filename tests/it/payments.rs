@@ -157,16 +157,7 @@ async fn a_payment_is_verified_only_when_it_completed_for_that_amount_and_curren
     let verify = |body: serde_json::Value| {
         let app = &app;
         async move {
-            let answer = soxara_tests::answer(
-                app.client
-                    .post(format!("{}/v1/transactions/verify", app.base))
-                    .bearer_auth(&app.key)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await;
+            let answer = verify_as(app, &app.key, body).await;
             assert_eq!(answer.status, 200, "{:?}", answer.body);
             (answer.body["verified"].as_bool().unwrap(), answer.body["reason"].as_str().map(str::to_string))
         }
@@ -187,27 +178,15 @@ async fn a_payment_is_verified_only_when_it_completed_for_that_amount_and_curren
 
     // Another merchant cannot verify (or learn of) this payment.
     let (_other, other_key) = app.create_merchant("Other shop").await;
-    let theirs = soxara_tests::answer(
-        app.client
-            .post(format!("{}/v1/transactions/verify", app.base))
-            .bearer_auth(&other_key)
-            .json(&json!({"reference": reference, "amount": 1250, "currency": "USD"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let theirs = verify_as(&app, &other_key, json!({"reference": reference, "amount": 1250, "currency": "USD"})).await;
     assert_eq!(theirs.body["reason"], "not_found");
     assert!(theirs.body["transaction"].is_null());
-    let invalid = soxara_tests::answer(
-        app.client
-            .post(format!("{}/v1/transactions/verify", app.base))
-            .bearer_auth(&app.key)
-            .json(&json!({"reference": reference, "amount": 12.5}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let invalid = verify_as(&app, &app.key, json!({"reference": reference, "amount": 12.5})).await;
     assert_eq!(invalid.code(), "VALIDATION_ERROR");
+}
+
+/// `POST /v1/transactions/verify` with `key` (it needs no idempotency key).
+async fn verify_as(app: &soxara_tests::TestApp, key: &str, body: serde_json::Value) -> soxara_tests::Answer {
+    let request = app.client.post(format!("{}/v1/transactions/verify", app.base)).bearer_auth(key).json(&body);
+    soxara_tests::answer(request.send().await.unwrap()).await
 }
