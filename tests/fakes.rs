@@ -1,5 +1,6 @@
 //! Fake provider servers on loopback ports, speaking the providers' protocols.
 
+pub mod example_pay;
 pub mod mtn;
 pub mod orange;
 pub mod stripe;

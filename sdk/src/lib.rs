@@ -1,44 +1,174 @@
-//! Helpers for Soxara gateway plugins, targeting the WIT package
-//! `soxara:gateway@0.1.0` (`../wit`).
+//! Write a payment rail for the Soxara gateway.
 //!
-//! The full SDK (a rail trait, an export macro, a testkit) is still to come;
-//! this crate holds the pieces plugins already share.
+//! A rail is a WebAssembly component that moves money between a customer and
+//! the platform through one provider. The gateway (the host) owns
+//! idempotency, the ledger, webhooks and retries; a rail only translates
+//! between the gateway's requests and its provider's protocol. With this
+//! crate a rail is a type implementing [`Rail`] and one [`export_rail!`]:
+//!
+//! ```ignore
+//! use soxara_sdk::prelude::*;
+//!
+//! struct MyRail;
+//!
+//! impl Rail for MyRail {
+//!     fn describe() -> RailInfo {
+//!         RailInfo::new("my-rail", env!("CARGO_PKG_VERSION"), "USD,LRD")
+//!             .method(PaymentMethod::MtnMomo, "Phoenix Hub Liberia, Inc.")
+//!     }
+//!     fn collect(request: CollectRequest) -> Result<RailOutcome, Failure> { … }
+//!     fn status(request: CollectRequest, reference: Option<String>) -> Result<RailOutcome, Failure> { … }
+//! }
+//!
+//! soxara_sdk::export_rail!(MyRail);
+//! ```
+//!
+//! The host's imports are typed modules: [`http`] (only to hosts the operator
+//! allows), [`config`] (this plugin's settings and credentials), [`cache`],
+//! [`clock`] and [`log`]. [`money`] and [`phone`] hold the conversions every
+//! provider needs. Build with `cargo xtask build-plugin <dir>` (see
+//! `docs/plugins.md`); test with the `soxara-testkit` crate.
 
-/// The WIT package this SDK targets.
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod log;
+pub mod money;
+mod outcome;
+pub mod phone;
+
+pub use money::parse_decimal;
+
+/// The WIT package this SDK targets. Every import and export of a rail built
+/// with it carries this version (`soxara:gateway/rail@0.1.0`), which is how
+/// the gateway tells which contract a component was built for.
 pub const WIT_PACKAGE: &str = "soxara:gateway@0.1.0";
 
-/// Most digits after the decimal point an exact rate may carry.
-pub const DECIMAL_FRACTION_DIGITS_MAX: usize = 12;
-
-/// Reads a plain positive decimal (`181`, `1.0825`) as an exact fraction
-/// `(numerator, denominator)`, so no rate ever passes through a float.
-/// Exponents, signs and zero are refused.
-pub fn parse_decimal(text: &str) -> Result<(u64, u64), String> {
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !all_digits(whole) || !all_digits(fraction) || fraction.len() > DECIMAL_FRACTION_DIGITS_MAX
-    {
-        return Err(format!("`{text}` is not a plain positive decimal"));
-    }
-    let denominator = 10u64.pow(fraction.len() as u32);
-    let numerator: u64 = format!("{whole}{fraction}").parse().map_err(|_| format!("`{text}` is too large"))?;
-    if numerator == 0 {
-        return Err(format!("`{text}` is zero"));
-    }
-    Ok((numerator, denominator))
+/// The generated bindings of the `rail-plugin` world. Rails rarely need them:
+/// the types they use are re-exported at the crate root and in [`prelude`].
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "rail-plugin",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "soxara_sdk::bindings",
+    });
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_decimal;
+pub use bindings::exports::soxara::gateway::rail::{
+    Callback, CallbackEvent, CallbackOutcome, CollectRequest, DisputeNotice, PayoutRequest, RailInfo, RailOutcome,
+    RefundRequest, SupportedMethod,
+};
+pub use bindings::soxara::gateway::types::{Failure, Money, PaymentMethod, TransactionStatus};
 
-    #[test]
-    fn decimals_are_exact_fractions() {
-        assert_eq!(parse_decimal("181"), Ok((181, 1)));
-        assert_eq!(parse_decimal("181.25"), Ok((18125, 100)));
-        assert_eq!(parse_decimal("0.005"), Ok((5, 1000)));
-        for bad in ["", ".5", "1e3", "-1", "0", "0.000", "abc", "1.2.3", "99999999999999999999"] {
-            assert!(parse_decimal(bad).is_err(), "{bad}");
-        }
+/// What a rail usually imports: `use soxara_sdk::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Callback, CallbackEvent, CallbackOutcome, CollectRequest, DisputeNotice, Failure, Money, PaymentMethod,
+        PayoutRequest, Rail, RailInfo, RailOutcome, RefundRequest, SupportedMethod, TransactionStatus,
+    };
+    pub use crate::{cache, clock, config, http, log, money, phone};
+}
+
+/// A payment rail. `describe`, `collect` and `status` are required; the
+/// rest answer `NOT_SUPPORTED` until a rail overrides them, which the gateway
+/// reports to the merchant as a clean failure (never a charge).
+///
+/// Every call runs in a fresh instance: a rail keeps nothing in memory
+/// between calls (use [`cache`] for what is worth reusing, such as a token).
+pub trait Rail {
+    /// The rail's name, version, the methods it serves (with the legal entity
+    /// the money moves under) and the currencies it takes. Called once when
+    /// the gateway loads the component.
+    fn describe() -> RailInfo;
+
+    /// Ask the customer to pay. Send `request.payment_id` as the provider's
+    /// idempotency key: the gateway may call again for the same payment
+    /// (after a crash, or from [`Rail::status`]), and the provider must never
+    /// charge twice. Answer `processing` when the provider has not decided
+    /// yet (a customer approving on their phone, a timeout): the gateway then
+    /// calls `status` on a backoff schedule. An `Err` means nothing happened
+    /// at the provider.
+    fn collect(request: CollectRequest) -> Result<RailOutcome, Failure>;
+
+    /// Where a payment left `processing` stands. `request` is the original
+    /// collect request; `provider_reference` is what `collect` answered. An
+    /// `Err` means the rail could not find out (the payment stays
+    /// processing); a decline is `Ok` with status `failed`.
+    fn status(request: CollectRequest, provider_reference: Option<String>) -> Result<RailOutcome, Failure>;
+
+    /// Give money back for a completed payment, under `request.refund_id`
+    /// as the provider's idempotency key.
+    fn refund(request: RefundRequest) -> Result<RailOutcome, Failure> {
+        let _ = request;
+        Err(Failure::not_supported("refunds"))
     }
+
+    /// Where a refund left `processing` stands (same rules as `status`).
+    fn refund_status(request: RefundRequest, provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
+        let _ = (request, provider_reference);
+        Err(Failure::not_supported("refunds"))
+    }
+
+    /// Send money to a recipient.
+    fn payout(request: PayoutRequest) -> Result<RailOutcome, Failure> {
+        let _ = request;
+        Err(Failure::not_supported("payouts"))
+    }
+
+    /// Authenticate and read a provider's callback (received by the gateway
+    /// at `POST|PUT /v1/callbacks/{plugin}`). A provider that does not sign
+    /// its callbacks should be asked (as `status` does) rather than trusted.
+    fn handle_callback(callback: Callback) -> Result<CallbackEvent, Failure> {
+        let _ = callback;
+        Err(Failure::not_supported("callbacks"))
+    }
+}
+
+/// Exports a [`Rail`] as the component's `soxara:gateway/rail` interface.
+/// Use it once, at the crate root of a `cdylib`. It exports only when built
+/// for WebAssembly, so the same crate also builds natively for its tests.
+#[macro_export]
+macro_rules! export_rail {
+    ($rail:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct SoxaraRailExport;
+
+            impl $crate::bindings::exports::soxara::gateway::rail::Guest for SoxaraRailExport {
+                fn describe() -> $crate::RailInfo {
+                    <$rail as $crate::Rail>::describe()
+                }
+                fn collect(request: $crate::CollectRequest) -> Result<$crate::RailOutcome, $crate::Failure> {
+                    <$rail as $crate::Rail>::collect(request)
+                }
+                fn status(
+                    request: $crate::CollectRequest,
+                    provider_reference: Option<String>,
+                ) -> Result<$crate::RailOutcome, $crate::Failure> {
+                    <$rail as $crate::Rail>::status(request, provider_reference)
+                }
+                fn refund(request: $crate::RefundRequest) -> Result<$crate::RailOutcome, $crate::Failure> {
+                    <$rail as $crate::Rail>::refund(request)
+                }
+                fn refund_status(
+                    request: $crate::RefundRequest,
+                    provider_reference: Option<String>,
+                ) -> Result<$crate::RailOutcome, $crate::Failure> {
+                    <$rail as $crate::Rail>::refund_status(request, provider_reference)
+                }
+                fn payout(request: $crate::PayoutRequest) -> Result<$crate::RailOutcome, $crate::Failure> {
+                    <$rail as $crate::Rail>::payout(request)
+                }
+                fn handle_callback(callback: $crate::Callback) -> Result<$crate::CallbackEvent, $crate::Failure> {
+                    <$rail as $crate::Rail>::handle_callback(callback)
+                }
+            }
+
+    $crate::bindings::export!(SoxaraRailExport with_types_in $crate::bindings);
+        };
+    };
 }

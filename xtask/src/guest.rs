@@ -63,18 +63,83 @@ pub fn build_plugins(root: &Path) -> Result<Vec<PathBuf>> {
     for (name, output) in names.iter().zip(&outputs) {
         let module_path =
             guest_target.join(WASM_TARGET).join("release").join(format!("{}.wasm", name.replace('-', "_")));
-        let module = fs::read(&module_path).with_context(|| format!("reading {}", module_path.display()))?;
-        let component = wit_component::ComponentEncoder::default()
-            .module(&module)
-            .with_context(|| format!("{name}: reading the module's component type"))?
-            .validate(true)
-            .encode()
-            .with_context(|| format!("{name}: encoding the component"))?;
+        let component = encode_component(name, &module_path)?;
         fs::write(output, &component)?;
         eprintln!("plugins: {} ({} KiB)", output.display(), component.len() / 1024);
     }
     fs::write(&stamp, fingerprint)?;
     Ok(outputs)
+}
+
+/// Rails of the main workspace built like partners build theirs: the
+/// template, so that the suite checks the path docs/plugins.md describes.
+pub const WORKSPACE_RAILS: &[&str] = &["examples/rail-template"];
+
+/// Builds one rail crate of the main workspace (a partner's rail, or the
+/// template) into `target/rails/<crate name>.wasm`, skipping the build when
+/// neither it, the SDK nor the WIT changed.
+pub fn build_rail(root: &Path, dir: &Path) -> Result<PathBuf> {
+    let dir = if dir.is_absolute() { dir.to_path_buf() } else { root.join(dir) };
+    let manifest = dir.join("Cargo.toml");
+    let name = package_name(&manifest)?;
+    let out_dir = root.join("target/rails");
+    let output = out_dir.join(format!("{name}.wasm"));
+    let stamp = out_dir.join(format!(".{name}.fingerprint"));
+    let mut inputs = Vec::new();
+    for input in [root.join("wit"), root.join("sdk"), dir.clone()] {
+        collect_files(&input, &mut inputs)?;
+    }
+    inputs.push(root.join("Cargo.lock"));
+    let fingerprint = fingerprint_of(root, inputs)?;
+    if output.exists() && fs::read_to_string(&stamp).is_ok_and(|s| s == fingerprint) {
+        eprintln!("rails: {name} up to date ({})", output.display());
+        return Ok(output);
+    }
+
+    let route = ensure_route(root)?;
+    eprintln!("rails: building {name} from {} ({route:?} route)", dir.display());
+    let guest_target = root.join("target/wasm-guest");
+    let mut cmd = guest_cargo(route);
+    cmd.current_dir(root)
+        .args(["build", "--profile", "guest", "--target", WASM_TARGET, "--lib", "--manifest-path"])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", &guest_target)
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", GUEST_RUSTFLAGS);
+    let status = cmd.status().context("starting the guest cargo build")?;
+    if !status.success() {
+        bail!("building {name} for {WASM_TARGET} failed: {status}");
+    }
+    let module_path = guest_target.join(WASM_TARGET).join("guest").join(format!("{}.wasm", name.replace('-', "_")));
+    fs::create_dir_all(&out_dir)?;
+    let component = encode_component(&name, &module_path)?;
+    fs::write(&output, &component)?;
+    fs::write(&stamp, fingerprint)?;
+    eprintln!("rails: {} ({} KiB)", output.display(), component.len() / 1024);
+    Ok(output)
+}
+
+/// The `[package] name` of a crate manifest.
+fn package_name(manifest: &Path) -> Result<String> {
+    let text = fs::read_to_string(manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let parsed: toml::Table = text.parse().with_context(|| format!("parsing {}", manifest.display()))?;
+    parsed
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .map(str::to_string)
+        .with_context(|| format!("{} has no [package] name", manifest.display()))
+}
+
+/// A core module turned into a component (its WIT world is in the module's
+/// custom sections, put there by `wit-bindgen`).
+fn encode_component(name: &str, module_path: &Path) -> Result<Vec<u8>> {
+    let module = fs::read(module_path).with_context(|| format!("reading {}", module_path.display()))?;
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .with_context(|| format!("{name}: reading the module's component type"))?
+        .validate(true)
+        .encode()
+        .with_context(|| format!("{name}: encoding the component"))
 }
 
 /// Plugin crates: each directory under `dir` with a Cargo.toml.
@@ -99,6 +164,10 @@ fn source_fingerprint(root: &Path) -> Result<String> {
     for dir in ["wit", "sdk", "plugins"] {
         collect_files(&root.join(dir), &mut files)?;
     }
+    fingerprint_of(root, files)
+}
+
+fn fingerprint_of(root: &Path, mut files: Vec<PathBuf>) -> Result<String> {
     files.sort();
     let mut hasher = Sha256::new();
     hasher.update(GUEST_RUSTFLAGS.as_bytes());

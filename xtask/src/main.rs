@@ -1,8 +1,11 @@
 //! Project tasks, run as `cargo xtask <task>`:
 //!
 //! - `build-plugins`: build every plugin under `plugins/` from source into a
-//!   WebAssembly component in `target/plugins/`, skipping the build when no
-//!   guest source changed.
+//!   WebAssembly component in `target/plugins/`, and the rail template into
+//!   `target/rails/`, skipping builds whose sources did not change.
+//! - `build-plugin DIR`: build the rail crate in DIR (a member of this
+//!   workspace, e.g. a copy of `examples/rail-template`) into
+//!   `target/rails/<crate name>.wasm`.
 //! - `run [ARGS]`: build the plugins, then start the gateway (`soxara serve ARGS`).
 //! - `test`: build the plugins, then run every test suite (host, plugins).
 //! - `bench [ARGS]`: build the gateway (and its compiled-in-simulator
@@ -30,6 +33,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// The bundled plugins and the workspace's example rails.
+fn build_all(root: &Path) -> Result<()> {
+    guest::build_plugins(root)?;
+    for dir in guest::WORKSPACE_RAILS {
+        guest::build_rail(root, Path::new(dir))?;
+    }
+    Ok(())
+}
+
 fn run_task() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let task = args.next().unwrap_or_default();
@@ -37,7 +49,11 @@ fn run_task() -> Result<()> {
     let rest: Vec<String> = args.skip_while(|a| a == "--").collect();
     let root = workspace_root();
     match task.as_str() {
-        "build-plugins" => guest::build_plugins(&root).map(|_| ()),
+        "build-plugins" => build_all(&root),
+        "build-plugin" => {
+            let Some(dir) = rest.first() else { bail!("usage: cargo xtask build-plugin <crate directory>") };
+            guest::build_rail(&root, Path::new(dir)).map(|_| ())
+        }
         "run" => {
             guest::build_plugins(&root)?;
             let mut cmd = cargo();
@@ -48,7 +64,7 @@ fn run_task() -> Result<()> {
             run(cmd)
         }
         "test" => {
-            guest::build_plugins(&root)?;
+            build_all(&root)?;
             // The plugins' and the SDK's own logic, natively (no WebAssembly
             // needed for it).
             for dir in ["plugins", "sdk"] {
@@ -94,7 +110,9 @@ fn run_task() -> Result<()> {
             run(bench)
         }
         _ => {
-            eprintln!("usage: cargo xtask <build-plugins | run [ARGS] | test [ARGS] | bench [ARGS]>");
+            eprintln!(
+                "usage: cargo xtask <build-plugins | build-plugin DIR | run [ARGS] | test [ARGS] | bench [ARGS]>"
+            );
             bail!("unknown task {task:?}")
         }
     }

@@ -1,6 +1,8 @@
 //! What a plugin may ask of the host: log, clock, its own config, and HTTP to
 //! the hosts on its allow-list. Each import checks its limits here; nothing
-//! else is reachable from inside a plugin.
+//! else is reachable from inside a plugin. What lies outside the process
+//! (the network, the log, the clock) is reached through [`Outside`], which
+//! the gateway sets to the real thing and the testkit to a script.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -25,7 +27,7 @@ pub const HTTP_REQUEST_MS_MAX: u64 = 4_000;
 pub const HTTP_RESPONSE_BYTES_MAX: u64 = 1 << 20;
 
 /// Per-plugin settings from the operator, shared by all its calls.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PluginContext {
     pub name: String,
     pub config: BTreeMap<String, String>,
@@ -37,6 +39,47 @@ pub struct PluginContext {
     pub limit_overrides: crate::config::PluginLimitOverrides,
     /// This plugin's cache: key → (value, expiry).
     pub cache: std::sync::Mutex<BTreeMap<String, (Vec<u8>, std::time::Instant)>>,
+    /// Where its HTTP requests, log lines and clock readings go.
+    pub outside: Arc<dyn Outside>,
+}
+
+impl std::fmt::Debug for dyn Outside {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Outside")
+    }
+}
+
+/// The world outside the process as a plugin reaches it, after the host has
+/// checked its limits (a request reaches `http` only for an allowed host).
+pub trait Outside: Send + Sync {
+    fn http(&self, plugin: &str, request: http::Request) -> Result<http::Response, http::HttpError>;
+    fn log(&self, plugin: &str, level: log::Level, message: &str);
+    fn now_ms(&self) -> u64;
+}
+
+/// The real outside: the network (with the host's deadline and size
+/// limits), `tracing`, and the system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RealOutside;
+
+impl Outside for RealOutside {
+    fn http(&self, plugin: &str, request: http::Request) -> Result<http::Response, http::HttpError> {
+        tracing::debug!(plugin, url = %request.url, method = %request.method, "plugin HTTP request");
+        send_http(request)
+    }
+
+    fn log(&self, plugin: &str, level: log::Level, message: &str) {
+        match level {
+            log::Level::Debug => tracing::debug!(plugin, "{message}"),
+            log::Level::Info => tracing::info!(plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, "{message}"),
+            log::Level::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(crate::clock::now_ms()).unwrap_or(0)
+    }
 }
 
 impl PluginContext {
@@ -49,6 +92,7 @@ impl PluginContext {
             redirect_hosts: setting.redirect_hosts,
             limit_overrides: setting.limits,
             cache: std::sync::Mutex::default(),
+            outside: Arc::new(RealOutside),
         }
     }
 }
@@ -63,19 +107,13 @@ impl types::Host for HostState {}
 
 impl log::Host for HostState {
     fn log(&mut self, level: log::Level, message: String) {
-        let plugin = self.plugin.name.as_str();
-        match level {
-            log::Level::Debug => tracing::debug!(plugin, "{message}"),
-            log::Level::Info => tracing::info!(plugin, "{message}"),
-            log::Level::Warn => tracing::warn!(plugin, "{message}"),
-            log::Level::Error => tracing::error!(plugin, "{message}"),
-        }
+        self.plugin.outside.log(&self.plugin.name, level, &message);
     }
 }
 
 impl clock::Host for HostState {
     fn now_ms(&mut self) -> u64 {
-        u64::try_from(crate::clock::now_ms()).unwrap_or(0)
+        self.plugin.outside.now_ms()
     }
 
     fn random_bytes(&mut self, len: u32) -> Vec<u8> {
@@ -118,9 +156,8 @@ impl cache::Host for HostState {
 
 impl http::Host for HostState {
     fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
-        let host = allowed_host(&self.plugin.allowed_hosts, &request.url).map_err(http::HttpError::Denied)?;
-        tracing::debug!(plugin = %self.plugin.name, %host, method = %request.method, "plugin HTTP request");
-        send_http(request)
+        allowed_host(&self.plugin.allowed_hosts, &request.url).map_err(http::HttpError::Denied)?;
+        self.plugin.outside.http(&self.plugin.name, request)
     }
 }
 
@@ -180,7 +217,10 @@ mod tests {
     use super::*;
 
     fn host_state() -> HostState {
-        HostState { plugin: Arc::new(PluginContext::default()), limits: wasmtime::StoreLimitsBuilder::new().build() }
+        HostState {
+            plugin: Arc::new(PluginContext::new(String::new(), Default::default())),
+            limits: wasmtime::StoreLimitsBuilder::new().build(),
+        }
     }
 
     #[test]

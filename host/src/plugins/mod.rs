@@ -25,9 +25,11 @@ pub use bindings::rail::exports::soxara::gateway::rail::{
     Callback, CallbackEvent, CallbackOutcome, CollectRequest, DisputeNotice, RailInfo, RailOutcome, RefundRequest,
     SupportedMethod,
 };
+pub use bindings::rail::soxara::gateway::http::{HttpError, Request as HttpRequest, Response as HttpResponse};
+pub use bindings::rail::soxara::gateway::log::Level as LogLevel;
 pub use bindings::rail::soxara::gateway::types::{Failure, Money, PaymentMethod, TransactionStatus};
 use bindings::rail::{RailPlugin, RailPluginPre};
-pub use host_imports::{HostState, PluginContext};
+pub use host_imports::{HostState, Outside, PluginContext, RealOutside};
 
 pub use crate::config::PluginLimits;
 use crate::metrics::Metrics;

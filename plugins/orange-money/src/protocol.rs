@@ -20,7 +20,7 @@ pub fn whole_units(minor: u64, currency: &str) -> Result<u64, String> {
         "OUV" | "XOF" | "XAF" | "GNF" => 1,
         other => return Err(format!("currency {other} is not supported by this rail")),
     };
-    if minor % scale != 0 {
+    if !minor.is_multiple_of(scale) {
         return Err(format!("Orange Money takes whole {currency} amounts; {minor} minor units is not one"));
     }
     Ok(minor / scale)
