@@ -547,6 +547,7 @@ impl RefundRow {
             payment_id: self.payment_id.clone(),
             provider_reference: facts.provider_reference.clone(),
             money: Money { amount: u64::try_from(self.amount).unwrap_or(0), currency: self.currency.clone() },
+            customer_phone: facts.customer_phone.clone(),
             created_at_ms: u64::try_from(self.created_at_ms).unwrap_or(0),
         }
     }

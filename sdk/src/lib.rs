@@ -119,6 +119,12 @@ pub trait Rail {
         Err(Failure::not_supported("payouts"))
     }
 
+    /// Where a payout left `processing` stands (same rules as `status`).
+    fn payout_status(request: PayoutRequest, provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
+        let _ = (request, provider_reference);
+        Err(Failure::not_supported("payouts"))
+    }
+
     /// Authenticate and read a provider's callback (received by the gateway
     /// at `POST|PUT /v1/callbacks/{plugin}`). A provider that does not sign
     /// its callbacks should be asked (as `status` does) rather than trusted.
@@ -162,6 +168,12 @@ macro_rules! export_rail {
                 }
                 fn payout(request: $crate::PayoutRequest) -> Result<$crate::RailOutcome, $crate::Failure> {
                     <$rail as $crate::Rail>::payout(request)
+                }
+                fn payout_status(
+                    request: $crate::PayoutRequest,
+                    provider_reference: Option<String>,
+                ) -> Result<$crate::RailOutcome, $crate::Failure> {
+                    <$rail as $crate::Rail>::payout_status(request, provider_reference)
                 }
                 fn handle_callback(callback: $crate::Callback) -> Result<$crate::CallbackEvent, $crate::Failure> {
                     <$rail as $crate::Rail>::handle_callback(callback)

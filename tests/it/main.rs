@@ -18,3 +18,4 @@ mod validation;
 mod verify;
 mod wallets;
 mod webhooks;
+mod wit_compat;

@@ -122,6 +122,10 @@ impl Guest for MtnMomo {
     fn payout(_request: PayoutRequest) -> Result<RailOutcome, Failure> {
         Err(failure("NOT_SUPPORTED", "payouts through MTN Mobile Money are not available on this rail yet", false))
     }
+
+    fn payout_status(_request: PayoutRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
+        Err(failure("NOT_SUPPORTED", "payouts through MTN Mobile Money are not available on this rail yet", false))
+    }
 }
 
 /// Sends the request to pay. Anything short of a clear refusal leaves the

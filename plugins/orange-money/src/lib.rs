@@ -129,6 +129,10 @@ impl Guest for OrangeMoney {
     fn payout(_request: PayoutRequest) -> Result<RailOutcome, Failure> {
         Err(failure("NOT_SUPPORTED", "payouts through Orange Money are not available on this rail yet", false))
     }
+
+    fn payout_status(_request: PayoutRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
+        Err(failure("NOT_SUPPORTED", "payouts through Orange Money are not available on this rail yet", false))
+    }
 }
 
 /// Asks Orange for a payment page. Anything short of a clear refusal leaves

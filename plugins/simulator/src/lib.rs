@@ -74,6 +74,11 @@ impl Guest for Simulator {
         Ok(rail_outcome(outcome, &request.payout_id))
     }
 
+    fn payout_status(request: PayoutRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
+        // Deterministic: asking again gives the payout's own outcome.
+        Self::payout(request)
+    }
+
     fn status(request: CollectRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
         // A `9999` payment stays processing for ever: that is its purpose.
         // MTN's "delayed" sandbox payer completes at the first check.

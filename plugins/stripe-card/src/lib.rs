@@ -189,6 +189,10 @@ impl Guest for StripeCard {
     fn payout(_request: PayoutRequest) -> Result<RailOutcome, Failure> {
         Err(failure("NOT_SUPPORTED", "this rail does not pay out to cards", false))
     }
+
+    fn payout_status(_request: PayoutRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
+        Err(failure("NOT_SUPPORTED", "this rail does not pay out to cards", false))
+    }
 }
 
 /// Creates and confirms the PaymentIntent (or, for a repeated key, gets

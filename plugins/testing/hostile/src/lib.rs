@@ -85,6 +85,10 @@ impl Guest for Hostile {
         panic!("not for payouts")
     }
 
+    fn payout_status(_request: PayoutRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
+        panic!("not for payouts")
+    }
+
     fn refund_status(_request: RefundRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
         Ok(RailOutcome { status: TransactionStatus::Processing, provider_reference: None, failure: None, redirect_url: None })
     }
