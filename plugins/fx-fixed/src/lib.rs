@@ -21,7 +21,8 @@ impl Guest for FixedRates {
     }
 
     fn get_rate(base: String, quote: String) -> Result<Rate, Failure> {
-        let table = config::get("rates").ok_or_else(|| failure("NOT_CONFIGURED", "config key `rates` is not set", false))?;
+        let table =
+            config::get("rates").ok_or_else(|| failure("NOT_CONFIGURED", "config key `rates` is not set", false))?;
         let pairs = rates::parse_table(&table).map_err(|e| failure("BAD_CONFIG", &e, false))?;
         let (numerator, denominator) = rates::lookup(&pairs, &base, &quote)
             .ok_or_else(|| failure("UNSUPPORTED_PAIR", &format!("no rate for {base}/{quote}"), false))?;

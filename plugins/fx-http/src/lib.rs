@@ -41,8 +41,8 @@ impl Guest for HttpRates {
             let message = format!("the rates API answered {}", response.status);
             return Err(failure("PROVIDER_UNAVAILABLE", &message, response.status >= 500));
         }
-        let (numerator, denominator) =
-            protocol::parse_latest(&response.body, &base, &quote).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true))?;
+        let (numerator, denominator) = protocol::parse_latest(&response.body, &base, &quote)
+            .map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true))?;
         Ok(Rate { base, quote, numerator, denominator, observed_at_ms: clock::now_ms() })
     }
 }

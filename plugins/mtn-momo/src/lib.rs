@@ -33,8 +33,8 @@ wit_bindgen::generate!({
 
 use base64::Engine as _;
 use exports::soxara::gateway::rail::{
-    Callback, CallbackEvent, CallbackOutcome, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome, RefundRequest,
-    SupportedMethod,
+    Callback, CallbackEvent, CallbackOutcome, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome,
+    RefundRequest, SupportedMethod,
 };
 use protocol::Standing;
 use soxara::gateway::http::{self, HttpError, Request, Response};
@@ -155,7 +155,8 @@ fn request_to_pay(settings: &Settings, token: &Token, request: &CollectRequest) 
     let pending = RailOutcome {
         status: TransactionStatus::Processing,
         provider_reference: Some(reference.clone()),
-        failure: None, redirect_url: None,
+        failure: None,
+        redirect_url: None,
     };
     match send("POST", url, headers, body) {
         // Accepted, or already there from an earlier attempt.
@@ -257,7 +258,11 @@ impl Settings {
                 cache::set(TOKEN_CACHE_KEY, value.as_bytes(), ttl_ms);
                 Ok(Token { value, cached: false })
             }
-            401 | 403 => Err(failure("PROVIDER_AUTH_FAILED", "MTN refused the API user and key; check the rail's configuration", false)),
+            401 | 403 => Err(failure(
+                "PROVIDER_AUTH_FAILED",
+                "MTN refused the API user and key; check the rail's configuration",
+                false,
+            )),
             status => Err(failure("PROVIDER_UNAVAILABLE", &format!("MTN's token endpoint answered {status}"), true)),
         }
     }

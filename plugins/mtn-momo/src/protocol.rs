@@ -150,7 +150,8 @@ pub fn parse_token(body: &[u8]) -> Result<(String, u64), String> {
         #[serde(default)]
         expires_in: Option<u64>,
     }
-    let token: Token = serde_json::from_slice(body).map_err(|_| "MTN's token answer has no access_token".to_string())?;
+    let token: Token =
+        serde_json::from_slice(body).map_err(|_| "MTN's token answer has no access_token".to_string())?;
     Ok((token.access_token, token.expires_in.unwrap_or(3_600)))
 }
 
@@ -219,7 +220,10 @@ mod tests {
 
     #[test]
     fn tokens_carry_their_lifetime() {
-        assert_eq!(parse_token(br#"{"access_token":"t","token_type":"access_token","expires_in":3600}"#).unwrap(), ("t".to_string(), 3600));
+        assert_eq!(
+            parse_token(br#"{"access_token":"t","token_type":"access_token","expires_in":3600}"#).unwrap(),
+            ("t".to_string(), 3600)
+        );
         assert_eq!(parse_token(br#"{"access_token":"t"}"#).unwrap().1, 3600);
         assert!(parse_token(b"{}").is_err());
     }

@@ -106,7 +106,8 @@ impl Guest for OrangeMoney {
             let message = format!("Orange's transaction status answered {}", response.status);
             return Err(failure("PROVIDER_UNAVAILABLE", &message, true));
         }
-        let standing = protocol::parse_status(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true))?;
+        let standing =
+            protocol::parse_status(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true))?;
         Ok(outcome(standing, Some(pay_token), None))
     }
 

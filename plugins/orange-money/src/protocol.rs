@@ -118,11 +118,14 @@ pub fn parse_status(body: &[u8]) -> Result<Standing, String> {
     struct Status {
         status: String,
     }
-    let status: Status = serde_json::from_slice(body).map_err(|_| "Orange's status answer has no status".to_string())?;
+    let status: Status =
+        serde_json::from_slice(body).map_err(|_| "Orange's status answer has no status".to_string())?;
     match status.status.as_str() {
         "INITIATED" | "PENDING" => Ok(Standing::Pending),
         "SUCCESS" => Ok(Standing::Succeeded),
-        "FAILED" => Ok(Standing::Failed { code: "PAYMENT_FAILED", message: "Orange Money reported the payment failed" }),
+        "FAILED" => {
+            Ok(Standing::Failed { code: "PAYMENT_FAILED", message: "Orange Money reported the payment failed" })
+        }
         "EXPIRED" => Ok(Standing::Failed {
             code: "APPROVAL_EXPIRED",
             message: "the customer did not complete the payment on Orange's page in time",
@@ -174,13 +177,19 @@ mod tests {
 
     #[test]
     fn answers_are_read() {
-        let web = parse_web_payment(br#"{"status":201,"message":"OK","pay_token":"t1","payment_url":"https://o/p","notif_token":"n"}"#);
+        let web = parse_web_payment(
+            br#"{"status":201,"message":"OK","pay_token":"t1","payment_url":"https://o/p","notif_token":"n"}"#,
+        );
         assert_eq!(web.unwrap(), WebPayment { pay_token: "t1".into(), payment_url: "https://o/p".into() });
         assert_eq!(parse_status(br#"{"status":"SUCCESS","txnid":"MP1"}"#), Ok(Standing::Succeeded));
         assert_eq!(parse_status(br#"{"status":"INITIATED"}"#), Ok(Standing::Pending));
-        assert!(matches!(parse_status(br#"{"status":"EXPIRED"}"#), Ok(Standing::Failed { code: "APPROVAL_EXPIRED", .. })));
+        assert!(matches!(
+            parse_status(br#"{"status":"EXPIRED"}"#),
+            Ok(Standing::Failed { code: "APPROVAL_EXPIRED", .. })
+        ));
         assert!(parse_status(br#"{"status":"WHAT"}"#).is_err());
-        let body: serde_json::Value = serde_json::from_slice(&web_payment_body("k", "LRD", "pay_1", 500, "r", "c", "n")).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&web_payment_body("k", "LRD", "pay_1", 500, "r", "c", "n")).unwrap();
         assert_eq!(body["order_id"], "pay_1");
         assert_eq!(body["amount"], 500);
         assert_eq!(body["reference"], "Soxara");

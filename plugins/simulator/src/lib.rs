@@ -14,8 +14,8 @@ wit_bindgen::generate!({
 });
 
 use exports::soxara::gateway::rail::{
-    Callback, CallbackEvent, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome,
-    RefundRequest, SupportedMethod,
+    Callback, CallbackEvent, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome, RefundRequest,
+    SupportedMethod,
 };
 use soxara::gateway::types::{Failure, PaymentMethod, TransactionStatus};
 
@@ -26,10 +26,7 @@ struct Simulator;
 
 impl Guest for Simulator {
     fn describe() -> RailInfo {
-        let method = |method, entity: &str| SupportedMethod {
-            method,
-            entity: entity.to_string(),
-        };
+        let method = |method, entity: &str| SupportedMethod { method, entity: entity.to_string() };
         RailInfo {
             name: "simulator".to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -65,10 +62,9 @@ impl Guest for Simulator {
     fn payout(request: PayoutRequest) -> Result<RailOutcome, Failure> {
         // `0000`, which refunds a payment, fails a payout.
         let outcome = match outcome::for_identifier(&request.destination) {
-            outcome::Outcome::Refunded => outcome::Outcome::Failed {
-                code: "PAYOUT_FAILED",
-                message: "sandbox: the payout failed",
-            },
+            outcome::Outcome::Refunded => {
+                outcome::Outcome::Failed { code: "PAYOUT_FAILED", message: "sandbox: the payout failed" }
+            }
             other => other,
         };
         Ok(rail_outcome(outcome, &request.payout_id))
@@ -116,11 +112,7 @@ fn rail_outcome(outcome: outcome::Outcome, payment_id: &str) -> RailOutcome {
 }
 
 fn invalid(message: &str) -> Failure {
-    Failure {
-        code: "INVALID_REQUEST".to_string(),
-        message: message.to_string(),
-        retryable: false,
-    }
+    Failure { code: "INVALID_REQUEST".to_string(), message: message.to_string(), retryable: false }
 }
 
 export!(Simulator);

@@ -201,11 +201,9 @@ fn create_intent(settings: &Settings, request: &CollectRequest) -> Result<RailOu
     if request.method != PaymentMethod::Card {
         return Err(failure("INVALID_REQUEST", "this rail only serves card payments", false));
     }
-    let token = request
-        .card
-        .as_deref()
-        .filter(|t| t.starts_with("pm_") || t.starts_with("tok_"))
-        .ok_or_else(|| failure("INVALID_REQUEST", "a card payment through Stripe needs a payment-method token", false))?;
+    let token = request.card.as_deref().filter(|t| t.starts_with("pm_") || t.starts_with("tok_")).ok_or_else(|| {
+        failure("INVALID_REQUEST", "a card payment through Stripe needs a payment-method token", false)
+    })?;
     let body = protocol::create_intent_form(
         &request.payment_id,
         request.money.amount,
@@ -230,9 +228,11 @@ fn create_intent(settings: &Settings, request: &CollectRequest) -> Result<RailOu
             let (standing, intent_id) = protocol::parse_card_error(&response.body);
             Ok(outcome(standing, intent_id))
         }
-        Ok(response) if response.status == 401 || response.status == 403 => {
-            Err(failure("PROVIDER_AUTH_FAILED", "Stripe refused the gateway's secret key; check the rail's configuration", false))
-        }
+        Ok(response) if response.status == 401 || response.status == 403 => Err(failure(
+            "PROVIDER_AUTH_FAILED",
+            "Stripe refused the gateway's secret key; check the rail's configuration",
+            false,
+        )),
         // A concurrent request under the same key, or throttled before it
         // ran: Stripe may still act on the first; the status check knows.
         Ok(response) if response.status == 409 || response.status == 429 => Ok(pending),
@@ -376,7 +376,8 @@ impl Settings {
 
     /// `GET /v1/payment_intents/{id}`.
     fn retrieve_intent(&self, intent_id: &str) -> Result<protocol::IntentReport, Failure> {
-        let valid_id = intent_id.starts_with("pi_") && intent_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let valid_id =
+            intent_id.starts_with("pi_") && intent_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !valid_id {
             return Err(failure("BAD_REFERENCE", "the stored provider reference is not a PaymentIntent id", false));
         }
@@ -384,7 +385,9 @@ impl Settings {
         let response = send("GET", url, self.headers(), Vec::new()).map_err(unreachable_failure)?;
         match response.status {
             200 => protocol::parse_intent(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true)),
-            status => Err(failure("PROVIDER_UNAVAILABLE", &format!("Stripe answered {status} for the PaymentIntent"), true)),
+            status => {
+                Err(failure("PROVIDER_UNAVAILABLE", &format!("Stripe answered {status} for the PaymentIntent"), true))
+            }
         }
     }
 }

@@ -173,9 +173,7 @@ fn report_of(intent: Intent) -> IntentReport {
             Standing::Failed { code, message }
         }
     };
-    let payment_id = intent
-        .metadata
-        .and_then(|m| m.get(PAYMENT_ID_KEY).and_then(Value::as_str).map(str::to_string));
+    let payment_id = intent.metadata.and_then(|m| m.get(PAYMENT_ID_KEY).and_then(Value::as_str).map(str::to_string));
     IntentReport { id: intent.id, standing, payment_id }
 }
 
@@ -297,7 +295,13 @@ pub enum Event {
     /// A `payment_intent.*` event: the intent as it is now.
     Intent(IntentReport),
     /// `charge.dispute.created`.
-    DisputeCreated { dispute_id: String, intent_id: String, amount: u64, currency: String, reason: String },
+    DisputeCreated {
+        dispute_id: String,
+        intent_id: String,
+        amount: u64,
+        currency: String,
+        reason: String,
+    },
     Other,
 }
 
@@ -322,10 +326,9 @@ pub fn parse_event(body: &[u8]) -> Result<Event, String> {
         reason: Option<String>,
         payment_intent: Option<String>,
     }
-    let event: Envelope = serde_json::from_value(
-        serde_json::from_slice::<Value>(body).map_err(|_| "the event is not JSON".to_string())?,
-    )
-    .map_err(|e| format!("not a Stripe event: {e}"))?;
+    let event: Envelope =
+        serde_json::from_value(serde_json::from_slice::<Value>(body).map_err(|_| "the event is not JSON".to_string())?)
+            .map_err(|e| format!("not a Stripe event: {e}"))?;
     match event.kind.as_str() {
         // Only events whose snapshot is a settled state: `created` or
         // `requires_action` snapshots, arriving late or out of order, would
@@ -407,9 +410,15 @@ mod tests {
         let form = String::from_utf8(create_refund_form("pi_1", 500, "ref_1")).unwrap();
         assert_eq!(form, "payment_intent=pi_1&amount=500&metadata%5Bsoxara_refund_id%5D=ref_1");
         let ok = parse_refund(br#"{"id":"re_1","status":"succeeded","metadata":{"soxara_refund_id":"ref_1"}}"#);
-        assert_eq!(ok.unwrap(), RefundReport { id: "re_1".into(), standing: Standing::Succeeded, refund_id: Some("ref_1".into()) });
+        assert_eq!(
+            ok.unwrap(),
+            RefundReport { id: "re_1".into(), standing: Standing::Succeeded, refund_id: Some("ref_1".into()) }
+        );
         assert_eq!(parse_refund(br#"{"id":"re_1","status":"pending"}"#).unwrap().standing, Standing::Processing);
-        assert!(matches!(parse_refund(br#"{"id":"re_1","status":"failed"}"#).unwrap().standing, Standing::Failed { .. }));
+        assert!(matches!(
+            parse_refund(br#"{"id":"re_1","status":"failed"}"#).unwrap().standing,
+            Standing::Failed { .. }
+        ));
         assert_eq!(parse_refund(br#"{"id":"re_1","status":"brand_new"}"#).unwrap().standing, Standing::Processing);
         let list = br#"{"object":"list","data":[{"id":"re_0","status":"succeeded"},{"id":"re_1","status":"pending","metadata":{"soxara_refund_id":"ref_1"}}]}"#;
         assert_eq!(find_refund_in_list(list, "ref_1").unwrap().unwrap().id, "re_1");
@@ -442,7 +451,10 @@ mod tests {
     #[test]
     fn events_are_read_by_type() {
         let intent = br#"{"id":"evt_1","type":"payment_intent.succeeded","data":{"object":{"id":"pi_1","status":"succeeded","metadata":{"soxara_payment_id":"pay_1"}}}}"#;
-        assert!(matches!(parse_event(intent).unwrap(), Event::Intent(IntentReport { standing: Standing::Succeeded, .. })));
+        assert!(matches!(
+            parse_event(intent).unwrap(),
+            Event::Intent(IntentReport { standing: Standing::Succeeded, .. })
+        ));
         let dispute = br#"{"id":"evt_2","type":"charge.dispute.created","data":{"object":{"id":"dp_1","amount":500,"currency":"usd","reason":"fraudulent","payment_intent":"pi_1"}}}"#;
         assert_eq!(
             parse_event(dispute).unwrap(),
@@ -455,9 +467,11 @@ mod tests {
             }
         );
         assert_eq!(parse_event(br#"{"type":"customer.created","data":{"object":{}}}"#).unwrap(), Event::Other);
-        let snapshot = br#"{"type":"payment_intent.created","data":{"object":{"id":"pi_1","status":"requires_payment_method"}}}"#;
+        let snapshot =
+            br#"{"type":"payment_intent.created","data":{"object":{"id":"pi_1","status":"requires_payment_method"}}}"#;
         assert_eq!(parse_event(snapshot).unwrap(), Event::Other, "a created snapshot is no decline");
-        let no_intent = br#"{"type":"charge.dispute.created","data":{"object":{"id":"dp_2","amount":1,"currency":"usd"}}}"#;
+        let no_intent =
+            br#"{"type":"charge.dispute.created","data":{"object":{"id":"dp_2","amount":1,"currency":"usd"}}}"#;
         assert_eq!(parse_event(no_intent).unwrap(), Event::Other);
         assert!(parse_event(b"nope").is_err());
     }

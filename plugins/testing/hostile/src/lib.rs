@@ -17,8 +17,8 @@ wit_bindgen::generate!({
 });
 
 use exports::soxara::gateway::rail::{
-    Callback, CallbackEvent, CallbackOutcome, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome, RefundRequest,
-    SupportedMethod,
+    Callback, CallbackEvent, CallbackOutcome, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome,
+    RefundRequest, SupportedMethod,
 };
 use soxara::gateway::http;
 use soxara::gateway::types::{Failure, PaymentMethod, TransactionStatus};
@@ -90,11 +90,21 @@ impl Guest for Hostile {
     }
 
     fn refund_status(_request: RefundRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
-        Ok(RailOutcome { status: TransactionStatus::Processing, provider_reference: None, failure: None, redirect_url: None })
+        Ok(RailOutcome {
+            status: TransactionStatus::Processing,
+            provider_reference: None,
+            failure: None,
+            redirect_url: None,
+        })
     }
 
     fn status(_request: CollectRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
-        Ok(RailOutcome { status: TransactionStatus::Processing, provider_reference: None, failure: None, redirect_url: None })
+        Ok(RailOutcome {
+            status: TransactionStatus::Processing,
+            provider_reference: None,
+            failure: None,
+            redirect_url: None,
+        })
     }
 
     /// Misbehaves by the callback body: `loop`, `garbage`, anything else panics.
