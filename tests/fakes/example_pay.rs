@@ -33,16 +33,22 @@ struct Charges {
 }
 
 impl FakeExamplePay {
+    /// Starts the fake on a free loopback port.
     pub async fn start() -> FakeExamplePay {
+        FakeExamplePay::start_on("127.0.0.1:0").await.expect("a loopback port")
+    }
+
+    /// Starts the fake on `listen` (`host:port`).
+    pub async fn start_on(listen: &str) -> std::io::Result<FakeExamplePay> {
         let state = Arc::new(Mutex::new(Charges::default()));
         let app = Router::new()
             .route("/v1/charges", post(create).get(find))
             .route("/v1/charges/{id}", get(read))
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-        let addr = listener.local_addr().expect("a bound address");
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
         tokio::spawn(async move { axum::serve(listener, app).await });
-        FakeExamplePay { addr, state }
+        Ok(FakeExamplePay { addr, state })
     }
 
     pub fn url(&self) -> String {
