@@ -10,6 +10,7 @@ mod mtn;
 mod orange;
 mod payments;
 mod properties;
+mod quickstart;
 mod rail_template;
 mod refunds;
 mod registry;

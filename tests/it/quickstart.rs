@@ -1,0 +1,77 @@
+//! The quickstart as a merchant follows it: `examples/quickstart/quickstart.sh`
+//! (bash and curl) against a real gateway; it stops at the first answer that
+//! is not what the docs promise.
+
+use std::process::{Command, Output};
+
+use soxara_tests::spawn_app;
+
+/// Runs the script with `base` and `key`, off the async threads (the gateway
+/// answers it on them).
+async fn run_quickstart(base: &str, key: &str) -> Output {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart/quickstart.sh");
+    let (base, key) = (base.to_string(), key.to_string());
+    tokio::task::spawn_blocking(move || {
+        Command::new("bash").arg(&script).env("SOXARA_BASE", base).env("SOXARA_KEY", key).output()
+    })
+    .await
+    .expect("the script's thread")
+    .expect("bash runs")
+}
+
+#[tokio::test]
+async fn the_quickstart_script_runs_as_documented() {
+    let app = spawn_app().await;
+    let output = run_quickstart(&app.base, &app.key).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the quickstart failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("all steps behaved as documented"), "{stdout}");
+    // It really made the payments it says it did.
+    assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 3);
+    assert_eq!(app.count("SELECT COUNT(*) FROM refunds WHERE amount = 250 AND status = 'completed'").await, 1);
+    app.verify().expect("the ledger holds");
+}
+
+#[tokio::test]
+async fn the_quickstart_script_refuses_a_wrong_key_and_says_why() {
+    let app = spawn_app().await;
+    let output = run_quickstart(&app.base, "sxm_test_sk_not_a_real_key_0000000000").await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("expected HTTP 201, got 401"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_rust_merchant_client_pays_replays_and_refunds() {
+    use merchant_client::{Client, Error, NewPayment};
+    let app = spawn_app().await;
+    let (base, key) = (app.base.clone(), app.key.clone());
+    tokio::task::spawn_blocking(move || {
+        let client = Client::new(&base, &key);
+        let order = NewPayment::mobile_money(1250, "USD", "mtn_momo", "+231770001234").description("Order 42");
+        let paid = client.create_payment_with_key("order-42", &order).expect("paid");
+        assert_eq!((paid.status.as_str(), paid.fee, paid.net_amount, paid.livemode), ("completed", 12, 1238, false));
+        let again = client.create_payment_with_key("order-42", &order).expect("replayed");
+        assert_eq!(again.id, paid.id, "the same key is the same payment");
+
+        let declined = client.create_payment(&NewPayment::card(2000, "USD", "4000000000009995")).expect("answered");
+        assert_eq!(declined.failure.expect("a failure").code, "INSUFFICIENT_FUNDS");
+
+        let refund = client.refund(&paid.id, Some(250)).expect("refunded");
+        assert_eq!((refund.status.as_str(), refund.amount), ("completed", 250));
+        assert_eq!(client.payment(&paid.id).expect("read").amount_refunded, 250);
+
+        let too_much = client.refund(&paid.id, Some(5_000)).expect_err("more than is left");
+        assert!(matches!(too_much, Error::Api { status: 400..=422, .. }), "{too_much}");
+        let wrong_key = Client::new(&base, "sxm_test_sk_wrong_key_000000000000000000");
+        let refused = wrong_key.payment(&paid.id).expect_err("unauthorized");
+        assert!(matches!(&refused, Error::Api { status: 401, .. }), "{refused}");
+        let nobody = Client::new("http://127.0.0.1:9", &key);
+        let lost = nobody.create_payment_with_key("order-43", &order).expect_err("nothing listens there");
+        assert!(lost.to_string().contains("/v1/transactions/order-43"), "{lost}");
+    })
+    .await
+    .expect("the client's thread");
+    assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 2);
+    app.verify().expect("the ledger holds");
+}
