@@ -118,6 +118,88 @@ pub fn build_rail(root: &Path, dir: &Path) -> Result<PathBuf> {
     Ok(output)
 }
 
+/// The componentize-py release Python rails are built with (verified with
+/// the host: DESIGN.md section 6).
+const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+
+/// Rails written in Python (a directory with `app.py` defining `Rail`).
+pub const PYTHON_RAILS: &[&str] = &["examples/rail-python"];
+
+/// Builds a Python rail with componentize-py into
+/// `target/rails/<directory name>.wasm`, installing componentize-py from
+/// PyPI into `target/python/` on first use.
+pub fn build_python_rail(root: &Path, dir: &Path) -> Result<PathBuf> {
+    let dir = if dir.is_absolute() { dir.to_path_buf() } else { root.join(dir) };
+    let name = dir.file_name().context("a rail directory has a name")?.to_string_lossy().into_owned();
+    let out_dir = root.join("target/rails");
+    let output = out_dir.join(format!("{name}.wasm"));
+    let stamp = out_dir.join(format!(".{name}.fingerprint"));
+    let mut inputs = Vec::new();
+    for input in [root.join("wit"), dir.clone()] {
+        collect_files(&input, &mut inputs)?;
+    }
+    inputs.retain(|path| !path.components().any(|c| c.as_os_str() == "__pycache__"));
+    let fingerprint = format!("{COMPONENTIZE_PY} {}", fingerprint_of(root, inputs)?);
+    if output.exists() && fs::read_to_string(&stamp).is_ok_and(|s| s == fingerprint) {
+        eprintln!("rails: {name} up to date ({})", output.display());
+        return Ok(output);
+    }
+    let componentize = ensure_componentize_py(root)?;
+    eprintln!("rails: building {name} from {} with {COMPONENTIZE_PY}", dir.display());
+    fs::create_dir_all(&out_dir)?;
+    let status = Command::new(&componentize)
+        .arg("-d")
+        .arg(root.join("wit"))
+        .args(["-w", "rail-plugin", "componentize", "-p"])
+        .arg(&dir)
+        .arg("app")
+        .arg("-o")
+        .arg(&output)
+        .status()
+        .with_context(|| format!("running {}", componentize.display()))?;
+    if !status.success() {
+        bail!("componentize-py failed for {name}: {status}");
+    }
+    fs::write(&stamp, fingerprint)?;
+    let size = fs::metadata(&output)?.len();
+    eprintln!("rails: {} ({} KiB)", output.display(), size / 1024);
+    Ok(output)
+}
+
+/// componentize-py in a virtual environment under `target/python/`, made on
+/// first use (with `scripts/install-python.sh` where python3 or its venv
+/// module is missing).
+fn ensure_componentize_py(root: &Path) -> Result<PathBuf> {
+    let venv = root.join("target/python");
+    let tool = venv.join("bin/componentize-py");
+    let installed = venv.join(".installed");
+    if tool.exists() && fs::read_to_string(&installed).is_ok_and(|s| s == COMPONENTIZE_PY) {
+        return Ok(tool);
+    }
+    let python_ready =
+        Command::new("python3").args(["-c", "import venv, ensurepip"]).status().is_ok_and(|s| s.success());
+    if !python_ready {
+        eprintln!("rails: python3 with venv not found; running scripts/install-python.sh");
+        let status = Command::new("bash").arg(root.join("scripts/install-python.sh")).status()?;
+        if !status.success() {
+            bail!("scripts/install-python.sh failed: {status}");
+        }
+    }
+    let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status()?;
+    if !status.success() {
+        bail!("python3 -m venv {} failed: {status}", venv.display());
+    }
+    eprintln!("rails: installing {COMPONENTIZE_PY} from PyPI into {}", venv.display());
+    let status = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", COMPONENTIZE_PY])
+        .status()?;
+    if !status.success() {
+        bail!("pip install {COMPONENTIZE_PY} failed: {status}");
+    }
+    fs::write(&installed, COMPONENTIZE_PY)?;
+    Ok(tool)
+}
+
 /// The `[package] name` of a crate manifest.
 fn package_name(manifest: &Path) -> Result<String> {
     let text = fs::read_to_string(manifest).with_context(|| format!("reading {}", manifest.display()))?;

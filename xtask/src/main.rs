@@ -1,7 +1,8 @@
 //! Project tasks, run as `cargo xtask <task>`:
 //!
 //! - `build-plugins`: build every plugin under `plugins/` from source into a
-//!   WebAssembly component in `target/plugins/`, and the rail template into
+//!   WebAssembly component in `target/plugins/`, and the example rails (the
+//!   template, and the Python rail with componentize-py) into
 //!   `target/rails/`, skipping builds whose sources did not change.
 //! - `build-plugin DIR`: build the rail crate in DIR (a member of this
 //!   workspace, e.g. a copy of `examples/rail-template`) into
@@ -38,6 +39,9 @@ fn build_all(root: &Path) -> Result<()> {
     guest::build_plugins(root)?;
     for dir in guest::WORKSPACE_RAILS {
         guest::build_rail(root, Path::new(dir))?;
+    }
+    for dir in guest::PYTHON_RAILS {
+        guest::build_python_rail(root, Path::new(dir))?;
     }
     Ok(())
 }

@@ -101,6 +101,15 @@ impl PluginContext {
 pub struct HostState {
     pub plugin: Arc<PluginContext>,
     pub limits: StoreLimits,
+    /// Made on a component's first WASI call (Rust plugins make none).
+    pub wasi: Option<super::wasi::DenyAllWasi>,
+}
+
+impl wasmtime_wasi::WasiView for HostState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        let wasi = self.wasi.get_or_insert_with(super::wasi::DenyAllWasi::new);
+        wasmtime_wasi::WasiCtxView { ctx: &mut wasi.ctx, table: &mut wasi.table }
+    }
 }
 
 impl types::Host for HostState {}
@@ -220,6 +229,7 @@ mod tests {
         HostState {
             plugin: Arc::new(PluginContext::new(String::new(), Default::default())),
             limits: wasmtime::StoreLimitsBuilder::new().build(),
+            wasi: None,
         }
     }
 

@@ -9,6 +9,7 @@ mod compiled_in;
 pub mod host_imports;
 pub mod registry;
 pub mod routes;
+mod wasi;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,8 +42,9 @@ const EPOCH_TICK_MS: u64 = 5;
 /// before they could exhaust these slots.
 const POOL_COMPONENT_INSTANCES: u32 = 1_000;
 /// Core instances (and tables) a component may hold: its module, the
-/// adapter shims `wit-component` adds, and room for other toolchains' glue.
-const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+/// adapter shims `wit-component` adds, and other toolchains' glue (a
+/// componentize-py 0.25 component has 14).
+const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 /// Linear memories a component may hold (ours have one).
 const MEMORIES_PER_COMPONENT: u32 = 2;
 const WASM_PAGE_BYTES: usize = 64 << 10;
@@ -128,6 +130,8 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
         let mut linker = Linker::new(&engine);
         RailPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(anyhow::Error::from)?;
+        // Deny-all WASI for components from other toolchains (wasi.rs).
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticker_engine, stop) = (engine.clone(), Arc::clone(&ticker_stop));
         std::thread::Builder::new()
@@ -356,6 +360,9 @@ impl LoadedRail {
         };
         let mut store = new_store(engine, &self.context, &self.limits);
         let outcome = pre.instantiate(&mut store).and_then(|rail| f(&rail, &mut store));
+        if let Some(wasi) = &store.data().wasi {
+            wasi.flush_to_log(&self.context);
+        }
         outcome.map_err(|e| classify(e, &self.limits))
     }
 }
@@ -495,7 +502,7 @@ impl PluginError {
 fn new_store(engine: &Engine, context: &Arc<PluginContext>, limits: &PluginLimits) -> Store<HostState> {
     let store_limits =
         StoreLimitsBuilder::new().memory_size(limits.memory_bytes_max).trap_on_grow_failure(true).build();
-    let mut store = Store::new(engine, HostState { plugin: Arc::clone(context), limits: store_limits });
+    let mut store = Store::new(engine, HostState { plugin: Arc::clone(context), limits: store_limits, wasi: None });
     store.limiter(|state| &mut state.limits);
     store.set_epoch_deadline(limits.call_ms_max.div_ceil(EPOCH_TICK_MS));
     store
