@@ -18,7 +18,12 @@ fail() { printf 'quickstart: %s\n' "$*" >&2; exit 1; }
 new_key() { cat /proc/sys/kernel/random/uuid 2>/dev/null || printf 'qs-%s-%s' "$(date +%s%N)" "$RANDOM"; }
 # The first top-level string field NAME of a JSON object (our objects put
 # their own fields before nested ones, and these names are unique in them).
-field() { printf '%s' "$1" | grep -o "\"$2\":\"[^\"]*\"" | head -n1 | cut -d'"' -f4; }
+field() {
+    local found
+    found=$(printf '%s' "$1" | grep -o "\"$2\":\"[^\"]*\"" | head -n1 | cut -d'"' -f4) || true
+    [[ -n $found ]] || fail "no \"$2\" in the answer"
+    printf '%s' "$found"
+}
 # curl with the key; prints "<status> <body>" on one line.
 call() {
     local method=$1 path=$2 idem=${3:-} body=${4:-}
@@ -36,7 +41,9 @@ expect() { # expect <what> <answer> <status> [field=value ...]
     [[ $got_status == "$status" ]] || fail "$what: expected HTTP $status, got $got_status"
     for pair in "$@"; do
         local name=${pair%%=*} want=${pair#*=}
-        [[ $body == *"\"$name\":$want"* ]] || fail "$what: expected \"$name\":$want"
+        # The value must end there: fee=12 must not match "fee":120.
+        [[ $body == *"\"$name\":$want,"* || $body == *"\"$name\":$want}"* ]] ||
+            fail "$what: expected \"$name\":$want"
     done
 }
 

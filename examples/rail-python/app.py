@@ -41,6 +41,8 @@ def _decimal(minor: int, currency: str) -> str:
     digits = MINOR_DIGITS.get(currency)
     if digits is None:
         raise _fail("CURRENCY_NOT_SUPPORTED", f"currency {currency} is not supported by this rail")
+    if digits == 0:
+        return str(minor)
     scale = 10 ** digits
     return f"{minor // scale}.{minor % scale:0{digits}d}"
 
@@ -95,7 +97,9 @@ def _charge_outcome(charge: dict) -> RailOutcome:
 
 def _answer(response, read) -> RailOutcome:
     """Maps an HTTP answer; `read` turns a 200/201 JSON object into an outcome."""
-    if response is None or response.status >= 500:
+    # No answer, an outage, a request still in flight (409) or throttled
+    # (429): the provider may still charge, so ask again later.
+    if response is None or response.status >= 500 or response.status in (409, 429):
         return _outcome(TransactionStatus.PROCESSING)
     if response.status in (401, 403):
         raise _fail("PROVIDER_AUTH_FAILED", "Example Pay refused the API key; check the rail's config")
@@ -122,7 +126,8 @@ class Rail(exports.Rail):
     def collect(self, request: CollectRequest) -> RailOutcome:
         base_url, api_key = _settings()
         phone = request.customer_phone or ""
-        if not (phone.startswith("+") and phone[1:].isdigit() and 8 <= len(phone) - 1 <= 15):
+        digits = phone[1:]
+        if not (phone.startswith("+") and digits.isascii() and digits.isdigit() and 8 <= len(digits) <= 15):
             raise _fail("INVALID_PHONE", "the customer phone is not an E.164 number")
         body = {
             "reference": request.payment_id,

@@ -43,6 +43,12 @@ impl RequestBuilder {
         self
     }
 
+    /// Several headers at once.
+    pub fn headers(mut self, headers: impl IntoIterator<Item = (String, String)>) -> RequestBuilder {
+        self.request.headers.extend(headers);
+        self
+    }
+
     /// `Authorization: Bearer <token>`.
     pub fn bearer(self, token: &str) -> RequestBuilder {
         self.header("Authorization", format!("Bearer {token}"))

@@ -23,8 +23,8 @@
 //!
 //! A request the script does not expect (another method or URL, or one too
 //! many) gets a transport error inside the plugin, and the test fails at
-//! [`TestRail::assert_script_done`] (or when the `TestRail` is dropped) with
-//! what was sent.
+//! [`TestRail::assert_script_done`], or when the `TestRail` is dropped (which
+//! also fails on an expected request that was never sent).
 
 mod script;
 
@@ -38,20 +38,59 @@ use soxara::plugins::{LoadedRail, PluginContext, PluginError, PluginLimits, Runt
 pub use script::{Reply, SentRequest};
 pub use soxara::plugins::{
     Callback, CallbackEvent, CallbackOutcome, CollectRequest, DisputeNotice, Failure, HttpError, LogLevel, Money,
-    PaymentMethod, RailInfo, RailOutcome, RefundRequest, SupportedMethod, TransactionStatus,
+    PaymentMethod, PayoutRequest, RailInfo, RailOutcome, RefundRequest, SupportedMethod, TransactionStatus,
 };
 
 /// Where `cargo xtask build-plugin <dir>` puts the component of the crate
 /// named `crate_name`, found from the calling crate's directory upwards
 /// (the repository's `target/rails/`), or under `$SOXARA_RAILS_DIR`.
+///
+/// Called from the rail crate's own tests (`cargo test -p <rail>` runs them
+/// in its directory), it refuses a component older than the crate's sources,
+/// so a test never passes against a stale build.
 pub fn built_rail(crate_name: &str) -> PathBuf {
     let file = format!("{crate_name}.wasm");
-    if let Some(dir) = std::env::var_os("SOXARA_RAILS_DIR") {
-        return PathBuf::from(dir).join(file);
-    }
     let start = std::env::current_dir().unwrap_or_default();
-    let found = start.ancestors().map(|dir| dir.join("target/rails").join(&file)).find(|path| path.exists());
-    found.unwrap_or_else(|| panic!("{file} is not built: run `cargo xtask build-plugin <its directory>` first"))
+    let path = match std::env::var_os("SOXARA_RAILS_DIR") {
+        Some(dir) => PathBuf::from(dir).join(&file),
+        None => {
+            let found = start.ancestors().map(|dir| dir.join("target/rails").join(&file)).find(|path| path.exists());
+            found.unwrap_or_else(|| panic!("{file} is not built: run `cargo xtask build-plugin <its directory>` first"))
+        }
+    };
+    if start.join("Cargo.toml").is_file() && start.file_name().is_some_and(|name| name == crate_name) {
+        let built = modified(&path);
+        if let Some(newer) = newest_source(&start).filter(|(at, _)| Some(*at) > built) {
+            panic!(
+                "{} is older than {}: run `cargo xtask build-plugin {}` first",
+                path.display(),
+                newer.1.display(),
+                start.display()
+            );
+        }
+    }
+    path
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The most recently changed file of a crate's `src/` and `Cargo.toml`.
+fn newest_source(crate_dir: &Path) -> Option<(std::time::SystemTime, PathBuf)> {
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    let mut pending = vec![crate_dir.join("src"), crate_dir.join("Cargo.toml")];
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            let entries = std::fs::read_dir(&path).into_iter().flatten().flatten();
+            pending.extend(entries.map(|entry| entry.path()));
+        } else if let Some(at) = modified(&path)
+            && newest.as_ref().is_none_or(|(best, _)| at > *best)
+        {
+            newest = Some((at, path));
+        }
+    }
+    newest
 }
 
 /// How a [`TestRail`] is set up.
@@ -196,6 +235,18 @@ impl TestRail {
         self.answered(self.rail.refund_status(request, provider_reference), "refund-status")
     }
 
+    pub fn payout(&self, request: &PayoutRequest) -> Result<RailOutcome, Failure> {
+        self.answered(self.rail.payout(request), "payout")
+    }
+
+    pub fn payout_status(
+        &self,
+        request: &PayoutRequest,
+        provider_reference: Option<&str>,
+    ) -> Result<RailOutcome, Failure> {
+        self.answered(self.rail.payout_status(request, provider_reference), "payout-status")
+    }
+
     pub fn handle_callback(&self, callback: &Callback) -> Result<CallbackEvent, Failure> {
         self.answered(self.rail.handle_callback(callback), "handle-callback")
     }
@@ -226,7 +277,7 @@ impl Drop for TestRail {
         if std::thread::panicking() {
             return;
         }
-        if let Err(problem) = self.outside.check_unexpected() {
+        if let Err(problem) = self.outside.check_done() {
             panic!("{problem}");
         }
     }

@@ -113,7 +113,7 @@ impl ScriptedOutside {
         self.now_ms.store(now_ms, Ordering::Relaxed);
     }
 
-    pub(crate) fn check_unexpected(&self) -> Result<(), String> {
+    fn check_unexpected(&self) -> Result<(), String> {
         let recorded = self.lock();
         if recorded.unexpected.is_empty() {
             return Ok(());

@@ -64,6 +64,9 @@ fn an_unmet_expectation_fails_the_test() {
         message.contains("never sent") && message.contains("POST https://api.example-pay.test/v1/charges"),
         "{message}"
     );
+    // Dropping it without the check fails the test too.
+    let message = panic_message(catch_unwind(AssertUnwindSafe(move || drop(rail))));
+    assert!(message.contains("never sent"), "{message}");
 }
 
 #[test]

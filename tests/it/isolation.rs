@@ -191,3 +191,31 @@ async fn a_plugin_that_misbehaves_on_a_callback_fails_only_that_callback() {
     let paid = app.pay(&app.key, Some(&new_key()), &momo(100, "USD", "+231770001234")).await;
     assert_eq!(paid.body["status"], "completed", "the gateway still serves: {:?}", paid.body);
 }
+
+/// A Python rail (built with componentize-py) that waits through WASI or
+/// raises fails only its own call, promptly; the host keeps serving it.
+#[tokio::test]
+async fn a_python_rail_that_sleeps_or_raises_fails_only_its_own_request() {
+    let app = soxara_tests::spawn_app().await;
+    let path = test_plugin("python-sleeper").display().to_string();
+    let loaded = app.admin(reqwest::Method::POST, "/admin/plugins", Some(json!({"path": path}))).await;
+    assert_eq!(loaded.status, 201, "{:?}", loaded.body);
+    let bind = json!({"mode": "test", "method": "mtn_momo", "plugin": "python-sleeper"});
+    assert_eq!(app.admin(reqwest::Method::POST, "/admin/routes", Some(bind)).await.status, 200);
+
+    // time.sleep(3600) waits in host code, out of the deadline's reach,
+    // unless the host refuses the wait: the payment must come back at once.
+    for (phone, what) in [("+231770000001", "sleeps"), ("+231770000002", "raises")] {
+        let paid = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            app.pay(&app.key, Some(&new_key()), &momo(100, "USD", phone)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("a rail that {what} held its request past a minute"));
+        assert_eq!((paid.status.as_u16(), paid.code()), (502, "RAIL_ERROR"), "{what}: {:?}", paid.body);
+    }
+    let fine = app.pay(&app.key, Some(&new_key()), &momo(100, "USD", "+231770004321")).await;
+    assert_eq!(fine.body["status"], "completed", "{:?}", fine.body);
+    assert!(fine.body["provider_reference"].as_str().unwrap().starts_with("py_"));
+    app.verify().expect("the ledger holds");
+}

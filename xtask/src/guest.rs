@@ -89,7 +89,9 @@ pub fn build_rail(root: &Path, dir: &Path) -> Result<PathBuf> {
     for input in [root.join("wit"), root.join("sdk"), dir.clone()] {
         collect_files(&input, &mut inputs)?;
     }
+    // The lock file and the root manifest (its `[profile.guest]`).
     inputs.push(root.join("Cargo.lock"));
+    inputs.push(root.join("Cargo.toml"));
     let fingerprint = fingerprint_of(root, inputs)?;
     if output.exists() && fs::read_to_string(&stamp).is_ok_and(|s| s == fingerprint) {
         eprintln!("rails: {name} up to date ({})", output.display());
@@ -119,19 +121,22 @@ pub fn build_rail(root: &Path, dir: &Path) -> Result<PathBuf> {
 }
 
 /// The componentize-py release Python rails are built with (verified with
-/// the host: DESIGN.md section 6).
+/// the host: docs/design.md, "Plugins").
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
-/// Rails written in Python (a directory with `app.py` defining `Rail`).
-pub const PYTHON_RAILS: &[&str] = &["examples/rail-python"];
+/// Rails written in Python (a directory with `app.py` defining `Rail`), and
+/// where each goes: the example beside the template, the misbehaving one
+/// with the other test-only plugins.
+pub const PYTHON_RAILS: &[(&str, &str)] =
+    &[("examples/rail-python", "target/rails"), ("plugins/testing/python-sleeper", "target/test-plugins")];
 
 /// Builds a Python rail with componentize-py into
-/// `target/rails/<directory name>.wasm`, installing componentize-py from
+/// `<out_dir>/<directory name>.wasm`, installing componentize-py from
 /// PyPI into `target/python/` on first use.
-pub fn build_python_rail(root: &Path, dir: &Path) -> Result<PathBuf> {
+pub fn build_python_rail(root: &Path, dir: &Path, out_dir: &Path) -> Result<PathBuf> {
     let dir = if dir.is_absolute() { dir.to_path_buf() } else { root.join(dir) };
     let name = dir.file_name().context("a rail directory has a name")?.to_string_lossy().into_owned();
-    let out_dir = root.join("target/rails");
+    let out_dir = root.join(out_dir);
     let output = out_dir.join(format!("{name}.wasm"));
     let stamp = out_dir.join(format!(".{name}.fingerprint"));
     let mut inputs = Vec::new();

@@ -40,8 +40,8 @@ fn build_all(root: &Path) -> Result<()> {
     for dir in guest::WORKSPACE_RAILS {
         guest::build_rail(root, Path::new(dir))?;
     }
-    for dir in guest::PYTHON_RAILS {
-        guest::build_python_rail(root, Path::new(dir))?;
+    for (dir, out_dir) in guest::PYTHON_RAILS {
+        guest::build_python_rail(root, Path::new(dir), Path::new(out_dir))?;
     }
     Ok(())
 }

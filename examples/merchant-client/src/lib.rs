@@ -143,13 +143,25 @@ impl Client {
         self.send("GET", &format!("/v1/payments/{id}"), None, None)
     }
 
-    /// Refunds `amount` minor units of a completed payment (all of what is left: `None`).
+    /// Refunds `amount` minor units of a completed payment (all of what is
+    /// left: `None`) under a new idempotency key.
     pub fn refund(&self, payment_id: &str, amount: Option<u64>) -> Result<Refund, Error> {
+        self.refund_with_key(&new_idempotency_key(), payment_id, amount)
+    }
+
+    /// As [`Client::refund`], under `idempotency_key` (keep it with the
+    /// return, so a retry after a crash never refunds twice).
+    pub fn refund_with_key(
+        &self,
+        idempotency_key: &str,
+        payment_id: &str,
+        amount: Option<u64>,
+    ) -> Result<Refund, Error> {
         let mut body = json!({"payment_id": payment_id});
         if let Some(amount) = amount {
             body["amount"] = json!(amount);
         }
-        self.send("POST", "/v1/refunds", Some(&new_idempotency_key()), Some(&body))
+        self.send("POST", "/v1/refunds", Some(idempotency_key), Some(&body))
     }
 
     fn send<T: serde::de::DeserializeOwned>(
@@ -193,8 +205,15 @@ impl Client {
                     continue;
                 }
             };
+            let text = |name: &str| value["error"][name].as_str().unwrap_or_default().to_string();
+            // 409: the first attempt under this key is still running; 5xx: the
+            // gateway could not finish it (a rail error leaves the payment
+            // processing). Neither is a refusal: ask again under the same key.
+            if idempotency_key.is_some() && (status == 409 || status >= 500) {
+                last_error = format!("HTTP {status} {}", text("code"));
+                continue;
+            }
             if !(200..300).contains(&status) {
-                let text = |name: &str| value["error"][name].as_str().unwrap_or_default().to_string();
                 return Err(Error::Api { status, code: text("code"), message: text("message") });
             }
             return serde_json::from_value(value).map_err(|e| Error::Api {

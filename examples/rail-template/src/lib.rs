@@ -50,7 +50,8 @@ impl Rail for RailTemplate {
             Err(denied) => return Err(denied.into_failure(PROVIDER)),
         };
         match response.status {
-            200 | 201 => Ok(response.json::<Charge>()?.outcome()),
+            // A charge the rail cannot read may still be a charge: ask later.
+            200 | 201 => Ok(response.json::<Charge>().map_or(RailOutcome::processing(None), Charge::outcome)),
             401 | 403 => {
                 Err(Failure::new("PROVIDER_AUTH_FAILED", "Example Pay refused the API key; check the rail's config"))
             }

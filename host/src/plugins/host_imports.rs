@@ -64,7 +64,10 @@ pub struct RealOutside;
 
 impl Outside for RealOutside {
     fn http(&self, plugin: &str, request: http::Request) -> Result<http::Response, http::HttpError> {
-        tracing::debug!(plugin, url = %request.url, method = %request.method, "plugin HTTP request");
+        // The host only: a URL's path or query may carry a credential.
+        let host = request.url.split("://").nth(1).and_then(|rest| rest.split(['/', '?', '#']).next()).unwrap_or("");
+        let host = host.rsplit('@').next().unwrap_or(host);
+        tracing::debug!(plugin, %host, method = %request.method, "plugin HTTP request");
         send_http(request)
     }
 

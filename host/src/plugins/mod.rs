@@ -23,8 +23,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use bindings::fx::FxPluginPre;
 pub use bindings::fx::exports::soxara::gateway::fx_provider::Rate as ProviderRate;
 pub use bindings::rail::exports::soxara::gateway::rail::{
-    Callback, CallbackEvent, CallbackOutcome, CollectRequest, DisputeNotice, RailInfo, RailOutcome, RefundRequest,
-    SupportedMethod,
+    Callback, CallbackEvent, CallbackOutcome, CollectRequest, DisputeNotice, PayoutRequest, RailInfo, RailOutcome,
+    RefundRequest, SupportedMethod,
 };
 pub use bindings::rail::soxara::gateway::http::{HttpError, Request as HttpRequest, Response as HttpResponse};
 pub use bindings::rail::soxara::gateway::log::Level as LogLevel;
@@ -131,7 +131,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         RailPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(anyhow::Error::from)?;
         // Deny-all WASI for components from other toolchains (wasi.rs).
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(anyhow::Error::from)?;
+        wasi::add_to_linker(&mut linker).map_err(anyhow::Error::from)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (ticker_engine, stop) = (engine.clone(), Arc::clone(&ticker_stop));
         std::thread::Builder::new()
@@ -300,6 +300,27 @@ impl LoadedRail {
         self.checked("refund-status", |rail| {
             rail.call(|plugin, store| {
                 plugin.soxara_gateway_rail().call_refund_status(store, request, provider_reference)
+            })
+        })
+    }
+
+    /// Asks the rail to pay out (not called by the gateway yet: settlement
+    /// and transfers will; the testkit does).
+    pub fn payout(&self, request: &PayoutRequest) -> Result<Result<RailOutcome, Failure>, PluginError> {
+        self.checked("payout", |rail| {
+            rail.call(|plugin, store| plugin.soxara_gateway_rail().call_payout(store, request))
+        })
+    }
+
+    /// Asks where a payout left processing stands (a `Failure`: could not find out).
+    pub fn payout_status(
+        &self,
+        request: &PayoutRequest,
+        provider_reference: Option<&str>,
+    ) -> Result<Result<RailOutcome, Failure>, PluginError> {
+        self.checked("payout-status", |rail| {
+            rail.call(|plugin, store| {
+                plugin.soxara_gateway_rail().call_payout_status(store, request, provider_reference)
             })
         })
     }

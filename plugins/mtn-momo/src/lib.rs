@@ -26,26 +26,13 @@
 
 mod protocol;
 
-wit_bindgen::generate!({
-    world: "rail-plugin",
-    path: "../../wit",
-});
-
-use base64::Engine as _;
-use exports::soxara::gateway::rail::{
-    Callback, CallbackEvent, CallbackOutcome, CollectRequest, Guest, PayoutRequest, RailInfo, RailOutcome,
-    RefundRequest, SupportedMethod,
-};
 use protocol::Standing;
-use soxara::gateway::http::{self, HttpError, Request, Response};
-use soxara::gateway::log::{self, Level};
-use soxara::gateway::types::{Failure, PaymentMethod, TransactionStatus};
-use soxara::gateway::{cache, clock, config};
+use soxara_sdk::http::{HttpError, Response};
+use soxara_sdk::prelude::*;
+use soxara_sdk::token::AccessToken;
 
 /// Where the access token is kept between calls (the host's per-plugin cache).
 const TOKEN_CACHE_KEY: &str = "collection-token";
-/// A cached token is dropped this long before MTN says it expires.
-const TOKEN_MARGIN_S: u64 = 60;
 
 /// Mobile money moves under the Liberian operating company.
 const ENTITY: &str = "Phoenix Hub Liberia, Inc.";
@@ -54,18 +41,15 @@ const DEFAULT_CURRENCIES: &str = "LRD,USD";
 /// again. MTN gives the customer about 5 minutes to approve; past this, a
 /// prompt would arrive for an order the customer has likely given up on.
 const RESEND_WINDOW_MS: u64 = 3 * 60_000;
+/// How the provider is named in failure messages.
+const PROVIDER: &str = "MTN";
 
 struct MtnMomo;
 
-impl Guest for MtnMomo {
+impl Rail for MtnMomo {
     fn describe() -> RailInfo {
         let currencies = config::get("currencies").unwrap_or_else(|| DEFAULT_CURRENCIES.to_string());
-        RailInfo {
-            name: "mtn-momo".to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            methods: vec![SupportedMethod { method: PaymentMethod::MtnMomo, entity: ENTITY.to_string() }],
-            currencies: currencies.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect(),
-        }
+        RailInfo::new("mtn-momo", env!("CARGO_PKG_VERSION"), &currencies).method(PaymentMethod::MtnMomo, ENTITY)
     }
 
     fn collect(request: CollectRequest) -> Result<RailOutcome, Failure> {
@@ -77,7 +61,7 @@ impl Guest for MtnMomo {
     fn status(request: CollectRequest, provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
         let reference = protocol::reference_id(&request.payment_id);
         if provider_reference.as_ref().is_some_and(|r| *r != reference) {
-            return Err(failure("BAD_REFERENCE", "the stored provider reference is not this payment's", false));
+            return Err(Failure::new("BAD_REFERENCE", "the stored provider reference is not this payment's"));
         }
         let settings = Settings::from_config()?;
         let token = settings.token()?;
@@ -86,20 +70,18 @@ impl Guest for MtnMomo {
             None if clock::now_ms().saturating_sub(request.created_at_ms) < RESEND_WINDOW_MS => {
                 // MTN never received it (lost on the way, or refused by a
                 // 5xx before it was stored): send it again, same reference.
-                log::log(Level::Info, &format!("payment {} unknown to MTN; sending it again", request.payment_id));
+                log::info(&format!("payment {} unknown to MTN; sending it again", request.payment_id));
                 request_to_pay(&settings, &token, &request)
             }
-            None => Err(failure(
+            None => Err(Failure::new(
                 "NOT_FOUND_AT_PROVIDER",
                 "MTN has no request to pay for this payment and it is too old to send again; reconcile it",
-                false,
             )),
         }
     }
 
     fn handle_callback(callback: Callback) -> Result<CallbackEvent, Failure> {
-        let payment_id =
-            protocol::callback_payment_id(&callback.body).map_err(|e| failure("BAD_CALLBACK", &e, false))?;
+        let payment_id = protocol::callback_payment_id(&callback.body).map_err(|e| Failure::new("BAD_CALLBACK", e))?;
         let reference = protocol::reference_id(&payment_id);
         let settings = Settings::from_config()?;
         let token = settings.token()?;
@@ -107,58 +89,38 @@ impl Guest for MtnMomo {
             Some(standing) => {
                 Ok(CallbackEvent::Payment(CallbackOutcome { payment_id, outcome: outcome(standing, &reference) }))
             }
-            None => Err(failure("UNKNOWN_PAYMENT", "MTN has no request to pay for this callback's externalId", false)),
+            None => Err(Failure::new("UNKNOWN_PAYMENT", "MTN has no request to pay for this callback's externalId")),
         }
     }
 
-    fn refund(_request: RefundRequest) -> Result<RailOutcome, Failure> {
-        Err(failure("NOT_SUPPORTED", "refunds through MTN Mobile Money are not available on this rail yet", false))
-    }
-
-    fn refund_status(_request: RefundRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
-        Err(failure("NOT_SUPPORTED", "refunds are not available on this rail yet", false))
-    }
-
-    fn payout(_request: PayoutRequest) -> Result<RailOutcome, Failure> {
-        Err(failure("NOT_SUPPORTED", "payouts through MTN Mobile Money are not available on this rail yet", false))
-    }
-
-    fn payout_status(_request: PayoutRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
-        Err(failure("NOT_SUPPORTED", "payouts through MTN Mobile Money are not available on this rail yet", false))
-    }
+    // Refunds and payouts (MTN's disbursement product) are not written yet:
+    // the SDK's defaults answer NOT_SUPPORTED, which fails them cleanly.
 }
+
+soxara_sdk::export_rail!(MtnMomo);
 
 /// Sends the request to pay. Anything short of a clear refusal leaves the
 /// payment processing: MTN may have queued it, and a status check will know.
-fn request_to_pay(settings: &Settings, token: &Token, request: &CollectRequest) -> Result<RailOutcome, Failure> {
+fn request_to_pay(settings: &Settings, token: &AccessToken, request: &CollectRequest) -> Result<RailOutcome, Failure> {
     if request.method != PaymentMethod::MtnMomo {
-        return Err(failure("INVALID_REQUEST", "this rail only serves mtn_momo payments", false));
+        return Err(Failure::new("INVALID_REQUEST", "this rail only serves mtn_momo payments"));
     }
-    let phone = request
-        .customer_phone
-        .as_deref()
-        .ok_or_else(|| failure("INVALID_REQUEST", "an MTN payment needs the customer's phone", false))?;
-    let msisdn = protocol::msisdn(phone).map_err(|e| failure("INVALID_REQUEST", &e, false))?;
+    let msisdn = phone::msisdn(phone::required(&request.customer_phone)?)?;
     let currency = &request.money.currency;
-    let amount =
-        protocol::amount_text(request.money.amount, currency).map_err(|e| failure("INVALID_REQUEST", &e, false))?;
+    let amount = money::to_decimal_text(request.money.amount, currency)?;
     let reference = protocol::reference_id(&request.payment_id);
     let body =
         protocol::request_to_pay_body(&request.payment_id, &amount, currency, &msisdn, request.description.as_deref());
-    let mut headers = settings.bearer_headers(&token.value);
-    headers.push(("X-Reference-Id".to_string(), reference.clone()));
-    headers.push(("Content-Type".to_string(), "application/json".to_string()));
+    let mut post = http::post(format!("{}/collection/v1_0/requesttopay", settings.base_url))
+        .headers(settings.bearer_headers(&token.value))
+        .header("X-Reference-Id", reference.clone())
+        .header("Content-Type", "application/json")
+        .body(body);
     if let Some(url) = &settings.callback_url {
-        headers.push(("X-Callback-Url".to_string(), url.clone()));
+        post = post.header("X-Callback-Url", url.clone());
     }
-    let url = format!("{}/collection/v1_0/requesttopay", settings.base_url);
-    let pending = RailOutcome {
-        status: TransactionStatus::Processing,
-        provider_reference: Some(reference.clone()),
-        failure: None,
-        redirect_url: None,
-    };
-    match send("POST", url, headers, body) {
+    let pending = RailOutcome::processing(Some(reference.clone()));
+    match post.send() {
         // Accepted, or already there from an earlier attempt.
         Ok(response) if response.status == 202 || response.status == 409 => Ok(pending),
         // Timed out or throttled at MTN's edge: it may still act on it.
@@ -166,23 +128,23 @@ fn request_to_pay(settings: &Settings, token: &Token, request: &CollectRequest) 
         // A cached token MTN no longer honours: once more with a fresh one
         // (same reference, so MTN still asks the customer at most once).
         Ok(response) if response.status == 401 && token.cached => {
-            cache::remove(TOKEN_CACHE_KEY);
+            token::forget(TOKEN_CACHE_KEY);
             request_to_pay(settings, &settings.fresh_token()?, request)
         }
         Ok(response) if response.status == 401 || response.status == 403 => {
-            Err(failure("PROVIDER_AUTH_FAILED", "MTN refused the gateway's credentials for this request", false))
+            Err(Failure::new("PROVIDER_AUTH_FAILED", "MTN refused the gateway's credentials for this request"))
         }
         Ok(response) if (400..500).contains(&response.status) => {
-            let message = format!("MTN refused the request to pay ({}): {}", response.status, excerpt(&response));
-            Err(failure("PROVIDER_REFUSED", &message, false))
+            let message = format!("MTN refused the request to pay ({}): {}", response.status, response.excerpt());
+            Err(Failure::new("PROVIDER_REFUSED", message))
         }
         Ok(response) => {
-            log::log(Level::Warn, &format!("request to pay answered {}; left processing", response.status));
+            log::warn(&format!("request to pay answered {}; left processing", response.status));
             Ok(pending)
         }
-        Err(HttpError::Denied(why)) => Err(failure("HTTP_DENIED", &why, false)),
+        Err(HttpError::Denied(why)) => Err(Failure::new("HTTP_DENIED", why)),
         Err(HttpError::Timeout | HttpError::Transport(_)) => {
-            log::log(Level::Warn, "request to pay got no answer; left processing");
+            log::warn("request to pay got no answer; left processing");
             Ok(pending)
         }
     }
@@ -190,19 +152,12 @@ fn request_to_pay(settings: &Settings, token: &Token, request: &CollectRequest) 
 
 /// A status answer as a rail outcome.
 fn outcome(standing: Standing, reference: &str) -> RailOutcome {
-    let (status, failure_value) = match standing {
-        Standing::Pending => (TransactionStatus::Processing, None),
-        Standing::Successful => (TransactionStatus::Completed, None),
-        Standing::Failed { code, message } => (TransactionStatus::Failed, Some(failure(code, &message, false))),
-    };
-    RailOutcome { status, provider_reference: Some(reference.to_string()), failure: failure_value, redirect_url: None }
-}
-
-/// An access token, and whether it came from the cache (and so may have
-/// been revoked since).
-struct Token {
-    value: String,
-    cached: bool,
+    let reference = Some(reference.to_string());
+    match standing {
+        Standing::Pending => RailOutcome::processing(reference),
+        Standing::Successful => RailOutcome::completed(reference),
+        Standing::Failed { code, message } => RailOutcome::failed(reference, Failure::new(code, message)),
+    }
 }
 
 /// This plugin's operator configuration.
@@ -217,76 +172,61 @@ struct Settings {
 
 impl Settings {
     fn from_config() -> Result<Settings, Failure> {
-        let required = |key: &str| {
-            config::get(key).filter(|v| !v.is_empty()).ok_or_else(|| {
-                failure("NOT_CONFIGURED", &format!("the operator has not set `{key}` for the mtn-momo rail"), false)
-            })
-        };
         Ok(Settings {
-            base_url: required("base_url")?.trim_end_matches('/').to_string(),
-            subscription_key: required("subscription_key")?,
-            api_user: required("api_user")?,
-            api_key: required("api_key")?,
-            target_environment: required("target_environment")?,
-            callback_url: config::get("callback_url").filter(|v| !v.is_empty()),
+            base_url: config::base_url("base_url", None)?,
+            subscription_key: config::required("subscription_key")?,
+            api_user: config::required("api_user")?,
+            api_key: config::required("api_key")?,
+            target_environment: config::required("target_environment")?,
+            callback_url: config::get("callback_url"),
         })
     }
 
     /// An access token: the cached one while it is good, else a fresh one.
     /// Failing here is safe: nothing was asked of MTN.
-    fn token(&self) -> Result<Token, Failure> {
-        match cache::get(TOKEN_CACHE_KEY).and_then(|bytes| String::from_utf8(bytes).ok()) {
-            Some(value) => Ok(Token { value, cached: true }),
+    fn token(&self) -> Result<AccessToken, Failure> {
+        match token::cached(TOKEN_CACHE_KEY) {
+            Some(token) => Ok(token),
             None => self.fresh_token(),
         }
     }
 
     /// A new access token from MTN, cached until shortly before it expires.
-    fn fresh_token(&self) -> Result<Token, Failure> {
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", self.api_user, self.api_key));
-        let headers = vec![
-            ("Authorization".to_string(), format!("Basic {basic}")),
-            ("Ocp-Apim-Subscription-Key".to_string(), self.subscription_key.clone()),
-        ];
-        let response = send("POST", format!("{}/collection/token/", self.base_url), headers, Vec::new())
-            .map_err(unreachable_failure)?;
+    fn fresh_token(&self) -> Result<AccessToken, Failure> {
+        let response = http::post(format!("{}/collection/token/", self.base_url))
+            .basic_auth(&self.api_user, &self.api_key)
+            .header("Ocp-Apim-Subscription-Key", self.subscription_key.clone())
+            .send()
+            .map_err(|e| e.into_failure(PROVIDER))?;
         match response.status {
-            200 => {
-                let (value, expires_in_s) =
-                    protocol::parse_token(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true))?;
-                let ttl_ms = expires_in_s.saturating_sub(TOKEN_MARGIN_S).saturating_mul(1_000);
-                cache::set(TOKEN_CACHE_KEY, value.as_bytes(), ttl_ms);
-                Ok(Token { value, cached: false })
-            }
-            401 | 403 => Err(failure(
+            200 => token::accept(TOKEN_CACHE_KEY, &response.body, PROVIDER),
+            401 | 403 => Err(Failure::new(
                 "PROVIDER_AUTH_FAILED",
                 "MTN refused the API user and key; check the rail's configuration",
-                false,
             )),
-            status => Err(failure("PROVIDER_UNAVAILABLE", &format!("MTN's token endpoint answered {status}"), true)),
+            status => {
+                Err(Failure::retryable("PROVIDER_UNAVAILABLE", format!("MTN's token endpoint answered {status}")))
+            }
         }
     }
 
     /// Where MTN says the request stands, or `None` when it has no such request.
-    fn fetch_status(&self, token: &Token, reference: &str) -> Result<Option<Standing>, Failure> {
+    fn fetch_status(&self, token: &AccessToken, reference: &str) -> Result<Option<Standing>, Failure> {
         let url = format!("{}/collection/v1_0/requesttopay/{reference}", self.base_url);
-        let response =
-            send("GET", url.clone(), self.bearer_headers(&token.value), Vec::new()).map_err(unreachable_failure)?;
-        let response = if response.status == 401 && token.cached {
-            cache::remove(TOKEN_CACHE_KEY);
-            let fresh = self.fresh_token()?;
-            send("GET", url, self.bearer_headers(&fresh.value), Vec::new()).map_err(unreachable_failure)?
-        } else {
-            response
+        let read = |token: &str| -> Result<Response, Failure> {
+            http::get(url.clone()).headers(self.bearer_headers(token)).send().map_err(|e| e.into_failure(PROVIDER))
         };
+        let mut response = read(&token.value)?;
+        if response.status == 401 && token.cached {
+            token::forget(TOKEN_CACHE_KEY);
+            response = read(&self.fresh_token()?.value)?;
+        }
         match response.status {
-            200 => {
-                let standing =
-                    protocol::parse_status(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true))?;
-                Ok(Some(standing))
-            }
+            200 => protocol::parse_status(&response.body).map(Some).map_err(Failure::bad_provider_response),
             404 => Ok(None),
-            status => Err(failure("PROVIDER_UNAVAILABLE", &format!("MTN's status endpoint answered {status}"), true)),
+            status => {
+                Err(Failure::retryable("PROVIDER_UNAVAILABLE", format!("MTN's status endpoint answered {status}")))
+            }
         }
     }
 
@@ -298,26 +238,3 @@ impl Settings {
         ]
     }
 }
-
-fn send(method: &str, url: String, headers: Vec<(String, String)>, body: Vec<u8>) -> Result<Response, HttpError> {
-    http::send(&Request { method: method.to_string(), url, headers, body })
-}
-
-fn unreachable_failure(error: HttpError) -> Failure {
-    match error {
-        HttpError::Denied(why) => failure("HTTP_DENIED", &why, false),
-        HttpError::Timeout => failure("PROVIDER_TIMEOUT", "MTN did not answer in time", true),
-        HttpError::Transport(_) => failure("PROVIDER_UNAVAILABLE", "MTN could not be reached", true),
-    }
-}
-
-/// The start of a provider's error body, for a merchant-safe message.
-fn excerpt(response: &Response) -> String {
-    protocol::truncate(&String::from_utf8_lossy(&response.body))
-}
-
-fn failure(code: &str, message: &str, retryable: bool) -> Failure {
-    Failure { code: code.to_string(), message: message.to_string(), retryable }
-}
-
-export!(MtnMomo);

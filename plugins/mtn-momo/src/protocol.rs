@@ -23,31 +23,6 @@ pub fn reference_id(payment_id: &str) -> String {
     format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
 }
 
-/// Digits after the decimal point for the currencies this rail handles.
-fn exponent(currency: &str) -> Option<u32> {
-    match currency {
-        "USD" | "LRD" | "EUR" => Some(2),
-        _ => None,
-    }
-}
-
-/// Minor units as MTN's decimal amount string: 1250 USD is `"12.50"`.
-pub fn amount_text(minor: u64, currency: &str) -> Result<String, String> {
-    let digits = exponent(currency).ok_or_else(|| format!("currency {currency} is not supported by this rail"))?;
-    let scale = 10u64.pow(digits);
-    Ok(format!("{}.{:0width$}", minor / scale, minor % scale, width = digits as usize))
-}
-
-/// The MSISDN MTN expects: the E.164 number without its `+`.
-pub fn msisdn(e164: &str) -> Result<String, String> {
-    let digits = e164.strip_prefix('+').unwrap_or(e164);
-    if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(digits.to_string())
-    } else {
-        Err("the customer phone is not an E.164 number".to_string())
-    }
-}
-
 /// A note MTN accepts: no apostrophes, at most 160 characters.
 fn note(text: &str) -> String {
     text.chars().filter(|c| *c != '\'' && !c.is_control()).take(NOTE_CHARS_MAX).collect()
@@ -141,20 +116,6 @@ pub fn failure_for_reason(reason: &str) -> (&'static str, String) {
     (code, message)
 }
 
-/// The `access_token` of a token answer, and for how many seconds it is
-/// good (`expires_in`, 3600 when absent).
-pub fn parse_token(body: &[u8]) -> Result<(String, u64), String> {
-    #[derive(Deserialize)]
-    struct Token {
-        access_token: String,
-        #[serde(default)]
-        expires_in: Option<u64>,
-    }
-    let token: Token =
-        serde_json::from_slice(body).map_err(|_| "MTN's token answer has no access_token".to_string())?;
-    Ok((token.access_token, token.expires_in.unwrap_or(3_600)))
-}
-
 /// The gateway's payment id in a callback body (`externalId`). Nothing
 /// else in the body is used: MTN does not sign callbacks.
 pub fn callback_payment_id(body: &[u8]) -> Result<String, String> {
@@ -189,21 +150,6 @@ mod tests {
     }
 
     #[test]
-    fn amounts_are_decimal_strings_without_floats() {
-        assert_eq!(amount_text(1250, "USD").unwrap(), "12.50");
-        assert_eq!(amount_text(5, "LRD").unwrap(), "0.05");
-        assert_eq!(amount_text(u64::MAX, "USD").unwrap(), "184467440737095516.15");
-        assert!(amount_text(100, "XOF").is_err());
-    }
-
-    #[test]
-    fn msisdn_drops_the_plus() {
-        assert_eq!(msisdn("+231770001234").unwrap(), "231770001234");
-        assert!(msisdn("+23177").is_err());
-        assert!(msisdn("+2317700x1234").is_err());
-    }
-
-    #[test]
     fn request_body_follows_the_documented_shape() {
         let body = request_to_pay_body("pay_1", "12.50", "USD", "231770001234", Some("Bob's shop"));
         let value: Value = serde_json::from_slice(&body).unwrap();
@@ -216,16 +162,6 @@ mod tests {
         let body = request_to_pay_body("pay_1", "1.00", "USD", "231770001234", Some(&long));
         let value: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value["payerMessage"].as_str().unwrap().chars().count(), NOTE_CHARS_MAX);
-    }
-
-    #[test]
-    fn tokens_carry_their_lifetime() {
-        assert_eq!(
-            parse_token(br#"{"access_token":"t","token_type":"access_token","expires_in":3600}"#).unwrap(),
-            ("t".to_string(), 3600)
-        );
-        assert_eq!(parse_token(br#"{"access_token":"t"}"#).unwrap().1, 3600);
-        assert!(parse_token(b"{}").is_err());
     }
 
     #[test]
