@@ -134,20 +134,6 @@ pub fn parse_status(body: &[u8]) -> Result<Standing, String> {
     }
 }
 
-/// The `access_token` of a token answer, and its lifetime in seconds
-/// (`expires_in`, 3600 when absent).
-pub fn parse_token(body: &[u8]) -> Result<(String, u64), String> {
-    #[derive(Deserialize)]
-    struct Token {
-        access_token: String,
-        #[serde(default)]
-        expires_in: Option<u64>,
-    }
-    serde_json::from_slice::<Token>(body)
-        .map(|t| (t.access_token, t.expires_in.unwrap_or(3_600)))
-        .map_err(|_| "no access_token".to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
