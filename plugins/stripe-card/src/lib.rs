@@ -26,20 +26,9 @@
 
 mod protocol;
 
-wit_bindgen::generate!({
-    world: "rail-plugin",
-    path: "../../wit",
-});
-
-use exports::soxara::gateway::rail::{
-    Callback, CallbackEvent, CallbackOutcome, CollectRequest, DisputeNotice, Guest, PayoutRequest, RailInfo,
-    RailOutcome, RefundRequest, SupportedMethod,
-};
 use protocol::{Event, Standing};
-use soxara::gateway::http::{self, HttpError, Request, Response};
-use soxara::gateway::log::{self, Level};
-use soxara::gateway::types::{Failure, Money, PaymentMethod, TransactionStatus};
-use soxara::gateway::{clock, config};
+use soxara_sdk::http::{HttpError, Response};
+use soxara_sdk::prelude::*;
 
 /// Cards and the USD float move under Cinrique Inc.
 const ENTITY: &str = "Cinrique Inc.";
@@ -52,15 +41,10 @@ const RESEND_WINDOW_MS: u64 = 3_600_000;
 
 struct StripeCard;
 
-impl Guest for StripeCard {
+impl Rail for StripeCard {
     fn describe() -> RailInfo {
         let currencies = config::get("currencies").unwrap_or_else(|| DEFAULT_CURRENCIES.to_string());
-        RailInfo {
-            name: "stripe-card".to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            methods: vec![SupportedMethod { method: PaymentMethod::Card, entity: ENTITY.to_string() }],
-            currencies: currencies.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect(),
-        }
+        RailInfo::new("stripe-card", env!("CARGO_PKG_VERSION"), &currencies).method(PaymentMethod::Card, ENTITY)
     }
 
     fn collect(request: CollectRequest) -> Result<RailOutcome, Failure> {
@@ -154,7 +138,8 @@ impl Guest for StripeCard {
                     return Err(failure("BAD_REFERENCE", "the stored provider reference is not a Refund id", false));
                 }
                 let url = format!("{}/v1/refunds/{stripe_refund_id}", settings.base_url);
-                let response = send("GET", url, settings.headers(), Vec::new()).map_err(unreachable_failure)?;
+                let response =
+                    send("GET", url, settings.headers(), Vec::new()).map_err(|e| e.into_failure("Stripe"))?;
                 if response.status != 200 {
                     let message = format!("Stripe answered {} for the Refund", response.status);
                     return Err(failure("PROVIDER_UNAVAILABLE", &message, true));
@@ -186,13 +171,7 @@ impl Guest for StripeCard {
         }
     }
 
-    fn payout(_request: PayoutRequest) -> Result<RailOutcome, Failure> {
-        Err(failure("NOT_SUPPORTED", "this rail does not pay out to cards", false))
-    }
-
-    fn payout_status(_request: PayoutRequest, _provider_reference: Option<String>) -> Result<RailOutcome, Failure> {
-        Err(failure("NOT_SUPPORTED", "this rail does not pay out to cards", false))
-    }
+    // Payouts to cards are not offered: the SDK answers NOT_SUPPORTED.
 }
 
 /// Creates and confirms the PaymentIntent (or, for a repeated key, gets
@@ -220,7 +199,7 @@ fn create_intent(settings: &Settings, request: &CollectRequest) -> Result<RailOu
             Ok(report) => Ok(outcome(report.standing, Some(report.id))),
             // Stripe may have charged the card: never report that as a failure.
             Err(why) => {
-                log::log(Level::Error, &format!("unreadable PaymentIntent from Stripe ({why}); left processing"));
+                log::error(&format!("unreadable PaymentIntent from Stripe ({why}); left processing"));
                 Ok(pending)
             }
         },
@@ -239,7 +218,7 @@ fn create_intent(settings: &Settings, request: &CollectRequest) -> Result<RailOu
         // An earlier request under this key had another form (a plugin
         // upgrade between attempts): its outcome is unknown, not a refusal.
         Ok(response) if response.status == 400 && protocol::is_idempotency_error(&response.body) => {
-            log::log(Level::Warn, "Stripe has another request under this payment's key; left processing");
+            log::warn("Stripe has another request under this payment's key; left processing");
             Ok(pending)
         }
         Ok(response) if (400..500).contains(&response.status) => {
@@ -247,12 +226,12 @@ fn create_intent(settings: &Settings, request: &CollectRequest) -> Result<RailOu
             Err(failure("PROVIDER_REFUSED", &message, false))
         }
         Ok(response) => {
-            log::log(Level::Warn, &format!("Stripe answered {}; left processing", response.status));
+            log::warn(&format!("Stripe answered {}; left processing", response.status));
             Ok(pending)
         }
         Err(HttpError::Denied(why)) => Err(failure("HTTP_DENIED", &why, false)),
         Err(HttpError::Timeout | HttpError::Transport(_)) => {
-            log::log(Level::Warn, "Stripe gave no answer; left processing");
+            log::warn("Stripe gave no answer; left processing");
             Ok(pending)
         }
     }
@@ -274,7 +253,7 @@ fn create_refund(settings: &Settings, request: &RefundRequest) -> Result<RailOut
         Ok(response) if response.status == 200 => match protocol::parse_refund(&response.body) {
             Ok(report) => Ok(outcome(report.standing, Some(report.id))),
             Err(why) => {
-                log::log(Level::Error, &format!("unreadable Refund from Stripe ({why}); left processing"));
+                log::error(&format!("unreadable Refund from Stripe ({why}); left processing"));
                 Ok(pending)
             }
         },
@@ -341,7 +320,7 @@ impl Settings {
     fn find_intent(&self, payment_id: &str) -> Result<RailOutcome, Failure> {
         let query = String::from_utf8(protocol::search_query(payment_id)).unwrap_or_default();
         let url = format!("{}/v1/payment_intents/search?{query}", self.base_url);
-        let response = send("GET", url, self.headers(), Vec::new()).map_err(unreachable_failure)?;
+        let response = send("GET", url, self.headers(), Vec::new()).map_err(|e| e.into_failure("Stripe"))?;
         if response.status != 200 {
             let message = format!("Stripe's search answered {}", response.status);
             return Err(failure("PROVIDER_UNAVAILABLE", &message, true));
@@ -361,7 +340,7 @@ impl Settings {
             .filter(|r| r.starts_with("pi_") && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
             .ok_or_else(|| failure("INVALID_REQUEST", "the payment has no Stripe PaymentIntent", false))?;
         let url = format!("{}/v1/refunds?payment_intent={intent_id}&limit=100", self.base_url);
-        let response = send("GET", url, self.headers(), Vec::new()).map_err(unreachable_failure)?;
+        let response = send("GET", url, self.headers(), Vec::new()).map_err(|e| e.into_failure("Stripe"))?;
         if response.status != 200 {
             let message = format!("Stripe's refund list answered {}", response.status);
             return Err(failure("PROVIDER_UNAVAILABLE", &message, true));
@@ -382,7 +361,7 @@ impl Settings {
             return Err(failure("BAD_REFERENCE", "the stored provider reference is not a PaymentIntent id", false));
         }
         let url = format!("{}/v1/payment_intents/{intent_id}", self.base_url);
-        let response = send("GET", url, self.headers(), Vec::new()).map_err(unreachable_failure)?;
+        let response = send("GET", url, self.headers(), Vec::new()).map_err(|e| e.into_failure("Stripe"))?;
         match response.status {
             200 => protocol::parse_intent(&response.body).map_err(|e| failure("BAD_PROVIDER_RESPONSE", &e, true)),
             status => {
@@ -393,19 +372,11 @@ impl Settings {
 }
 
 fn send(method: &str, url: String, headers: Vec<(String, String)>, body: Vec<u8>) -> Result<Response, HttpError> {
-    http::send(&Request { method: method.to_string(), url, headers, body })
-}
-
-fn unreachable_failure(error: HttpError) -> Failure {
-    match error {
-        HttpError::Denied(why) => failure("HTTP_DENIED", &why, false),
-        HttpError::Timeout => failure("PROVIDER_TIMEOUT", "Stripe did not answer in time", true),
-        HttpError::Transport(_) => failure("PROVIDER_UNAVAILABLE", "Stripe could not be reached", true),
-    }
+    http::request(method, url).headers(headers).body(body).send()
 }
 
 fn failure(code: &str, message: &str, retryable: bool) -> Failure {
     Failure { code: code.to_string(), message: message.to_string(), retryable }
 }
 
-export!(StripeCard);
+soxara_sdk::export_rail!(StripeCard);

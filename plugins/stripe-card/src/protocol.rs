@@ -13,19 +13,7 @@ pub const SIGNATURE_TOLERANCE_S: u64 = 300;
 pub const PAYMENT_ID_KEY: &str = "soxara_payment_id";
 
 /// `application/x-www-form-urlencoded`, as Stripe's API takes it.
-pub fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let encode = |text: &str| -> String {
-        text.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                b' ' => "+".to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
-    pairs.join("&").into_bytes()
-}
+pub use soxara_sdk::http::form_encode as form;
 
 /// The form that creates and confirms a PaymentIntent for one card payment.
 /// The same payment always gives the same form, so a retry under the same
