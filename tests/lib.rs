@@ -25,6 +25,13 @@ pub fn plugin_dir() -> PathBuf {
     dir
 }
 
+/// A compiled-code cache shared by the tests that load Python components
+/// (18 MB each, seconds of CPU to compile): compiled once, then read by every
+/// other gateway, so that they do not starve the rest of the suite.
+pub fn shared_plugin_cache() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugin-cache")
+}
+
 /// A misbehaving plugin built for tests (`plugins/testing/`).
 pub fn test_plugin(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/test-plugins/{name}.wasm"));

@@ -88,3 +88,28 @@ fn a_component_of_another_world_is_refused() {
     let refused = TestRail::builder(plugins).try_load().err().expect("an FX plugin is not a rail");
     assert!(refused.contains("rail world"), "{refused}");
 }
+
+#[test]
+fn a_python_rail_runs_under_the_testkit_too() {
+    // The same Example Pay rail, built with componentize-py: WASI is linked
+    // deny-all, HTTP still goes through the script.
+    let rail = TestRail::builder(built_rail("rail-python"))
+        .config("base_url", BASE)
+        .config("api_key", "ek_test_kit")
+        .allow_host("api.example-pay.test")
+        .load();
+    assert_eq!(rail.info().name, "rail-python");
+    rail.expect("POST", &format!("{BASE}/v1/charges"), Reply::json(201, json!({"id": "ch_9", "status": "succeeded"})));
+    let outcome = rail.collect(&mobile_money("pay_9", 1250, "USD", "+231770001234")).unwrap();
+    assert_eq!((outcome.status, outcome.provider_reference.as_deref()), (TransactionStatus::Completed, Some("ch_9")));
+    let sent = &rail.requests()[0];
+    assert_eq!(sent.header("Idempotency-Key"), Some("pay_9"));
+    assert_eq!(
+        sent.json(),
+        json!({"reference": "pay_9", "amount": "12.50", "currency": "USD", "phone": "231770001234"})
+    );
+    rail.expect("POST", &format!("{BASE}/v1/charges"), Reply::timeout());
+    let unknown = rail.collect(&mobile_money("pay_10", 100, "LRD", "+231770001234")).unwrap();
+    assert_eq!(unknown.status, TransactionStatus::Processing, "no answer is not a decline");
+    rail.assert_never_revealed("ek_test_kit");
+}

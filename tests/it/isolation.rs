@@ -196,7 +196,8 @@ async fn a_plugin_that_misbehaves_on_a_callback_fails_only_that_callback() {
 /// raises fails only its own call, promptly; the host keeps serving it.
 #[tokio::test]
 async fn a_python_rail_that_sleeps_or_raises_fails_only_its_own_request() {
-    let app = soxara_tests::spawn_app().await;
+    let config = FileConfig { plugin_cache_dir: Some(soxara_tests::shared_plugin_cache()), ..FileConfig::default() };
+    let app = soxara_tests::spawn_app_with(config).await;
     let path = test_plugin("python-sleeper").display().to_string();
     let loaded = app.admin(reqwest::Method::POST, "/admin/plugins", Some(json!({"path": path}))).await;
     assert_eq!(loaded.status, 201, "{:?}", loaded.body);

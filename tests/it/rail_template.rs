@@ -35,6 +35,7 @@ async fn gateway_with(rail: &str, fake: &FakeExamplePay) -> TestApp {
         ..Default::default()
     };
     config.plugins.insert(rail.into(), settings);
+    config.plugin_cache_dir = Some(soxara_tests::shared_plugin_cache());
     config.status_checks.delays_ms = vec![50];
     config.status_checks.poll_interval_ms = 20;
     let app = spawn_app_with(config).await;

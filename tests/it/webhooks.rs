@@ -253,8 +253,13 @@ async fn a_receiver_that_is_down_gets_the_event_later() {
     let received = sink.received();
     let ids: Vec<String> = received.iter().map(|r| r.header("webhook-id")).collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "every retry carries the same event id: {ids:?}");
-    let event = app.get(&app.key, &format!("/v1/events/{}", ids[0])).await.body;
-    let attempts = event["deliveries"][0]["attempts"].as_array().unwrap().clone();
+    // The gateway records the accepted attempt just after the receiver answers.
+    let attempts = wait_for("the accepted attempt to be recorded", || async {
+        let event = app.get(&app.key, &format!("/v1/events/{}", ids[0])).await.body;
+        let attempts = event["deliveries"][0]["attempts"].as_array().cloned().unwrap_or_default();
+        (attempts.last().is_some_and(|a| a["status_code"] == 200)).then_some(attempts)
+    })
+    .await;
     assert!(attempts.len() >= 4);
     assert_eq!(attempts[0]["status_code"], 503);
     assert_eq!(attempts.last().unwrap()["status_code"], 200);
