@@ -16,6 +16,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+/// Serves `app` on `listen` (`host:port`; port 0 picks a free one) in the
+/// background, and returns the bound address.
+pub async fn serve(listen: &str, app: Router) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
 /// A Frankfurter-style rates API: `GET /latest?from=USD&to=LRD` answers
 /// `{"amount":1.0,"base":"USD","date":…,"rates":{"LRD":<rate>}}`.
 pub struct FakeRates {
@@ -33,9 +42,7 @@ impl FakeRates {
     pub async fn start() -> FakeRates {
         let state = Arc::new(RatesState { answer: Mutex::new(Ok(HashMap::new())), requests: AtomicUsize::new(0) });
         let app = Router::new().route("/latest", get(latest)).with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-        let addr = listener.local_addr().expect("a bound address");
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = serve("127.0.0.1:0", app).await.expect("a loopback port");
         FakeRates { addr, state }
     }
 
@@ -112,9 +119,7 @@ impl WebhookSink {
     pub async fn start() -> WebhookSink {
         let state = Arc::new(SinkState { status: Mutex::new(200), received: Mutex::new(Vec::new()) });
         let app = Router::new().route("/hooks", axum::routing::post(receive)).with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-        let addr = listener.local_addr().expect("a bound address");
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = serve("127.0.0.1:0", app).await.expect("a loopback port");
         WebhookSink { addr, state }
     }
 

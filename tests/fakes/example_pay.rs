@@ -45,9 +45,7 @@ impl FakeExamplePay {
             .route("/v1/charges", post(create).get(find))
             .route("/v1/charges/{id}", get(read))
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = super::serve(listen, app).await?;
         Ok(FakeExamplePay { addr, state })
     }
 

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::serve;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -91,9 +92,7 @@ impl FakeMtn {
             .route("/collection/v1_0/requesttopay", post(request_to_pay))
             .route("/collection/v1_0/requesttopay/{reference}", get(status))
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-        let addr = listener.local_addr().expect("a bound address");
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = serve("127.0.0.1:0", app).await.expect("a loopback port");
         FakeMtn { addr, state }
     }
 

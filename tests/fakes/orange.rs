@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::serve;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -76,9 +77,7 @@ impl FakeOrange {
             .route("/orange-money-webpay/{country}/v1/webpayment", post(web_payment))
             .route("/orange-money-webpay/{country}/v1/transactionstatus", post(transaction_status))
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-        let addr = listener.local_addr().expect("a bound address");
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = serve("127.0.0.1:0", app).await.expect("a loopback port");
         FakeOrange { addr, state }
     }
 

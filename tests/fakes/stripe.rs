@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::serve;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -78,9 +79,7 @@ impl FakeStripe {
             .route("/v1/refunds/{id}", get(retrieve_refund))
             .route("/v1/payment_intents/{id}", get(retrieve_intent))
             .with_state(Arc::clone(&state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
-        let addr = listener.local_addr().expect("a bound address");
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = serve("127.0.0.1:0", app).await.expect("a loopback port");
         FakeStripe { addr, state }
     }
 
