@@ -62,6 +62,8 @@ struct Inner {
     faults: VecDeque<Fault>,
     callbacks_on: bool,
     callbacks_sent: usize,
+    /// Callbacks the gateway has answered (any status).
+    callbacks_answered: usize,
     /// Status reads a "delayed" payer's request stays pending for.
     delayed_reads: usize,
     /// Answer status reads for unknown references with SUCCESSFUL (a
@@ -141,6 +143,22 @@ impl FakeMtn {
 
     pub fn callbacks_sent(&self) -> usize {
         self.state.inner.lock().unwrap().callbacks_sent
+    }
+
+    /// Waits until every callback sent so far has been answered, so that
+    /// none is still being handled (and using a token) behind the test's
+    /// back. Panics after 10 s.
+    pub async fn callbacks_settled(&self) {
+        for _ in 0..1_000 {
+            {
+                let inner = self.state.inner.lock().unwrap();
+                if inner.callbacks_answered == inner.callbacks_sent {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("callbacks sent but not answered within 10 s");
     }
 
     /// The stored request body for this `externalId`.
@@ -286,9 +304,11 @@ async fn request_to_pay(State(state): State<Arc<MtnState>>, headers: HeaderMap, 
     if let Some((url, body)) = callback {
         // MTN calls back once the customer has answered, normally well after
         // the 202 (unless the 202 itself is late).
+        let state = Arc::clone(&state);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let _ = reqwest::Client::new().put(url).json(&body).send().await;
+            state.inner.lock().unwrap().callbacks_answered += 1;
         });
     }
     if let Some(Fault::SlowAccept(wait)) = fault {
