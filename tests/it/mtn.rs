@@ -10,21 +10,36 @@ use soxara_tests::fakes::WebhookSink;
 use soxara_tests::fakes::mtn::{self, FakeMtn, Fault};
 use soxara_tests::{Answer, TestApp, live_rail_config, momo, new_key, spawn_app_with_live_key, wait_for};
 
-/// A gateway whose live `mtn_momo` payments go to `fake`. Status checks
-/// come every `check_ms` (make it long to see callbacks do the work).
+/// A gateway whose live `mtn_momo` payments (and their refunds) go to
+/// `fake`. Status checks come every `check_ms` (make it long to see
+/// callbacks do the work).
 async fn gateway(fake: &FakeMtn, api_key: &str, check_ms: u64) -> (TestApp, String) {
-    let url = fake.url();
-    let settings = [
-        ("base_url", url.as_str()),
-        ("subscription_key", mtn::SUBSCRIPTION_KEY),
-        ("api_user", mtn::API_USER),
-        ("api_key", api_key),
-        ("target_environment", mtn::TARGET_ENVIRONMENT),
-    ];
+    gateway_with(fake, api_key, check_ms, true).await
+}
+
+/// As [`gateway`]; `disbursement`: whether the operator configured MTN's
+/// disbursement product (which refunds need).
+async fn gateway_with(fake: &FakeMtn, api_key: &str, check_ms: u64, disbursement: bool) -> (TestApp, String) {
+    let settings = rail_settings(fake, api_key, disbursement);
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut config = live_rail_config("mtn_momo", "mtn-momo", &settings, check_ms);
     config.webhooks.allow_private_targets = true;
     config.webhooks.poll_interval_ms = 20;
     spawn_app_with_live_key(config).await
+}
+
+fn rail_settings(fake: &FakeMtn, api_key: &str, disbursement: bool) -> Vec<(&'static str, String)> {
+    let mut settings = vec![
+        ("base_url", fake.url()),
+        ("subscription_key", mtn::SUBSCRIPTION_KEY.to_string()),
+        ("api_user", mtn::API_USER.to_string()),
+        ("api_key", api_key.to_string()),
+        ("target_environment", mtn::TARGET_ENVIRONMENT.to_string()),
+    ];
+    if disbursement {
+        settings.push(("disbursement_subscription_key", mtn::DISBURSEMENT_SUBSCRIPTION_KEY.to_string()));
+    }
+    settings
 }
 
 async fn payment(app: &TestApp, key: &str, id: &str) -> Value {
@@ -278,9 +293,9 @@ async fn a_second_plugin_file_cannot_take_a_loaded_rails_name() {
 }
 
 #[tokio::test]
-async fn a_refund_the_rail_cannot_make_fails_clearly_and_moves_no_money() {
+async fn without_the_disbursement_product_a_refund_fails_clearly_and_moves_no_money() {
     let fake = FakeMtn::start().await;
-    let (app, live_key) = gateway(&fake, mtn::API_KEY, 100).await;
+    let (app, live_key) = gateway_with(&fake, mtn::API_KEY, 100, false).await;
     let paid = app.pay(&live_key, Some(&new_key()), &momo(1_000, "USD", "+231770001234")).await;
     let payment_id = id(&paid);
     assert_eq!(settled(&app, &live_key, &payment_id).await["status"], "completed");
@@ -288,6 +303,7 @@ async fn a_refund_the_rail_cannot_make_fails_clearly_and_moves_no_money() {
     assert_eq!(refunded.status, 201, "{:?}", refunded.body);
     assert_eq!(refunded.body["status"], "failed");
     assert_eq!(refunded.body["failure"]["code"], "NOT_SUPPORTED");
+    assert!(refunded.body["failure"]["message"].as_str().unwrap().contains("disbursement"), "{:?}", refunded.body);
     let refund_id = id(&refunded);
     assert_eq!(
         app.count(&format!("SELECT count(*) FROM journal_entries WHERE transaction_id = '{refund_id}'")).await,
@@ -323,4 +339,213 @@ async fn the_access_token_is_reused_and_replaced_when_mtn_revokes_it() {
     assert_eq!(settled(&app, &live_key, &payment_id).await["status"], "completed");
     assert_eq!(fake.tokens_issued(), 2);
     assert_eq!(fake.charges_for(&payment_id), 1);
+}
+
+async fn refund(app: &TestApp, key: &str, id: &str) -> Value {
+    let answer = app.get(key, &format!("/v1/refunds/{id}")).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer.body
+}
+
+/// Waits until the refund leaves `processing`, and returns it.
+async fn settled_refund(app: &TestApp, key: &str, id: &str) -> Value {
+    wait_for(&format!("refund {id} to settle"), || async {
+        let body = refund(app, key, id).await;
+        (body["status"] != "processing").then_some(body)
+    })
+    .await
+}
+
+/// A completed live MTN payment of `amount` USD, and its id.
+async fn paid(app: &TestApp, key: &str, amount: u64) -> String {
+    let paid = app.pay(key, Some(&new_key()), &momo(amount, "USD", "+231770001234")).await;
+    let payment_id = id(&paid);
+    assert_eq!(settled(app, key, &payment_id).await["status"], "completed");
+    payment_id
+}
+
+#[tokio::test]
+async fn a_refund_goes_back_through_mtn_disbursement_with_ledger_and_webhooks() {
+    let fake = FakeMtn::start().await;
+    let (app, live_key) = gateway(&fake, mtn::API_KEY, 100).await;
+    let payment_id = paid(&app, &live_key, 1_000).await;
+    let balance = fake.disbursement_balance();
+
+    let refunded =
+        app.post(&live_key, "/v1/refunds", &new_key(), &json!({ "payment_id": payment_id, "amount": 400 })).await;
+    assert_eq!(refunded.status, 201, "{:?}", refunded.body);
+    // MTN answers 202: the refund waits for a status check.
+    assert_eq!(refunded.body["status"], "processing", "{:?}", refunded.body);
+    let refund_id = id(&refunded);
+    let done = settled_refund(&app, &live_key, &refund_id).await;
+    assert_eq!(done["status"], "completed", "{done:?}");
+
+    assert_eq!(fake.disbursements_for("refund", &refund_id), 1);
+    assert_eq!(fake.disbursement_balance(), balance - 400);
+    let body = fake.disbursement_body("refund", &refund_id).expect("MTN has the refund");
+    assert_eq!(body["amount"], "4.00");
+    assert_eq!(body["currency"], "USD");
+    assert_eq!(body["referenceIdToRefund"], fake.request_reference(&payment_id).expect("MTN has the payment"));
+    let entries = app
+        .count(&format!(
+            "SELECT count(*) FROM journal_entries WHERE transaction_id = '{refund_id}' AND kind = 'refund'"
+        ))
+        .await;
+    assert_eq!(entries, 1);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM events WHERE type = 'refund.succeeded' AND object_id = '{refund_id}'"
+        ))
+        .await,
+        1
+    );
+    let after = payment(&app, &live_key, &payment_id).await;
+    assert_eq!(after["amount_refunded"], 400);
+    assert_eq!(after["status"], "completed", "a partial refund leaves the payment completed");
+
+    // The rest, then nothing is left: MTN is never asked for more.
+    let rest = app.post(&live_key, "/v1/refunds", &new_key(), &json!({ "payment_id": payment_id })).await;
+    assert_eq!(rest.status, 201, "{:?}", rest.body);
+    assert_eq!(settled_refund(&app, &live_key, &id(&rest)).await["status"], "completed");
+    assert_eq!(payment(&app, &live_key, &payment_id).await["status"], "refunded");
+    let more = app.post(&live_key, "/v1/refunds", &new_key(), &json!({ "payment_id": payment_id })).await;
+    assert_eq!(more.status, 422, "{:?}", more.body);
+    assert_eq!(more.body["error"]["code"], "REFUND_NOT_ALLOWED");
+    assert_eq!(fake.disbursement_balance(), balance - 1_000);
+}
+
+#[tokio::test]
+async fn a_refund_mtn_cannot_fund_fails_with_a_clear_code_and_moves_no_money() {
+    let fake = FakeMtn::start().await;
+    let (app, live_key) = gateway(&fake, mtn::API_KEY, 100).await;
+    let payment_id = paid(&app, &live_key, 1_000).await;
+    fake.set_disbursement_balance(500);
+
+    let refunded = app.post(&live_key, "/v1/refunds", &new_key(), &json!({ "payment_id": payment_id })).await;
+    assert_eq!(refunded.status, 201, "{:?}", refunded.body);
+    let refund_id = id(&refunded);
+    let done = settled_refund(&app, &live_key, &refund_id).await;
+    assert_eq!(done["status"], "failed", "{done:?}");
+    assert_eq!(done["failure"]["code"], "PROVIDER_FUNDS_LOW", "{done:?}");
+    assert_eq!(fake.disbursement_balance(), 500);
+    assert_eq!(
+        app.count(&format!("SELECT count(*) FROM journal_entries WHERE transaction_id = '{refund_id}'")).await,
+        0
+    );
+    assert_eq!(
+        app.count(&format!("SELECT count(*) FROM events WHERE type = 'refund.failed' AND object_id = '{refund_id}'"))
+            .await,
+        1
+    );
+    assert_eq!(payment(&app, &live_key, &payment_id).await["amount_refunded"], 0);
+    // Once the operator funds the account, a new refund goes through.
+    fake.set_disbursement_balance(10_000);
+    let again = app.post(&live_key, "/v1/refunds", &new_key(), &json!({ "payment_id": payment_id })).await;
+    assert_eq!(settled_refund(&app, &live_key, &id(&again)).await["status"], "completed");
+}
+
+#[tokio::test]
+async fn a_refund_mtn_lost_is_sent_again_under_the_same_reference_and_refunds_once() {
+    let fake = FakeMtn::start().await;
+    let (app, live_key) = gateway(&fake, mtn::API_KEY, 100).await;
+    let payment_id = paid(&app, &live_key, 1_000).await;
+    let balance = fake.disbursement_balance();
+    // MTN's 5xx stores nothing; the refund stays processing, the status
+    // check finds nothing (404) and sends it again under the same reference.
+    fake.push_fault(Fault::ServerError);
+    let refunded = app.post(&live_key, "/v1/refunds", &new_key(), &json!({ "payment_id": payment_id })).await;
+    assert_eq!(refunded.body["status"], "processing", "{:?}", refunded.body);
+    let refund_id = id(&refunded);
+    assert_eq!(settled_refund(&app, &live_key, &refund_id).await["status"], "completed");
+    assert_eq!(fake.disbursements_for("refund", &refund_id), 1);
+    assert_eq!(fake.disbursement_balance(), balance - 1_000);
+    assert_eq!(payment(&app, &live_key, &payment_id).await["amount_refunded"], 1_000);
+}
+
+#[tokio::test]
+async fn a_refund_callback_is_acknowledged_and_status_checks_settle_it() {
+    let fake = FakeMtn::start().await;
+    let (app, live_key) = gateway(&fake, mtn::API_KEY, 100).await;
+    let payment_id = paid(&app, &live_key, 1_000).await;
+    fake.callbacks_settled().await;
+    let sent = fake.callbacks_sent();
+    let refunded = app.post(&live_key, "/v1/refunds", &new_key(), &json!({ "payment_id": payment_id })).await;
+    assert_eq!(settled_refund(&app, &live_key, &id(&refunded)).await["status"], "completed");
+    fake.callbacks_settled().await;
+    assert_eq!(fake.callbacks_sent(), sent + 1, "MTN called back about the refund");
+    // The gateway acknowledged it (a refused callback would make MTN retry).
+    let refund_id = id(&refunded);
+    let callback = fake.disbursement_body("refund", &refund_id).expect("MTN has the refund");
+    let answer =
+        app.client.put(format!("{}/v1/callbacks/mtn-momo?for=refund", app.base)).json(&callback).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.json::<Value>().await.unwrap()["status"], "ignored");
+}
+
+/// The `mtn-momo` component loaded on its own (as the gateway loads it),
+/// talking to `fake`: payouts have no merchant API yet (settlement will
+/// use them), so the rail is exercised directly.
+fn loaded_rail(fake: &FakeMtn) -> (soxara::plugins::Runtime, std::sync::Arc<soxara::plugins::LoadedRail>) {
+    use soxara::plugins::{PluginContext, PluginLimits, Runtime};
+    let limits = PluginLimits::default();
+    let runtime = Runtime::new(limits, limits.memory_bytes_max, Default::default(), None).expect("a runtime");
+    let settings = soxara::config::PluginSettings {
+        config: rail_settings(fake, mtn::API_KEY, true).into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        allowed_hosts: vec!["127.0.0.1".into()],
+        ..Default::default()
+    };
+    let path = soxara_tests::plugin_dir().join("mtn-momo.wasm");
+    let rail = runtime.load_rail(&path, PluginContext::new("mtn-momo".into(), settings)).expect("the rail loads");
+    (runtime, rail)
+}
+
+fn payout(id: &str, amount: u64, destination: &str) -> soxara::plugins::PayoutRequest {
+    soxara::plugins::PayoutRequest {
+        payout_id: id.to_string(),
+        money: soxara::plugins::Money { amount, currency: "USD".into() },
+        destination: destination.to_string(),
+        created_at_ms: u64::try_from(soxara::clock::now_ms()).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_payout_goes_out_as_one_mtn_transfer() {
+    let fake = FakeMtn::start().await;
+    let balance = fake.disbursement_balance();
+    let (_runtime, rail) = loaded_rail(&fake);
+    let request = payout("po_test_1", 2_500, "+231770001234");
+    let work = {
+        let (rail, request) = (rail.clone(), request.clone());
+        tokio::task::spawn_blocking(move || {
+            let first = rail.payout(&request).unwrap().unwrap();
+            let again = rail.payout(&request).unwrap().unwrap();
+            let status = rail.payout_status(&request, first.provider_reference.as_deref()).unwrap().unwrap();
+            (first, again, status)
+        })
+    };
+    let (first, again, status) = work.await.unwrap();
+    assert_eq!(first.status, soxara::plugins::TransactionStatus::Processing);
+    assert_eq!(again.status, soxara::plugins::TransactionStatus::Processing, "a repeat is MTN's 409, not a failure");
+    assert_eq!(status.status, soxara::plugins::TransactionStatus::Completed, "{status:?}");
+    assert_eq!(fake.disbursements_for("transfer", "po_test_1"), 1);
+    assert_eq!(fake.disbursement_balance(), balance - 2_500);
+    let body = fake.disbursement_body("transfer", "po_test_1").unwrap();
+    assert_eq!(body["payee"]["partyId"], "231770001234");
+    assert_eq!(body["amount"], "25.00");
+}
+
+#[tokio::test]
+async fn a_payout_to_an_unknown_number_fails_with_a_clear_code() {
+    let fake = FakeMtn::start().await;
+    let (_runtime, rail) = loaded_rail(&fake);
+    // MTN's sandbox payee-not-found number.
+    let request = payout("po_test_2", 1_000, "+46733123457");
+    let status = tokio::task::spawn_blocking(move || {
+        let first = rail.payout(&request).unwrap().unwrap();
+        rail.payout_status(&request, first.provider_reference.as_deref()).unwrap().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.status, soxara::plugins::TransactionStatus::Failed);
+    assert_eq!(status.failure.unwrap().code, "CUSTOMER_NOT_FOUND");
 }

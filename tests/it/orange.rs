@@ -211,3 +211,30 @@ async fn the_access_token_is_reused_and_replaced_when_orange_revokes_it() {
     assert_eq!(fake.tokens_issued(), 2);
     assert_eq!(fake.payments_for(&id(&paid)), 1);
 }
+
+#[tokio::test]
+async fn a_refund_orange_cannot_make_fails_clearly_and_moves_no_money() {
+    let fake = FakeOrange::start().await;
+    let (app, live_key) = gateway(&fake, 3_600_000).await;
+    let paid = app.pay(&live_key, Some(&new_key()), &orange_money(50_000, "LRD")).await;
+    let payment_id = id(&paid);
+    let pay_token = paid.body["provider_reference"].as_str().unwrap().to_string();
+    assert_eq!(fake.customer_pays(&pay_token).await, 200);
+    assert_eq!(settled(&app, &live_key, &payment_id).await["status"], "completed");
+
+    let refunded = app.post(&live_key, "/v1/refunds", &new_key(), &json!({ "payment_id": payment_id })).await;
+    assert_eq!(refunded.status, 201, "{:?}", refunded.body);
+    assert_eq!(refunded.body["status"], "failed");
+    assert_eq!(refunded.body["failure"]["code"], "NOT_SUPPORTED");
+    let message = refunded.body["failure"]["message"].as_str().unwrap();
+    assert!(message.contains("merchant portal"), "{message}");
+    let refund_id = id(&refunded);
+    assert_eq!(
+        app.count(&format!("SELECT count(*) FROM journal_entries WHERE transaction_id = '{refund_id}'")).await,
+        0
+    );
+    let after = app.get(&live_key, &format!("/v1/payments/{payment_id}")).await;
+    assert_eq!(after.body["amount_refunded"], 0);
+    assert_eq!(after.body["status"], "completed");
+    app.verify().expect("the ledger balances");
+}

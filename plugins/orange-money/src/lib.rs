@@ -101,8 +101,20 @@ impl Rail for OrangeMoney {
         Ok(CallbackEvent::Payment(CallbackOutcome { payment_id, outcome: outcome(Standing::Pending, None, None) }))
     }
 
-    // Refunds and payouts through Orange Money are not written yet: the
-    // SDK's defaults answer NOT_SUPPORTED, which fails them cleanly.
+    /// Orange Money Web Payment has no refund or cash-in operation (its API
+    /// is token, webpayment, transactionstatus and the notification): the
+    /// refund fails before anything moves, saying where it can be done.
+    fn refund(request: RefundRequest) -> Result<RailOutcome, Failure> {
+        let _ = request;
+        Err(Failure::new(
+            "NOT_SUPPORTED",
+            "Orange Money Web Payment offers no refund API; the platform's operator can refund this payment from \
+             Orange's merchant portal",
+        ))
+    }
+
+    // Payouts: the SDK's default answers NOT_SUPPORTED (no cash-in API
+    // either).
 }
 
 soxara_sdk::export_rail!(OrangeMoney);
