@@ -78,8 +78,20 @@ pub async fn spawn_app_with(config: FileConfig) -> TestApp {
     spawn_app_with_plugins(config, &[]).await
 }
 
-/// The gateway with the bundled plugins plus `extra` components.
-pub async fn spawn_app_with_plugins(config: FileConfig, extra: &[PathBuf]) -> TestApp {
+/// The gateway with the bundled plugins plus `extra` components. Per-key
+/// rate limits are lifted (a test makes many calls with one key); see
+/// [`spawn_app_rate_limited`].
+pub async fn spawn_app_with_plugins(mut config: FileConfig, extra: &[PathBuf]) -> TestApp {
+    config.rate_limits = soxara::config::RateLimitSettings::off();
+    spawn_app_as_configured(config, extra).await
+}
+
+/// The gateway with `config`'s rate limits kept.
+pub async fn spawn_app_rate_limited(config: FileConfig) -> TestApp {
+    spawn_app_as_configured(config, &[]).await
+}
+
+async fn spawn_app_as_configured(config: FileConfig, extra: &[PathBuf]) -> TestApp {
     // The gateway's logs, shown for failing tests only (RUST_LOG to filter).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(

@@ -24,7 +24,11 @@ impl Gateway {
         let database = dir.path().join("soxara.db");
         let config = dir.path().join("bench.toml");
         // Port 0 for the admin API too, so a gateway already running here does not collide.
-        std::fs::write(&config, "[admin]\nlisten = \"127.0.0.1:0\"\n")?;
+        // No per-key limit: the bench sends thousands of requests with one key.
+        std::fs::write(
+            &config,
+            "[admin]\nlisten = \"127.0.0.1:0\"\n\n[rate_limits]\nlive_per_minute = 0\ntest_per_minute = 0\n",
+        )?;
         let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .arg("--database")

@@ -40,6 +40,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// API keys recently verified (see `auth::KeyCache`).
     pub keys: Arc<crate::auth::KeyCache>,
+    /// Requests counted per API key (`[rate_limits]`).
+    pub rate_limiter: Arc<crate::rate_limit::RateLimiter>,
 }
 
 /// A running gateway.
@@ -137,6 +139,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         status_checks: config.file.status_checks.clone(),
         metrics,
         keys: Arc::new(crate::auth::KeyCache::default()),
+        rate_limiter: Arc::new(crate::rate_limit::RateLimiter::new(config.file.rate_limits)),
     };
 
     let resumed = crate::payments::resume_in_flight(&state).await? + crate::refunds::resume_in_flight(&state).await?;

@@ -164,13 +164,20 @@ impl FromRequestParts<AppState> for Caller {
             return Err(ApiError::AuthenticationFailed);
         }
         let hash = hash_key(&key);
-        if let Some(caller) = state.keys.get(&hash) {
-            return Ok(caller);
-        }
-        let (lookup, generation) = (hash.clone(), state.keys.generation());
-        let caller = state.store.read(move |conn| find_caller(conn, &lookup)).await?;
-        let caller = caller.ok_or(ApiError::AuthenticationFailed)?;
-        state.keys.insert(hash, caller.clone(), generation);
+        let caller = match state.keys.get(&hash) {
+            Some(caller) => caller,
+            None => {
+                let (lookup, generation) = (hash.clone(), state.keys.generation());
+                let caller = state.store.read(move |conn| find_caller(conn, &lookup)).await?;
+                let caller = caller.ok_or(ApiError::AuthenticationFailed)?;
+                state.keys.insert(hash, caller.clone(), generation);
+                caller
+            }
+        };
+        // Counted per valid key (an unknown key was refused above).
+        state.rate_limiter.check(&caller.key_id, caller.mode, crate::clock::now_ms()).map_err(|limited| {
+            ApiError::RateLimited { per_minute: limited.per_minute, retry_after_s: limited.retry_after_s }
+        })?;
         Ok(caller)
     }
 }

@@ -26,6 +26,10 @@
 //! poll_interval_ms = 1000
 //! give_up_after_ms = 259200000  # then left processing for reconciliation
 //!
+//! [rate_limits]               # requests a minute per API key (0: no limit)
+//! live_per_minute = 300
+//! test_per_minute = 10
+//!
 //! [plugins.fx-fixed.config]
 //! rates = "USD/LRD=181"
 //!
@@ -62,6 +66,8 @@ pub struct FileConfig {
     pub webhooks: WebhookSettings,
     #[serde(default)]
     pub status_checks: StatusCheckSettings,
+    #[serde(default)]
+    pub rate_limits: RateLimitSettings,
     /// The gateway's address as providers reach it (scheme, host, optional
     /// port, no path). Rails get `{public_url}/v1/callbacks/{plugin}` as
     /// their `callback_url`; without it, the address the API listens on.
@@ -91,6 +97,38 @@ pub struct FxSettings {
     pub spread_bps: u32,
     #[serde(default = "default_quote_ttl_ms")]
     pub quote_ttl_ms: u64,
+}
+
+/// Requests a minute each API key may make (`rate_limit`); 0: no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    #[serde(default = "default_live_per_minute")]
+    pub live_per_minute: u32,
+    #[serde(default = "default_test_per_minute")]
+    pub test_per_minute: u32,
+}
+
+/// The API's published limits.
+fn default_live_per_minute() -> u32 {
+    300
+}
+
+fn default_test_per_minute() -> u32 {
+    10
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> RateLimitSettings {
+        RateLimitSettings { live_per_minute: default_live_per_minute(), test_per_minute: default_test_per_minute() }
+    }
+}
+
+impl RateLimitSettings {
+    /// No limit for any key (load tests, the test suite).
+    pub fn off() -> RateLimitSettings {
+        RateLimitSettings { live_per_minute: 0, test_per_minute: 0 }
+    }
 }
 
 /// The admin API's listener and token.
@@ -333,6 +371,7 @@ impl Default for FileConfig {
             fx: FxSettings::default(),
             webhooks: WebhookSettings::default(),
             status_checks: StatusCheckSettings::default(),
+            rate_limits: RateLimitSettings::default(),
             public_url: None,
             plugin_limits: PluginLimits::default(),
             plugin_cache_dir: None,
@@ -414,6 +453,21 @@ impl FileConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The example in docs/operations.md is meant to be copied: it must
+    /// parse, validate, and put each setting where it says.
+    #[test]
+    fn the_operations_guide_example_config_loads() {
+        let guide = include_str!("../../docs/operations.md");
+        let start = guide.find("```toml\n# gateway.toml").expect("the guide has the example") + "```toml\n".len();
+        let example = &guide[start..start + guide[start..].find("```").expect("the example ends")];
+        let config: FileConfig = toml::from_str(example).expect("the example parses");
+        config.validate().expect("the example is valid");
+        assert_eq!(config.public_url.as_deref(), Some("https://pay.example.com"));
+        assert_eq!(config.rate_limits, RateLimitSettings::default());
+        assert!(config.plugins["mtn-momo"].config.contains_key("disbursement_subscription_key"));
+        assert!(!config.plugins["orange-money"].config.contains_key("public_url"));
+    }
 
     #[test]
     fn the_published_retry_schedule_lasts_at_least_three_days() {

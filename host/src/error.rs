@@ -82,6 +82,8 @@ pub enum ApiError {
     AdminAuthenticationFailed,
     #[error("{0}")]
     PluginRejected(String),
+    #[error("This API key may make {per_minute} requests a minute; retry after {retry_after_s} s.")]
+    RateLimited { per_minute: u32, retry_after_s: u64 },
     #[error("An internal error occurred; it has been logged with the request id.")]
     Internal(#[from] anyhow::Error),
 }
@@ -117,6 +119,7 @@ impl ApiError {
             ApiError::CallbackFailed(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::CallbackRejected(_) => StatusCode::BAD_REQUEST,
             ApiError::RefundNotAllowed(_) | ApiError::RefundExceedsPayment { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -149,6 +152,7 @@ impl ApiError {
             ApiError::CallbackFailed(_) => "CALLBACK_FAILED",
             ApiError::AdminAuthenticationFailed => "ADMIN_AUTHENTICATION_FAILED",
             ApiError::PluginRejected(_) => "PLUGIN_REJECTED",
+            ApiError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             ApiError::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -182,6 +186,9 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let ApiError::RateLimited { retry_after_s, .. } = &self {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+        }
         response
     }
 }
@@ -238,6 +245,7 @@ mod tests {
             ApiError::RefundNotAllowed(String::new()),
             ApiError::RefundExceedsPayment { refundable: 0, currency: String::new() },
             ApiError::CallbackFailed(String::new()),
+            ApiError::RateLimited { per_minute: 10, retry_after_s: 6 },
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
         for e in &all {
@@ -268,6 +276,7 @@ mod tests {
                 | ApiError::RefundNotAllowed(_)
                 | ApiError::RefundExceedsPayment { .. }
                 | ApiError::CallbackFailed(_)
+                | ApiError::RateLimited { .. }
                 | ApiError::Internal(_) => {}
             }
         }

@@ -24,6 +24,7 @@ pub mod payments;
 pub mod phone;
 pub mod plugins;
 pub mod rail_updates;
+pub mod rate_limit;
 pub mod refunds;
 pub mod store;
 pub mod validate;

@@ -12,6 +12,7 @@ mod payments;
 mod properties;
 mod quickstart;
 mod rail_template;
+mod rate_limits;
 mod refunds;
 mod registry;
 mod stripe;

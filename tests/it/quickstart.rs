@@ -4,7 +4,8 @@
 
 use std::process::{Command, Output};
 
-use soxara_tests::spawn_app;
+use soxara::config::{FileConfig, RateLimitSettings};
+use soxara_tests::{TestApp, spawn_app, spawn_app_rate_limited};
 
 /// Runs the script with `base` and `key`, off the async threads (the gateway
 /// answers it on them).
@@ -74,4 +75,40 @@ async fn the_rust_merchant_client_pays_replays_and_refunds() {
     .expect("the client's thread");
     assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 2);
     app.verify().expect("the ledger holds");
+}
+
+/// A gateway whose test keys may make `per_minute` requests a minute, with
+/// the sandbox key's burst already spent.
+async fn rate_limited_and_spent(per_minute: u32) -> TestApp {
+    let rate_limits = RateLimitSettings { live_per_minute: 300, test_per_minute: per_minute };
+    let app = spawn_app_rate_limited(FileConfig { rate_limits, ..Default::default() }).await;
+    while app.get(&app.key, "/v1/payments/pay_0000000000000000000000").await.status != 429 {}
+    app
+}
+
+#[tokio::test]
+async fn the_quickstart_script_waits_out_the_rate_limit() {
+    // 60 a minute: a request a second once the burst is spent, so the
+    // script's calls (far quicker than that) meet 429s.
+    let app = rate_limited_and_spent(60).await;
+    let output = run_quickstart(&app.base, &app.key).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the quickstart failed:\n{stdout}\n{stderr}");
+    assert!(stderr.contains("rate limited: waiting 1 s"), "{stderr}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 3, "each payment made once");
+}
+
+#[tokio::test]
+async fn the_rust_merchant_client_waits_out_the_rate_limit() {
+    use merchant_client::{Client, NewPayment};
+    let app = rate_limited_and_spent(120).await;
+    let (base, key) = (app.base.clone(), app.key.clone());
+    let paid = tokio::task::spawn_blocking(move || {
+        let order = NewPayment::mobile_money(1250, "USD", "mtn_momo", "+231770001234");
+        Client::new(&base, &key).create_payment_with_key("order-7", &order).expect("paid after the wait")
+    })
+    .await
+    .expect("the client's thread");
+    assert_eq!(paid.status, "completed");
+    assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 1);
 }

@@ -20,6 +20,8 @@ use serde_json::{Value, json};
 
 /// Attempts for one request whose answer is lost in transit (same key each time).
 const ATTEMPTS_MAX: u32 = 3;
+/// The longest `Retry-After` this client waits out (the sandbox's is 6 s).
+const RETRY_AFTER_MAX_S: u64 = 60;
 
 /// A payment as the API returns it (the fields most merchants use).
 #[derive(Debug, Clone, Deserialize)]
@@ -173,9 +175,12 @@ impl Client {
     ) -> Result<T, Error> {
         let url = format!("{}{path}", self.base);
         let mut last_error = String::new();
+        // How long the gateway asked us to wait (a 429's Retry-After).
+        let mut told_to_wait = Duration::ZERO;
         for attempt in 0..ATTEMPTS_MAX {
             if attempt > 0 {
-                std::thread::sleep(Duration::from_millis(200 << attempt));
+                std::thread::sleep(told_to_wait.max(Duration::from_millis(200 << attempt)));
+                told_to_wait = Duration::ZERO;
             }
             let request = ureq::http::Request::builder()
                 .method(method)
@@ -198,6 +203,14 @@ impl Client {
                 }
             };
             let status = response.status().as_u16();
+            if status == 429 {
+                // Over the key's rate limit: refused before anything was
+                // done, so any request may be sent again once the wait is over.
+                let seconds = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
+                told_to_wait = Duration::from_secs(seconds.unwrap_or(1).min(RETRY_AFTER_MAX_S));
+                last_error = format!("HTTP 429 RATE_LIMIT_EXCEEDED (retry after {} s)", told_to_wait.as_secs());
+                continue;
+            }
             let value: Value = match response.body_mut().read_json() {
                 Ok(value) => value,
                 Err(e) => {
