@@ -26,7 +26,9 @@ async fn kill_9_under_load_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("crash.db");
     let config = dir.path().join("gateway.toml");
-    std::fs::write(&config, "[admin]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    // No per-key limit: the load below is many requests with one test key.
+    let settings = "[admin]\nlisten = \"127.0.0.1:0\"\n\n[rate_limits]\ntest_per_minute = 0\n";
+    std::fs::write(&config, settings).unwrap();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let client = reqwest::Client::new();
     let mut key = None;
