@@ -82,8 +82,12 @@ async fn the_rust_merchant_client_pays_replays_and_refunds() {
 async fn rate_limited_and_spent(per_minute: u32) -> TestApp {
     let rate_limits = RateLimitSettings { live_per_minute: 300, test_per_minute: per_minute };
     let app = spawn_app_rate_limited(FileConfig { rate_limits, ..Default::default() }).await;
-    while app.get(&app.key, "/v1/payments/pay_0000000000000000000000").await.status != 429 {}
-    app
+    for _ in 0..=per_minute {
+        if app.get(&app.key, "/v1/payments/pay_0000000000000000000000").await.status == 429 {
+            return app;
+        }
+    }
+    panic!("no 429 after {per_minute} + 1 requests");
 }
 
 #[tokio::test]
