@@ -346,35 +346,68 @@ fn valid_body(body: &Value) -> Result<&str, &'static str> {
     party(body, "payer")
 }
 
+/// What every create call (request to pay, refund, transfer) is checked for
+/// first: the `product`'s headers, a UUID v4 reference, a JSON body.
+fn read_create(
+    inner: &Inner,
+    headers: &HeaderMap,
+    body: &[u8],
+    product: &str,
+) -> Result<(String, Value), Box<Response>> {
+    if let Some(refused) = refusal(inner, headers, product) {
+        return Err(Box::new(refused));
+    }
+    let reference = header(headers, "x-reference-id").to_string();
+    if !is_uuid_v4(&reference) {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_REFERENCE_ID",
+            "X-Reference-Id must be a UUID v4.",
+        )));
+    }
+    let body = serde_json::from_slice::<Value>(body)
+        .map_err(|_| Box::new(error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "The body is not JSON.")))?;
+    Ok((reference, body))
+}
+
+/// Once the body is valid: the next scripted fault (a 5xx stores nothing),
+/// then MTN's refusal of a `repeated` reference.
+fn take_fault(inner: &mut Inner, repeated: bool) -> Result<Option<Fault>, Box<Response>> {
+    let fault = inner.faults.pop_front();
+    if matches!(fault, Some(Fault::ServerError)) {
+        return Err(Box::new(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_PROCESSING_ERROR",
+            "Try again later.",
+        )));
+    }
+    if repeated {
+        return Err(Box::new(error(
+            StatusCode::CONFLICT,
+            "RESOURCE_ALREADY_EXIST",
+            "Duplicated reference id. Creation of resource failed.",
+        )));
+    }
+    Ok(fault)
+}
+
 async fn request_to_pay(State(state): State<Arc<MtnState>>, headers: HeaderMap, body: Bytes) -> Response {
     let (fault, callback) = {
         let mut inner = state.inner.lock().unwrap();
         inner.request_to_pay_posts += 1;
-        if let Some(refused) = refusal(&inner, &headers, "collection") {
-            return refused;
-        }
-        let reference = header(&headers, "x-reference-id").to_string();
-        if !is_uuid_v4(&reference) {
-            return error(StatusCode::BAD_REQUEST, "INVALID_REFERENCE_ID", "X-Reference-Id must be a UUID v4.");
-        }
-        let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-            return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "The body is not JSON.");
+        let (reference, body) = match read_create(&inner, &headers, &body, "collection") {
+            Ok(read) => read,
+            Err(refused) => return *refused,
         };
         let msisdn = match valid_body(&body) {
             Ok(msisdn) => msisdn.to_string(),
             Err(why) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", why),
         };
-        let fault = inner.faults.pop_front();
-        if matches!(fault, Some(Fault::ServerError)) {
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_PROCESSING_ERROR", "Try again later.");
-        }
-        if inner.requests.contains_key(&reference) {
-            return error(
-                StatusCode::CONFLICT,
-                "RESOURCE_ALREADY_EXIST",
-                "Duplicated reference id. Creation of resource failed.",
-            );
-        }
+        let repeated = inner.requests.contains_key(&reference);
+        let fault = match take_fault(&mut inner, repeated) {
+            Ok(fault) => fault,
+            Err(refused) => return *refused,
+        };
         let (status, reason, delayed) = sandbox_outcome(&msisdn);
         let request = RequestToPay { body, status, reason, reads: 0, delayed };
         let callback_url = header(&headers, "x-callback-url").to_string();
@@ -420,15 +453,9 @@ async fn transfer(State(state): State<Arc<MtnState>>, headers: HeaderMap, body: 
 async fn disburse(state: Arc<MtnState>, headers: HeaderMap, body: Bytes, kind: &'static str) -> Response {
     let (fault, callback) = {
         let mut inner = state.inner.lock().unwrap();
-        if let Some(refused) = refusal(&inner, &headers, "disbursement") {
-            return refused;
-        }
-        let reference = header(&headers, "x-reference-id").to_string();
-        if !is_uuid_v4(&reference) {
-            return error(StatusCode::BAD_REQUEST, "INVALID_REFERENCE_ID", "X-Reference-Id must be a UUID v4.");
-        }
-        let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-            return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "The body is not JSON.");
+        let (reference, body) = match read_create(&inner, &headers, &body, "disbursement") {
+            Ok(read) => read,
+            Err(refused) => return *refused,
         };
         let checked = valid_common(&body).and_then(|amount| match kind {
             "refund" => body["referenceIdToRefund"]
@@ -442,17 +469,11 @@ async fn disburse(state: Arc<MtnState>, headers: HeaderMap, body: Bytes, kind: &
             Ok(checked) => checked,
             Err(why) => return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", why),
         };
-        let fault = inner.faults.pop_front();
-        if matches!(fault, Some(Fault::ServerError)) {
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_PROCESSING_ERROR", "Try again later.");
-        }
-        if inner.disbursements.contains_key(&reference) {
-            return error(
-                StatusCode::CONFLICT,
-                "RESOURCE_ALREADY_EXIST",
-                "Duplicated reference id. Creation of resource failed.",
-            );
-        }
+        let repeated = inner.disbursements.contains_key(&reference);
+        let fault = match take_fault(&mut inner, repeated) {
+            Ok(fault) => fault,
+            Err(refused) => return *refused,
+        };
         let (mut status, mut reason, delayed) = match &payee {
             Some(msisdn) => transfer_outcome(msisdn),
             None => refund_outcome(&inner, &body, amount),

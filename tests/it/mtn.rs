@@ -42,19 +42,28 @@ fn rail_settings(fake: &FakeMtn, api_key: &str, disbursement: bool) -> Vec<(&'st
     settings
 }
 
-async fn payment(app: &TestApp, key: &str, id: &str) -> Value {
-    let answer = app.get(key, &format!("/v1/payments/{id}")).await;
+/// The object at `path` (`/v1/payments/{id}`, `/v1/refunds/{id}`).
+async fn read(app: &TestApp, key: &str, path: &str) -> Value {
+    let answer = app.get(key, path).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     answer.body
 }
 
-/// Waits until the payment leaves `processing`, and returns it.
-async fn settled(app: &TestApp, key: &str, id: &str) -> Value {
-    wait_for(&format!("payment {id} to settle"), || async {
-        let body = payment(app, key, id).await;
+/// Waits until the object at `path` leaves `processing`, and returns it.
+async fn settled_at(app: &TestApp, key: &str, path: &str) -> Value {
+    wait_for(&format!("{path} to settle"), || async {
+        let body = read(app, key, path).await;
         (body["status"] != "processing").then_some(body)
     })
     .await
+}
+
+async fn payment(app: &TestApp, key: &str, id: &str) -> Value {
+    read(app, key, &format!("/v1/payments/{id}")).await
+}
+
+async fn settled(app: &TestApp, key: &str, id: &str) -> Value {
+    settled_at(app, key, &format!("/v1/payments/{id}")).await
 }
 
 fn id(answer: &Answer) -> String {
@@ -341,19 +350,8 @@ async fn the_access_token_is_reused_and_replaced_when_mtn_revokes_it() {
     assert_eq!(fake.charges_for(&payment_id), 1);
 }
 
-async fn refund(app: &TestApp, key: &str, id: &str) -> Value {
-    let answer = app.get(key, &format!("/v1/refunds/{id}")).await;
-    assert_eq!(answer.status, 200, "{:?}", answer.body);
-    answer.body
-}
-
-/// Waits until the refund leaves `processing`, and returns it.
 async fn settled_refund(app: &TestApp, key: &str, id: &str) -> Value {
-    wait_for(&format!("refund {id} to settle"), || async {
-        let body = refund(app, key, id).await;
-        (body["status"] != "processing").then_some(body)
-    })
-    .await
+    settled_at(app, key, &format!("/v1/refunds/{id}")).await
 }
 
 /// A completed live MTN payment of `amount` USD, and its id.
