@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use soxara::app::{Config, RunningApp};
-use soxara::auth::{self, KeyKind};
+use soxara::auth::KeyKind;
 use soxara::config::FileConfig;
 use soxara::mode::Mode;
 use tempfile::TempDir;
@@ -185,7 +185,7 @@ impl TestApp {
         let merchant_id = merchant_id.to_string();
         self.state()
             .store
-            .write(move |conn| auth::create_key(conn, &merchant_id, mode, kind))
+            .write(move |conn| soxara::keys::create_key(conn, &merchant_id, mode, kind))
             .await
             .expect("key created")
     }
@@ -193,7 +193,12 @@ impl TestApp {
     /// Creates another merchant with a test secret key; returns (id, key).
     pub async fn create_merchant(&self, name: &str) -> (String, String) {
         let name = name.to_string();
-        let id = self.state().store.write(move |conn| auth::create_merchant(conn, &name)).await.expect("merchant");
+        let id = self
+            .state()
+            .store
+            .write(move |conn| soxara::accounts::create(conn, &name, soxara::accounts::SANDBOX_KYC_TIER, "none"))
+            .await
+            .expect("merchant");
         let key = self.create_key(&id, Mode::Test, KeyKind::Secret).await;
         (id, key)
     }

@@ -1,6 +1,7 @@
 //! The admin API, on its own listener (loopback by default) and behind its
 //! own token: operators list, load, bind (with canaries), roll back and
-//! unload rail plugins while the gateway serves payments.
+//! unload rail plugins while the gateway serves payments, and manage
+//! merchant accounts and their keys (`admin_accounts`).
 
 use std::sync::Arc;
 
@@ -22,6 +23,9 @@ use crate::validate::{Fields, fail};
 pub struct AdminState {
     pub registry: Arc<Registry>,
     pub token: Arc<str>,
+    pub store: crate::store::Store,
+    /// Cleared for a merchant whose account or keys change.
+    pub keys: Arc<crate::auth::KeyCache>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -30,6 +34,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/plugins/{id}", delete(unload_plugin))
         .route("/admin/routes", get(list_routes).post(bind_route))
         .route("/admin/routes/rollback", post(rollback_route))
+        .merge(crate::admin_accounts::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }

@@ -166,8 +166,12 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     let admin_addr = admin_listener.local_addr()?;
     let admin_token =
         config.file.admin.token.clone().unwrap_or_else(|| format!("sxa_{}", crate::ids::random_alphanumeric(32)));
-    let admin_state =
-        crate::admin::AdminState { registry: Arc::clone(&state.registry), token: Arc::from(admin_token.as_str()) };
+    let admin_state = crate::admin::AdminState {
+        registry: Arc::clone(&state.registry),
+        token: Arc::from(admin_token.as_str()),
+        store: state.store.clone(),
+        keys: Arc::clone(&state.keys),
+    };
     let (admin_router, mut admin_stopped) = (crate::admin::router(admin_state), shutdown_watch.subscribe());
     let admin_server = tokio::spawn(async move {
         axum::serve(admin_listener, admin_router)

@@ -1,23 +1,27 @@
 //! Auth: API keys. A key's prefix says its mode and kind
 //! (`sxm_test_sk_…`, `sxm_live_pk_…`); the database holds only its SHA-256.
-//! This module turns a request's key into a `Caller` or an error.
+//! This module turns a request's key into a `Caller` or an error, in this
+//! order: a known, unrevoked key; an active account; a peer address on the
+//! key's allowlist; within the key's rate limit. Handlers then ask for the
+//! scope they need (`Caller::require`). Keys are made in `keys`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use ipnet::IpNet;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::keys::KEY_RANDOM_CHARS;
 use crate::mode::Mode;
+use crate::scopes::{Scope, ScopeSet};
 use crate::store::StoreError;
-
-/// Random characters after a key's prefix (32 alphanumerics ≈ 190 bits).
-const KEY_RANDOM_CHARS: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
@@ -26,14 +30,14 @@ pub enum KeyKind {
 }
 
 impl KeyKind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             KeyKind::Secret => "secret",
             KeyKind::Public => "public",
         }
     }
 
-    fn prefix_part(self) -> &'static str {
+    pub fn prefix_part(self) -> &'static str {
         match self {
             KeyKind::Secret => "sk",
             KeyKind::Public => "pk",
@@ -41,22 +45,54 @@ impl KeyKind {
     }
 }
 
-/// Who is calling: the merchant, the mode and the kind of key.
+/// Who is calling: the merchant, the mode and the kind of key, and what
+/// the key may do.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub merchant_id: String,
     pub mode: Mode,
     pub kind: KeyKind,
     pub key_id: String,
+    pub pair_id: String,
+    pub key_hint: String,
+    pub scopes: ScopeSet,
+    /// `None`: any address.
+    pub ip_allowlist: Option<Arc<[IpNet]>>,
+    /// The account's status when the key was read (`accounts`).
+    pub account_status: String,
 }
 
 impl Caller {
-    /// Refuses public keys on endpoints that need a secret key.
-    pub fn require_secret(&self) -> Result<(), ApiError> {
-        match self.kind {
-            KeyKind::Secret => Ok(()),
-            KeyKind::Public => Err(ApiError::SecretKeyRequired),
+    /// Refuses a key without `scope`, and public keys on scopes they may
+    /// not use.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.kind == KeyKind::Public && !scope.allows_public_keys() {
+            return Err(ApiError::SecretKeyRequired);
         }
+        if !self.scopes.contains(scope) {
+            return Err(ApiError::InvalidScope { scope: scope.name() });
+        }
+        Ok(())
+    }
+
+    /// Whether the key may be used from `ip`.
+    fn allows(&self, ip: Option<IpAddr>) -> bool {
+        let Some(allowlist) = &self.ip_allowlist else { return true };
+        // An IPv4 peer may show as IPv4-mapped IPv6 on a dual-stack socket.
+        let ip = ip.map(|ip| ip.to_canonical());
+        ip.is_some_and(|ip| allowlist.iter().any(|net| net.contains(&ip)))
+    }
+
+    /// The key's context, as `GET /v1/account` shows it.
+    pub fn key_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "pair_id": self.pair_id,
+            "hint": self.key_hint,
+            "mode": self.mode.as_str(),
+            "kind": self.kind.as_str(),
+            "scopes": self.scopes.names(),
+            "ip_allowlist": self.ip_allowlist.as_ref().map(|list| list.iter().map(IpNet::to_string).collect::<Vec<_>>()),
+        })
     }
 }
 
@@ -81,38 +117,6 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-/// Creates a key for a merchant and returns it in full: the only time it is
-/// ever visible.
-pub fn create_key(conn: &Connection, merchant_id: &str, mode: Mode, kind: KeyKind) -> Result<String, StoreError> {
-    let key =
-        format!("sxm_{}_{}_{}", mode.as_str(), kind.prefix_part(), crate::ids::random_alphanumeric(KEY_RANDOM_CHARS));
-    let hint: String = key.chars().take(16).collect();
-    conn.prepare_cached(
-        "INSERT INTO api_keys (id, merchant_id, mode, kind, key_hash, key_hint, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        crate::ids::new_id("key"),
-        merchant_id,
-        mode.as_str(),
-        kind.as_str(),
-        hash_key(&key),
-        hint,
-        crate::clock::now_ms()
-    ])?;
-    Ok(key)
-}
-
-pub fn create_merchant(conn: &Connection, name: &str) -> Result<String, StoreError> {
-    let id = crate::ids::new_id("mer");
-    conn.prepare_cached("INSERT INTO merchants (id, name, created_at) VALUES (?1, ?2, ?3)")?.execute(params![
-        id,
-        name,
-        crate::clock::now_ms()
-    ])?;
-    Ok(id)
-}
-
 /// On a database with no merchants, creates the sandbox merchant and a test
 /// secret key, and returns the key (to print once). Otherwise returns None.
 pub fn bootstrap_sandbox(conn: &Connection) -> Result<Option<(String, String)>, StoreError> {
@@ -120,23 +124,35 @@ pub fn bootstrap_sandbox(conn: &Connection) -> Result<Option<(String, String)>, 
     if merchants > 0 {
         return Ok(None);
     }
-    let merchant_id = create_merchant(conn, "Sandbox merchant")?;
-    let key = create_key(conn, &merchant_id, Mode::Test, KeyKind::Secret)?;
+    // Tier 2: identity verified, so sandbox keys are allowed (live ones not).
+    let merchant_id = crate::accounts::create(conn, "Sandbox merchant", crate::accounts::SANDBOX_KYC_TIER, "none")?;
+    let key = crate::keys::create_key(conn, &merchant_id, Mode::Test, KeyKind::Secret)?;
     Ok(Some((merchant_id, key)))
 }
 
-/// Looks up an active key by its hash.
+/// Looks up an active key by its hash, with its account's status.
 fn find_caller(conn: &Connection, key_hash: &str) -> Result<Option<Caller>, StoreError> {
     let caller = conn
-        .prepare_cached("SELECT id, merchant_id, mode, kind FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL")?
+        .prepare_cached(
+            "SELECT k.id, k.merchant_id, k.mode, k.kind, k.pair_id, k.key_hint, k.scopes, k.ip_allowlist, m.status
+             FROM api_keys k JOIN merchants m ON m.id = k.merchant_id
+             WHERE k.key_hash = ?1 AND k.revoked_at IS NULL",
+        )?
         .query_row(params![key_hash], |row| {
             let mode: String = row.get(2)?;
             let kind: String = row.get(3)?;
+            let scopes: Option<String> = row.get(6)?;
+            let allowlist: Option<String> = row.get(7)?;
             Ok(Caller {
                 key_id: row.get(0)?,
                 merchant_id: row.get(1)?,
                 mode: Mode::parse(&mode).unwrap_or(Mode::Live),
                 kind: if kind == "public" { KeyKind::Public } else { KeyKind::Secret },
+                pair_id: row.get(4)?,
+                key_hint: row.get(5)?,
+                scopes: ScopeSet::from_stored(scopes.as_deref()),
+                ip_allowlist: crate::keys::allowlist_from_stored(allowlist.as_deref()).map(Arc::from),
+                account_status: row.get(8)?,
             })
         })
         .optional()?;
@@ -174,7 +190,17 @@ impl FromRequestParts<AppState> for Caller {
                 caller
             }
         };
-        // Counted per valid key (an unknown key was refused above).
+        if let Some(refused) = crate::accounts::refusal(&caller.account_status) {
+            return Err(refused);
+        }
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        if !caller.allows(peer) {
+            return Err(ApiError::IpNotAllowed {
+                ip: peer.map(|ip| ip.to_canonical().to_string()).unwrap_or_default(),
+            });
+        }
+        // Counted per valid key used from an allowed address, so requests
+        // from elsewhere cannot spend the owner's limit.
         state.rate_limiter.check(&caller.key_id, caller.mode, crate::clock::now_ms()).map_err(|limited| {
             ApiError::RateLimited { per_minute: limited.per_minute, retry_after_s: limited.retry_after_s }
         })?;

@@ -82,6 +82,22 @@ pub enum ApiError {
     AdminAuthenticationFailed,
     #[error("{0}")]
     PluginRejected(String),
+    #[error("This API key does not have the {scope} scope this endpoint needs (see GET /v1/scopes).")]
+    InvalidScope { scope: &'static str },
+    #[error("This API key may not be used from {ip}; add the address to the key's IP allowlist.")]
+    IpNotAllowed { ip: String },
+    #[error("This account is suspended. Contact support to restore API access.")]
+    AccountSuspended,
+    #[error("This account is deactivated. Reactivate it to restore API access.")]
+    AccountDeactivated,
+    #[error(
+        "This key needs KYC Tier {needed}; the account is at Tier {tier}. Sandbox keys need Tier 2, live keys Tier 3."
+    )]
+    KycTierInsufficient { needed: u8, tier: u8 },
+    #[error("Live keys need KYB & Compliance (business verification) approval; sandbox keys are unaffected.")]
+    KybVerificationRequired,
+    #[error("An account may have at most {max} active key pairs per mode; revoke one first.")]
+    KeyLimitReached { max: i64 },
     #[error("This API key may make {per_minute} requests a minute; retry after {retry_after_s} s.")]
     RateLimited { per_minute: u32, retry_after_s: u64 },
     #[error("An internal error occurred; it has been logged with the request id.")]
@@ -120,6 +136,13 @@ impl ApiError {
             ApiError::CallbackRejected(_) => StatusCode::BAD_REQUEST,
             ApiError::RefundNotAllowed(_) | ApiError::RefundExceedsPayment { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::InvalidScope { .. }
+            | ApiError::IpNotAllowed { .. }
+            | ApiError::AccountSuspended
+            | ApiError::AccountDeactivated
+            | ApiError::KycTierInsufficient { .. }
+            | ApiError::KybVerificationRequired => StatusCode::FORBIDDEN,
+            ApiError::KeyLimitReached { .. } => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -153,6 +176,13 @@ impl ApiError {
             ApiError::AdminAuthenticationFailed => "ADMIN_AUTHENTICATION_FAILED",
             ApiError::PluginRejected(_) => "PLUGIN_REJECTED",
             ApiError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
+            ApiError::InvalidScope { .. } => "INVALID_SCOPE",
+            ApiError::IpNotAllowed { .. } => "IP_NOT_ALLOWED",
+            ApiError::AccountSuspended => "ACCOUNT_SUSPENDED",
+            ApiError::AccountDeactivated => "ACCOUNT_DEACTIVATED",
+            ApiError::KycTierInsufficient { .. } => "KYC_TIER_INSUFFICIENT",
+            ApiError::KybVerificationRequired => "KYB_VERIFICATION_REQUIRED",
+            ApiError::KeyLimitReached { .. } => "KEY_LIMIT_REACHED",
             ApiError::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -246,6 +276,13 @@ mod tests {
             ApiError::RefundExceedsPayment { refundable: 0, currency: String::new() },
             ApiError::CallbackFailed(String::new()),
             ApiError::RateLimited { per_minute: 10, retry_after_s: 6 },
+            ApiError::InvalidScope { scope: "payments:write" },
+            ApiError::IpNotAllowed { ip: String::new() },
+            ApiError::AccountSuspended,
+            ApiError::AccountDeactivated,
+            ApiError::KycTierInsufficient { needed: 2, tier: 0 },
+            ApiError::KybVerificationRequired,
+            ApiError::KeyLimitReached { max: 5 },
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
         for e in &all {
@@ -277,6 +314,13 @@ mod tests {
                 | ApiError::RefundExceedsPayment { .. }
                 | ApiError::CallbackFailed(_)
                 | ApiError::RateLimited { .. }
+                | ApiError::InvalidScope { .. }
+                | ApiError::IpNotAllowed { .. }
+                | ApiError::AccountSuspended
+                | ApiError::AccountDeactivated
+                | ApiError::KycTierInsufficient { .. }
+                | ApiError::KybVerificationRequired
+                | ApiError::KeyLimitReached { .. }
                 | ApiError::Internal(_) => {}
             }
         }

@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, REQUEST_ID};
 use crate::idempotency::Reply;
+use crate::scopes::Scope;
 use crate::{fx, history, payments, wallets, webhooks};
 
 /// The largest request body accepted.
@@ -46,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/disputes/{id}", get(get_dispute))
         .route("/v1/refunds", post(create_refund))
         .route("/v1/refunds/{id}", get(get_refund))
+        .route("/v1/account", get(get_account))
+        .route("/v1/scopes", get(list_scopes))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -118,14 +121,15 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
     }
 }
 
-/// What every idempotent write needs: a secret key, the idempotency key, and
-/// the body within its limit.
+/// What every idempotent write needs: a key with `scope`, the idempotency
+/// key, and the body within its limit.
 async fn write_request(
     caller: &Caller,
+    scope: Scope,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(String, axum::body::Bytes), ApiError> {
-    caller.require_secret()?;
+    caller.require(scope)?;
     let key = crate::idempotency::key_from_headers(headers)?;
     let body = read_body(headers, body).await?;
     Ok((key, body))
@@ -147,7 +151,7 @@ async fn create_payment(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (key, body) = write_request(&caller, &headers, body).await?;
+    let (key, body) = write_request(&caller, Scope::PaymentsWrite, &headers, body).await?;
     let request = payments::parse_new_payment(&body)?;
     reply_response(payments::create(&state, &caller, key, request).await?)
 }
@@ -158,7 +162,7 @@ async fn create_top_up(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (key, body) = write_request(&caller, &headers, body).await?;
+    let (key, body) = write_request(&caller, Scope::WalletWrite, &headers, body).await?;
     let request = wallets::parse_top_up(&body)?;
     reply_response(wallets::top_up(&state, &caller, key, request).await?)
 }
@@ -169,7 +173,7 @@ async fn create_fx_swap(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (key, body) = write_request(&caller, &headers, body).await?;
+    let (key, body) = write_request(&caller, Scope::FxWrite, &headers, body).await?;
     let request = fx::parse_swap(&body)?;
     reply_response(fx::swap(&state, &caller, key, request).await?)
 }
@@ -179,7 +183,7 @@ async fn get_fx_quote(
     caller: Caller,
     ApiQuery(query): ApiQuery,
 ) -> Result<axum::Json<Value>, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::FxRead)?;
     Ok(axum::Json(fx::quote(&state, &caller, &query).await?))
 }
 
@@ -188,7 +192,7 @@ async fn list_wallets(
     caller: Caller,
     ApiPath(phone): ApiPath,
 ) -> Result<axum::Json<Value>, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::WalletRead)?;
     Ok(axum::Json(wallets::list(&state, &caller, phone).await?))
 }
 
@@ -198,7 +202,7 @@ async fn list_customer_transactions(
     ApiPath(phone): ApiPath,
     ApiQuery(query): ApiQuery,
 ) -> Result<axum::Json<Value>, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::WalletRead)?;
     Ok(axum::Json(history::list(&state, &caller, phone, &query).await?))
 }
 
@@ -207,7 +211,7 @@ async fn get_payment(
     caller: Caller,
     ApiPath(id): ApiPath,
 ) -> Result<axum::Json<Value>, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::PaymentsRead)?;
     Ok(axum::Json(payments::get(&state, &caller, id).await?))
 }
 
@@ -218,7 +222,7 @@ async fn verify_transaction(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Value>, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::TransactionsRead)?;
     let body = read_body(&headers, body).await?;
     Ok(axum::Json(history::verify(&state, &caller, &body).await?))
 }
@@ -228,7 +232,7 @@ async fn get_transaction(
     caller: Caller,
     ApiPath(lookup): ApiPath,
 ) -> Result<axum::Json<Value>, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::TransactionsRead)?;
     Ok(axum::Json(history::find(&state, &caller, lookup).await?))
 }
 
@@ -238,14 +242,14 @@ async fn create_webhook_endpoint(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::WebhooksWrite)?;
     let body = read_body(&headers, body).await?;
     let endpoint = webhooks::create_endpoint(&state, &caller, &body).await?;
     Ok((StatusCode::CREATED, axum::Json(endpoint)).into_response())
 }
 
 async fn list_webhook_endpoints(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Value>, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::WebhooksRead)?;
     Ok(axum::Json(webhooks::list_endpoints(&state, &caller).await?))
 }
 
@@ -254,7 +258,7 @@ async fn delete_webhook_endpoint(
     caller: Caller,
     ApiPath(id): ApiPath,
 ) -> Result<axum::Json<Value>, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::WebhooksWrite)?;
     Ok(axum::Json(webhooks::delete_endpoint(&state, &caller, id).await?))
 }
 
@@ -265,7 +269,7 @@ async fn rotate_webhook_secret(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<Value>, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::WebhooksWrite)?;
     let body = read_body(&headers, body).await?;
     Ok(axum::Json(webhooks::rotate_secret(&state, &caller, id, &body).await?))
 }
@@ -275,7 +279,7 @@ async fn ping_webhook_endpoint(
     caller: Caller,
     ApiPath(id): ApiPath,
 ) -> Result<Response, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::WebhooksWrite)?;
     let event = webhooks::ping(&state, &caller, id).await?;
     Ok((StatusCode::CREATED, axum::Json(event)).into_response())
 }
@@ -285,7 +289,7 @@ async fn get_event(
     caller: Caller,
     ApiPath(id): ApiPath,
 ) -> Result<axum::Json<Value>, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::WebhooksRead)?;
     Ok(axum::Json(webhooks::get_event(&state, &caller, id).await?))
 }
 
@@ -294,7 +298,7 @@ async fn redeliver_event(
     caller: Caller,
     ApiPath(id): ApiPath,
 ) -> Result<axum::Json<Value>, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::WebhooksWrite)?;
     Ok(axum::Json(webhooks::redeliver(&state, &caller, id).await?))
 }
 
@@ -304,7 +308,7 @@ async fn create_refund(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (key, body) = write_request(&caller, &headers, body).await?;
+    let (key, body) = write_request(&caller, Scope::RefundsWrite, &headers, body).await?;
     let request = crate::refunds::parse_new_refund(&body)?;
     reply_response(crate::refunds::create(&state, &caller, key, request).await?)
 }
@@ -314,8 +318,23 @@ async fn get_refund(
     caller: Caller,
     ApiPath(id): ApiPath,
 ) -> Result<axum::Json<Value>, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::RefundsRead)?;
     Ok(axum::Json(crate::refunds::get(&state, &caller, id).await?))
+}
+
+/// `GET /v1/account`: the account and the calling key's context.
+async fn get_account(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Value>, ApiError> {
+    caller.require(Scope::AccountRead)?;
+    let merchant_id = caller.merchant_id.clone();
+    let account = state.store.read(move |conn| crate::accounts::load(conn, &merchant_id)).await?;
+    let mut body = account.ok_or(ApiError::NotFound { what: "account" })?.json();
+    body["key"] = caller.key_json();
+    Ok(axum::Json(body))
+}
+
+/// `GET /v1/scopes`: every scope, for any valid key.
+async fn list_scopes(_caller: Caller) -> axum::Json<Value> {
+    axum::Json(crate::scopes::list_json())
 }
 
 async fn get_dispute(
@@ -323,7 +342,7 @@ async fn get_dispute(
     caller: Caller,
     ApiPath(id): ApiPath,
 ) -> Result<axum::Json<Value>, ApiError> {
-    caller.require_secret()?;
+    caller.require(Scope::DisputesRead)?;
     Ok(axum::Json(crate::disputes::get(&state, &caller, id).await?))
 }
 

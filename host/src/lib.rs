@@ -4,7 +4,9 @@
 //! idempotency, the ledger — and runs payment rails as sandboxed WebAssembly
 //! components (see `plugins`). Start it with [`app::start`].
 
+pub mod accounts;
 pub mod admin;
+pub mod admin_accounts;
 pub mod app;
 pub mod auth;
 pub mod clock;
@@ -16,6 +18,7 @@ pub mod history;
 pub mod http;
 pub mod idempotency;
 pub mod ids;
+pub mod keys;
 pub mod ledger;
 pub mod metrics;
 pub mod mode;
@@ -26,6 +29,7 @@ pub mod plugins;
 pub mod rail_updates;
 pub mod rate_limit;
 pub mod refunds;
+pub mod scopes;
 pub mod store;
 pub mod validate;
 pub mod wallets;

@@ -31,7 +31,7 @@ enum Command {
         #[arg(long, env = "SOXARA_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Operate a running gateway's plugins through its admin API.
+    /// Operate a running gateway (plugins, merchant accounts, keys) through its admin API.
     Admin {
         /// The admin API's address.
         #[arg(long, env = "SOXARA_ADMIN_URL", default_value = "http://127.0.0.1:8081")]
@@ -80,6 +80,54 @@ enum AdminAction {
     },
     /// Forget a rail version nothing is bound to.
     Unload { id: String },
+    /// Create a merchant account.
+    MerchantCreate {
+        #[arg(long)]
+        name: String,
+        /// 0–3; sandbox keys need 2, live keys 3.
+        #[arg(long)]
+        kyc_tier: Option<u8>,
+        /// none, pending, approved or rejected; live keys need approved.
+        #[arg(long)]
+        kyb_status: Option<String>,
+    },
+    /// Show a merchant account and its key pairs.
+    Merchant { id: String },
+    /// Change a merchant account.
+    MerchantSet {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        kyc_tier: Option<u8>,
+        #[arg(long)]
+        kyb_status: Option<String>,
+        /// active, suspended or deactivated.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Make a key pair (secret and public key, printed once).
+    KeyCreate {
+        merchant: String,
+        #[arg(long)]
+        mode: String,
+        /// A scope the keys get (repeat it); none given: every scope.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// An address or CIDR block the keys may be used from (repeat it);
+        /// none given: any address.
+        #[arg(long = "allow-ip")]
+        allow_ips: Vec<String>,
+    },
+    /// Replace a key pair's keys; the old ones stop at once.
+    KeyRotate { pair: String },
+    /// Revoke a key pair.
+    KeyRevoke { pair: String },
+}
+
+/// A JSON object of the options that were given.
+fn given(pairs: &[(&str, Option<serde_json::Value>)]) -> serde_json::Value {
+    pairs.iter().filter_map(|(name, value)| Some((name.to_string(), value.clone()?))).collect()
 }
 
 /// Sends one admin request and prints the JSON answer; fails on a non-2xx.
@@ -102,6 +150,34 @@ fn admin(url: &str, token: &str, action: AdminAction) -> Result<()> {
             ("POST", "/admin/routes/rollback".to_string(), Some(serde_json::json!({ "mode": mode, "method": method })))
         }
         AdminAction::Unload { id } => ("DELETE", format!("/admin/plugins/{id}"), None),
+        AdminAction::MerchantCreate { name, kyc_tier, kyb_status } => {
+            let body = given(&[
+                ("name", Some(name.into())),
+                ("kyc_tier", kyc_tier.map(Into::into)),
+                ("kyb_status", kyb_status.map(Into::into)),
+            ]);
+            ("POST", "/admin/merchants".to_string(), Some(body))
+        }
+        AdminAction::Merchant { id } => ("GET", format!("/admin/merchants/{id}"), None),
+        AdminAction::MerchantSet { id, name, kyc_tier, kyb_status, status } => {
+            let body = given(&[
+                ("name", name.map(Into::into)),
+                ("kyc_tier", kyc_tier.map(Into::into)),
+                ("kyb_status", kyb_status.map(Into::into)),
+                ("status", status.map(Into::into)),
+            ]);
+            ("PATCH", format!("/admin/merchants/{id}"), Some(body))
+        }
+        AdminAction::KeyCreate { merchant, mode, scopes, allow_ips } => {
+            let body = given(&[
+                ("mode", Some(mode.into())),
+                ("scopes", (!scopes.is_empty()).then(|| scopes.into())),
+                ("ip_allowlist", (!allow_ips.is_empty()).then(|| allow_ips.into())),
+            ]);
+            ("POST", format!("/admin/merchants/{merchant}/keys"), Some(body))
+        }
+        AdminAction::KeyRotate { pair } => ("POST", format!("/admin/keys/{pair}/rotate"), None),
+        AdminAction::KeyRevoke { pair } => ("DELETE", format!("/admin/keys/{pair}"), None),
     };
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let request = ureq::http::Request::builder()

@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_next_action.sql"),
     include_str!("../migrations/0008_refunds.sql"),
     include_str!("../migrations/0009_refunds_in_history.sql"),
+    include_str!("../migrations/0010_accounts_and_key_pairs.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -48,5 +48,33 @@ async fn the_cli_lists_binds_and_reports_refusals() {
 
     let rolled = cli(&["rollback", "--mode", "test", "--method", "card"]).await;
     assert!(rolled.status.success());
+
+    // Accounts and keys, as an operator onboards a merchant.
+    let json = |output: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&output.stdout)))
+    };
+    let made = cli(&["merchant-create", "--name", "Ama's shop", "--kyc-tier", "1"]).await;
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let merchant = json(&made)["id"].as_str().unwrap().to_string();
+    let gated = cli(&["key-create", &merchant, "--mode", "test"]).await;
+    assert_eq!(gated.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&gated.stdout).contains("KYC_TIER_INSUFFICIENT"));
+    assert!(cli(&["merchant-set", &merchant, "--kyc-tier", "2"]).await.status.success());
+    let pair =
+        cli(&["key-create", &merchant, "--mode", "test", "--scope", "payments:read", "--allow-ip", "10.0.0.0/8"]).await;
+    assert!(pair.status.success(), "{}", String::from_utf8_lossy(&pair.stdout));
+    let pair = json(&pair);
+    assert!(pair["secret_key"].as_str().unwrap().starts_with("sxm_test_sk_"));
+    assert_eq!(pair["scopes"], serde_json::json!(["payments:read"]));
+    assert_eq!(pair["ip_allowlist"], serde_json::json!(["10.0.0.0/8"]));
+    let pair_id = pair["id"].as_str().unwrap();
+    let rotated = json(&cli(&["key-rotate", pair_id]).await);
+    assert_ne!(rotated["secret_key"], pair["secret_key"]);
+    assert!(cli(&["key-revoke", pair_id]).await.status.success());
+    let shown = json(&cli(&["merchant", &merchant]).await);
+    assert_eq!(shown["kyc_tier"], 2);
+    assert_eq!(shown["key_pairs"][0]["id"], pair_id);
+    assert!(shown["key_pairs"][0]["revoked_at"].is_string());
+    assert!(cli(&["merchant-set", &merchant, "--status", "suspended"]).await.status.success());
     app.stop().await.unwrap();
 }

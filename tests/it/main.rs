@@ -1,6 +1,7 @@
 //! Integration tests: each one boots the real gateway (port 0, temporary
 //! SQLite file, the real simulator component) and talks to it over HTTP.
 
+mod accounts;
 mod auth;
 mod fx;
 mod idempotency;
