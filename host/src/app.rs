@@ -42,6 +42,8 @@ pub struct AppState {
     pub keys: Arc<crate::auth::KeyCache>,
     /// Requests counted per API key (`[rate_limits]`).
     pub rate_limiter: Arc<crate::rate_limit::RateLimiter>,
+    /// Proxies whose forwarding headers are believed (`transport`).
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 /// A running gateway.
@@ -87,6 +89,11 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     config.file.validate()?;
     // Bound before the plugins load: rails are told where their provider's
     // callbacks reach us, which is this address unless `public_url` says.
+    // Certificate problems stop the start, before anything listens.
+    let tls = match &config.file.tls {
+        Some(files) => Some(crate::transport::acceptor(&files.cert_file, &files.key_file)?),
+        None => None,
+    };
     let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let callback_base = match &config.file.public_url {
@@ -140,6 +147,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         metrics,
         keys: Arc::new(crate::auth::KeyCache::default()),
         rate_limiter: Arc::new(crate::rate_limit::RateLimiter::new(config.file.rate_limits)),
+        trusted_proxies: Arc::from(config.file.trusted_proxy_nets()?),
     };
 
     let resumed = crate::payments::resume_in_flight(&state).await? + crate::refunds::resume_in_flight(&state).await?;
@@ -152,13 +160,17 @@ pub async fn start(config: Config) -> Result<RunningApp> {
 
     let (shutdown_watch, mut stopped) = watch::channel(false);
     let router = crate::http::router(state.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stopped.changed().await;
-            })
-            .await
-    });
+    let service = router.into_make_service_with_connect_info::<crate::transport::Peer>();
+    let until_stopped = async move {
+        let _ = stopped.changed().await;
+    };
+    let server = match tls {
+        Some(acceptor) => {
+            let listener = crate::transport::TlsListener::new(listener, acceptor)?;
+            tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(until_stopped).await })
+        }
+        None => tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(until_stopped).await }),
+    };
 
     let admin_listener = TcpListener::bind(config.file.admin.listen)
         .await

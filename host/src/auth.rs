@@ -1,12 +1,13 @@
 //! Auth: API keys. A key's prefix says its mode and kind
 //! (`sxm_test_sk_…`, `sxm_live_pk_…`); the database holds only its SHA-256.
 //! This module turns a request's key into a `Caller` or an error, in this
-//! order: a known, unrevoked key; an active account; a peer address on the
-//! key's allowlist; within the key's rate limit. Handlers then ask for the
+//! order: a known, unrevoked key; an active account; for a live key, a
+//! secure request (`transport`); a client address on the key's allowlist;
+//! within the key's rate limit. Handlers then ask for the
 //! scope they need (`Caller::require`). Keys are made in `keys`.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ use crate::keys::KEY_RANDOM_CHARS;
 use crate::mode::Mode;
 use crate::scopes::{Scope, ScopeSet};
 use crate::store::StoreError;
+use crate::transport::Peer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
@@ -78,8 +80,6 @@ impl Caller {
     /// Whether the key may be used from `ip`.
     fn allows(&self, ip: Option<IpAddr>) -> bool {
         let Some(allowlist) = &self.ip_allowlist else { return true };
-        // An IPv4 peer may show as IPv4-mapped IPv6 on a dual-stack socket.
-        let ip = ip.map(|ip| ip.to_canonical());
         ip.is_some_and(|ip| allowlist.iter().any(|net| net.contains(&ip)))
     }
 
@@ -193,11 +193,17 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(refused) = crate::accounts::refusal(&caller.account_status) {
             return Err(refused);
         }
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-        if !caller.allows(peer) {
-            return Err(ApiError::IpNotAllowed {
-                ip: peer.map(|ip| ip.to_canonical().to_string()).unwrap_or_default(),
-            });
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<Peer>>()
+            .map(|info| crate::transport::client(&info.0, &parts.headers, &state.trusted_proxies));
+        // Live keys move real money: never over plain HTTP from afar.
+        if caller.mode == Mode::Live && !client.is_some_and(|c| c.secure) {
+            return Err(ApiError::HttpsRequired);
+        }
+        let ip = client.map(|c| c.ip);
+        if !caller.allows(ip) {
+            return Err(ApiError::IpNotAllowed { ip: ip.map(|ip| ip.to_string()).unwrap_or_default() });
         }
         // Counted per valid key used from an allowed address, so requests
         // from elsewhere cannot spend the owner's limit.

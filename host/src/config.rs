@@ -26,6 +26,12 @@
 //! poll_interval_ms = 1000
 //! give_up_after_ms = 259200000  # then left processing for reconciliation
 //!
+//! trusted_proxies = ["10.0.0.0/8"]   # proxies whose X-Forwarded-For/-Proto are believed
+//!
+//! [tls]                       # serve HTTPS (else plain HTTP: live keys only from loopback or a trusted proxy)
+//! cert_file = "/etc/soxara/tls/fullchain.pem"
+//! key_file = "/etc/soxara/tls/privkey.pem"
+//!
 //! [rate_limits]               # requests a minute per API key (0: no limit)
 //! live_per_minute = 300
 //! test_per_minute = 10
@@ -68,6 +74,13 @@ pub struct FileConfig {
     pub status_checks: StatusCheckSettings,
     #[serde(default)]
     pub rate_limits: RateLimitSettings,
+    /// Serve the API over TLS from these PEM files.
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
+    /// Addresses or CIDR blocks of proxies in front of the gateway: their
+    /// `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// The gateway's address as providers reach it (scheme, host, optional
     /// port, no path). Rails get `{public_url}/v1/callbacks/{plugin}` as
     /// their `callback_url`; without it, the address the API listens on.
@@ -97,6 +110,15 @@ pub struct FxSettings {
     pub spread_bps: u32,
     #[serde(default = "default_quote_ttl_ms")]
     pub quote_ttl_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The certificate chain, leaf first (PEM).
+    pub cert_file: std::path::PathBuf,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key_file: std::path::PathBuf,
 }
 
 /// Requests a minute each API key may make (`rate_limit`); 0: no limit.
@@ -372,6 +394,8 @@ impl Default for FileConfig {
             webhooks: WebhookSettings::default(),
             status_checks: StatusCheckSettings::default(),
             rate_limits: RateLimitSettings::default(),
+            tls: None,
+            trusted_proxies: Vec::new(),
             public_url: None,
             plugin_limits: PluginLimits::default(),
             plugin_cache_dir: None,
@@ -397,7 +421,21 @@ impl FileConfig {
         overrides.fold(self.plugin_limits.memory_bytes_max, usize::max)
     }
 
+    /// `trusted_proxies`, parsed (`validate` refuses bad entries).
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>> {
+        self.trusted_proxies
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| anyhow::anyhow!("trusted_proxies: {entry:?} is not an IP address or CIDR block"))
+            })
+            .collect()
+    }
+
     pub fn validate(&self) -> Result<()> {
+        self.trusted_proxy_nets()?;
         anyhow::ensure!(
             self.fx.spread_bps <= FX_SPREAD_BPS_MAX,
             "fx.spread_bps is {}, above the maximum {FX_SPREAD_BPS_MAX}",

@@ -84,6 +84,8 @@ pub enum ApiError {
     PluginRejected(String),
     #[error("This API key does not have the {scope} scope this endpoint needs (see GET /v1/scopes).")]
     InvalidScope { scope: &'static str },
+    #[error("Live keys must be sent over HTTPS; this request came over plain HTTP.")]
+    HttpsRequired,
     #[error("This API key may not be used from {ip}; add the address to the key's IP allowlist.")]
     IpNotAllowed { ip: String },
     #[error("This account is suspended. Contact support to restore API access.")]
@@ -137,6 +139,7 @@ impl ApiError {
             ApiError::RefundNotAllowed(_) | ApiError::RefundExceedsPayment { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::InvalidScope { .. }
+            | ApiError::HttpsRequired
             | ApiError::IpNotAllowed { .. }
             | ApiError::AccountSuspended
             | ApiError::AccountDeactivated
@@ -178,6 +181,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             ApiError::InvalidScope { .. } => "INVALID_SCOPE",
             ApiError::IpNotAllowed { .. } => "IP_NOT_ALLOWED",
+            ApiError::HttpsRequired => "HTTPS_REQUIRED",
             ApiError::AccountSuspended => "ACCOUNT_SUSPENDED",
             ApiError::AccountDeactivated => "ACCOUNT_DEACTIVATED",
             ApiError::KycTierInsufficient { .. } => "KYC_TIER_INSUFFICIENT",
@@ -278,6 +282,7 @@ mod tests {
             ApiError::RateLimited { per_minute: 10, retry_after_s: 6 },
             ApiError::InvalidScope { scope: "payments:write" },
             ApiError::IpNotAllowed { ip: String::new() },
+            ApiError::HttpsRequired,
             ApiError::AccountSuspended,
             ApiError::AccountDeactivated,
             ApiError::KycTierInsufficient { needed: 2, tier: 0 },
@@ -316,6 +321,7 @@ mod tests {
                 | ApiError::RateLimited { .. }
                 | ApiError::InvalidScope { .. }
                 | ApiError::IpNotAllowed { .. }
+                | ApiError::HttpsRequired
                 | ApiError::AccountSuspended
                 | ApiError::AccountDeactivated
                 | ApiError::KycTierInsufficient { .. }

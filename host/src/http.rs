@@ -3,7 +3,6 @@
 
 use axum::Router;
 use axum::body::Body;
-use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Path, Query, Request, State};
 use axum::http::request::Parts;
@@ -72,8 +71,12 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
 
 /// Prometheus metrics, for scrapers on this machine only (a local agent or
 /// an SSH tunnel): volumes and error rates are not for the internet.
-async fn metrics(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, uri: Uri) -> Response {
-    if !peer.ip().is_loopback() {
+async fn metrics(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<crate::transport::Peer>,
+    uri: Uri,
+) -> Response {
+    if !peer.addr.ip().to_canonical().is_loopback() {
         return ApiError::RouteNotFound { method: "GET".into(), path: uri.path().to_string() }.into_response();
     }
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";

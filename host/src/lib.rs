@@ -31,6 +31,7 @@ pub mod rate_limit;
 pub mod refunds;
 pub mod scopes;
 pub mod store;
+pub mod transport;
 pub mod validate;
 pub mod wallets;
 pub mod webhooks;
