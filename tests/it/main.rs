@@ -17,6 +17,7 @@ mod rate_limits;
 mod refunds;
 mod registry;
 mod stripe;
+mod tenancy;
 mod transport;
 mod validation;
 mod verify;
