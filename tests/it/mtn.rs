@@ -314,16 +314,7 @@ async fn without_the_disbursement_product_a_refund_fails_clearly_and_moves_no_mo
     assert_eq!(refunded.body["failure"]["code"], "NOT_SUPPORTED");
     assert!(refunded.body["failure"]["message"].as_str().unwrap().contains("disbursement"), "{:?}", refunded.body);
     let refund_id = id(&refunded);
-    assert_eq!(
-        app.count(&format!("SELECT count(*) FROM journal_entries WHERE transaction_id = '{refund_id}'")).await,
-        0
-    );
-    assert_eq!(
-        app.count(&format!("SELECT count(*) FROM events WHERE type = 'refund.failed' AND object_id = '{refund_id}'"))
-            .await,
-        1
-    );
-    assert_eq!(payment(&app, &live_key, &payment_id).await["amount_refunded"], 0);
+    assert_moved_no_money(&app, &live_key, &refund_id, &payment_id).await;
 }
 
 #[tokio::test]
@@ -348,6 +339,15 @@ async fn the_access_token_is_reused_and_replaced_when_mtn_revokes_it() {
     assert_eq!(settled(&app, &live_key, &payment_id).await["status"], "completed");
     assert_eq!(fake.tokens_issued(), 2);
     assert_eq!(fake.charges_for(&payment_id), 1);
+}
+
+/// A failed refund: no ledger entry, one `refund.failed`, nothing refunded.
+async fn assert_moved_no_money(app: &TestApp, key: &str, refund_id: &str, payment_id: &str) {
+    let entries = format!("SELECT count(*) FROM journal_entries WHERE transaction_id = '{refund_id}'");
+    assert_eq!(app.count(&entries).await, 0);
+    let events = format!("SELECT count(*) FROM events WHERE type = 'refund.failed' AND object_id = '{refund_id}'");
+    assert_eq!(app.count(&events).await, 1);
+    assert_eq!(payment(app, key, payment_id).await["amount_refunded"], 0);
 }
 
 async fn settled_refund(app: &TestApp, key: &str, id: &str) -> Value {
@@ -426,16 +426,7 @@ async fn a_refund_mtn_cannot_fund_fails_with_a_clear_code_and_moves_no_money() {
     assert_eq!(done["status"], "failed", "{done:?}");
     assert_eq!(done["failure"]["code"], "PROVIDER_FUNDS_LOW", "{done:?}");
     assert_eq!(fake.disbursement_balance(), 500);
-    assert_eq!(
-        app.count(&format!("SELECT count(*) FROM journal_entries WHERE transaction_id = '{refund_id}'")).await,
-        0
-    );
-    assert_eq!(
-        app.count(&format!("SELECT count(*) FROM events WHERE type = 'refund.failed' AND object_id = '{refund_id}'"))
-            .await,
-        1
-    );
-    assert_eq!(payment(&app, &live_key, &payment_id).await["amount_refunded"], 0);
+    assert_moved_no_money(&app, &live_key, &refund_id, &payment_id).await;
     // Once the operator funds the account, a new refund goes through.
     fake.set_disbursement_balance(10_000);
     let again = app.post(&live_key, "/v1/refunds", &new_key(), &json!({ "payment_id": payment_id })).await;

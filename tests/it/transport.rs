@@ -118,38 +118,28 @@ async fn live_keys_need_https_and_test_keys_do_not() {
     assert_eq!(account_via_proxy(&direct, &live, &[("x-forwarded-proto", "http")]).await.status, 200);
 }
 
+/// A test secret key of a new merchant, usable only from `198.51.100.0/24`.
+async fn allowlisted_key(app: &TestApp) -> String {
+    let made = app.admin(Method::POST, "/admin/merchants", Some(json!({ "name": "Proxy shop", "kyc_tier": 2 }))).await;
+    let id = made.body["id"].as_str().unwrap();
+    let request = json!({ "mode": "test", "ip_allowlist": ["198.51.100.0/24"] });
+    let pair = app.admin(Method::POST, &format!("/admin/merchants/{id}/keys"), Some(request)).await;
+    pair.body["secret_key"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn allowlists_see_the_client_behind_a_trusted_proxy_and_ignore_headers_from_others() {
     let app = behind_a_proxy().await;
-    let made = app.admin(Method::POST, "/admin/merchants", Some(json!({ "name": "Proxy shop", "kyc_tier": 2 }))).await;
-    let id = made.body["id"].as_str().unwrap();
-    let pair = app
-        .admin(
-            Method::POST,
-            &format!("/admin/merchants/{id}/keys"),
-            Some(json!({ "mode": "test", "ip_allowlist": ["198.51.100.0/24"] })),
-        )
-        .await;
-    let key = pair.body["secret_key"].as_str().unwrap();
-    let allowed = account_via_proxy(&app, key, &[("x-forwarded-for", "198.51.100.7")]).await;
+    let key = allowlisted_key(&app).await;
+    let allowed = account_via_proxy(&app, &key, &[("x-forwarded-for", "198.51.100.7")]).await;
     assert_eq!(allowed.status, 200, "{:?}", allowed.body);
-    let other = account_via_proxy(&app, key, &[("x-forwarded-for", "192.0.2.1")]).await;
+    let other = account_via_proxy(&app, &key, &[("x-forwarded-for", "192.0.2.1")]).await;
     assert_eq!(other.code(), "IP_NOT_ALLOWED");
     assert!(other.body["error"]["message"].as_str().unwrap().contains("192.0.2.1"));
 
     // A gateway that trusts no proxy ignores the header: the client is loopback.
     let direct = spawn_app().await;
-    let made =
-        direct.admin(Method::POST, "/admin/merchants", Some(json!({ "name": "Direct shop", "kyc_tier": 2 }))).await;
-    let id = made.body["id"].as_str().unwrap();
-    let pair = direct
-        .admin(
-            Method::POST,
-            &format!("/admin/merchants/{id}/keys"),
-            Some(json!({ "mode": "test", "ip_allowlist": ["198.51.100.0/24"] })),
-        )
-        .await;
-    let key = pair.body["secret_key"].as_str().unwrap();
-    let spoofed = account_via_proxy(&direct, key, &[("x-forwarded-for", "198.51.100.7")]).await;
+    let key = allowlisted_key(&direct).await;
+    let spoofed = account_via_proxy(&direct, &key, &[("x-forwarded-for", "198.51.100.7")]).await;
     assert_eq!(spoofed.code(), "IP_NOT_ALLOWED", "a spoofed header does not pass the allowlist");
 }
