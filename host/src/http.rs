@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/refunds", post(create_refund))
         .route("/v1/refunds/{id}", get(get_refund))
         .route("/v1/account", get(get_account))
+        .route("/v1/balance", get(get_balance))
         .route("/v1/scopes", get(list_scopes))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -333,6 +334,13 @@ async fn get_account(State(state): State<AppState>, caller: Caller) -> Result<ax
     let mut body = account.ok_or(ApiError::NotFound { what: "account" })?.json();
     body["key"] = caller.key_json();
     Ok(axum::Json(body))
+}
+
+/// `GET /v1/balance`: the caller's balances in the key's mode.
+async fn get_balance(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Value>, ApiError> {
+    caller.require(Scope::BalanceRead)?;
+    let (mode, merchant_id) = (caller.mode, caller.merchant_id.clone());
+    Ok(axum::Json(state.store.read(move |conn| crate::balances::json(conn, mode, &merchant_id)).await?))
 }
 
 /// `GET /v1/scopes`: every scope, for any valid key.

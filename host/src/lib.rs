@@ -9,6 +9,7 @@ pub mod admin;
 pub mod admin_accounts;
 pub mod app;
 pub mod auth;
+pub mod balances;
 pub mod clock;
 pub mod config;
 pub mod disputes;

@@ -6,8 +6,9 @@
 use serde_json::{Value, json};
 
 /// Every scope, in the order `GET /v1/scopes` lists them.
-pub const ALL: [Scope; 23] = [
+pub const ALL: [Scope; 24] = [
     Scope::AccountRead,
+    Scope::BalanceRead,
     Scope::WalletRead,
     Scope::WalletWrite,
     Scope::TransactionsRead,
@@ -35,6 +36,7 @@ pub const ALL: [Scope; 23] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     AccountRead,
+    BalanceRead,
     WalletRead,
     WalletWrite,
     TransactionsRead,
@@ -68,6 +70,7 @@ impl Scope {
     fn describe(self) -> (&'static str, &'static str) {
         match self {
             Scope::AccountRead => ("account:read", "View account profile and API key context."),
+            Scope::BalanceRead => ("balance:read", "View the account's pending and reserved balances."),
             Scope::WalletRead => ("wallet:read", "View wallet balances and transaction history."),
             Scope::WalletWrite => ("wallet:write", "Top up customer wallets (test keys only)."),
             Scope::TransactionsRead => ("transactions:read", "List, retrieve, and verify transactions."),

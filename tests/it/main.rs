@@ -3,6 +3,7 @@
 
 mod accounts;
 mod auth;
+mod balance;
 mod fx;
 mod idempotency;
 mod isolation;

@@ -214,6 +214,13 @@ async fn a_dispute_moves_the_funds_to_a_reserve_and_emits_dispute_opened() {
         )
         .await;
     assert_eq!(reserved, 5_000, "the disputed amount is held");
+    let balance = app.get(&live_key, "/v1/balance").await;
+    let net = paid.body["net_amount"].as_i64().unwrap();
+    assert_eq!(
+        balance.body["balances"],
+        serde_json::json!([{ "currency": "USD", "entity": "Cinrique Inc.", "pending": net - 5_000, "reserved": 5_000 }]),
+        "the merchant sees the reserve; pending bears the gross amount, the fee stays earned"
+    );
     let events = app
         .count(&format!("SELECT count(*) FROM events WHERE type = 'dispute.opened' AND object_id = '{dispute_id}'"))
         .await;
