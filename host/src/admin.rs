@@ -21,11 +21,9 @@ use crate::validate::{Fields, fail};
 
 #[derive(Clone)]
 pub struct AdminState {
-    pub registry: Arc<Registry>,
     pub token: Arc<str>,
-    pub store: crate::store::Store,
-    /// Cleared for a merchant whose account or keys change.
-    pub keys: Arc<crate::auth::KeyCache>,
+    /// The API's state: the registry, the store, the key cache.
+    pub app: crate::app::AppState,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -95,11 +93,11 @@ fn routes_json(registry: &Registry) -> Value {
 }
 
 async fn list_plugins(State(state): State<AdminState>) -> axum::Json<Value> {
-    axum::Json(plugins_json(&state.registry))
+    axum::Json(plugins_json(&state.app.registry))
 }
 
 async fn list_routes(State(state): State<AdminState>) -> axum::Json<Value> {
-    axum::Json(routes_json(&state.registry))
+    axum::Json(routes_json(&state.app.registry))
 }
 
 /// `POST /admin/plugins {"path": "/srv/plugins/rail-x.wasm"}`: compiles off
@@ -109,7 +107,7 @@ async fn load_plugin(State(state): State<AdminState>, body: axum::body::Bytes) -
     let mut errors = fields.errors();
     let path = fields.string("path", 4_096, true, &mut errors);
     let Some(path) = path.filter(|_| errors.is_empty()) else { return Err(ApiError::Validation(errors)) };
-    let registry = Arc::clone(&state.registry);
+    let registry = Arc::clone(&state.app.registry);
     let loaded = tokio::task::spawn_blocking(move || registry.load(std::path::Path::new(&path)))
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading panicked: {e}")))?
@@ -119,8 +117,8 @@ async fn load_plugin(State(state): State<AdminState>, body: axum::body::Bytes) -
 }
 
 async fn unload_plugin(State(state): State<AdminState>, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
-    state.registry.unload(&id).map_err(ApiError::PluginRejected)?;
-    Ok(axum::Json(plugins_json(&state.registry)))
+    state.app.registry.unload(&id).map_err(ApiError::PluginRejected)?;
+    Ok(axum::Json(plugins_json(&state.app.registry)))
 }
 
 /// Reads `mode` and `method` (both required).
@@ -164,8 +162,8 @@ async fn bind_route(State(state): State<AdminState>, body: axum::body::Bytes) ->
         return Err(ApiError::Validation(errors));
     };
     let canary = canary.as_ref().map(|(p, percent)| (p.as_str(), *percent));
-    state.registry.bind(mode, method, &plugin, canary).map_err(ApiError::PluginRejected)?;
-    Ok(axum::Json(routes_json(&state.registry)))
+    state.app.registry.bind(mode, method, &plugin, canary).map_err(ApiError::PluginRejected)?;
+    Ok(axum::Json(routes_json(&state.app.registry)))
 }
 
 async fn rollback_route(
@@ -178,6 +176,6 @@ async fn rollback_route(
     let (Some(mode), Some(method), true) = (mode, method, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    state.registry.rollback(mode, method).map_err(ApiError::PluginRejected)?;
-    Ok(axum::Json(routes_json(&state.registry)))
+    state.app.registry.rollback(mode, method).map_err(ApiError::PluginRejected)?;
+    Ok(axum::Json(routes_json(&state.app.registry)))
 }

@@ -37,6 +37,7 @@ pub struct AppState {
     pub fx_settings: FxSettings,
     pub webhook_settings: crate::config::WebhookSettings,
     pub status_checks: crate::config::StatusCheckSettings,
+    pub settlement: crate::config::SettlementSettings,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// API keys recently verified (see `auth::KeyCache`).
     pub keys: Arc<crate::auth::KeyCache>,
@@ -58,6 +59,7 @@ pub struct RunningApp {
     shutdown: Option<watch::Sender<bool>>,
     webhooks: Option<crate::webhooks::delivery::Worker>,
     status_checks: Option<crate::rail_updates::Worker>,
+    settlements: Option<crate::settlements::Worker>,
     server: JoinHandle<std::io::Result<()>>,
     admin_server: JoinHandle<std::io::Result<()>>,
 }
@@ -72,6 +74,9 @@ impl RunningApp {
             worker.stop().await;
         }
         if let Some(worker) = self.status_checks.take() {
+            worker.stop().await;
+        }
+        if let Some(worker) = self.settlements.take() {
             worker.stop().await;
         }
         (&mut self.server).await.context("server task")?.context("server")?;
@@ -144,6 +149,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         fx_settings: config.file.fx.clone(),
         webhook_settings: config.file.webhooks.clone(),
         status_checks: config.file.status_checks.clone(),
+        settlement: config.file.settlement,
         metrics,
         keys: Arc::new(crate::auth::KeyCache::default()),
         rate_limiter: Arc::new(crate::rate_limit::RateLimiter::new(config.file.rate_limits)),
@@ -157,6 +163,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
 
     let webhooks = crate::webhooks::delivery::Worker::spawn(state.store.clone(), config.file.webhooks.clone());
     let status_checks = crate::rail_updates::Worker::spawn(state.clone());
+    let settlements = crate::settlements::Worker::spawn(state.clone());
 
     let (shutdown_watch, mut stopped) = watch::channel(false);
     let router = crate::http::router(state.clone());
@@ -178,12 +185,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     let admin_addr = admin_listener.local_addr()?;
     let admin_token =
         config.file.admin.token.clone().unwrap_or_else(|| format!("sxa_{}", crate::ids::random_alphanumeric(32)));
-    let admin_state = crate::admin::AdminState {
-        registry: Arc::clone(&state.registry),
-        token: Arc::from(admin_token.as_str()),
-        store: state.store.clone(),
-        keys: Arc::clone(&state.keys),
-    };
+    let admin_state = crate::admin::AdminState { token: Arc::from(admin_token.as_str()), app: state.clone() };
     let (admin_router, mut admin_stopped) = (crate::admin::router(admin_state), shutdown_watch.subscribe());
     let admin_server = tokio::spawn(async move {
         axum::serve(admin_listener, admin_router)
@@ -201,6 +203,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         shutdown: Some(shutdown_watch),
         webhooks: Some(webhooks),
         status_checks: Some(status_checks),
+        settlements: Some(settlements),
         server,
         admin_server,
     })

@@ -32,6 +32,10 @@
 //! cert_file = "/etc/soxara/tls/fullchain.pem"
 //! key_file = "/etc/soxara/tls/privkey.pem"
 //!
+//! [settlement]                # pay merchants what they are owed
+//! interval_ms = 86400000      # how often (0: only `soxara admin settle`)
+//! hold_ms = 86400000          # money collected this long ago is settled
+//!
 //! [rate_limits]               # requests a minute per API key (0: no limit)
 //! live_per_minute = 300
 //! test_per_minute = 10
@@ -74,6 +78,8 @@ pub struct FileConfig {
     pub status_checks: StatusCheckSettings,
     #[serde(default)]
     pub rate_limits: RateLimitSettings,
+    #[serde(default)]
+    pub settlement: SettlementSettings,
     /// Serve the API over TLS from these PEM files.
     #[serde(default)]
     pub tls: Option<TlsSettings>,
@@ -110,6 +116,34 @@ pub struct FxSettings {
     pub spread_bps: u32,
     #[serde(default = "default_quote_ttl_ms")]
     pub quote_ttl_ms: u64,
+}
+
+/// When merchants are paid (`settlements`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementSettings {
+    /// How often the batch runs (daily by default); 0: only when an
+    /// operator runs it (`soxara admin settle`).
+    #[serde(default = "default_settlement_interval_ms")]
+    pub interval_ms: u64,
+    /// Money is settled once it has been collected this long (refunds and
+    /// disputes come out of it first).
+    #[serde(default = "default_settlement_hold_ms")]
+    pub hold_ms: u64,
+}
+
+fn default_settlement_interval_ms() -> u64 {
+    24 * 3_600_000
+}
+
+fn default_settlement_hold_ms() -> u64 {
+    24 * 3_600_000
+}
+
+impl Default for SettlementSettings {
+    fn default() -> SettlementSettings {
+        SettlementSettings { interval_ms: default_settlement_interval_ms(), hold_ms: default_settlement_hold_ms() }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -394,6 +428,7 @@ impl Default for FileConfig {
             webhooks: WebhookSettings::default(),
             status_checks: StatusCheckSettings::default(),
             rate_limits: RateLimitSettings::default(),
+            settlement: SettlementSettings::default(),
             tls: None,
             trusted_proxies: Vec::new(),
             public_url: None,

@@ -48,6 +48,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/refunds/{id}", get(get_refund))
         .route("/v1/account", get(get_account))
         .route("/v1/balance", get(get_balance))
+        .route("/v1/settlements", get(list_settlements))
+        .route("/v1/settlements/{id}", get(get_settlement))
         .route("/v1/scopes", get(list_scopes))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -340,7 +342,27 @@ async fn get_account(State(state): State<AppState>, caller: Caller) -> Result<ax
 async fn get_balance(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Value>, ApiError> {
     caller.require(Scope::BalanceRead)?;
     let (mode, merchant_id) = (caller.mode, caller.merchant_id.clone());
-    Ok(axum::Json(state.store.read(move |conn| crate::balances::json(conn, mode, &merchant_id)).await?))
+    let cutoff_ms = crate::clock::now_ms().saturating_sub(i64::try_from(state.settlement.hold_ms).unwrap_or(i64::MAX));
+    Ok(axum::Json(state.store.read(move |conn| crate::balances::json(conn, mode, &merchant_id, cutoff_ms)).await?))
+}
+
+/// `GET /v1/settlements`: the caller's newest settlements.
+async fn list_settlements(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Value>, ApiError> {
+    caller.require(Scope::BalanceRead)?;
+    let (mode, merchant_id) = (caller.mode, caller.merchant_id.clone());
+    Ok(axum::Json(state.store.read(move |conn| crate::settlements::list_json(conn, &merchant_id, mode)).await?))
+}
+
+/// `GET /v1/settlements/{id}`: one settlement with its report lines.
+async fn get_settlement(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require(Scope::BalanceRead)?;
+    let (mode, merchant_id) = (caller.mode, caller.merchant_id.clone());
+    let found = state.store.read(move |conn| crate::settlements::report_json(conn, &merchant_id, mode, &id)).await?;
+    Ok(axum::Json(found.ok_or(ApiError::NotFound { what: "settlement" })?))
 }
 
 /// `GET /v1/scopes`: every scope, for any valid key.

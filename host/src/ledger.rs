@@ -36,6 +36,8 @@ pub enum AccountKind {
     FxRevenue,
     /// A merchant's money held while a dispute on their payment is open (liability).
     DisputeReserve,
+    /// A merchant's settlement sent to a rail's payout, not yet confirmed (liability).
+    SettlementInTransit,
 }
 
 impl AccountKind {
@@ -50,6 +52,7 @@ impl AccountKind {
             AccountKind::FxPosition => "fx_position",
             AccountKind::FxRevenue => "fx_revenue",
             AccountKind::DisputeReserve => "dispute_reserve",
+            AccountKind::SettlementInTransit => "settlement_in_transit",
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod rail_updates;
 pub mod rate_limit;
 pub mod refunds;
 pub mod scopes;
+pub mod settlements;
 pub mod store;
 pub mod transport;
 pub mod validate;

@@ -123,6 +123,22 @@ enum AdminAction {
     KeyRotate { pair: String },
     /// Revoke a key pair.
     KeyRevoke { pair: String },
+    /// Set where settlements pay a merchant in one mode and currency.
+    PayoutAccountSet {
+        merchant: String,
+        #[arg(long)]
+        mode: String,
+        #[arg(long)]
+        currency: String,
+        /// The payment method whose bound rail pays out, e.g. mtn_momo.
+        #[arg(long)]
+        method: String,
+        /// Where to (an E.164 phone).
+        #[arg(long)]
+        destination: String,
+    },
+    /// Run a settlement batch now (it also runs every `[settlement] interval_ms`).
+    Settle,
 }
 
 /// A JSON object of the options that were given.
@@ -178,6 +194,12 @@ fn admin(url: &str, token: &str, action: AdminAction) -> Result<()> {
         }
         AdminAction::KeyRotate { pair } => ("POST", format!("/admin/keys/{pair}/rotate"), None),
         AdminAction::KeyRevoke { pair } => ("DELETE", format!("/admin/keys/{pair}"), None),
+        AdminAction::PayoutAccountSet { merchant, mode, currency, method, destination } => {
+            let body =
+                serde_json::json!({ "mode": mode, "currency": currency, "method": method, "destination": destination });
+            ("PUT", format!("/admin/merchants/{merchant}/payout_accounts"), Some(body))
+        }
+        AdminAction::Settle => ("POST", "/admin/settlements/run".to_string(), None),
     };
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let request = ureq::http::Request::builder()

@@ -445,7 +445,7 @@ pub fn schedule(conn: &Connection, payment_id: &str, next: Schedule) -> Result<(
 /// share the `status`, `next_check_at` and `status_checks` columns) is
 /// checked next.
 pub fn schedule_in(conn: &Connection, table: &'static str, id: &str, next: Schedule) -> Result<(), StoreError> {
-    debug_assert!(matches!(table, "payments" | "refunds"));
+    debug_assert!(matches!(table, "payments" | "refunds" | "settlements"));
     match next {
         Schedule::First(at) => conn
             .prepare_cached(&format!(
@@ -517,7 +517,7 @@ pub fn due_checks(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<Du
 /// Stops checking a processing row of `table`: it stays processing for an
 /// operator to reconcile.
 pub fn stop_checks(conn: &Connection, table: &'static str, id: &str) -> Result<(), StoreError> {
-    debug_assert!(matches!(table, "payments" | "refunds"));
+    debug_assert!(matches!(table, "payments" | "refunds" | "settlements"));
     conn.prepare_cached(&format!("UPDATE {table} SET next_check_at = NULL WHERE id = ?1 AND status = 'processing'"))?
         .execute(params![id])?;
     Ok(())

@@ -28,6 +28,7 @@ use crate::error::ApiError;
 use crate::payments::{self, DueCheck, ReportApplied, Schedule};
 use crate::plugins::{Callback, CallbackEvent, PluginError};
 use crate::refunds::{self, DueRefundCheck};
+use crate::settlements::{self, DueSettlementCheck};
 
 /// Status checks running at once (each holds a blocking thread while the
 /// rail waits on its provider).
@@ -84,7 +85,9 @@ pub async fn check_due(state: &AppState) -> Result<usize, ApiError> {
     let now_ms = crate::clock::now_ms();
     let due = state.store.read(move |conn| payments::due_checks(conn, now_ms, CHECKS_PER_ROUND_MAX)).await?;
     let due_refunds = state.store.read(move |conn| refunds::due_checks(conn, now_ms, CHECKS_PER_ROUND_MAX)).await?;
-    let count = due.len() + due_refunds.len();
+    let due_settlements =
+        state.store.read(move |conn| settlements::due_checks(conn, now_ms, CHECKS_PER_ROUND_MAX)).await?;
+    let count = due.len() + due_refunds.len() + due_settlements.len();
     let permits = Arc::new(Semaphore::new(CHECKS_AT_ONCE));
     let mut running = JoinSet::new();
     for check in due {
@@ -99,6 +102,13 @@ pub async fn check_due(state: &AppState) -> Result<usize, ApiError> {
         running.spawn(async move {
             let _permit = permits.acquire_owned().await;
             check_refund(&state, check).await
+        });
+    }
+    for check in due_settlements {
+        let (state, permits) = (state.clone(), Arc::clone(&permits));
+        running.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            check_settlement(&state, check).await
         });
     }
     while let Some(finished) = running.join_next().await {
@@ -204,6 +214,45 @@ async fn check_refund(state: &AppState, check: DueRefundCheck) -> Result<(), Api
         other => {
             tracing::info!(refund = %refund_id, ?other, "refund status unknown; checking later");
             state.store.write(move |conn| payments::schedule_in(conn, "refunds", &refund_id, next)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Asks the rail about one processing settlement payout, and records the
+/// answer or schedules the next check (the same rules as payments).
+async fn check_settlement(state: &AppState, check: DueSettlementCheck) -> Result<(), ApiError> {
+    let checks = check.checks.saturating_add(1);
+    let now_ms = crate::clock::now_ms();
+    let next = Schedule::After {
+        due_at: check.due_at,
+        next_at: now_ms.saturating_add(state.status_checks.delay_ms(checks)),
+        checks,
+    };
+    let id = check.settlement_id.clone();
+    let too_old = now_ms.saturating_sub(check.created_at_ms)
+        > i64::try_from(state.status_checks.give_up_after_ms).unwrap_or(i64::MAX);
+    let rail = state.registry.rail_named(&check.rail);
+    let Some(rail) = rail.filter(|_| !too_old) else {
+        if too_old {
+            tracing::error!(settlement = %id, "settlement status checks stopped; reconcile it with the provider");
+            state.store.write(move |conn| payments::stop_checks(conn, "settlements", &id)).await?;
+        } else {
+            state.store.write(move |conn| payments::schedule_in(conn, "settlements", &id, next)).await?;
+        }
+        return Ok(());
+    };
+    let (request, reference) = (check.request, check.provider_reference);
+    let answer = tokio::task::spawn_blocking(move || rail.payout_status(&request, reference.as_deref()))
+        .await
+        .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
+    match answer {
+        Ok(Ok(outcome)) => {
+            state.store.write(move |conn| settlements::apply(conn, &id, outcome, crate::clock::now_ms(), next)).await?;
+        }
+        other => {
+            tracing::info!(settlement = %id, ?other, "payout status unknown; checking later");
+            state.store.write(move |conn| payments::schedule_in(conn, "settlements", &id, next)).await?;
         }
     }
     Ok(())

@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_refunds.sql"),
     include_str!("../migrations/0009_refunds_in_history.sql"),
     include_str!("../migrations/0010_accounts_and_key_pairs.sql"),
+    include_str!("../migrations/0011_settlements.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

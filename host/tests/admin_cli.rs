@@ -75,6 +75,24 @@ async fn the_cli_lists_binds_and_reports_refusals() {
     assert_eq!(shown["kyc_tier"], 2);
     assert_eq!(shown["key_pairs"][0]["id"], pair_id);
     assert!(shown["key_pairs"][0]["revoked_at"].is_string());
+    let payout = cli(&[
+        "payout-account-set",
+        &merchant,
+        "--mode",
+        "test",
+        "--currency",
+        "USD",
+        "--method",
+        "mtn_momo",
+        "--destination",
+        "+231770009876",
+    ])
+    .await;
+    assert!(payout.status.success(), "{}", String::from_utf8_lossy(&payout.stdout));
+    assert_eq!(json(&cli(&["merchant", &merchant]).await)["payout_accounts"][0]["destination"], "+231770009876");
+    let batch = cli(&["settle"]).await;
+    assert!(batch.status.success(), "{}", String::from_utf8_lossy(&batch.stdout));
+    assert!(json(&batch)["settlements"].is_array());
     assert!(cli(&["merchant-set", &merchant, "--status", "suspended"]).await.status.success());
     app.stop().await.unwrap();
 }

@@ -17,6 +17,7 @@ mod rail_template;
 mod rate_limits;
 mod refunds;
 mod registry;
+mod settlements;
 mod stripe;
 mod tenancy;
 mod transport;

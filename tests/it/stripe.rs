@@ -218,7 +218,10 @@ async fn a_dispute_moves_the_funds_to_a_reserve_and_emits_dispute_opened() {
     let net = paid.body["net_amount"].as_i64().unwrap();
     assert_eq!(
         balance.body["balances"],
-        serde_json::json!([{ "currency": "USD", "entity": "Cinrique Inc.", "pending": net - 5_000, "reserved": 5_000 }]),
+        serde_json::json!([{
+            "currency": "USD", "entity": "Cinrique Inc.", "pending": net - 5_000, "available": 0, "in_transit": 0,
+            "reserved": 5_000
+        }]),
         "the merchant sees the reserve; pending bears the gross amount, the fee stays earned"
     );
     let events = app

@@ -31,6 +31,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "refund.succeeded",
     "refund.failed",
     "dispute.opened",
+    "settlement.paid",
+    "settlement.failed",
     "transaction.completed",
     "transaction.failed",
     "transaction.refunded",

@@ -1,0 +1,170 @@
+//! Settlement: merchants are paid what they are owed through the rail bound
+//! to their payout account (the sandbox simulator for test mode), with a
+//! report, events and the ledger moving pending → in transit → paid out.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use soxara::config::{FileConfig, SettlementSettings};
+use soxara_tests::{TestApp, momo, new_key, spawn_app_with};
+
+/// Money collected this long ago is settled.
+const HOLD_MS: u64 = 3_000;
+
+async fn gateway() -> TestApp {
+    // The batch only when the test runs it.
+    let settlement = SettlementSettings { interval_ms: 0, hold_ms: HOLD_MS };
+    spawn_app_with(FileConfig { settlement, ..FileConfig::default() }).await
+}
+
+async fn payout_account(app: &TestApp, destination: &str) {
+    let body = json!({ "mode": "test", "currency": "USD", "method": "mtn_momo", "destination": destination });
+    let set =
+        app.admin(Method::PUT, &format!("/admin/merchants/{}/payout_accounts", app.merchant_id), Some(body)).await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+}
+
+async fn run(app: &TestApp) -> Value {
+    let batch = app.admin(Method::POST, "/admin/settlements/run", None).await;
+    assert_eq!(batch.status, 200, "{:?}", batch.body);
+    batch.body
+}
+
+async fn usd_balance(app: &TestApp) -> Value {
+    let answer = app.get(&app.key, "/v1/balance").await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer.body["balances"].as_array().unwrap().iter().find(|b| b["currency"] == "USD").cloned().unwrap_or(Value::Null)
+}
+
+async fn pay(app: &TestApp, amount: u64) -> Value {
+    let paid = app.pay(&app.key, Some(&new_key()), &momo(amount, "USD", "+231770001234")).await;
+    assert_eq!(paid.body["status"], "completed", "{:?}", paid.body);
+    paid.body
+}
+
+#[tokio::test]
+async fn a_settlement_pays_out_what_was_collected_before_the_cutoff() {
+    let app = gateway().await;
+    payout_account(&app, "+231770009876").await;
+    let early = pay(&app, 2_000).await;
+    tokio::time::sleep(Duration::from_millis(HOLD_MS + 300)).await;
+    let late = pay(&app, 5_000).await;
+    let (early_net, late_net) = (early["net_amount"].as_i64().unwrap(), late["net_amount"].as_i64().unwrap());
+
+    let before = usd_balance(&app).await;
+    assert_eq!(before["pending"], early_net + late_net);
+    assert_eq!(before["available"], early_net, "only money held long enough is available: {before}");
+
+    let batch = run(&app).await;
+    let settlements = batch["settlements"].as_array().unwrap();
+    assert_eq!(settlements.len(), 1, "{batch}");
+    let settlement = &settlements[0];
+    assert_eq!(settlement["amount"], early_net);
+    assert_eq!(settlement["status"], "paid", "{settlement}");
+    assert_eq!(settlement["payout"], json!({ "method": "mtn_momo", "destination": "+231770009876" }));
+    assert_eq!(settlement["entity"], early["entity"]);
+
+    let after = usd_balance(&app).await;
+    assert_eq!((after["pending"].as_i64(), after["available"].as_i64()), (Some(late_net), Some(0)), "{after}");
+    assert_eq!(after["in_transit"], 0);
+    app.verify().expect("the ledger balances");
+
+    // The report: what the settlement covered, and nothing after the cutoff.
+    let id = settlement["id"].as_str().unwrap();
+    let report = app.get(&app.key, &format!("/v1/settlements/{id}")).await;
+    assert_eq!(report.status, 200, "{:?}", report.body);
+    let lines = report.body["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        (lines[0]["transaction_id"].as_str(), lines[0]["amount"].as_i64()),
+        (early["id"].as_str(), Some(early_net))
+    );
+    let listed = app.get(&app.key, "/v1/settlements").await;
+    assert_eq!(listed.body["data"][0]["id"], id);
+    let events = format!("SELECT count(*) FROM events WHERE type = 'settlement.paid' AND object_id = '{id}'");
+    assert_eq!(app.count(&events).await, 1);
+
+    // Run again at once: nothing more is settleable, nothing is paid twice.
+    assert_eq!(run(&app).await["settlements"], json!([]));
+    assert_eq!(app.count("SELECT count(*) FROM settlements").await, 1);
+    // Other merchants never see it.
+    let (_, other) = app.create_merchant("Other shop").await;
+    assert_eq!(app.get(&other, &format!("/v1/settlements/{id}")).await.status, 404);
+    assert_eq!(app.get(&other, "/v1/settlements").await.body["data"], json!([]));
+}
+
+#[tokio::test]
+async fn a_failed_payout_returns_the_money_to_pending_for_the_next_batch() {
+    let app = gateway().await;
+    // The sandbox fails payouts to numbers ending 0000.
+    payout_account(&app, "+231770000000").await;
+    let paid = pay(&app, 3_000).await;
+    let net = paid["net_amount"].as_i64().unwrap();
+    tokio::time::sleep(Duration::from_millis(HOLD_MS + 300)).await;
+
+    let batch = run(&app).await;
+    let settlement = &batch["settlements"][0];
+    assert_eq!(settlement["status"], "failed", "{batch}");
+    assert_eq!(settlement["failure"]["code"], "PAYOUT_FAILED");
+    let balance = usd_balance(&app).await;
+    assert_eq!((balance["pending"].as_i64(), balance["available"].as_i64()), (Some(net), Some(net)), "{balance}");
+    assert_eq!(balance["in_transit"], 0);
+    let id = settlement["id"].as_str().unwrap();
+    assert_eq!(
+        app.count(&format!("SELECT count(*) FROM events WHERE type = 'settlement.failed' AND object_id = '{id}'"))
+            .await,
+        1
+    );
+
+    // The merchant fixes their payout account; the next batch pays it.
+    payout_account(&app, "+231770009876").await;
+    let batch = run(&app).await;
+    assert_eq!(
+        (batch["settlements"][0]["status"].as_str(), batch["settlements"][0]["amount"].as_i64()),
+        (Some("paid"), Some(net))
+    );
+    assert_eq!(usd_balance(&app).await["pending"], 0);
+    app.verify().expect("the ledger balances");
+}
+
+#[tokio::test]
+async fn a_payout_still_processing_keeps_the_money_in_transit() {
+    let app = gateway().await;
+    // The sandbox leaves payouts to numbers ending 9999 processing.
+    payout_account(&app, "+231779999999").await;
+    let paid = pay(&app, 1_500).await;
+    let net = paid["net_amount"].as_i64().unwrap();
+    tokio::time::sleep(Duration::from_millis(HOLD_MS + 300)).await;
+    let batch = run(&app).await;
+    assert_eq!(batch["settlements"][0]["status"], "processing", "{batch}");
+    let balance = usd_balance(&app).await;
+    assert_eq!((balance["pending"].as_i64(), balance["in_transit"].as_i64()), (Some(0), Some(net)), "{balance}");
+    // A second batch does not pay it again while it is on its way.
+    assert_eq!(run(&app).await["settlements"], json!([]));
+    let due = "SELECT count(*) FROM settlements WHERE status = 'processing' AND next_check_at IS NOT NULL";
+    assert_eq!(app.count(due).await, 1, "status checks will follow it");
+}
+
+#[tokio::test]
+async fn merchants_without_a_payout_account_are_skipped_with_a_reason() {
+    let app = gateway().await;
+    pay(&app, 1_000).await;
+    tokio::time::sleep(Duration::from_millis(HOLD_MS + 300)).await;
+    let batch = run(&app).await;
+    assert_eq!(batch["settlements"], json!([]));
+    assert_eq!(batch["skipped"][0]["merchant_id"], app.merchant_id.as_str());
+    assert!(batch["skipped"][0]["reason"].as_str().unwrap().contains("no payout account"), "{batch}");
+
+    let bad = app
+        .admin(
+            Method::PUT,
+            &format!("/admin/merchants/{}/payout_accounts", app.merchant_id),
+            Some(json!({ "mode": "test", "currency": "EUR", "method": "pigeon", "destination": "12" })),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    let fields: Vec<&str> =
+        bad.body["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["currency", "method", "destination"]);
+}
