@@ -26,7 +26,7 @@ use crate::app::AppState;
 use crate::disputes::{self, DisputeApplied};
 use crate::error::ApiError;
 use crate::payments::{self, DueCheck, ReportApplied, Schedule};
-use crate::plugins::{Callback, CallbackEvent, PluginError};
+use crate::plugins::{Callback, CallbackEvent, Failure, PluginError, RailOutcome};
 use crate::refunds::{self, DueRefundCheck};
 use crate::settlements::{self, DueSettlementCheck};
 
@@ -173,89 +173,86 @@ async fn check_one(state: &AppState, check: DueCheck) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Asks the rail about one processing refund, and records the answer or
-/// schedules the next check (the same rules as payments).
-async fn check_refund(state: &AppState, check: DueRefundCheck) -> Result<(), ApiError> {
-    let checks = check.checks.saturating_add(1);
+/// A processing refund or settlement payout whose status check is due.
+struct MoneyOutCheck {
+    /// `refunds` or `settlements`.
+    table: &'static str,
+    id: String,
+    rail: String,
+    checks: i64,
+    created_at_ms: i64,
+    due_at: i64,
+}
+
+/// Asks the rail about one processing refund or payout (`ask`), and records
+/// the answer (`apply`, given the rail's name) or schedules the next check:
+/// the same rules as payments.
+async fn check_money_out<Ask, Apply>(
+    state: &AppState,
+    check: MoneyOutCheck,
+    ask: Ask,
+    apply: Apply,
+) -> Result<(), ApiError>
+where
+    Ask: FnOnce(&crate::plugins::LoadedRail) -> Result<Result<RailOutcome, Failure>, PluginError> + Send + 'static,
+    Apply: FnOnce(&rusqlite::Connection, &str, RailOutcome, Schedule) -> Result<(), crate::store::StoreError>
+        + Send
+        + 'static,
+{
+    let MoneyOutCheck { table, id, rail, checks, created_at_ms, due_at } = check;
+    let checks = checks.saturating_add(1);
     let now_ms = crate::clock::now_ms();
-    let next = Schedule::After {
-        due_at: check.due_at,
-        next_at: now_ms.saturating_add(state.status_checks.delay_ms(checks)),
-        checks,
-    };
-    let refund_id = check.refund_id.clone();
-    let too_old = now_ms.saturating_sub(check.created_at_ms)
-        > i64::try_from(state.status_checks.give_up_after_ms).unwrap_or(i64::MAX);
-    let rail = state.registry.rail_named(&check.rail);
+    let next = Schedule::After { due_at, next_at: now_ms.saturating_add(state.status_checks.delay_ms(checks)), checks };
+    let too_old =
+        now_ms.saturating_sub(created_at_ms) > i64::try_from(state.status_checks.give_up_after_ms).unwrap_or(i64::MAX);
+    let rail = state.registry.rail_named(&rail);
     let Some(rail) = rail.filter(|_| !too_old) else {
         if too_old {
-            tracing::error!(refund = %refund_id, "refund status checks stopped; reconcile it with the provider");
-            state.store.write(move |conn| payments::stop_checks(conn, "refunds", &refund_id)).await?;
+            tracing::error!(table, id, "status checks stopped; reconcile it with the provider");
+            state.store.write(move |conn| payments::stop_checks(conn, table, &id)).await?;
         } else {
-            state.store.write(move |conn| payments::schedule_in(conn, "refunds", &refund_id, next)).await?;
+            state.store.write(move |conn| payments::schedule_in(conn, table, &id, next)).await?;
         }
         return Ok(());
     };
     let rail_name = rail.name().to_string();
-    let request = check.request;
-    let reference = check.provider_reference;
-    let answer = tokio::task::spawn_blocking(move || rail.refund_status(&request, reference.as_deref()))
+    let answer = tokio::task::spawn_blocking(move || ask(&rail))
         .await
         .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
     match answer {
-        Ok(Ok(outcome)) => {
-            state
-                .store
-                .write(move |conn| {
-                    refunds::apply_check(conn, &refund_id, &rail_name, outcome, crate::clock::now_ms(), next)
-                })
-                .await?;
-        }
+        Ok(Ok(outcome)) => state.store.write(move |conn| apply(conn, &rail_name, outcome, next)).await?,
         other => {
-            tracing::info!(refund = %refund_id, ?other, "refund status unknown; checking later");
-            state.store.write(move |conn| payments::schedule_in(conn, "refunds", &refund_id, next)).await?;
+            tracing::info!(table, id, ?other, "status unknown; checking later");
+            state.store.write(move |conn| payments::schedule_in(conn, table, &id, next)).await?;
         }
     }
     Ok(())
 }
 
-/// Asks the rail about one processing settlement payout, and records the
-/// answer or schedules the next check (the same rules as payments).
+async fn check_refund(state: &AppState, check: DueRefundCheck) -> Result<(), ApiError> {
+    let DueRefundCheck { refund_id, rail, request, provider_reference, checks, created_at_ms, due_at } = check;
+    let id = refund_id.clone();
+    check_money_out(
+        state,
+        MoneyOutCheck { table: "refunds", id: refund_id, rail, checks, created_at_ms, due_at },
+        move |rail| rail.refund_status(&request, provider_reference.as_deref()),
+        move |conn, rail_name, outcome, next| {
+            refunds::apply_check(conn, &id, rail_name, outcome, crate::clock::now_ms(), next)
+        },
+    )
+    .await
+}
+
 async fn check_settlement(state: &AppState, check: DueSettlementCheck) -> Result<(), ApiError> {
-    let checks = check.checks.saturating_add(1);
-    let now_ms = crate::clock::now_ms();
-    let next = Schedule::After {
-        due_at: check.due_at,
-        next_at: now_ms.saturating_add(state.status_checks.delay_ms(checks)),
-        checks,
-    };
-    let id = check.settlement_id.clone();
-    let too_old = now_ms.saturating_sub(check.created_at_ms)
-        > i64::try_from(state.status_checks.give_up_after_ms).unwrap_or(i64::MAX);
-    let rail = state.registry.rail_named(&check.rail);
-    let Some(rail) = rail.filter(|_| !too_old) else {
-        if too_old {
-            tracing::error!(settlement = %id, "settlement status checks stopped; reconcile it with the provider");
-            state.store.write(move |conn| payments::stop_checks(conn, "settlements", &id)).await?;
-        } else {
-            state.store.write(move |conn| payments::schedule_in(conn, "settlements", &id, next)).await?;
-        }
-        return Ok(());
-    };
-    let (request, reference) = (check.request, check.provider_reference);
-    let answer = tokio::task::spawn_blocking(move || rail.payout_status(&request, reference.as_deref()))
-        .await
-        .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
-    match answer {
-        Ok(Ok(outcome)) => {
-            state.store.write(move |conn| settlements::apply(conn, &id, outcome, crate::clock::now_ms(), next)).await?;
-        }
-        other => {
-            tracing::info!(settlement = %id, ?other, "payout status unknown; checking later");
-            state.store.write(move |conn| payments::schedule_in(conn, "settlements", &id, next)).await?;
-        }
-    }
-    Ok(())
+    let DueSettlementCheck { settlement_id, rail, request, provider_reference, checks, created_at_ms, due_at } = check;
+    let id = settlement_id.clone();
+    check_money_out(
+        state,
+        MoneyOutCheck { table: "settlements", id: settlement_id, rail, checks, created_at_ms, due_at },
+        move |rail| rail.payout_status(&request, provider_reference.as_deref()),
+        move |conn, _rail_name, outcome, next| settlements::apply(conn, &id, outcome, crate::clock::now_ms(), next),
+    )
+    .await
 }
 
 /// `POST|PUT /v1/callbacks/{plugin}`: hands a provider's callback to the

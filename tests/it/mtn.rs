@@ -538,3 +538,41 @@ async fn a_payout_to_an_unknown_number_fails_with_a_clear_code() {
     assert_eq!(status.status, soxara::plugins::TransactionStatus::Failed);
     assert_eq!(status.failure.unwrap().code, "CUSTOMER_NOT_FOUND");
 }
+
+#[tokio::test]
+async fn a_settlement_is_paid_out_as_an_mtn_transfer_and_settled_by_status_checks() {
+    let fake = FakeMtn::start().await;
+    let settings = rail_settings(&fake, mtn::API_KEY, true);
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut config = live_rail_config("mtn_momo", "mtn-momo", &settings, 100);
+    // Everything collected so far is settleable; the batch runs when asked.
+    config.settlement = soxara::config::SettlementSettings { interval_ms: 0, hold_ms: 0 };
+    let (app, live_key) = spawn_app_with_live_key(config).await;
+    let payment_id = paid(&app, &live_key, 10_000).await;
+    let net = payment(&app, &live_key, &payment_id).await["net_amount"].as_i64().unwrap();
+    let balance = fake.disbursement_balance();
+
+    let account = json!({ "mode": "live", "currency": "USD", "method": "mtn_momo", "destination": "+231770005555" });
+    let path = format!("/admin/merchants/{}/payout_accounts", app.merchant_id);
+    assert_eq!(app.admin(reqwest::Method::PUT, &path, Some(account)).await.status, 200);
+    let batch = app.admin(reqwest::Method::POST, "/admin/settlements/run", None).await;
+    let settlement = &batch.body["settlements"][0];
+    assert_eq!(settlement["status"], "processing", "MTN answers 202: {:?}", batch.body);
+    assert_eq!(settlement["amount"], net);
+    let id = settlement["id"].as_str().unwrap().to_string();
+
+    let done = settled_at(&app, &live_key, &format!("/v1/settlements/{id}")).await;
+    assert_eq!(done["status"], "paid", "{done}");
+    assert_eq!(fake.disbursements_for("transfer", &id), 1, "one transfer for one settlement");
+    assert_eq!(fake.disbursement_balance(), balance - u64::try_from(net).unwrap());
+    let transfer = fake.disbursement_body("transfer", &id).unwrap();
+    assert_eq!(transfer["payee"]["partyId"], "231770005555");
+    let after = app.get(&live_key, "/v1/balance").await.body;
+    assert_eq!(
+        (after["balances"][0]["pending"].as_i64(), after["balances"][0]["in_transit"].as_i64()),
+        (Some(0), Some(0))
+    );
+    let events = format!("SELECT count(*) FROM events WHERE type = 'settlement.paid' AND object_id = '{id}'");
+    assert_eq!(app.count(&events).await, 1);
+    app.verify().expect("the ledger balances");
+}
