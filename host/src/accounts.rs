@@ -55,21 +55,42 @@ pub fn refusal(status: &str) -> Option<ApiError> {
     }
 }
 
+const COLUMNS: &str = "id, name, kyc_tier, kyb_status, status, created_at";
+
+fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        kyc_tier: row.get(2)?,
+        kyb_status: row.get(3)?,
+        status: row.get(4)?,
+        created_at: row.get(5)?,
+    })
+}
+
 pub fn load(conn: &Connection, id: &str) -> Result<Option<Account>, StoreError> {
     let account = conn
-        .prepare_cached("SELECT id, name, kyc_tier, kyb_status, status, created_at FROM merchants WHERE id = ?1")?
-        .query_row(params![id], |row| {
-            Ok(Account {
-                id: row.get(0)?,
-                name: row.get(1)?,
-                kyc_tier: row.get(2)?,
-                kyb_status: row.get(3)?,
-                status: row.get(4)?,
-                created_at: row.get(5)?,
-            })
-        })
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM merchants WHERE id = ?1"))?
+        .query_row(params![id], from_row)
         .optional()?;
     Ok(account)
+}
+
+/// Accounts at most this many per listing page.
+pub const LIST_LIMIT: i64 = 100;
+
+/// Up to `LIST_LIMIT` accounts, newest first, created before the account
+/// `starting_after` (a cursor: the last id of the previous page).
+pub fn list(conn: &Connection, starting_after: Option<&str>) -> Result<Vec<Account>, StoreError> {
+    let accounts = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM merchants
+             WHERE ?1 IS NULL OR (created_at, id) < (SELECT created_at, id FROM merchants WHERE id = ?1)
+             ORDER BY created_at DESC, id DESC LIMIT ?2"
+        ))?
+        .query_map(params![starting_after, LIST_LIMIT], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(accounts)
 }
 
 pub fn create(conn: &Connection, name: &str, kyc_tier: u8, kyb_status: &str) -> Result<String, StoreError> {

@@ -1,6 +1,8 @@
 //! Admin API for merchant accounts and their key pairs:
 //!
 //! - `POST /admin/merchants {name, kyc_tier?, kyb_status?}` → 201 account
+//! - `GET /admin/merchants?starting_after=mer_…` → accounts, newest first,
+//!   100 a page
 //! - `GET /admin/merchants/{id}` → account with its key pairs
 //! - `PATCH /admin/merchants/{id} {name?, kyc_tier?, kyb_status?, status?}`
 //! - `POST /admin/merchants/{id}/keys {mode, scopes?, ip_allowlist?}` → 201
@@ -28,7 +30,7 @@ use crate::keys;
 
 pub fn routes() -> Router<AdminState> {
     Router::new()
-        .route("/admin/merchants", post(create_merchant))
+        .route("/admin/merchants", post(create_merchant).get(list_merchants))
         .route("/admin/merchants/{id}", get(get_merchant).patch(update_merchant))
         .route("/admin/merchants/{id}/keys", post(create_key_pair))
         .route("/admin/keys/{pair_id}/rotate", post(rotate_key_pair))
@@ -51,6 +53,21 @@ async fn create_merchant(State(state): State<AdminState>, body: axum::body::Byte
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("the new merchant vanished")))?;
     Ok((StatusCode::CREATED, axum::Json(account.json())).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct Page {
+    starting_after: Option<String>,
+}
+
+async fn list_merchants(
+    State(state): State<AdminState>,
+    axum::extract::Query(page): axum::extract::Query<Page>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let accounts = state.app.store.read(move |conn| accounts::list(conn, page.starting_after.as_deref())).await?;
+    let has_more = i64::try_from(accounts.len()).unwrap_or(i64::MAX) == accounts::LIST_LIMIT;
+    let data: Vec<Value> = accounts.iter().map(accounts::Account::json).collect();
+    Ok(axum::Json(serde_json::json!({ "object": "list", "data": data, "has_more": has_more })))
 }
 
 /// The account with its key pairs.

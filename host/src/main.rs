@@ -91,7 +91,13 @@ enum AdminAction {
         #[arg(long)]
         kyb_status: Option<String>,
     },
-    /// Show a merchant account and its key pairs.
+    /// List merchant accounts, newest first (100 a page).
+    Merchants {
+        /// The last id of the previous page.
+        #[arg(long)]
+        starting_after: Option<String>,
+    },
+    /// Show a merchant account, its key pairs and payout accounts.
     Merchant { id: String },
     /// Change a merchant account.
     MerchantSet {
@@ -173,6 +179,10 @@ fn admin(url: &str, token: &str, action: AdminAction) -> Result<()> {
                 ("kyb_status", kyb_status.map(Into::into)),
             ]);
             ("POST", "/admin/merchants".to_string(), Some(body))
+        }
+        AdminAction::Merchants { starting_after } => {
+            let query = starting_after.map(|id| format!("?starting_after={id}")).unwrap_or_default();
+            ("GET", format!("/admin/merchants{query}"), None)
         }
         AdminAction::Merchant { id } => ("GET", format!("/admin/merchants/{id}"), None),
         AdminAction::MerchantSet { id, name, kyc_tier, kyb_status, status } => {

@@ -60,6 +60,11 @@ async fn the_cli_lists_binds_and_reports_refusals() {
     assert_eq!(gated.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&gated.stdout).contains("KYC_TIER_INSUFFICIENT"));
     assert!(cli(&["merchant-set", &merchant, "--kyc-tier", "2"]).await.status.success());
+    let listed = json(&cli(&["merchants"]).await);
+    assert_eq!(listed["data"][0]["id"], merchant.as_str(), "newest first");
+    assert_eq!(listed["data"][1]["name"], "Sandbox merchant");
+    let next = json(&cli(&["merchants", "--starting-after", &merchant]).await);
+    assert_eq!(next["data"][0]["name"], "Sandbox merchant", "the page after the newest");
     let pair =
         cli(&["key-create", &merchant, "--mode", "test", "--scope", "payments:read", "--allow-ip", "10.0.0.0/8"]).await;
     assert!(pair.status.success(), "{}", String::from_utf8_lossy(&pair.stdout));
