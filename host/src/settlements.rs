@@ -527,8 +527,9 @@ pub fn list_json(conn: &Connection, merchant_id: &str, mode: Mode) -> Result<Val
 }
 
 /// `GET /v1/settlements/{id}`: the settlement and its report: every ledger
-/// movement of the merchant's pending balance it covered (collected after
-/// the previous settlement's cutoff, up to its own).
+/// movement of the merchant's pending balance it covered (after the cutoff
+/// of the previous settlement that did not fail, up to its own: money a
+/// failed payout returned is paid, and listed, by the next one).
 pub fn report_json(conn: &Connection, merchant_id: &str, mode: Mode, id: &str) -> Result<Option<Value>, StoreError> {
     let Some(mut object) = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM settlements WHERE id = ?1 AND merchant_id = ?2 AND mode = ?3"))?
@@ -542,7 +543,8 @@ pub fn report_json(conn: &Connection, merchant_id: &str, mode: Mode, id: &str) -
     let previous: i64 = conn
         .prepare_cached(
             "SELECT COALESCE(MAX(cutoff_at), 0) FROM settlements
-             WHERE merchant_id = ?1 AND mode = ?2 AND entity = ?3 AND currency = ?4 AND cutoff_at < ?5",
+             WHERE merchant_id = ?1 AND mode = ?2 AND entity = ?3 AND currency = ?4 AND cutoff_at < ?5
+               AND status <> 'failed'",
         )?
         .query_row(params![merchant_id, mode.as_str(), row.entity, row.currency, cutoff], |r| r.get(0))?;
     let sql = format!(

@@ -125,6 +125,10 @@ async fn a_failed_payout_returns_the_money_to_pending_for_the_next_batch() {
         (Some("paid"), Some(net))
     );
     assert_eq!(usd_balance(&app).await["pending"], 0);
+    // Its report lists the payment the failed one could not pay.
+    let retry = batch["settlements"][0]["id"].as_str().unwrap();
+    let report = app.get(&app.key, &format!("/v1/settlements/{retry}")).await;
+    assert_eq!(report.body["lines"][0]["transaction_id"], paid["id"], "{:?}", report.body);
     app.verify().expect("the ledger balances");
 }
 
