@@ -122,8 +122,9 @@ pub struct FxSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettlementSettings {
-    /// How often the batch runs (daily by default); 0: only when an
-    /// operator runs it (`soxara admin settle`).
+    /// How long after the last batch the next one runs (daily by default,
+    /// by the clock, across restarts); 0: only when an operator runs it
+    /// (`soxara admin settle`).
     #[serde(default = "default_settlement_interval_ms")]
     pub interval_ms: u64,
     /// Money is settled once it has been collected this long (refunds and

@@ -186,7 +186,23 @@ pub async fn run(state: &AppState, now_ms: i64) -> Result<Value, ApiError> {
             }
         }
     }
+    let counts = (i64::try_from(made.len()).unwrap_or(i64::MAX), i64::try_from(skipped.len()).unwrap_or(i64::MAX));
+    state
+        .store
+        .write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO settlement_batches (ran_at, cutoff_at, settlements, skipped) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![now_ms, cutoff_ms, counts.0, counts.1])?;
+            Ok(())
+        })
+        .await?;
     Ok(json!({ "cutoff_at": crate::clock::rfc3339(cutoff_ms), "settlements": made, "skipped": skipped }))
+}
+
+/// When the last batch ran, if one ever did.
+fn last_batch_at(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    Ok(conn.query_row("SELECT MAX(ran_at) FROM settlement_batches", [], |row| row.get(0))?)
 }
 
 /// Claims, pays out and records one settlement; `Err` says why none was made.
@@ -572,10 +588,18 @@ pub fn report_json(conn: &Connection, merchant_id: &str, mode: Mode, id: &str) -
 
 // ---- the daily batch ---------------------------------------------------------------
 
-/// Runs the batch every `[settlement] interval_ms` (not at all when 0).
+/// Runs the batch when `[settlement] interval_ms` has passed since the last
+/// one (by the clock and the database, so restarts neither skip nor repeat
+/// it); not at all when 0. Looks a second after the start, then at least
+/// once a minute.
 pub struct Worker {
     task: Option<tokio::task::JoinHandle<()>>,
 }
+
+/// The longest wait between two looks at whether a batch is due.
+const LOOK_EVERY_MS_MAX: u64 = 60_000;
+/// The first look, once the gateway has started.
+const FIRST_LOOK_MS: u64 = 1_000;
 
 impl Worker {
     pub fn spawn(state: AppState) -> Worker {
@@ -584,19 +608,28 @@ impl Worker {
             return Worker { task: None };
         }
         let task = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(std::time::Duration::from_millis(interval_ms));
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks.tick().await; // the first tick is immediate: wait a whole interval
+            let look_every = std::time::Duration::from_millis(interval_ms.min(LOOK_EVERY_MS_MAX));
+            let interval_ms = i64::try_from(interval_ms).unwrap_or(i64::MAX);
+            tokio::time::sleep(std::time::Duration::from_millis(FIRST_LOOK_MS)).await;
             loop {
-                ticks.tick().await;
-                match run(&state, crate::clock::now_ms()).await {
-                    Ok(batch) => tracing::info!(
-                        settlements = batch["settlements"].as_array().map_or(0, Vec::len),
-                        skipped = batch["skipped"].as_array().map_or(0, Vec::len),
-                        "settlement batch"
-                    ),
-                    Err(err) => tracing::error!(error = %err, "settlement batch failed; the next one retries"),
+                let now_ms = crate::clock::now_ms();
+                match state.store.read(last_batch_at).await {
+                    Ok(last) if last.is_none_or(|at| now_ms.saturating_sub(at) >= interval_ms) => {
+                        match run(&state, now_ms).await {
+                            Ok(batch) => tracing::info!(
+                                settlements = batch["settlements"].as_array().map_or(0, Vec::len),
+                                skipped = batch["skipped"].as_array().map_or(0, Vec::len),
+                                "settlement batch"
+                            ),
+                            Err(err) => tracing::error!(error = %err, "settlement batch failed; the next look retries"),
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, "settlement: cannot read the last batch; looking again later")
+                    }
                 }
+                tokio::time::sleep(look_every).await;
             }
         });
         Worker { task: Some(task) }

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_refunds_in_history.sql"),
     include_str!("../migrations/0010_accounts_and_key_pairs.sql"),
     include_str!("../migrations/0011_settlements.sql"),
+    include_str!("../migrations/0012_settlement_batches.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

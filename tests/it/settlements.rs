@@ -172,3 +172,26 @@ async fn merchants_without_a_payout_account_are_skipped_with_a_reason() {
         bad.body["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["currency", "method", "destination"]);
 }
+
+#[tokio::test]
+async fn the_batch_runs_on_its_own_by_the_clock_and_a_restart_does_not_repeat_it() {
+    // A batch every hour, money settleable at once.
+    let settlement = SettlementSettings { interval_ms: 3_600_000, hold_ms: 0 };
+    let mut app = spawn_app_with(FileConfig { settlement, ..FileConfig::default() }).await;
+    payout_account(&app, "+231770009876").await;
+    let paid = pay(&app, 2_000).await;
+    // No batch has ever run, so one is due: the worker's first look, a
+    // second after the start, makes it.
+    let batch = "SELECT count(*) FROM settlement_batches";
+    soxara_tests::wait_for("the first batch", || async { (app.count(batch).await >= 1).then_some(()) }).await;
+    let settled = app.get(&app.key, "/v1/settlements").await.body["data"][0].clone();
+    assert_eq!((settled["status"].as_str(), settled["amount"].as_i64()), (Some("paid"), paid["net_amount"].as_i64()));
+
+    // A restart within the hour does not run another batch.
+    pay(&app, 1_000).await;
+    app.restart().await;
+    // Past the restarted worker's first look.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(app.count(batch).await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM settlements").await, 1);
+}
