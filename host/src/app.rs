@@ -38,6 +38,9 @@ pub struct AppState {
     pub webhook_settings: crate::config::WebhookSettings,
     pub status_checks: crate::config::StatusCheckSettings,
     pub settlement: crate::config::SettlementSettings,
+    pub transfers: crate::config::TransferSettings,
+    /// The messenger plugin bound to each mode (`messaging`).
+    pub messengers: Arc<crate::messaging::Messengers>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// API keys recently verified (see `auth::KeyCache`).
     pub keys: Arc<crate::auth::KeyCache>,
@@ -60,6 +63,7 @@ pub struct RunningApp {
     webhooks: Option<crate::webhooks::delivery::Worker>,
     status_checks: Option<crate::rail_updates::Worker>,
     settlements: Option<crate::settlements::Worker>,
+    transfers: Option<crate::transfers::Worker>,
     server: JoinHandle<std::io::Result<()>>,
     admin_server: JoinHandle<std::io::Result<()>>,
 }
@@ -77,6 +81,9 @@ impl RunningApp {
             worker.stop().await;
         }
         if let Some(worker) = self.settlements.take() {
+            worker.stop().await;
+        }
+        if let Some(worker) = self.transfers.take() {
             worker.stop().await;
         }
         (&mut self.server).await.context("server task")?.context("server")?;
@@ -140,6 +147,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     })
     .await??;
     let routes = Routes::build(&plugins.rails, &config.file.routes).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    let messengers = crate::messaging::Messengers::bind(&config.file.transfers, &plugins.messengers)?;
     let runtime = Arc::new(runtime);
     let registry = Registry::new(Arc::clone(&runtime), plugin_configs, plugins.rails, routes);
     let state = AppState {
@@ -150,6 +158,8 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         webhook_settings: config.file.webhooks.clone(),
         status_checks: config.file.status_checks.clone(),
         settlement: config.file.settlement,
+        transfers: config.file.transfers.clone(),
+        messengers: Arc::new(messengers),
         metrics,
         keys: Arc::new(crate::auth::KeyCache::default()),
         rate_limiter: Arc::new(crate::rate_limit::RateLimiter::new(config.file.rate_limits)),
@@ -164,6 +174,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     let webhooks = crate::webhooks::delivery::Worker::spawn(state.store.clone(), config.file.webhooks.clone());
     let status_checks = crate::rail_updates::Worker::spawn(state.clone());
     let settlements = crate::settlements::Worker::spawn(state.clone());
+    let transfers = crate::transfers::Worker::spawn(state.clone());
 
     let (shutdown_watch, mut stopped) = watch::channel(false);
     let router = crate::http::router(state.clone());
@@ -204,6 +215,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         webhooks: Some(webhooks),
         status_checks: Some(status_checks),
         settlements: Some(settlements),
+        transfers: Some(transfers),
         server,
         admin_server,
     })

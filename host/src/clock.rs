@@ -31,6 +31,13 @@ pub fn format_compact(ms: i64) -> String {
     format!("{:04}{:02}{:02}{:02}{:02}{:02}", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second())
 }
 
+/// `3 Dec 2026 14:05 UTC`, for messages people read.
+pub fn format_for_people(ms: i64) -> String {
+    let t = to_datetime(ms);
+    let month = &t.month().to_string()[..3];
+    format!("{} {month} {:04} {:02}:{:02} UTC", t.day(), t.year(), t.hour(), t.minute())
+}
+
 fn to_datetime(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .expect("stored times are milliseconds within OffsetDateTime's range")

@@ -36,6 +36,12 @@
 //! interval_ms = 86400000      # how often (0: only `soxara admin settle`)
 //! hold_ms = 86400000          # money collected this long ago is settled
 //!
+//! [transfers]                 # money sent to phone numbers not yet on Soxara
+//! claim_ttl_ms = 604800000    # unclaimed this long: returned to the sender
+//! code_attempts_max = 5       # wrong claim codes before the money is returned
+//! messenger_test = "messaging-sandbox"   # messenger plugin (file stem) per mode
+//! messenger_live = "whatsapp"            # none by default: live transfers reach registered customers only
+//!
 //! [rate_limits]               # requests a minute per API key (0: no limit)
 //! live_per_minute = 300
 //! test_per_minute = 10
@@ -80,6 +86,8 @@ pub struct FileConfig {
     pub rate_limits: RateLimitSettings,
     #[serde(default)]
     pub settlement: SettlementSettings,
+    #[serde(default)]
+    pub transfers: TransferSettings,
     /// Serve the API over TLS from these PEM files.
     #[serde(default)]
     pub tls: Option<TlsSettings>,
@@ -107,6 +115,56 @@ pub struct FileConfig {
     /// Per plugin, keyed by the component's file stem (`fx-http` for `fx-http.wasm`).
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSettings>,
+}
+
+/// Transfers to phone numbers (`transfers`): how long a recipient who is
+/// not yet on Soxara has to claim, and which messenger tells them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferSettings {
+    #[serde(default = "default_claim_ttl_ms")]
+    pub claim_ttl_ms: u64,
+    #[serde(default = "default_code_attempts_max")]
+    pub code_attempts_max: u32,
+    /// A claim message that has not gone out after this long (a crash, a
+    /// messenger outage) is replaced by a new one with a new code.
+    #[serde(default = "default_resend_after_ms")]
+    pub resend_after_ms: u64,
+    /// The messenger plugin (file stem) for test-mode transfers.
+    #[serde(default = "default_messenger_test")]
+    pub messenger_test: Option<String>,
+    /// The messenger plugin for live transfers; without one, live transfers
+    /// reach registered customers only.
+    #[serde(default)]
+    pub messenger_live: Option<String>,
+}
+
+fn default_claim_ttl_ms() -> u64 {
+    7 * 24 * 3_600_000
+}
+
+fn default_code_attempts_max() -> u32 {
+    5
+}
+
+fn default_resend_after_ms() -> u64 {
+    60_000
+}
+
+fn default_messenger_test() -> Option<String> {
+    Some("messaging-sandbox".to_string())
+}
+
+impl Default for TransferSettings {
+    fn default() -> TransferSettings {
+        TransferSettings {
+            claim_ttl_ms: default_claim_ttl_ms(),
+            code_attempts_max: default_code_attempts_max(),
+            resend_after_ms: default_resend_after_ms(),
+            messenger_test: default_messenger_test(),
+            messenger_live: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -430,6 +488,7 @@ impl Default for FileConfig {
             status_checks: StatusCheckSettings::default(),
             rate_limits: RateLimitSettings::default(),
             settlement: SettlementSettings::default(),
+            transfers: TransferSettings::default(),
             tls: None,
             trusted_proxies: Vec::new(),
             public_url: None,
@@ -497,6 +556,8 @@ impl FileConfig {
         }
         anyhow::ensure!(self.fx.quote_ttl_ms <= FX_QUOTE_TTL_MS_MAX, "fx.quote_ttl_ms must be at most 1 hour");
         anyhow::ensure!(self.plugin_limits.call_ms_max > 0, "plugin_limits.call_ms_max must be positive");
+        anyhow::ensure!(self.transfers.claim_ttl_ms > 0, "transfers.claim_ttl_ms must be positive");
+        anyhow::ensure!(self.transfers.code_attempts_max > 0, "transfers.code_attempts_max must be positive");
         if let Some(token) = &self.admin.token {
             anyhow::ensure!(token.len() >= 24, "admin.token must be at least 24 characters");
         }

@@ -102,6 +102,23 @@ pub enum ApiError {
     KeyLimitReached { max: i64 },
     #[error("This API key may make {per_minute} requests a minute; retry after {retry_after_s} s.")]
     RateLimited { per_minute: u32, retry_after_s: u64 },
+    #[error(
+        "Your {currency} balance available for transfers is {available} minor units; this transfer needs {needed}. \
+         Transfers are paid from money collected by mobile money and wallet payments."
+    )]
+    TransferBalanceInsufficient { currency: String, available: i64, needed: u64 },
+    #[error(
+        "This recipient is not on Soxara yet and no messaging channel is configured for {mode} mode to send them \
+         a claim code; nothing was sent."
+    )]
+    MessagingUnavailable { mode: &'static str },
+    #[error("No money is waiting to be claimed by this phone number (it may have been claimed, expired or returned).")]
+    ClaimNotFound,
+    #[error(
+        "The claim code is wrong or has been replaced by a newer one; {attempts_left} attempts left before the money \
+         goes back to the sender."
+    )]
+    ClaimCodeInvalid { attempts_left: i64 },
     #[error("An internal error occurred; it has been logged with the request id.")]
     Internal(#[from] anyhow::Error),
 }
@@ -126,7 +143,12 @@ impl ApiError {
             ApiError::IdempotencyKeyReused | ApiError::PaymentMethodUnavailable(_) | ApiError::QuoteExpired { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::InsufficientFunds { .. } => StatusCode::PAYMENT_REQUIRED,
+            ApiError::InsufficientFunds { .. } | ApiError::TransferBalanceInsufficient { .. } => {
+                StatusCode::PAYMENT_REQUIRED
+            }
+            ApiError::MessagingUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ClaimNotFound => StatusCode::NOT_FOUND,
+            ApiError::ClaimCodeInvalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TestModeOnly => StatusCode::FORBIDDEN,
             ApiError::QuoteAlreadyUsed { .. } | ApiError::WebhookEndpointLimit { .. } => StatusCode::CONFLICT,
             ApiError::FxRateUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -166,6 +188,10 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             ApiError::PaymentMethodUnavailable(_) => "PAYMENT_METHOD_UNAVAILABLE",
             ApiError::InsufficientFunds { .. } => "INSUFFICIENT_FUNDS",
+            ApiError::TransferBalanceInsufficient { .. } => "INSUFFICIENT_BALANCE",
+            ApiError::MessagingUnavailable { .. } => "MESSAGING_UNAVAILABLE",
+            ApiError::ClaimNotFound => "CLAIM_NOT_FOUND",
+            ApiError::ClaimCodeInvalid { .. } => "CLAIM_CODE_INVALID",
             ApiError::TestModeOnly => "TEST_MODE_ONLY",
             ApiError::QuoteExpired { .. } => "QUOTE_EXPIRED",
             ApiError::QuoteAlreadyUsed { .. } => "QUOTE_ALREADY_USED",
@@ -267,6 +293,10 @@ mod tests {
             ApiError::MethodNotAllowed { method: "GET".into(), path: "/".into() },
             ApiError::PaymentMethodUnavailable(String::new()),
             ApiError::InsufficientFunds { currency: String::new(), available: 0, needed: 1 },
+            ApiError::TransferBalanceInsufficient { currency: String::new(), available: 0, needed: 1 },
+            ApiError::MessagingUnavailable { mode: "live" },
+            ApiError::ClaimNotFound,
+            ApiError::ClaimCodeInvalid { attempts_left: 1 },
             ApiError::TestModeOnly,
             ApiError::QuoteExpired { expired_at: String::new() },
             ApiError::QuoteAlreadyUsed { swap_id: String::new() },
@@ -306,6 +336,10 @@ mod tests {
                 | ApiError::MethodNotAllowed { .. }
                 | ApiError::PaymentMethodUnavailable(_)
                 | ApiError::InsufficientFunds { .. }
+                | ApiError::TransferBalanceInsufficient { .. }
+                | ApiError::MessagingUnavailable { .. }
+                | ApiError::ClaimNotFound
+                | ApiError::ClaimCodeInvalid { .. }
                 | ApiError::TestModeOnly
                 | ApiError::QuoteExpired { .. }
                 | ApiError::QuoteAlreadyUsed { .. }

@@ -89,6 +89,7 @@ pub fn transaction_json(
         Some("tup") => ("top_ups", |c, id| crate::wallets::top_up_json(c, id).map(Some)),
         Some("swap") => ("fx_swaps", crate::fx::swap_json),
         Some("ref") => ("refunds", crate::refunds::json_by_id),
+        Some("trf") => ("transfers", crate::transfers::json_by_id),
         _ => return Ok(None),
     };
     let owned = conn

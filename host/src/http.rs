@@ -51,6 +51,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/settlements", get(list_settlements))
         .route("/v1/settlements/{id}", get(get_settlement))
         .route("/v1/scopes", get(list_scopes))
+        .route("/v1/transfers", post(create_transfer))
+        .route("/v1/transfers/{id}", get(get_transfer))
+        .route("/v1/claims", post(create_claim))
+        .route("/v1/test/messages", get(list_test_messages))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -363,6 +367,55 @@ async fn get_settlement(
     let (mode, merchant_id) = (caller.mode, caller.merchant_id.clone());
     let found = state.store.read(move |conn| crate::settlements::report_json(conn, &merchant_id, mode, &id)).await?;
     Ok(axum::Json(found.ok_or(ApiError::NotFound { what: "settlement" })?))
+}
+
+async fn create_transfer(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (key, body) = write_request(&caller, Scope::TransfersWrite, &headers, body).await?;
+    let request = crate::transfers::parse(&body)?;
+    reply_response(crate::transfers::create(&state, &caller, key, request).await?)
+}
+
+async fn get_transfer(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require(Scope::TransfersRead)?;
+    Ok(axum::Json(crate::transfers::get(&state, &caller, id).await?))
+}
+
+/// `POST /v1/claims`: public keys may call it (a claim page, a chat bot).
+async fn create_claim(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (key, body) = write_request(&caller, Scope::ClaimsWrite, &headers, body).await?;
+    let request = crate::transfers::parse_claim(&body)?;
+    reply_response(crate::transfers::claim(&state, &caller, key, request).await?)
+}
+
+/// `GET /v1/test/messages[?phone=]`: the sandbox's outbox.
+async fn list_test_messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require(Scope::TransfersRead)?;
+    let mut phone = None;
+    for (name, value) in query {
+        match name.as_str() {
+            "phone" => phone = Some(value),
+            other => return Err(ApiError::invalid(other, "is not a known parameter; expected phone")),
+        }
+    }
+    Ok(axum::Json(crate::messaging::list_test(&state, &caller, phone).await?))
 }
 
 /// `GET /v1/scopes`: every scope, for any valid key.

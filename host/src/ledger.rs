@@ -38,6 +38,9 @@ pub enum AccountKind {
     DisputeReserve,
     /// A merchant's settlement sent to a rail's payout, not yet confirmed (liability).
     SettlementInTransit,
+    /// Money sent to a phone number not yet on Soxara, waiting for its
+    /// owner to claim it, owned by that phone (liability).
+    ClaimEscrow,
 }
 
 impl AccountKind {
@@ -53,6 +56,7 @@ impl AccountKind {
             AccountKind::FxRevenue => "fx_revenue",
             AccountKind::DisputeReserve => "dispute_reserve",
             AccountKind::SettlementInTransit => "settlement_in_transit",
+            AccountKind::ClaimEscrow => "claim_escrow",
         }
     }
 }
@@ -117,6 +121,11 @@ fn check_balanced(mode: Mode, postings: &[Posting]) -> Result<(), String> {
         Some((currency, sum)) => Err(format!("entry does not balance in {currency}: off by {sum}")),
         None => Ok(()),
     }
+}
+
+/// Opens an account before its first posting (a new customer's wallets).
+pub fn open_account(conn: &Connection, account: &Account) -> Result<(), StoreError> {
+    account_id(conn, account).map(drop)
 }
 
 fn account_id(conn: &Connection, account: &Account) -> Result<i64, StoreError> {

@@ -44,6 +44,26 @@ impl Currency {
     }
 }
 
+/// An amount as people read it: "LRD 1,500.00" (code, grouped major units,
+/// the currency's decimals). For messages, never for arithmetic.
+pub fn display_amount(amount_minor: u64, currency: Currency) -> String {
+    let scale = 10u64.pow(u32::from(currency.exponent));
+    let (major, minor) = (amount_minor / scale, amount_minor % scale);
+    let digits = major.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    if currency.exponent == 0 {
+        format!("{} {grouped}", currency.code)
+    } else {
+        format!("{} {grouped}.{minor:0width$}", currency.code, width = usize::from(currency.exponent))
+    }
+}
+
 /// Parses an amount from its raw JSON text: a positive integer of minor units
 /// that fits in i64.
 pub fn parse_amount_minor(raw_json: &str) -> Result<u64, String> {
@@ -80,6 +100,15 @@ pub fn basis_points_of(amount_minor: u64, bps: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_display_in_major_units_with_grouping() {
+        let lrd = Currency::from_code("LRD").unwrap();
+        assert_eq!(display_amount(150_000, lrd), "LRD 1,500.00");
+        assert_eq!(display_amount(5, lrd), "LRD 0.05");
+        assert_eq!(display_amount(12_345_678_901, lrd), "LRD 123,456,789.01");
+        assert_eq!(display_amount(100_000, Currency::from_code("USD").unwrap()), "USD 1,000.00");
+    }
 
     #[test]
     fn amounts_are_positive_integers_in_range() {

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 /// Every scope, in the order `GET /v1/scopes` lists them.
-pub const ALL: [Scope; 24] = [
+pub const ALL: [Scope; 25] = [
     Scope::AccountRead,
     Scope::BalanceRead,
     Scope::WalletRead,
@@ -21,6 +21,7 @@ pub const ALL: [Scope; 24] = [
     Scope::FxWrite,
     Scope::TransfersRead,
     Scope::TransfersWrite,
+    Scope::ClaimsWrite,
     Scope::WebhooksRead,
     Scope::WebhooksWrite,
     Scope::BillsRead,
@@ -49,6 +50,7 @@ pub enum Scope {
     FxWrite,
     TransfersRead,
     TransfersWrite,
+    ClaimsWrite,
     WebhooksRead,
     WebhooksWrite,
     BillsRead,
@@ -83,6 +85,9 @@ impl Scope {
             Scope::FxWrite => ("fx:write", "Execute FX swaps."),
             Scope::TransfersRead => ("transfers:read", "Retrieve transfers to phone numbers."),
             Scope::TransfersWrite => ("transfers:write", "Send money to any phone number."),
+            Scope::ClaimsWrite => {
+                ("claims:write", "Claim money sent to a phone number with the code its owner received.")
+            }
             Scope::WebhooksRead => ("webhooks:read", "List webhook endpoints and retrieve events."),
             Scope::WebhooksWrite => {
                 ("webhooks:write", "Create, delete, rotate and test webhook endpoints; redeliver events.")
@@ -110,7 +115,7 @@ impl Scope {
     /// Whether a public key (safe to embed in client apps) may use it: only
     /// reads that reveal nothing about customers or money held.
     pub fn allows_public_keys(self) -> bool {
-        matches!(self, Scope::AccountRead | Scope::FxRead)
+        matches!(self, Scope::AccountRead | Scope::FxRead | Scope::ClaimsWrite)
     }
 
     fn bit(self) -> u32 {

@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_accounts_and_key_pairs.sql"),
     include_str!("../migrations/0011_settlements.sql"),
     include_str!("../migrations/0012_settlement_batches.sql"),
+    include_str!("../migrations/0013_transfers.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -80,37 +80,43 @@ impl Fields {
 
     /// `customer.phone` (E.164); `customer` may hold nothing else.
     pub fn customer_phone(&self, errors: &mut Vec<FieldError>, required: bool) -> Option<String> {
-        let customer = match self.get("/customer") {
+        self.phone_of("customer", errors, required)
+    }
+
+    /// The E.164 phone of a party object such as `{"phone": "+231770001234"}`
+    /// under `field` (`customer`, `recipient`).
+    pub fn phone_of(&self, field: &str, errors: &mut Vec<FieldError>, required: bool) -> Option<String> {
+        let party = match self.get(&format!("/{field}")) {
             None => None,
-            Some(Value::Object(customer)) => {
-                for field in customer.keys().filter(|k| k.as_str() != "phone") {
-                    fail(errors, &format!("customer.{field}"), "is not a known field; expected phone");
+            Some(Value::Object(party)) => {
+                for key in party.keys().filter(|k| k.as_str() != "phone") {
+                    fail(errors, &format!("{field}.{key}"), "is not a known field; expected phone");
                 }
-                Some(customer)
+                Some(party)
             }
             Some(_) => {
-                fail(errors, "customer", "must be an object such as {\"phone\": \"+231770001234\"}");
+                fail(errors, field, "must be an object such as {\"phone\": \"+231770001234\"}");
                 return None;
             }
         };
-        match customer.and_then(|c| c.get("phone")).filter(|v| !v.is_null()) {
+        let phone_field = format!("{field}.phone");
+        match party.and_then(|c| c.get("phone")).filter(|v| !v.is_null()) {
             None => {
                 if required {
-                    fail(errors, "customer.phone", "is required: an E.164 phone number such as +231770001234");
+                    fail(errors, &phone_field, "is required: an E.164 phone number such as +231770001234");
                 }
                 None
             }
             Some(Value::String(phone)) => {
-                crate::phone::parse_e164(phone).map_err(|m| fail(errors, "customer.phone", m)).ok()
+                crate::phone::parse_e164(phone).map_err(|m| fail(errors, &phone_field, m)).ok()
             }
             Some(_) => {
-                fail(errors, "customer.phone", "must be a string such as \"+231770001234\"");
+                fail(errors, &phone_field, "must be a string such as \"+231770001234\"");
                 None
             }
         }
     }
 
-    /// A string field of at most `chars_max` characters.
     pub fn string(
         &self,
         field: &str,

@@ -130,6 +130,7 @@ pub async fn top_up(state: &AppState, caller: &Caller, key: String, request: New
             )?
             .execute(params![id, merchant, request.phone, amount, currency, now_ms])?;
             record_customer_transaction(conn, &id, &merchant, Mode::Test, &request.phone, "top_up", now_ms)?;
+            crate::transfers::register_by_wallet(conn, Mode::Test, &request.phone, now_ms)?;
             let funding = Account {
                 mode: Mode::Test,
                 entity: WALLET_ENTITY.to_string(),

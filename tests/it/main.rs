@@ -20,6 +20,7 @@ mod registry;
 mod settlements;
 mod stripe;
 mod tenancy;
+mod transfers;
 mod transport;
 mod validation;
 mod verify;

@@ -22,6 +22,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use bindings::fx::FxPluginPre;
 pub use bindings::fx::exports::soxara::gateway::fx_provider::Rate as ProviderRate;
+use bindings::messaging::MessengerPluginPre;
+pub use bindings::messaging::exports::soxara::messaging::messenger::{Message, MessengerInfo, Sent};
 pub use bindings::rail::exports::soxara::gateway::rail::{
     Callback, CallbackEvent, CallbackOutcome, CollectRequest, DisputeNotice, PayoutRequest, RailInfo, RailOutcome,
     RefundRequest, SupportedMethod,
@@ -217,6 +219,30 @@ impl Runtime {
             .and_then(|instance| instance.soxara_gateway_fx_provider().call_name(&mut store))
             .map_err(|e| classify(e, &fx.limits))?;
         Ok(Arc::new(fx))
+    }
+
+    /// Compiles a messenger component, checks it against the messenger
+    /// world, and asks it to describe itself.
+    pub fn load_messenger(&self, path: &Path, context: PluginContext) -> Result<Arc<LoadedMessenger>> {
+        let component = Component::from_file(&self.engine, path)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("compiling {}", path.display()))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(MessengerPluginPre::new)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("{} does not fit the soxara:messaging messenger world", path.display()))?;
+        let mut messenger = LoadedMessenger {
+            engine: self.engine.clone(),
+            pre,
+            limits: self.limits.with(&context.limit_overrides),
+            context: Arc::new(context),
+            metrics: Arc::clone(&self.metrics),
+            info: MessengerInfo { name: String::new(), version: String::new() },
+        };
+        messenger.info = messenger.call(|plugin, store| plugin.soxara_messaging_messenger().call_describe(store))?;
+        Ok(Arc::new(messenger))
     }
 }
 
@@ -500,6 +526,59 @@ impl LoadedFx {
     }
 }
 
+/// A messenger component, compiled and linked, ready to instantiate per call.
+pub struct LoadedMessenger {
+    engine: Engine,
+    pre: MessengerPluginPre<HostState>,
+    context: Arc<PluginContext>,
+    limits: PluginLimits,
+    metrics: Arc<Metrics>,
+    pub info: MessengerInfo,
+}
+
+impl LoadedMessenger {
+    /// The name the operator knows it by: its component's file stem.
+    pub fn plugin_name(&self) -> &str {
+        &self.context.name
+    }
+
+    /// Asks the channel to deliver one message.
+    pub fn send(&self, message: &Message) -> Result<Result<Sent, Failure>, PluginError> {
+        let started = Instant::now();
+        let chars_max = self.limits.output_chars_max;
+        let answer = self.call(|plugin, store| plugin.soxara_messaging_messenger().call_send(store, message)).and_then(
+            |answer| {
+                match &answer {
+                    Ok(sent) if sent.provider_reference.as_ref().is_some_and(|r| r.chars().count() > chars_max) => {
+                        return Err(PluginError::MalformedOutput(format!(
+                            "provider reference longer than {chars_max} characters"
+                        )));
+                    }
+                    Err(failure) => {
+                        check_answer(&Err(failure.clone()), chars_max).map_err(PluginError::MalformedOutput)?
+                    }
+                    Ok(_) => {}
+                }
+                Ok(answer)
+            },
+        );
+        self.metrics.plugin_call(self.plugin_name(), "send", outcome_label(&answer), started.elapsed().as_secs_f64());
+        answer
+    }
+
+    fn call<T>(
+        &self,
+        f: impl FnOnce(&bindings::messaging::MessengerPlugin, &mut Store<HostState>) -> wasmtime::Result<T>,
+    ) -> Result<T, PluginError> {
+        let mut store = new_store(&self.engine, &self.context, &self.limits);
+        let outcome = self.pre.instantiate(&mut store).and_then(|plugin| f(&plugin, &mut store));
+        if let Some(wasi) = &store.data().wasi {
+            wasi.flush_to_log(&self.context);
+        }
+        outcome.map_err(|e| classify(e, &self.limits))
+    }
+}
+
 /// How a call ended, for metrics: `ok` (an answer), `failure` (a refusal
 /// as a value), or the kind of plugin error.
 fn outcome_label<T>(answer: &Result<Result<T, Failure>, PluginError>) -> &'static str {
@@ -565,9 +644,10 @@ pub fn name_taken(rails: &[Arc<LoadedRail>], rail: &LoadedRail) -> bool {
 pub struct LoadedPlugins {
     pub rails: Vec<Arc<LoadedRail>>,
     pub fx: Vec<Arc<LoadedFx>>,
+    pub messengers: Vec<Arc<LoadedMessenger>>,
 }
 
-/// Loads every `*.wasm` in `dir` as a rail or an FX provider, whichever world
+/// Loads every `*.wasm` in `dir` as a rail, an FX provider or a messenger, whichever world
 /// it fits, with its settings from `settings` (by file stem). A
 /// component that fits neither is logged and skipped.
 pub fn load_dir(runtime: &Runtime, dir: &Path, settings: &crate::config::PluginConfigs) -> Result<LoadedPlugins> {
@@ -598,12 +678,19 @@ pub fn load_dir(runtime: &Runtime, dir: &Path, settings: &crate::config::PluginC
                     tracing::info!(fx = %fx.name, path = %path.display(), "FX provider loaded");
                     loaded.fx.push(fx);
                 }
-                Err(fx_err) => tracing::warn!(
-                    path = %path.display(),
-                    as_rail = format!("{rail_err:#}"),
-                    as_fx = format!("{fx_err:#}"),
-                    "plugin not loaded: it fits no world this gateway hosts"
-                ),
+                Err(fx_err) => match runtime.load_messenger(&path, context()) {
+                    Ok(messenger) => {
+                        tracing::info!(messenger = %messenger.info.name, path = %path.display(), "messenger loaded");
+                        loaded.messengers.push(messenger);
+                    }
+                    Err(messenger_err) => tracing::warn!(
+                        path = %path.display(),
+                        as_rail = format!("{rail_err:#}"),
+                        as_fx = format!("{fx_err:#}"),
+                        as_messenger = format!("{messenger_err:#}"),
+                        "plugin not loaded: it fits no world this gateway hosts"
+                    ),
+                },
             },
         }
     }

@@ -33,6 +33,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "dispute.opened",
     "settlement.paid",
     "settlement.failed",
+    "transfer.completed",
+    "transfer.returned",
     "transaction.completed",
     "transaction.failed",
     "transaction.refunded",
