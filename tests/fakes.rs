@@ -4,6 +4,7 @@ pub mod example_pay;
 pub mod mtn;
 pub mod orange;
 pub mod stripe;
+pub mod whatsapp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -28,8 +28,10 @@ use crate::wallets::WALLET_ENTITY;
 
 /// Digits in a claim code.
 const CODE_DIGITS: u32 = 6;
-/// Claim messages sent for one transfer before it is returned as unreachable.
-const SENDS_MAX: i64 = 5;
+/// The longest wait between two claim messages that did not go out.
+const RESEND_DELAY_MS_MAX: i64 = 3_600_000;
+/// Claim messages one sweep sends at most.
+const RESENDS_PER_SWEEP_MAX: usize = 100;
 /// The approved message template for a claim code.
 const CLAIM_TEMPLATE: &str = "transfer_claim";
 /// Longest transfer description.
@@ -183,8 +185,7 @@ pub async fn create(state: &AppState, caller: &Caller, key: String, request: New
 
 /// Sends a transfer's recipient a fresh claim code (replacing any earlier
 /// one), and returns the transfer if the messenger says the number cannot
-/// be reached or it has been tried `SENDS_MAX` times. Errors are logged:
-/// the sweep tries again.
+/// be reached. Errors are logged: the sweep tries again.
 pub async fn send_claim_code(state: &AppState, transfer_id: &str) {
     if let Err(err) = try_send_claim_code(state, transfer_id).await {
         tracing::warn!(transfer = transfer_id, error = %err, "claim code not sent; the sweep retries");
@@ -213,13 +214,6 @@ async fn try_send_claim_code(state: &AppState, transfer_id: &str) -> Result<(), 
         .write(move |conn| {
             let now_ms = crate::clock::now_ms();
             let Some(transfer) = Pending::load(conn, &id)? else { return Ok(None) };
-            let sends: i64 = conn
-                .prepare_cached("SELECT COUNT(*) FROM messages WHERE transfer_id = ?1")?
-                .query_row(params![id], |r| r.get(0))?;
-            if sends >= SENDS_MAX {
-                return_transfer(conn, &transfer, "recipient_unreachable", now_ms)?;
-                return Ok(None);
-            }
             let code =
                 format!("{:0width$}", rand::random_range(0..10u32.pow(CODE_DIGITS)), width = CODE_DIGITS as usize);
             conn.prepare_cached("UPDATE transfers SET code_hash = ?2 WHERE id = ?1")?
@@ -466,8 +460,9 @@ pub struct Swept {
 }
 
 /// Returns transfers whose claim time ran out, and sends a new code where
-/// the last message did not go out (a crash, a messenger outage) for
-/// `resend_after_ms`.
+/// the last message did not go out (a crash, a messenger outage): after
+/// `resend_after_ms`, doubling with each failed message up to an hour, until
+/// the claim period ends.
 pub async fn sweep(state: &AppState, now_ms: i64) -> Result<Swept, ApiError> {
     let returned = state
         .store
@@ -486,26 +481,54 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<Swept, ApiError> {
             Ok(expired.len())
         })
         .await?;
-    let stale_before = now_ms.saturating_sub(i64::try_from(state.transfers.resend_after_ms).unwrap_or(i64::MAX));
+    let resend_after_ms = i64::try_from(state.transfers.resend_after_ms).unwrap_or(i64::MAX);
     let unsent: Vec<String> = state
         .store
         .read(move |conn| {
+            // Each pending transfer's messages: how many, and the newest one.
             let mut statement = conn.prepare_cached(
-                "SELECT t.id FROM transfers t
-                 WHERE t.status = 'pending_claim'
-                   AND COALESCE((SELECT m.status <> 'sent' AND m.updated_at <= ?1 FROM messages m
-                                 WHERE m.transfer_id = t.id ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1),
-                                t.created_at <= ?1)
-                 LIMIT 100",
+                "SELECT t.id, t.created_at,
+                        (SELECT COUNT(*) FROM messages m WHERE m.transfer_id = t.id),
+                        (SELECT m.status FROM messages m WHERE m.transfer_id = t.id
+                         ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1),
+                        (SELECT m.updated_at FROM messages m WHERE m.transfer_id = t.id
+                         ORDER BY m.created_at DESC, m.rowid DESC LIMIT 1)
+                 FROM transfers t WHERE t.status = 'pending_claim'",
             )?;
-            let rows = statement.query_map(params![stale_before], |r| r.get(0))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let rows = statement.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                ))
+            })?;
+            let mut due = Vec::new();
+            for row in rows {
+                let (id, created_at, sends, last_status, last_at) = row?;
+                let due_at = match (last_status.as_deref(), last_at) {
+                    (Some("sent"), _) => continue,
+                    (Some(_), Some(at)) => at.saturating_add(resend_delay_ms(resend_after_ms, sends)),
+                    _ => created_at.saturating_add(resend_after_ms),
+                };
+                if due_at <= now_ms && due.len() < RESENDS_PER_SWEEP_MAX {
+                    due.push(id);
+                }
+            }
+            Ok(due)
         })
         .await?;
     for id in &unsent {
         send_claim_code(state, id).await;
     }
     Ok(Swept { returned, resent: unsent.len() })
+}
+
+/// How long after the newest of `sends` failed messages the next goes out.
+fn resend_delay_ms(resend_after_ms: i64, sends: i64) -> i64 {
+    let doublings = u32::try_from(sends.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    resend_after_ms.saturating_mul(1 << doublings).min(RESEND_DELAY_MS_MAX.max(resend_after_ms))
 }
 
 /// Runs the sweep every `SWEEP_EVERY_MS`.
@@ -642,4 +665,23 @@ fn escrow_account(mode: Mode, phone: &str, currency: &str) -> Account {
 /// hash, and the code itself is never stored.
 fn code_hash(transfer_id: &str, code: &str) -> String {
     hex::encode(Sha256::digest(format!("{transfer_id}:{code}").as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resends_back_off_to_an_hour() {
+        assert_eq!(resend_delay_ms(60_000, 1), 60_000);
+        assert_eq!(resend_delay_ms(60_000, 3), 240_000);
+        assert_eq!(resend_delay_ms(60_000, 50), RESEND_DELAY_MS_MAX);
+        assert_eq!(resend_delay_ms(7_200_000, 2), 7_200_000, "never below the configured delay");
+    }
+
+    #[test]
+    fn a_code_hash_binds_the_code_to_its_transfer() {
+        assert_ne!(code_hash("trf_a", "123456"), code_hash("trf_b", "123456"));
+        assert_eq!(code_hash("trf_a", "123456").len(), 64);
+    }
 }

@@ -26,4 +26,5 @@ mod validation;
 mod verify;
 mod wallets;
 mod webhooks;
+mod whatsapp;
 mod wit_compat;

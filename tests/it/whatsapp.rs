@@ -1,0 +1,174 @@
+//! The WhatsApp messenger (`plugins/whatsapp`) against a fake Cloud API: a
+//! live transfer to a number not yet on Soxara sends a template message
+//! with the claim code, the recipient claims it; an outage gets a new code
+//! once it is over; an undeliverable number gets the money returned; the
+//! sandbox messenger can never serve live mode.
+
+use serde_json::{Value, json};
+use soxara::auth::KeyKind;
+use soxara::config::{FileConfig, PluginSettings};
+use soxara::mode::Mode;
+use soxara_tests::fakes::mtn::{self, FakeMtn};
+use soxara_tests::fakes::whatsapp::{self, FakeWhatsApp};
+use soxara_tests::{TestApp, live_rail_config, momo, new_key, spawn_app_with, spawn_app_with_live_key, wait_for};
+
+/// Operator settings for the WhatsApp messenger against `fake`, bound to
+/// `mode`, on top of `config`.
+fn with_whatsapp(mut config: FileConfig, fake: &FakeWhatsApp, mode: Mode) -> FileConfig {
+    let settings = PluginSettings {
+        config: [
+            ("access_token", whatsapp::ACCESS_TOKEN.to_string()),
+            ("phone_number_id", whatsapp::PHONE_NUMBER_ID.to_string()),
+            ("base_url", fake.url()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+        allowed_hosts: vec!["127.0.0.1".into()],
+        ..PluginSettings::default()
+    };
+    config.plugins.insert("whatsapp".into(), settings);
+    match mode {
+        Mode::Live => config.transfers.messenger_live = Some("whatsapp".into()),
+        Mode::Test => config.transfers.messenger_test = Some("whatsapp".into()),
+    }
+    config
+}
+
+async fn transfer(app: &TestApp, key: &str, phone: &str, amount: u64) -> Value {
+    let body = json!({ "amount": amount, "currency": "USD", "recipient": { "phone": phone } });
+    let sent = app.post(key, "/v1/transfers", &new_key(), &body).await;
+    assert_eq!(sent.status, 201, "{:?}", sent.body);
+    sent.body
+}
+
+/// The code in the newest template message WhatsApp delivered to `phone`,
+/// once `count` have been.
+async fn delivered_code(fake: &FakeWhatsApp, phone: &str, count: usize) -> String {
+    let delivered = wait_for("the WhatsApp message", || async {
+        let delivered = fake.delivered_to(phone);
+        (delivered.len() >= count).then_some(delivered)
+    })
+    .await;
+    let message = delivered.last().unwrap();
+    assert_eq!((message.template.as_str(), message.language.as_str()), ("transfer_claim", "en"));
+    message.parameters[1].clone()
+}
+
+async fn transfer_status(app: &TestApp, key: &str, id: &str) -> Value {
+    app.get(key, &format!("/v1/transfers/{id}")).await.body
+}
+
+#[tokio::test]
+async fn a_live_transfer_reaches_a_new_recipient_by_whatsapp_and_is_claimed() {
+    let (mtn_fake, whatsapp_fake) = (FakeMtn::start().await, FakeWhatsApp::start().await);
+    let settings = [
+        ("base_url", mtn_fake.url()),
+        ("subscription_key", mtn::SUBSCRIPTION_KEY.to_string()),
+        ("api_user", mtn::API_USER.to_string()),
+        ("api_key", mtn::API_KEY.to_string()),
+        ("target_environment", mtn::TARGET_ENVIRONMENT.to_string()),
+    ];
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = with_whatsapp(live_rail_config("mtn_momo", "mtn-momo", &settings, 200), &whatsapp_fake, Mode::Live);
+    let (app, live_key) = spawn_app_with_live_key(config).await;
+
+    let paid = app.pay(&live_key, Some(&new_key()), &momo(10_000, "USD", "+231770001234")).await;
+    let payment_id = paid.body["id"].as_str().unwrap().to_string();
+    wait_for("the live payment", || async {
+        let payment = app.get(&live_key, &format!("/v1/payments/{payment_id}")).await.body;
+        (payment["status"] == "completed").then_some(())
+    })
+    .await;
+
+    let recipient = "+231880007777";
+    let sent = transfer(&app, &live_key, recipient, 2_500).await;
+    assert_eq!((sent["status"].as_str(), sent["livemode"].as_bool()), (Some("pending_claim"), Some(true)));
+    let code = delivered_code(&whatsapp_fake, recipient, 1).await;
+    let delivered = whatsapp_fake.delivered_to(recipient);
+    assert_eq!(delivered[0].parameters[0], "USD 25.00");
+    // A live message's text (it holds the code) is never stored.
+    wait_for("the message recorded as sent", || async {
+        (app.count("SELECT COUNT(*) FROM messages WHERE mode = 'live' AND status = 'sent' AND text IS NULL").await == 1)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(app.get(&live_key, "/v1/test/messages").await.code(), "TEST_MODE_ONLY");
+    // A test key cannot claim live money.
+    assert_eq!(
+        app.post(&app.key, "/v1/claims", &new_key(), &json!({ "phone": recipient, "code": code })).await.code(),
+        "CLAIM_NOT_FOUND"
+    );
+
+    let public_key = app.create_key(&app.merchant_id, Mode::Live, KeyKind::Public).await;
+    let claimed = app.post(&public_key, "/v1/claims", &new_key(), &json!({ "phone": recipient, "code": code })).await;
+    assert_eq!(claimed.status, 200, "{:?}", claimed.body);
+    assert_eq!(claimed.body["livemode"], true);
+    assert_eq!(claimed.body["wallets"][0], json!({ "currency": "USD", "balance": 2_500 }));
+    let id = sent["id"].as_str().unwrap();
+    assert_eq!(transfer_status(&app, &live_key, id).await["status"], "completed");
+    app.verify().expect("the ledger balances");
+}
+
+#[tokio::test]
+async fn a_whatsapp_outage_gets_the_recipient_a_new_code_once_it_is_over() {
+    let fake = FakeWhatsApp::start().await;
+    let mut config = with_whatsapp(FileConfig::default(), &fake, Mode::Test);
+    config.transfers.resend_after_ms = 300;
+    let app = spawn_app_with(config).await;
+    let paid = app.pay(&app.key, Some(&new_key()), &momo(10_000, "USD", "+231770001234")).await;
+    assert_eq!(paid.body["status"], "completed", "{:?}", paid.body);
+
+    fake.fail_next(1);
+    let recipient = "+231880008888";
+    let id = transfer(&app, &app.key, recipient, 1_000).await["id"].as_str().unwrap().to_string();
+    let code = delivered_code(&fake, recipient, 1).await;
+    let sends = app.count(&format!("SELECT COUNT(*) FROM messages WHERE transfer_id = '{id}'")).await;
+    let failed = app
+        .count(&format!(
+            "SELECT COUNT(*) FROM messages WHERE transfer_id = '{id}' AND failure_code = 'MESSENGER_UNAVAILABLE'"
+        ))
+        .await;
+    assert_eq!((sends, failed), (2, 1), "one send met the outage, the sweep sent a new code");
+    assert_eq!(transfer_status(&app, &app.key, &id).await["status"], "pending_claim", "the money still waits");
+
+    let claimed = app.post(&app.key, "/v1/claims", &new_key(), &json!({ "phone": recipient, "code": code })).await;
+    assert_eq!(claimed.status, 200, "{:?}", claimed.body);
+    assert_eq!(app.wallet_balance(recipient, "USD").await, 1_000);
+    app.verify().expect("the ledger balances");
+}
+
+#[tokio::test]
+async fn a_number_whatsapp_cannot_deliver_to_gets_its_money_returned() {
+    let fake = FakeWhatsApp::start().await;
+    let app = spawn_app_with(with_whatsapp(FileConfig::default(), &fake, Mode::Test)).await;
+    let paid = app.pay(&app.key, Some(&new_key()), &momo(10_000, "USD", "+231770001234")).await;
+    assert_eq!(paid.body["status"], "completed", "{:?}", paid.body);
+    let id = transfer(&app, &app.key, "+231880000000", 1_000).await["id"].as_str().unwrap().to_string();
+    let returned = wait_for("the return", || async {
+        Some(transfer_status(&app, &app.key, &id).await).filter(|t| t["status"] == "returned")
+    })
+    .await;
+    assert_eq!(returned["return_reason"], "recipient_unreachable");
+    assert_eq!(fake.posts(), 1, "a final refusal is not retried");
+    app.verify().expect("the ledger balances");
+}
+
+#[tokio::test]
+async fn the_sandbox_messenger_can_never_serve_live_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |messenger: &str, db: &str| {
+        let mut file = FileConfig::default();
+        file.transfers.messenger_live = Some(messenger.to_string());
+        soxara::app::start(soxara::app::Config {
+            database: dir.path().join(db),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            plugin_dir: soxara_tests::plugin_dir(),
+            file,
+        })
+    };
+    let error = format!("{:#}", start("messaging-sandbox", "a.db").await.err().expect("the start is refused"));
+    assert!(error.contains("never reach live customers"), "{error}");
+    let error = format!("{:#}", start("whatsap", "b.db").await.err().expect("the start is refused"));
+    assert!(error.contains("\"whatsap\"") && error.contains("no such messenger plugin"), "{error}");
+}
