@@ -36,6 +36,7 @@ CREATE TABLE transfers (
     completed_at     INTEGER,
     returned_at      INTEGER
 ) STRICT;
+CREATE INDEX transfers_by_merchant ON transfers (merchant_id, mode);
 CREATE INDEX transfers_pending_by_phone ON transfers (mode, recipient_phone) WHERE status = 'pending_claim';
 CREATE INDEX transfers_pending_by_expiry ON transfers (claim_expires_at) WHERE status = 'pending_claim';
 

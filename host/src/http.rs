@@ -51,7 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/settlements", get(list_settlements))
         .route("/v1/settlements/{id}", get(get_settlement))
         .route("/v1/scopes", get(list_scopes))
-        .route("/v1/transfers", post(create_transfer))
+        .route("/v1/transfers", post(create_transfer).get(list_transfers))
         .route("/v1/transfers/{id}", get(get_transfer))
         .route("/v1/claims", post(create_claim))
         .route("/v1/test/messages", get(list_test_messages))
@@ -378,6 +378,15 @@ async fn create_transfer(
     let (key, body) = write_request(&caller, Scope::TransfersWrite, &headers, body).await?;
     let request = crate::transfers::parse(&body)?;
     reply_response(crate::transfers::create(&state, &caller, key, request).await?)
+}
+
+async fn list_transfers(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller.require(Scope::TransfersRead)?;
+    Ok(axum::Json(crate::transfers::list(&state, &caller, &query).await?))
 }
 
 async fn get_transfer(

@@ -561,6 +561,76 @@ impl Worker {
     }
 }
 
+/// `GET /v1/transfers`: newest first, `limit` (1–100, default 10) a page
+/// after `starting_after` (the last id of the previous page), optionally
+/// only one `status`.
+pub async fn list(state: &AppState, caller: &Caller, query: &[(String, String)]) -> Result<Value, ApiError> {
+    const LIMIT_MAX: usize = 100;
+    let mut errors = Vec::new();
+    let (mut limit, mut starting_after, mut status) = (10, None, None);
+    for (name, value) in query {
+        match name.as_str() {
+            "limit" => match value.parse::<usize>() {
+                Ok(n) if (1..=LIMIT_MAX).contains(&n) => limit = n,
+                _ => crate::validate::fail(&mut errors, "limit", format!("must be an integer from 1 to {LIMIT_MAX}")),
+            },
+            "starting_after" => starting_after = Some(value.clone()),
+            "status" if ["pending_claim", "completed", "returned"].contains(&value.as_str()) => {
+                status = Some(value.clone())
+            }
+            "status" => crate::validate::fail(&mut errors, "status", "must be pending_claim, completed or returned"),
+            other => crate::validate::fail(
+                &mut errors,
+                other,
+                "is not a known parameter; expected limit, starting_after, status",
+            ),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let (merchant, mode) = (caller.merchant_id.clone(), caller.mode);
+    let page = state
+        .store
+        .read(move |conn| {
+            let cursor: Option<i64> = match &starting_after {
+                None => None,
+                Some(id) => Some(
+                    conn.prepare_cached(
+                        "SELECT rowid FROM transfers WHERE id = ?1 AND merchant_id = ?2 AND mode = ?3",
+                    )?
+                    .query_row(params![id, merchant, mode.as_str()], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| {
+                        StoreError::rejected(ApiError::invalid(
+                            "starting_after",
+                            "is not one of your transfers; use the id of the last item of the previous page",
+                        ))
+                    })?,
+                ),
+            };
+            let mut statement = conn.prepare_cached(
+                "SELECT id FROM transfers
+                 WHERE merchant_id = ?1 AND mode = ?2 AND rowid < ?3 AND (?4 IS NULL OR status = ?4)
+                 ORDER BY rowid DESC LIMIT ?5",
+            )?;
+            let ids: Vec<String> = statement
+                .query_map(
+                    params![merchant, mode.as_str(), cursor.unwrap_or(i64::MAX), status, limit as i64 + 1],
+                    |r| r.get(0),
+                )?
+                .collect::<Result<_, _>>()?;
+            let has_more = ids.len() > limit;
+            let mut data = Vec::with_capacity(limit);
+            for id in ids.iter().take(limit) {
+                data.push(json_by_id(conn, id)?.ok_or_else(|| StoreError::Invariant(format!("{id} vanished")))?);
+            }
+            Ok(json!({ "object": "list", "data": data, "has_more": has_more }))
+        })
+        .await?;
+    Ok(page)
+}
+
 /// `GET /v1/transfers/{id}`.
 pub async fn get(state: &AppState, caller: &Caller, id: String) -> Result<Value, ApiError> {
     let (merchant, mode) = (caller.merchant_id.clone(), caller.mode);

@@ -17,6 +17,8 @@ struct Owned {
     refund_id: String,
     endpoint_id: String,
     event_id: String,
+    /// To a number not on Soxara: it waits for a claim, with a message.
+    transfer_id: String,
 }
 
 async fn make_objects(app: &TestApp) -> Owned {
@@ -27,6 +29,15 @@ async fn make_objects(app: &TestApp) -> Owned {
     let refund =
         app.post(&app.key, "/v1/refunds", &new_key(), &json!({ "payment_id": payment_id, "amount": 500 })).await;
     assert_eq!(refund.status, 201, "{:?}", refund.body);
+    let transfer = json!({ "amount": 300, "currency": "USD", "recipient": { "phone": "+231880009999" } });
+    let transfer = app.post(&app.key, "/v1/transfers", &new_key(), &transfer).await;
+    assert_eq!(transfer.body["status"], "pending_claim", "{:?}", transfer.body);
+    let transfer_id = transfer.body["id"].as_str().unwrap().to_string();
+    soxara_tests::wait_for("the owner's claim message", || async {
+        let outbox = app.get(&app.key, "/v1/test/messages").await;
+        outbox.body.to_string().contains(&transfer_id).then_some(())
+    })
+    .await;
     let endpoint = app
         .client
         .post(format!("{}/v1/webhook_endpoints", app.base))
@@ -53,6 +64,7 @@ async fn make_objects(app: &TestApp) -> Owned {
         reference: paid.body["reference"].as_str().unwrap().to_string(),
         refund_id: refund.body["id"].as_str().unwrap().to_string(),
         endpoint_id: endpoint["id"].as_str().unwrap().to_string(),
+        transfer_id,
         payment_id,
         idempotency_key,
         event_id,
@@ -80,6 +92,8 @@ fn attempts(owned: &Owned) -> Vec<(Method, String, Option<Value>)> {
         (Method::GET, format!("/v1/transactions/{}", owned.payment_id), None),
         (Method::GET, format!("/v1/transactions/{}", owned.reference), None),
         (Method::GET, format!("/v1/transactions/{}", owned.idempotency_key), None),
+        (Method::GET, format!("/v1/transfers/{}", owned.transfer_id), None),
+        (Method::GET, format!("/v1/transactions/{}", owned.transfer_id), None),
         (Method::GET, format!("/v1/events/{}", owned.event_id), None),
         (Method::POST, format!("/v1/events/{}/redeliver", owned.event_id), None),
         (Method::POST, format!("/v1/webhook_endpoints/{}/rotate_secret", owned.endpoint_id), None),
@@ -107,6 +121,8 @@ async fn assert_cannot_touch(app: &TestApp, key: &str, owned: &Owned, who: &str)
     assert!(!listed.body.to_string().contains(&owned.endpoint_id), "{who} listed the owner's endpoint");
     let history = call(app, key, Method::GET, "/v1/customers/+231770001234/transactions", None).await;
     assert!(!history.body.to_string().contains(&owned.payment_id), "{who} saw the owner's payment in a history");
+    let outbox = call(app, key, Method::GET, "/v1/test/messages", None).await;
+    assert!(!outbox.body.to_string().contains(&owned.transfer_id), "{who} read the owner's claim message");
 }
 
 #[tokio::test]
@@ -131,4 +147,6 @@ async fn no_key_reaches_another_merchants_or_another_modes_objects() {
     assert!(deleted.status.is_success(), "the endpoint was still the owner's: {:?}", deleted.body);
     let history = call(&app, &app.key, Method::GET, "/v1/customers/+231770001234/transactions", None).await;
     assert!(history.body.to_string().contains(&owned.payment_id));
+    let outbox = call(&app, &app.key, Method::GET, "/v1/test/messages", None).await;
+    assert!(outbox.body.to_string().contains(&owned.transfer_id), "{:?}", outbox.body);
 }

@@ -157,6 +157,24 @@ async fn a_new_recipient_claims_with_the_code_and_joins_with_usd_and_lrd_wallets
     assert_eq!(next.body["status"], "completed", "{:?}", next.body);
     assert_eq!(app.wallet_balance(recipient, "USD").await, 4_050);
     assert_eq!(pending_usd(&app, &app.key).await, net - 4_050);
+
+    // Listed newest first, a page at a time, or by status.
+    let page = app.get(&app.key, "/v1/transfers?limit=1").await;
+    assert_eq!(
+        (page.body["data"][0]["id"].as_str(), page.body["has_more"].as_bool()),
+        (next.body["id"].as_str(), Some(true))
+    );
+    let rest = app
+        .get(&app.key, &format!("/v1/transfers?starting_after={}", page.body["data"][0]["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        (rest.body["data"][0]["id"].as_str(), rest.body["has_more"].as_bool()),
+        (Some(id.as_str()), Some(false))
+    );
+    let pending = app.get(&app.key, "/v1/transfers?status=pending_claim").await;
+    assert_eq!(pending.body["data"], json!([]));
+    assert_eq!(app.get(&app.key, "/v1/transfers?status=lost").await.code(), "VALIDATION_ERROR");
+    assert_eq!(app.get(&app.key, "/v1/transfers?starting_after=trf_nope").await.code(), "VALIDATION_ERROR");
     app.verify().expect("the ledger balances");
 }
 
