@@ -10,7 +10,12 @@ use soxara_tests::{TestApp, spawn_app, spawn_app_rate_limited};
 /// Runs the script with `base` and `key`, off the async threads (the gateway
 /// answers it on them).
 async fn run_quickstart(base: &str, key: &str) -> Output {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart/quickstart.sh");
+    run_script("quickstart.sh", base, key).await
+}
+
+/// Runs `examples/quickstart/{name}` with `base` and `key`.
+async fn run_script(name: &str, base: &str, key: &str) -> Output {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart").join(name);
     let (base, key) = (base.to_string(), key.to_string());
     tokio::task::spawn_blocking(move || {
         Command::new("bash").arg(&script).env("SOXARA_BASE", base).env("SOXARA_KEY", key).output()
@@ -30,6 +35,18 @@ async fn the_quickstart_script_runs_as_documented() {
     // It really made the payments it says it did.
     assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 3);
     assert_eq!(app.count("SELECT COUNT(*) FROM refunds WHERE amount = 250 AND status = 'completed'").await, 1);
+    app.verify().expect("the ledger holds");
+}
+
+#[tokio::test]
+async fn the_transfer_script_sends_money_to_a_new_number_that_claims_it() {
+    let app = spawn_app().await;
+    let output = run_script("transfer.sh", &app.base, &app.key).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the transfer walk-through failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("all steps behaved as documented"), "{stdout}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM transfers WHERE status = 'completed' AND amount = 2500").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM customers WHERE joined_by = 'transfer_claim'").await, 1);
     app.verify().expect("the ledger holds");
 }
 
