@@ -335,8 +335,7 @@ impl LoadedRail {
         })
     }
 
-    /// Asks the rail to pay out (not called by the gateway yet: settlement
-    /// and transfers will; the testkit does).
+    /// Asks the rail to pay out (a merchant's settlement).
     pub fn payout(&self, request: &PayoutRequest) -> Result<Result<RailOutcome, Failure>, PluginError> {
         self.checked("payout", |rail| {
             rail.call(|plugin, store| plugin.soxara_gateway_rail().call_payout(store, request))
