@@ -418,10 +418,13 @@ const PENDING_COLUMNS: &str =
 impl Pending {
     fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
         let mode: String = row.get(2)?;
+        let mode = Mode::parse(&mode).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, format!("mode {mode:?}").into())
+        })?;
         Ok(Pending {
             id: row.get(0)?,
             merchant_id: row.get(1)?,
-            mode: Mode::parse(&mode).unwrap_or(Mode::Test),
+            mode,
             phone: row.get(3)?,
             amount: row.get(4)?,
             currency: row.get(5)?,
