@@ -52,7 +52,8 @@ CREATE TABLE messages (
     template           TEXT NOT NULL,
     text               TEXT,
     messenger          TEXT NOT NULL,
-    status             TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'failed')),
+    -- `delivered`: the channel reported it reached the phone.
+    status             TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'delivered', 'failed')),
     provider_reference TEXT,
     failure_code       TEXT,
     failure_message    TEXT,
@@ -60,6 +61,7 @@ CREATE TABLE messages (
     updated_at         INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX messages_by_transfer ON messages (transfer_id, created_at);
+CREATE INDEX messages_by_reference ON messages (messenger, provider_reference);
 CREATE INDEX messages_by_recipient ON messages (merchant_id, mode, recipient_phone, created_at);
 
 -- Transfers appear in the recipient's history (rebuilt as in 0009 to widen

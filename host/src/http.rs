@@ -42,7 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhook_endpoints/{id}/ping", post(ping_webhook_endpoint))
         .route("/v1/events/{id}", get(get_event))
         .route("/v1/events/{id}/redeliver", post(redeliver_event))
-        .route("/v1/callbacks/{plugin}", post(receive_callback).put(receive_callback))
+        .route("/v1/callbacks/{plugin}", post(receive_callback).put(receive_callback).get(receive_callback))
         .route("/v1/disputes/{id}", get(get_dispute))
         .route("/v1/refunds", post(create_refund))
         .route("/v1/refunds/{id}", get(get_refund))
@@ -443,20 +443,34 @@ async fn get_dispute(
 
 /// A provider's callback: no API key (providers have none); the plugin it
 /// names authenticates it.
+/// A provider's callback: to the messenger of that plugin name (any method:
+/// channels check the URL with a GET), else to the rail (POST, PUT).
 async fn receive_callback(
     State(state): State<AppState>,
     ApiPath(plugin): ApiPath,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let query = uri.query().unwrap_or("").to_string();
     let body = read_body(&headers, body).await?;
     let headers = headers
         .iter()
         .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
         .collect();
-    Ok(axum::Json(crate::rail_updates::receive_callback(&state, &plugin, headers, query, body.to_vec()).await?))
+    if let Some(messenger) = state.messengers.by_plugin(&plugin).cloned() {
+        let incoming =
+            crate::messaging::IncomingCallback { method: method.to_string(), query, headers, body: body.to_vec() };
+        let (status, text) = crate::messaging::receive_callback(&state, messenger, incoming).await?;
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        return Ok((status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
+    }
+    if method == Method::GET {
+        return Err(ApiError::MethodNotAllowed { method: method.to_string(), path: uri.path().to_string() });
+    }
+    let answer = crate::rail_updates::receive_callback(&state, &plugin, headers, query, body.to_vec()).await?;
+    Ok(axum::Json(answer).into_response())
 }
 
 async fn route_not_found(method: Method, uri: Uri) -> ApiError {

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
@@ -13,17 +13,19 @@ use crate::auth::Caller;
 use crate::config::TransferSettings;
 use crate::error::ApiError;
 use crate::mode::Mode;
-use crate::plugins::{Failure, LoadedMessenger, Message};
+use crate::plugins::{Delivery, Failure, LoadedMessenger, Message, MessengerCallback, PluginError};
 use crate::store::StoreError;
 
 /// The name the sandbox messenger gives itself: it never serves live mode.
 pub const SANDBOX_MESSENGER: &str = "sandbox";
 
-/// The messenger bound to each mode.
+/// The messenger bound to each mode, and every one loaded (callbacks reach
+/// them by plugin name).
 #[derive(Clone, Default)]
 pub struct Messengers {
     test: Option<Arc<LoadedMessenger>>,
     live: Option<Arc<LoadedMessenger>>,
+    loaded: Vec<Arc<LoadedMessenger>>,
 }
 
 impl Messengers {
@@ -55,7 +57,12 @@ impl Messengers {
                 Some(messenger)
             }
         };
-        Ok(Messengers { test, live })
+        Ok(Messengers { test, live, loaded: loaded.to_vec() })
+    }
+
+    /// The loaded messenger whose component is `plugin.wasm`.
+    pub fn by_plugin(&self, plugin: &str) -> Option<&Arc<LoadedMessenger>> {
+        self.loaded.iter().find(|m| m.plugin_name() == plugin)
     }
 
     pub fn for_mode(&self, mode: Mode) -> Option<&Arc<LoadedMessenger>> {
@@ -81,7 +88,7 @@ pub struct Outgoing {
 
 /// How a send ended.
 #[derive(Debug)]
-pub enum Delivery {
+pub enum SendOutcome {
     Sent,
     /// The channel refused for good (e.g. the number is not on WhatsApp).
     Refused(Failure),
@@ -116,7 +123,7 @@ pub async fn deliver(
     state: &AppState,
     messenger: Arc<LoadedMessenger>,
     message: Outgoing,
-) -> Result<Delivery, ApiError> {
+) -> Result<SendOutcome, ApiError> {
     let plugin_message = Message {
         message_id: message.id.clone(),
         to: message.to.clone(),
@@ -128,18 +135,18 @@ pub async fn deliver(
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("messenger task: {e}")))?;
     let (delivery, status, reference, failure) = match answer {
-        Ok(Ok(sent)) => (Delivery::Sent, "sent", sent.provider_reference, None),
+        Ok(Ok(sent)) => (SendOutcome::Sent, "sent", sent.provider_reference, None),
         Ok(Err(failure)) if !failure.retryable => {
             let recorded = (failure.code.clone(), failure.message.clone());
-            (Delivery::Refused(failure), "failed", None, Some(recorded))
+            (SendOutcome::Refused(failure), "failed", None, Some(recorded))
         }
         Ok(Err(failure)) => {
             let why = format!("{}: {}", failure.code, failure.message);
-            (Delivery::Failed(why), "failed", None, Some((failure.code, failure.message)))
+            (SendOutcome::Failed(why), "failed", None, Some((failure.code, failure.message)))
         }
         Err(err) => {
             let why = err.to_string();
-            (Delivery::Failed(why.clone()), "failed", None, Some(("PLUGIN_ERROR".to_string(), why)))
+            (SendOutcome::Failed(why.clone()), "failed", None, Some(("PLUGIN_ERROR".to_string(), why)))
         }
     };
     let id = message.id;
@@ -157,6 +164,104 @@ pub async fn deliver(
         })
         .await?;
     Ok(delivery)
+}
+
+/// A request from a messenger's channel to `/v1/callbacks/{plugin}`.
+pub struct IncomingCallback {
+    pub method: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Hands a channel's callback to its messenger and records the delivery
+/// reports it read: `delivered`, or `failed` (a final failure gives up on
+/// the transfer's recipient; another is resent by the sweep). Answers with
+/// the status and text the messenger chose. A report for a message this
+/// messenger did not send changes nothing.
+pub async fn receive_callback(
+    state: &AppState,
+    messenger: Arc<LoadedMessenger>,
+    incoming: IncomingCallback,
+) -> Result<(u16, String), ApiError> {
+    let _permit = crate::rail_updates::CALLBACKS_IN_FLIGHT
+        .try_acquire()
+        .map_err(|_| ApiError::CallbackFailed("too many callbacks at once".into()))?;
+    let plugin = messenger.plugin_name().to_string();
+    let callback = MessengerCallback {
+        method: incoming.method,
+        query: incoming.query,
+        headers: incoming.headers,
+        body: incoming.body,
+    };
+    let answer = tokio::task::spawn_blocking(move || messenger.handle_callback(&callback))
+        .await
+        .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
+    // Whoever sent it has no API key: they learn a code, never the plugin's message.
+    let answer = match answer {
+        Err(plugin_error) => {
+            tracing::warn!(plugin, error = %plugin_error, "messenger callback: the plugin failed");
+            return Err(ApiError::CallbackFailed(format!("the plugin {}", plugin_error.kind())));
+        }
+        Ok(Err(failure)) => {
+            tracing::warn!(plugin, code = %failure.code, message = %failure.message, "callback refused by its messenger");
+            return Err(if failure.retryable {
+                ApiError::CallbackFailed(failure.code)
+            } else {
+                ApiError::CallbackRejected(failure.code)
+            });
+        }
+        Ok(Ok(answer)) => answer,
+    };
+    if !answer.reports.is_empty() {
+        let reports = answer.reports;
+        state
+            .store
+            .write(move |conn| {
+                let now_ms = crate::clock::now_ms();
+                for report in &reports {
+                    record_delivery(conn, &plugin, &report.provider_reference, &report.delivery, now_ms)?;
+                }
+                Ok(())
+            })
+            .await?;
+    }
+    Ok((answer.status, answer.body))
+}
+
+/// Records what became of one message, inside the callback's write.
+fn record_delivery(
+    conn: &Connection,
+    messenger: &str,
+    reference: &str,
+    delivery: &Delivery,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let found: Option<(String, String)> = conn
+        .prepare_cached("SELECT id, transfer_id FROM messages WHERE messenger = ?1 AND provider_reference = ?2")?
+        .query_row(params![messenger, reference], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((id, transfer_id)) = found else {
+        tracing::info!(messenger, reference, "delivery report for a message we did not send; ignored");
+        return Ok(());
+    };
+    match delivery {
+        Delivery::Delivered => {
+            conn.prepare_cached("UPDATE messages SET status = 'delivered', updated_at = ?2 WHERE id = ?1")?
+                .execute(params![id, now_ms])?;
+        }
+        Delivery::Failed(failure) => {
+            conn.prepare_cached(
+                "UPDATE messages SET status = 'failed', failure_code = ?2, failure_message = ?3, updated_at = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, failure.code, failure.message, now_ms])?;
+            if !failure.retryable {
+                crate::transfers::give_up_on_recipient(conn, &transfer_id, now_ms)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The most messages one list returns.

@@ -40,7 +40,7 @@ const CHECKS_PER_ROUND_MAX: usize = 256;
 /// requests and needs no API key, so a flood must not take every instance
 /// from payments; past this the provider is told to send it again.
 const CALLBACKS_AT_ONCE: usize = 32;
-static CALLBACKS_IN_FLIGHT: Semaphore = Semaphore::const_new(CALLBACKS_AT_ONCE);
+pub(crate) static CALLBACKS_IN_FLIGHT: Semaphore = Semaphore::const_new(CALLBACKS_AT_ONCE);
 /// A callback that leaves a payment processing moves its next check no
 /// sooner than this: a prompt, which repeated callbacks cannot turn into a
 /// stream of provider requests (a check moves the schedule past it).

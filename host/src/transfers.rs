@@ -20,7 +20,7 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::idempotency::{self, Claim, Reply, Scope, StoredResponse};
 use crate::ledger::{self, Account, AccountKind, Posting};
-use crate::messaging::{self, Delivery, Outgoing};
+use crate::messaging::{self, Outgoing, SendOutcome};
 use crate::mode::Mode;
 use crate::money::{CURRENCIES, Currency};
 use crate::store::StoreError;
@@ -225,23 +225,15 @@ async fn try_send_claim_code(state: &AppState, transfer_id: &str) -> Result<(), 
         .await?;
     let Some(outgoing) = outgoing else { return Ok(()) };
     match messaging::deliver(state, messenger, outgoing).await? {
-        Delivery::Sent => Ok(()),
-        Delivery::Failed(why) => {
+        SendOutcome::Sent => Ok(()),
+        SendOutcome::Failed(why) => {
             tracing::warn!(transfer = transfer_id, why, "claim message not delivered; the sweep sends a new code");
             Ok(())
         }
-        Delivery::Refused(failure) => {
+        SendOutcome::Refused(failure) => {
             tracing::info!(transfer = transfer_id, code = failure.code, "recipient unreachable; transfer returned");
             let id = transfer_id.to_string();
-            state
-                .store
-                .write(move |conn| {
-                    if let Some(transfer) = Pending::load(conn, &id)? {
-                        return_transfer(conn, &transfer, "recipient_unreachable", crate::clock::now_ms())?;
-                    }
-                    Ok(())
-                })
-                .await?;
+            state.store.write(move |conn| give_up_on_recipient(conn, &id, crate::clock::now_ms())).await?;
             Ok(())
         }
     }
@@ -374,6 +366,15 @@ fn onboard_and_credit(
         "wallets": wallets,
         "livemode": mode == Mode::Live,
     }))
+}
+
+/// The messenger can never reach the recipient: a transfer still waiting
+/// goes back to its merchant.
+pub fn give_up_on_recipient(conn: &Connection, transfer_id: &str, now_ms: i64) -> Result<(), StoreError> {
+    match Pending::load(conn, transfer_id)? {
+        Some(transfer) => return_transfer(conn, &transfer, "recipient_unreachable", now_ms),
+        None => Ok(()),
+    }
 }
 
 /// Sends a pending transfer's money back to its merchant.
@@ -511,7 +512,7 @@ pub async fn sweep(state: &AppState, now_ms: i64) -> Result<Swept, ApiError> {
             for row in rows {
                 let (id, created_at, sends, last_status, last_at) = row?;
                 let due_at = match (last_status.as_deref(), last_at) {
-                    (Some("sent"), _) => continue,
+                    (Some("sent" | "delivered"), _) => continue,
                     (Some(_), Some(at)) => at.saturating_add(resend_delay_ms(resend_after_ms, sends)),
                     _ => created_at.saturating_add(resend_after_ms),
                 };

@@ -4,10 +4,15 @@
 //! "messages": [{"id": "wamid.…"}]}` or a Graph API error
 //! (`{"error": {"message", "type", "code", "fbtrace_id"}}`).
 //!
+//! Once told the gateway's webhook URL (`set_webhook`), it reports each
+//! accepted message's fate there as WhatsApp does: a notification signed
+//! with the app secret (`X-Hub-Signature-256: sha256=<HMAC-SHA256 hex>`)
+//! carrying `statuses` (`delivered`, or `failed` with code 131026 for numbers
+//! marked `undeliverable_later`). Numbers ending `0000` are refused at once
+//! (131026 in the send's answer), which WhatsApp also does at times.
+//!
 //! The tests play the recipient: they read the code from the delivered
-//! template's parameters. One simplification: Meta usually reports an
-//! undeliverable number (code 131026) later, in a status webhook; the fake
-//! answers it at once, for numbers ending `0000`.
+//! template's parameters.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -22,6 +27,8 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 pub const ACCESS_TOKEN: &str = "fake-whatsapp-token-EAAG";
+pub const APP_SECRET: &str = "fake-whatsapp-app-secret-5eed";
+pub const VERIFY_TOKEN: &str = "fake-verify-token";
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
 /// The templates the business has approved.
 pub const APPROVED_TEMPLATES: [&str; 1] = ["transfer_claim"];
@@ -47,6 +54,12 @@ struct Inner {
     /// Answer this many sends with a 503 (Graph code 2, service unavailable).
     outages: usize,
     posts: usize,
+    /// Where status notifications go.
+    webhook: Option<String>,
+    /// Numbers (digits) whose messages are accepted, then reported failed.
+    undeliverable_later: Vec<String>,
+    /// The gateway's answers to our notifications.
+    webhook_answers: Vec<u16>,
 }
 
 impl FakeWhatsApp {
@@ -76,9 +89,79 @@ impl FakeWhatsApp {
         self.lock().posts
     }
 
+    /// Report accepted messages' fate to `url` from now on.
+    pub fn set_webhook(&self, url: &str) {
+        self.lock().webhook = Some(url.to_string());
+    }
+
+    /// Messages to `phone` are accepted, then reported undeliverable.
+    pub fn undeliverable_later(&self, phone: &str) {
+        self.lock().undeliverable_later.push(phone.trim_start_matches('+').to_string());
+    }
+
+    /// The HTTP statuses the gateway answered our notifications with.
+    pub fn webhook_answers(&self) -> Vec<u16> {
+        self.lock().webhook_answers.clone()
+    }
+
+    /// Posts a status notification for `message_id` signed with `secret`;
+    /// returns the gateway's HTTP status.
+    pub async fn notify(&self, url: &str, message_id: &str, to: &str, failed: bool, secret: &str) -> u16 {
+        let body = status_notification(message_id, to, failed);
+        let response = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature(&body, secret))
+            .body(body)
+            .send()
+            .await
+            .expect("the gateway answers");
+        response.status().as_u16()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.state.lock().expect("the fake never panics holding its lock")
     }
+}
+
+/// A `messages` change with one status, as WhatsApp posts it.
+fn status_notification(message_id: &str, to: &str, failed: bool) -> String {
+    let mut status = json!({
+        "id": message_id,
+        "status": if failed { "failed" } else { "delivered" },
+        "timestamp": "1764115200",
+        "recipient_id": to,
+    });
+    if failed {
+        status["errors"] = json!([{
+            "code": 131_026,
+            "title": "Message undeliverable",
+            "message": "Message undeliverable",
+            "error_data": { "details": "Message Undeliverable." },
+        }]);
+    }
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": { "display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID },
+                    "statuses": [status],
+                },
+            }],
+        }],
+    })
+    .to_string()
+}
+
+fn signature(body: &str, secret: &str) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 fn graph_error(status: StatusCode, code: i64, message: &str) -> Response {
@@ -132,6 +215,24 @@ async fn send(
     let language = message["template"]["language"]["code"].as_str().unwrap_or_default().to_string();
     inner.delivered.push(Delivered { to: to.clone(), template, language, parameters });
     let id = format!("wamid.HBgLMjMxODgw{}", inner.delivered.len());
+    if let Some(url) = inner.webhook.clone() {
+        // WhatsApp reports a message's fate a moment after accepting it.
+        let failed = inner.undeliverable_later.contains(&to);
+        let (state, id, to) = (Arc::clone(&state), id.clone(), to.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let body = status_notification(&id, &to, failed);
+            let answer = reqwest::Client::new()
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-hub-signature-256", signature(&body, APP_SECRET))
+                .body(body)
+                .send()
+                .await;
+            let status = answer.map_or(0, |a| a.status().as_u16());
+            state.lock().expect("lock").webhook_answers.push(status);
+        });
+    }
     let answer = json!({
         "messaging_product": "whatsapp",
         "contacts": [{ "input": to, "wa_id": to }],

@@ -1,8 +1,10 @@
 //! The WhatsApp messenger (`plugins/whatsapp`) against a fake Cloud API: a
 //! live transfer to a number not yet on Soxara sends a template message
 //! with the claim code, the recipient claims it; an outage gets a new code
-//! once it is over; an undeliverable number gets the money returned; the
-//! sandbox messenger can never serve live mode.
+//! once it is over; an undeliverable number gets the money returned, whether
+//! WhatsApp says so at once or later in a signed status notification;
+//! forged notifications change nothing; the sandbox messenger can never
+//! serve live mode.
 
 use serde_json::{Value, json};
 use soxara::auth::KeyKind;
@@ -20,6 +22,8 @@ fn with_whatsapp(mut config: FileConfig, fake: &FakeWhatsApp, mode: Mode) -> Fil
             ("access_token", whatsapp::ACCESS_TOKEN.to_string()),
             ("phone_number_id", whatsapp::PHONE_NUMBER_ID.to_string()),
             ("base_url", fake.url()),
+            ("app_secret", whatsapp::APP_SECRET.to_string()),
+            ("verify_token", whatsapp::VERIFY_TOKEN.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -151,6 +155,85 @@ async fn a_number_whatsapp_cannot_deliver_to_gets_its_money_returned() {
     .await;
     assert_eq!(returned["return_reason"], "recipient_unreachable");
     assert_eq!(fake.posts(), 1, "a final refusal is not retried");
+    app.verify().expect("the ledger balances");
+}
+
+/// A test-mode gateway with the WhatsApp messenger, and a collected balance.
+async fn test_gateway(fake: &FakeWhatsApp) -> TestApp {
+    let app = spawn_app_with(with_whatsapp(FileConfig::default(), fake, Mode::Test)).await;
+    let paid = app.pay(&app.key, Some(&new_key()), &momo(10_000, "USD", "+231770001234")).await;
+    assert_eq!(paid.body["status"], "completed", "{:?}", paid.body);
+    app
+}
+
+/// The newest outbox entry for `phone` once `done` says so.
+async fn message_once(app: &TestApp, phone: &str, done: impl Fn(&Value) -> bool) -> Value {
+    wait_for("the message's status", || async {
+        let list = app.get(&app.key, &format!("/v1/test/messages?phone=%2B{}", &phone[1..])).await;
+        list.body["data"].as_array().unwrap().first().filter(|m| done(m)).cloned()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn whatsapp_checks_the_callback_url_with_the_verify_token() {
+    let fake = FakeWhatsApp::start().await;
+    let app = spawn_app_with(with_whatsapp(FileConfig::default(), &fake, Mode::Test)).await;
+    let url = format!("{}/v1/callbacks/whatsapp", app.base);
+    let check = |token: &str| {
+        app.client.get(format!("{url}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444")).send()
+    };
+    let ok = check(whatsapp::VERIFY_TOKEN).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    assert_eq!(check("a-guess").await.unwrap().status(), 403);
+    // A rail's callback URL takes no GET.
+    let rail = app.client.get(format!("{}/v1/callbacks/simulator", app.base)).send().await.unwrap();
+    assert_eq!(rail.status(), 405);
+}
+
+#[tokio::test]
+async fn a_number_whatsapp_reports_undeliverable_later_gets_its_money_returned() {
+    let fake = FakeWhatsApp::start().await;
+    let app = test_gateway(&fake).await;
+    fake.set_webhook(&format!("{}/v1/callbacks/whatsapp", app.base));
+    let (lost, reached) = ("+231880005678", "+231880005679");
+    fake.undeliverable_later(lost);
+
+    let lost_id = transfer(&app, &app.key, lost, 1_000).await["id"].as_str().unwrap().to_string();
+    let reached_id = transfer(&app, &app.key, reached, 1_000).await["id"].as_str().unwrap().to_string();
+    let returned = wait_for("the return", || async {
+        Some(transfer_status(&app, &app.key, &lost_id).await).filter(|t| t["status"] == "returned")
+    })
+    .await;
+    assert_eq!(returned["return_reason"], "recipient_unreachable");
+    let failed = message_once(&app, lost, |m| m["status"] == "failed").await;
+    assert_eq!(failed["failure"]["code"], "RECIPIENT_UNREACHABLE", "{failed}");
+    message_once(&app, reached, |m| m["status"] == "delivered").await;
+    assert_eq!(transfer_status(&app, &app.key, &reached_id).await["status"], "pending_claim");
+    assert!(fake.webhook_answers().iter().all(|s| *s == 200), "{:?}", fake.webhook_answers());
+    app.verify().expect("the ledger balances");
+}
+
+#[tokio::test]
+async fn a_forged_status_notification_changes_nothing() {
+    let fake = FakeWhatsApp::start().await;
+    let app = test_gateway(&fake).await;
+    let recipient = "+231880004567";
+    let id = transfer(&app, &app.key, recipient, 1_000).await["id"].as_str().unwrap().to_string();
+    let sent = message_once(&app, recipient, |m| m["status"] == "sent").await;
+    let wamid = sent["provider_reference"].as_str().unwrap();
+    let url = format!("{}/v1/callbacks/whatsapp", app.base);
+    let to = &recipient[1..];
+
+    assert_eq!(fake.notify(&url, wamid, to, true, "not-the-app-secret").await, 400);
+    assert_eq!(fake.notify(&url, "wamid.someone-elses", to, true, whatsapp::APP_SECRET).await, 200);
+    assert_eq!(transfer_status(&app, &app.key, &id).await["status"], "pending_claim");
+    assert_eq!(message_once(&app, recipient, |_| true).await["status"], "sent");
+
+    // The same report, signed, is believed (so the refusal above was the signature's).
+    assert_eq!(fake.notify(&url, wamid, to, true, whatsapp::APP_SECRET).await, 200);
+    assert_eq!(transfer_status(&app, &app.key, &id).await["return_reason"], "recipient_unreachable");
     app.verify().expect("the ledger balances");
 }
 

@@ -23,7 +23,10 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use bindings::fx::FxPluginPre;
 pub use bindings::fx::exports::soxara::gateway::fx_provider::Rate as ProviderRate;
 use bindings::messaging::MessengerPluginPre;
-pub use bindings::messaging::exports::soxara::messaging::messenger::{Message, MessengerInfo, Sent};
+pub use bindings::messaging::exports::soxara::messaging::messenger::{
+    Callback as MessengerCallback, CallbackAnswer as MessengerCallbackAnswer, Delivery, DeliveryReport, Message,
+    MessengerInfo, Sent,
+};
 pub use bindings::rail::exports::soxara::gateway::rail::{
     Callback, CallbackEvent, CallbackOutcome, CollectRequest, DisputeNotice, PayoutRequest, RailInfo, RailOutcome,
     RefundRequest, SupportedMethod,
@@ -565,6 +568,29 @@ impl LoadedMessenger {
         answer
     }
 
+    /// Lets the messenger authenticate and read a callback from its channel.
+    pub fn handle_callback(
+        &self,
+        callback: &MessengerCallback,
+    ) -> Result<Result<MessengerCallbackAnswer, Failure>, PluginError> {
+        let started = Instant::now();
+        let chars_max = self.limits.output_chars_max;
+        let answer = self
+            .call(|plugin, store| plugin.soxara_messaging_messenger().call_handle_callback(store, callback))
+            .and_then(|answer| {
+                match &answer {
+                    Ok(reply) => check_callback_answer(reply, chars_max).map_err(PluginError::MalformedOutput)?,
+                    Err(failure) => {
+                        check_answer(&Err(failure.clone()), chars_max).map_err(PluginError::MalformedOutput)?
+                    }
+                }
+                Ok(answer)
+            });
+        let elapsed = started.elapsed().as_secs_f64();
+        self.metrics.plugin_call(self.plugin_name(), "handle-callback", outcome_label(&answer), elapsed);
+        answer
+    }
+
     fn call<T>(
         &self,
         f: impl FnOnce(&bindings::messaging::MessengerPlugin, &mut Store<HostState>) -> wasmtime::Result<T>,
@@ -576,6 +602,29 @@ impl LoadedMessenger {
         }
         outcome.map_err(|e| classify(e, &self.limits))
     }
+}
+
+/// The most delivery reports one callback may carry.
+const DELIVERY_REPORTS_MAX: usize = 1_000;
+
+/// `check_answer` for a messenger's callback answer: a real HTTP status, a
+/// short body, sane references and failures.
+fn check_callback_answer(answer: &MessengerCallbackAnswer, chars_max: usize) -> Result<(), String> {
+    if !(200..600).contains(&answer.status) || answer.body.chars().count() > chars_max {
+        return Err(format!("an answer of status {} or a body over {chars_max} characters", answer.status));
+    }
+    if answer.reports.len() > DELIVERY_REPORTS_MAX {
+        return Err(format!("more than {DELIVERY_REPORTS_MAX} delivery reports"));
+    }
+    for report in &answer.reports {
+        if report.provider_reference.is_empty() || report.provider_reference.chars().count() > chars_max {
+            return Err("a delivery report without a sane provider reference".into());
+        }
+        if let Delivery::Failed(failure) = &report.delivery {
+            check_answer(&Err(failure.clone()), chars_max)?;
+        }
+    }
+    Ok(())
 }
 
 /// How a call ended, for metrics: `ok` (an answer), `failure` (a refusal

@@ -10,7 +10,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::soxara::messaging::messenger::{Guest, Message, MessengerInfo, Sent};
+use exports::soxara::messaging::messenger::{Callback, CallbackAnswer, Guest, Message, MessengerInfo, Sent};
 use soxara::gateway::types::Failure;
 
 /// Numbers ending in this are not on WhatsApp.
@@ -32,6 +32,15 @@ impl Guest for Sandbox {
             });
         }
         Ok(Sent { provider_reference: Some(format!("sandbox_{}", message.message_id)) })
+    }
+
+    /// The sandbox sends nothing, so nothing reports back.
+    fn handle_callback(_callback: Callback) -> Result<CallbackAnswer, Failure> {
+        Err(Failure {
+            code: "NOT_SUPPORTED".to_string(),
+            message: "the sandbox messenger takes no callbacks".to_string(),
+            retryable: false,
+        })
     }
 }
 

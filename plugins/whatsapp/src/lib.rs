@@ -4,10 +4,16 @@
 //! approved template, so the host's template name and parameters are sent,
 //! not its free text.
 //!
-//! Config: `access_token`, `phone_number_id` (required); `base_url`
-//! (default `https://graph.facebook.com`), `api_version` (default `v21.0`),
+//! Delivery reports come back as webhooks to the gateway's callback URL for
+//! this plugin (`callback`): undeliverable numbers are mostly reported there,
+//! after the send was accepted.
+//!
+//! Config: `access_token`, `phone_number_id` (required to send); `app_secret`
+//! and `verify_token` (required for webhooks); `base_url` (default
+//! `https://graph.facebook.com`), `api_version` (default `v21.0`),
 //! `template_language` (default `en`).
 
+mod callback;
 mod protocol;
 
 wit_bindgen::generate!({
@@ -17,7 +23,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::soxara::messaging::messenger::{Guest, Message, MessengerInfo, Sent};
+use exports::soxara::messaging::messenger::{Callback, CallbackAnswer, Guest, Message, MessengerInfo, Sent};
 use soxara::gateway::http::{self, HttpError, Request};
 use soxara::gateway::types::Failure;
 use soxara::gateway::{config, log};
@@ -72,6 +78,15 @@ impl Guest for WhatsApp {
                 Err(protocol::failure("MESSENGER_UNAVAILABLE", &format!("WhatsApp could not be reached: {why}"), true))
             }
         }
+    }
+
+    fn handle_callback(callback: Callback) -> Result<CallbackAnswer, Failure> {
+        if callback.method == "GET" {
+            return callback::verify_subscription(&callback.query, config::get("verify_token").as_deref());
+        }
+        callback::check_signature(&callback, config::get("app_secret").as_deref())?;
+        let reports = callback::read_statuses(&callback.body)?;
+        Ok(CallbackAnswer { status: 200, body: String::new(), reports })
     }
 }
 

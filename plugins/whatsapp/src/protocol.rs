@@ -7,7 +7,7 @@ use crate::soxara::gateway::types::Failure;
 
 /// Meta's code for a message that cannot be delivered to the number (not on
 /// WhatsApp, terms not accepted, an old app).
-const UNDELIVERABLE: i64 = 131_026;
+pub const UNDELIVERABLE: i64 = 131_026;
 
 /// A template message: WhatsApp wants the number as digits, no `+`.
 pub fn template_body(message: &Message, language: &str) -> String {
