@@ -18,7 +18,8 @@ INSERT INTO customers (mode, phone, joined_by, registered_at)
 -- escrow until the recipient proves the number with the code we sent it
 -- (`code_hash`: SHA-256 of "transfer id:code"; the code itself is never
 -- stored); `completed`: in the recipient's wallet; `returned`: back in the
--- merchant's balance (`return_reason`).
+-- merchant's balance (`return_reason`: the claim period ended, or the
+-- messenger can never reach the number).
 CREATE TABLE transfers (
     id               TEXT PRIMARY KEY,
     merchant_id      TEXT NOT NULL REFERENCES merchants(id),
@@ -28,9 +29,8 @@ CREATE TABLE transfers (
     currency         TEXT NOT NULL,
     description      TEXT,
     status           TEXT NOT NULL CHECK (status IN ('pending_claim', 'completed', 'returned')),
-    return_reason    TEXT CHECK (return_reason IN ('expired', 'too_many_attempts', 'recipient_unreachable')),
+    return_reason    TEXT CHECK (return_reason IN ('expired', 'recipient_unreachable')),
     code_hash        TEXT,
-    code_attempts    INTEGER NOT NULL DEFAULT 0,
     claim_expires_at INTEGER,
     created_at       INTEGER NOT NULL,
     completed_at     INTEGER,
@@ -39,6 +39,19 @@ CREATE TABLE transfers (
 CREATE INDEX transfers_by_merchant ON transfers (merchant_id, mode);
 CREATE INDEX transfers_pending_by_phone ON transfers (mode, recipient_phone) WHERE status = 'pending_claim';
 CREATE INDEX transfers_pending_by_expiry ON transfers (claim_expires_at) WHERE status = 'pending_claim';
+
+-- Wrong claim codes per API key and phone since the phone's newest code. A
+-- key that guesses too often is refused for that phone until a new code is
+-- sent; other keys (the operator's claim page) and the money are unaffected,
+-- so no one can bounce someone else's transfer by guessing.
+CREATE TABLE claim_attempts (
+    mode      TEXT NOT NULL CHECK (mode IN ('test', 'live')),
+    phone     TEXT NOT NULL,
+    key_id    TEXT NOT NULL,
+    failures  INTEGER NOT NULL CHECK (failures > 0),
+    last_at   INTEGER NOT NULL,
+    PRIMARY KEY (mode, phone, key_id)
+) STRICT;
 
 -- Every message sent to a customer through a messenger plugin. The text is
 -- kept in test mode only (the sandbox's message list): a live message

@@ -38,7 +38,7 @@
 //!
 //! [transfers]                 # money sent to phone numbers not yet on Soxara
 //! claim_ttl_ms = 604800000    # unclaimed this long: returned to the sender
-//! code_attempts_max = 5       # wrong claim codes before the money is returned
+//! code_attempts_max = 5       # wrong claim codes per key and phone, until a new code is sent
 //! messenger_test = "messaging-sandbox"   # messenger plugin (file stem) per mode
 //! messenger_live = "whatsapp"            # none by default: live transfers reach registered customers only
 //!

@@ -115,10 +115,15 @@ pub enum ApiError {
     #[error("No money is waiting to be claimed by this phone number (it may have been claimed, expired or returned).")]
     ClaimNotFound,
     #[error(
-        "The claim code is wrong or has been replaced by a newer one; {attempts_left} attempts left before the money \
-         goes back to the sender."
+        "The claim code is wrong or has been replaced by a newer one; this key may try {attempts_left} more times \
+         for this phone number."
     )]
     ClaimCodeInvalid { attempts_left: i64 },
+    #[error(
+        "This key sent {max} wrong claim codes for this phone number and may not try again until a new code is \
+         sent; the money keeps waiting for its recipient."
+    )]
+    ClaimAttemptsExceeded { max: i64 },
     #[error("An internal error occurred; it has been logged with the request id.")]
     Internal(#[from] anyhow::Error),
 }
@@ -149,6 +154,7 @@ impl ApiError {
             ApiError::MessagingUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::ClaimNotFound => StatusCode::NOT_FOUND,
             ApiError::ClaimCodeInvalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::ClaimAttemptsExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TestModeOnly => StatusCode::FORBIDDEN,
             ApiError::QuoteAlreadyUsed { .. } | ApiError::WebhookEndpointLimit { .. } => StatusCode::CONFLICT,
             ApiError::FxRateUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -192,6 +198,7 @@ impl ApiError {
             ApiError::MessagingUnavailable { .. } => "MESSAGING_UNAVAILABLE",
             ApiError::ClaimNotFound => "CLAIM_NOT_FOUND",
             ApiError::ClaimCodeInvalid { .. } => "CLAIM_CODE_INVALID",
+            ApiError::ClaimAttemptsExceeded { .. } => "CLAIM_ATTEMPTS_EXCEEDED",
             ApiError::TestModeOnly => "TEST_MODE_ONLY",
             ApiError::QuoteExpired { .. } => "QUOTE_EXPIRED",
             ApiError::QuoteAlreadyUsed { .. } => "QUOTE_ALREADY_USED",
@@ -297,6 +304,7 @@ mod tests {
             ApiError::MessagingUnavailable { mode: "live" },
             ApiError::ClaimNotFound,
             ApiError::ClaimCodeInvalid { attempts_left: 1 },
+            ApiError::ClaimAttemptsExceeded { max: 5 },
             ApiError::TestModeOnly,
             ApiError::QuoteExpired { expired_at: String::new() },
             ApiError::QuoteAlreadyUsed { swap_id: String::new() },
@@ -340,6 +348,7 @@ mod tests {
                 | ApiError::MessagingUnavailable { .. }
                 | ApiError::ClaimNotFound
                 | ApiError::ClaimCodeInvalid { .. }
+                | ApiError::ClaimAttemptsExceeded { .. }
                 | ApiError::TestModeOnly
                 | ApiError::QuoteExpired { .. }
                 | ApiError::QuoteAlreadyUsed { .. }

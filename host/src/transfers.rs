@@ -3,9 +3,10 @@
 //! one-time code through the mode's messenger while the money waits in
 //! claim escrow; proving the number with the code (`POST /v1/claims`) joins
 //! them to Soxara with a USD and an LRD wallet and credits every transfer
-//! waiting for them. Money not claimed in time, or after too many wrong
-//! codes, or for a number the messenger cannot reach, goes back to the
-//! merchant.
+//! waiting for them. Money not claimed in time, or for a number the
+//! messenger can never reach, goes back to the merchant. Wrong codes lock
+//! out the key that sent them (for that phone, until a new code is sent),
+//! never the money: otherwise anyone could bounce a transfer by guessing.
 //!
 //! Ledger: the merchant's pending balance held by the wallet entity pays
 //! (`transfer`); escrow → wallet (`transfer_claim`); escrow → merchant
@@ -218,6 +219,7 @@ async fn try_send_claim_code(state: &AppState, transfer_id: &str) -> Result<(), 
                 format!("{:0width$}", rand::random_range(0..10u32.pow(CODE_DIGITS)), width = CODE_DIGITS as usize);
             conn.prepare_cached("UPDATE transfers SET code_hash = ?2 WHERE id = ?1")?
                 .execute(params![id, code_hash(&id, &code)])?;
+            forget_claim_failures(conn, transfer.mode, &transfer.phone)?;
             let outgoing = claim_message(&transfer, &code)?;
             messaging::record(conn, &outgoing, &messenger_name, now_ms)?;
             Ok(Some(outgoing))
@@ -264,14 +266,15 @@ fn claim_message(transfer: &Pending, code: &str) -> Result<Outgoing, StoreError>
 }
 
 /// `POST /v1/claims`: the recipient proves their number with a code it was
-/// sent. Joins them to Soxara and credits every transfer waiting for them;
-/// a wrong code counts against every one of those transfers.
+/// sent. Joins them to Soxara and credits every transfer waiting for them.
+/// A wrong code counts against the calling key for that phone.
 pub async fn claim(state: &AppState, caller: &Caller, key: String, request: NewClaim) -> Result<Reply, ApiError> {
     let mode = caller.mode;
     let scope = Scope { merchant_id: caller.merchant_id.clone(), mode, key };
     let fingerprint = idempotency::fingerprint("POST /v1/claims", &request.canonical);
     let id = crate::ids::new_id("clm");
     let attempts_max = i64::from(state.transfers.code_attempts_max);
+    let key_id = caller.key_id.clone();
     let reply = state
         .store
         .write(move |conn| {
@@ -281,34 +284,50 @@ pub async fn claim(state: &AppState, caller: &Caller, key: String, request: NewC
                 claimed => return idempotency::answer_used_key(claimed).map_err(StoreError::rejected),
             }
             let waiting = Pending::for_phone(conn, mode, &request.phone, now_ms)?;
+            let failures = claim_failures(conn, mode, &request.phone, &key_id)?;
             let (status, body) = if waiting.is_empty() {
                 let error = ApiError::ClaimNotFound;
                 (error.status().as_u16(), error.body())
+            } else if failures >= attempts_max {
+                let error = ApiError::ClaimAttemptsExceeded { max: attempts_max };
+                (error.status().as_u16(), error.body())
             } else if waiting.iter().any(|t| t.code_hash.as_deref() == Some(&code_hash(&t.id, &request.code))) {
+                forget_claim_failures(conn, mode, &request.phone)?;
                 (200, onboard_and_credit(conn, mode, &request.phone, &waiting, &id, now_ms)?)
             } else {
-                let mut attempts_left = 0;
-                for transfer in &waiting {
-                    let attempts = transfer.code_attempts + 1;
-                    conn.prepare_cached("UPDATE transfers SET code_attempts = ?2 WHERE id = ?1")?
-                        .execute(params![transfer.id, attempts])?;
-                    if attempts >= attempts_max {
-                        return_transfer(conn, transfer, "too_many_attempts", now_ms)?;
-                    } else {
-                        attempts_left = attempts_left.max(attempts_max - attempts);
-                    }
-                }
-                let error = ApiError::ClaimCodeInvalid { attempts_left };
+                conn.prepare_cached(
+                    "INSERT INTO claim_attempts (mode, phone, key_id, failures, last_at) VALUES (?1, ?2, ?3, 1, ?4)
+                     ON CONFLICT (mode, phone, key_id) DO UPDATE SET failures = failures + 1, last_at = ?4",
+                )?
+                .execute(params![mode.as_str(), request.phone, key_id, now_ms])?;
+                let error = ApiError::ClaimCodeInvalid { attempts_left: attempts_max - failures - 1 };
                 (error.status().as_u16(), error.body())
             };
-            // A wrong code is an answer too: stored, so that a replay cannot
-            // count as a second attempt.
+            // Refusals are answers too: stored, so that a replay is not
+            // another attempt.
             let stored = StoredResponse { status, body: body.to_string() };
             idempotency::record_response(conn, &id, &stored)?;
             Ok(Reply::new(stored))
         })
         .await?;
     Ok(reply)
+}
+
+/// Wrong codes `key_id` sent for `phone` since its newest code.
+fn claim_failures(conn: &Connection, mode: Mode, phone: &str, key_id: &str) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT failures FROM claim_attempts WHERE mode = ?1 AND phone = ?2 AND key_id = ?3")?
+        .query_row(params![mode.as_str(), phone, key_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// A new code (or a claim) makes earlier guesses worthless: every key may
+/// try again.
+fn forget_claim_failures(conn: &Connection, mode: Mode, phone: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM claim_attempts WHERE mode = ?1 AND phone = ?2")?
+        .execute(params![mode.as_str(), phone])?;
+    Ok(())
 }
 
 /// Registers the phone (with a USD and an LRD wallet) if it is new, and
@@ -409,12 +428,10 @@ struct Pending {
     amount: i64,
     currency: String,
     code_hash: Option<String>,
-    code_attempts: i64,
     claim_expires_at: i64,
 }
 
-const PENDING_COLUMNS: &str =
-    "id, merchant_id, mode, recipient_phone, amount, currency, code_hash, code_attempts, claim_expires_at";
+const PENDING_COLUMNS: &str = "id, merchant_id, mode, recipient_phone, amount, currency, code_hash, claim_expires_at";
 
 impl Pending {
     fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Pending> {
@@ -430,8 +447,7 @@ impl Pending {
             amount: row.get(4)?,
             currency: row.get(5)?,
             code_hash: row.get(6)?,
-            code_attempts: row.get(7)?,
-            claim_expires_at: row.get(8)?,
+            claim_expires_at: row.get(7)?,
         })
     }
 
@@ -658,19 +674,16 @@ pub async fn get(state: &AppState, caller: &Caller, id: String) -> Result<Value,
 pub fn json_by_id(conn: &Connection, id: &str) -> Result<Option<Value>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT mode, recipient_phone, amount, currency, description, status, return_reason, code_attempts,
-                    claim_expires_at, created_at, completed_at, returned_at,
+            "SELECT mode, recipient_phone, amount, currency, description, status, return_reason, claim_expires_at,
+                    created_at, completed_at, returned_at,
                     EXISTS (SELECT 1 FROM customers c WHERE c.mode = t.mode AND c.phone = t.recipient_phone)
              FROM transfers t WHERE id = ?1",
         )?
         .query_row(params![id], |row| {
             let time = |at: Option<i64>| at.map(crate::clock::rfc3339);
             let status: String = row.get(5)?;
-            let claim = match row.get::<_, Option<i64>>(8)? {
-                Some(expires_at) => json!({
-                    "expires_at": crate::clock::rfc3339(expires_at),
-                    "code_attempts": row.get::<_, i64>(7)?,
-                }),
+            let claim = match row.get::<_, Option<i64>>(7)? {
+                Some(expires_at) => json!({ "expires_at": crate::clock::rfc3339(expires_at) }),
                 None => Value::Null,
             };
             Ok(json!({
@@ -680,15 +693,15 @@ pub fn json_by_id(conn: &Connection, id: &str) -> Result<Option<Value>, StoreErr
                 "status": status,
                 "amount": row.get::<_, i64>(2)?,
                 "currency": row.get::<_, String>(3)?,
-                "recipient": { "phone": row.get::<_, String>(1)?, "registered": row.get::<_, bool>(12)? },
+                "recipient": { "phone": row.get::<_, String>(1)?, "registered": row.get::<_, bool>(11)? },
                 "description": row.get::<_, Option<String>>(4)?,
                 "claim": claim,
                 "return_reason": row.get::<_, Option<String>>(6)?,
                 "entity": WALLET_ENTITY,
                 "livemode": row.get::<_, String>(0)? == "live",
-                "created_at": crate::clock::rfc3339(row.get(9)?),
-                "completed_at": time(row.get(10)?),
-                "returned_at": time(row.get(11)?),
+                "created_at": crate::clock::rfc3339(row.get(8)?),
+                "completed_at": time(row.get(9)?),
+                "returned_at": time(row.get(10)?),
             }))
         })
         .optional()?)
