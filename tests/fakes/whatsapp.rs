@@ -29,6 +29,8 @@ use serde_json::{Value, json};
 pub const ACCESS_TOKEN: &str = "fake-whatsapp-token-EAAG";
 pub const APP_SECRET: &str = "fake-whatsapp-app-secret-5eed";
 pub const VERIFY_TOKEN: &str = "fake-verify-token";
+/// Meta's code for a message that cannot be delivered to the number.
+pub const UNDELIVERABLE: i64 = 131_026;
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
 /// The templates the business has approved.
 pub const APPROVED_TEMPLATES: [&str; 1] = ["transfer_claim"];
@@ -104,10 +106,11 @@ impl FakeWhatsApp {
         self.lock().webhook_answers.clone()
     }
 
-    /// Posts a status notification for `message_id` signed with `secret`;
-    /// returns the gateway's HTTP status.
-    pub async fn notify(&self, url: &str, message_id: &str, to: &str, failed: bool, secret: &str) -> u16 {
-        let body = status_notification(message_id, to, failed);
+    /// Posts a status notification for `message_id` signed with `secret`:
+    /// `failed` with `error_code`, else `delivered`. Returns the gateway's
+    /// HTTP status.
+    pub async fn notify(&self, url: &str, message_id: &str, to: &str, error_code: Option<i64>, secret: &str) -> u16 {
+        let body = status_notification(message_id, to, error_code);
         let response = reqwest::Client::new()
             .post(url)
             .header("content-type", "application/json")
@@ -124,20 +127,22 @@ impl FakeWhatsApp {
     }
 }
 
-/// A `messages` change with one status, as WhatsApp posts it.
-fn status_notification(message_id: &str, to: &str, failed: bool) -> String {
+/// A `messages` change with one status, as WhatsApp posts it: `failed`
+/// with `error_code`, else `delivered`.
+fn status_notification(message_id: &str, to: &str, error_code: Option<i64>) -> String {
     let mut status = json!({
         "id": message_id,
-        "status": if failed { "failed" } else { "delivered" },
+        "status": if error_code.is_some() { "failed" } else { "delivered" },
         "timestamp": "1764115200",
         "recipient_id": to,
     });
-    if failed {
+    if let Some(code) = error_code {
+        let title = if code == UNDELIVERABLE { "Message undeliverable" } else { "Message failed to send" };
         status["errors"] = json!([{
-            "code": 131_026,
-            "title": "Message undeliverable",
-            "message": "Message undeliverable",
-            "error_data": { "details": "Message Undeliverable." },
+            "code": code,
+            "title": title,
+            "message": title,
+            "error_data": { "details": title },
         }]);
     }
     json!({
@@ -221,7 +226,7 @@ async fn send(
         let (state, id, to) = (Arc::clone(&state), id.clone(), to.clone());
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            let body = status_notification(&id, &to, failed);
+            let body = status_notification(&id, &to, failed.then_some(UNDELIVERABLE));
             let answer = reqwest::Client::new()
                 .post(&url)
                 .header("content-type", "application/json")

@@ -12,7 +12,9 @@ use soxara::config::{FileConfig, PluginSettings};
 use soxara::mode::Mode;
 use soxara_tests::fakes::mtn::{self, FakeMtn};
 use soxara_tests::fakes::whatsapp::{self, FakeWhatsApp};
-use soxara_tests::{TestApp, live_rail_config, momo, new_key, spawn_app_with, spawn_app_with_live_key, wait_for};
+use soxara_tests::{
+    Answer, TestApp, live_rail_config, momo, new_key, spawn_app_with, spawn_app_with_live_key, wait_for,
+};
 
 /// Operator settings for the WhatsApp messenger against `fake`, bound to
 /// `mode`, on top of `config`.
@@ -57,6 +59,10 @@ async fn delivered_code(fake: &FakeWhatsApp, phone: &str, count: usize) -> Strin
     let message = delivered.last().unwrap();
     assert_eq!((message.template.as_str(), message.language.as_str()), ("transfer_claim", "en"));
     message.parameters[1].clone()
+}
+
+async fn claim_as(app: &TestApp, key: &str, phone: &str, code: &str) -> Answer {
+    app.post(key, "/v1/claims", &new_key(), &json!({ "phone": phone, "code": code })).await
 }
 
 async fn transfer_status(app: &TestApp, key: &str, id: &str) -> Value {
@@ -226,14 +232,61 @@ async fn a_forged_status_notification_changes_nothing() {
     let url = format!("{}/v1/callbacks/whatsapp", app.base);
     let to = &recipient[1..];
 
-    assert_eq!(fake.notify(&url, wamid, to, true, "not-the-app-secret").await, 400);
-    assert_eq!(fake.notify(&url, "wamid.someone-elses", to, true, whatsapp::APP_SECRET).await, 200);
+    let undeliverable = Some(whatsapp::UNDELIVERABLE);
+    assert_eq!(fake.notify(&url, wamid, to, undeliverable, "not-the-app-secret").await, 400);
+    assert_eq!(fake.notify(&url, "wamid.someone-elses", to, undeliverable, whatsapp::APP_SECRET).await, 200);
     assert_eq!(transfer_status(&app, &app.key, &id).await["status"], "pending_claim");
     assert_eq!(message_once(&app, recipient, |_| true).await["status"], "sent");
 
     // The same report, signed, is believed (so the refusal above was the signature's).
-    assert_eq!(fake.notify(&url, wamid, to, true, whatsapp::APP_SECRET).await, 200);
+    assert_eq!(fake.notify(&url, wamid, to, undeliverable, whatsapp::APP_SECRET).await, 200);
     assert_eq!(transfer_status(&app, &app.key, &id).await["return_reason"], "recipient_unreachable");
+    app.verify().expect("the ledger balances");
+}
+
+#[tokio::test]
+async fn a_message_whatsapp_could_not_deliver_for_now_is_replaced_by_a_new_code_that_lifts_lockouts() {
+    let fake = FakeWhatsApp::start().await;
+    let mut config = with_whatsapp(FileConfig::default(), &fake, Mode::Test);
+    config.transfers.resend_after_ms = 300;
+    config.transfers.code_attempts_max = 1;
+    let app = spawn_app_with(config).await;
+    let paid = app.pay(&app.key, Some(&new_key()), &momo(10_000, "USD", "+231880001234")).await;
+    assert_eq!(paid.body["status"], "completed", "{:?}", paid.body);
+    let recipient = "+231880003456";
+    let id = transfer(&app, &app.key, recipient, 1_000).await["id"].as_str().unwrap().to_string();
+    let first_code = delivered_code(&fake, recipient, 1).await;
+    let wamid = message_once(&app, recipient, |m| m["status"] == "sent").await["provider_reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A guesser locks itself out.
+    let (_, guesser) = app.create_merchant("Guessing Shop").await;
+    let wrong = if first_code == "000001" { "000002" } else { "000001" };
+    assert_eq!(claim_as(&app, &guesser, recipient, wrong).await.code(), "CLAIM_CODE_INVALID");
+    assert_eq!(claim_as(&app, &guesser, recipient, wrong).await.code(), "CLAIM_ATTEMPTS_EXCEEDED");
+
+    // WhatsApp then reports the message failed for a reason that may pass
+    // (not 131026): the sweep sends a new code, the old one stops working,
+    // and the guesser's tries start over.
+    let url = format!("{}/v1/callbacks/whatsapp", app.base);
+    assert_eq!(fake.notify(&url, &wamid, &recipient[1..], Some(131_049), whatsapp::APP_SECRET).await, 200);
+    let second_code = delivered_code(&fake, recipient, 2).await;
+    assert_eq!(transfer_status(&app, &app.key, &id).await["status"], "pending_claim");
+    assert_eq!(
+        claim_as(&app, &guesser, recipient, wrong).await.code(),
+        "CLAIM_CODE_INVALID",
+        "a new code lifts the lockout"
+    );
+    if first_code != second_code {
+        let checker = app.create_key(&app.merchant_id, Mode::Test, KeyKind::Public).await;
+        let old = claim_as(&app, &checker, recipient, &first_code).await;
+        assert_eq!(old.code(), "CLAIM_CODE_INVALID", "the old code is replaced");
+    }
+
+    let claimed = claim_as(&app, &app.key, recipient, &second_code).await;
+    assert_eq!(claimed.status, 200, "{:?}", claimed.body);
     app.verify().expect("the ledger balances");
 }
 
