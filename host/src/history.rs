@@ -13,8 +13,6 @@ use crate::mode::Mode;
 use crate::store::StoreError;
 use crate::validate::fail;
 
-pub const PAGE_LIMIT_DEFAULT: usize = 10;
-
 /// The longest reference `POST /v1/transactions/verify` looks up.
 pub const REFERENCE_CHARS_MAX: usize = 255;
 
@@ -99,7 +97,6 @@ pub fn transaction_json(
         .is_some();
     if owned { render(conn, id) } else { Ok(None) }
 }
-pub const PAGE_LIMIT_MAX: usize = 100;
 
 /// `GET /v1/customers/{phone}/transactions`.
 pub async fn list(
@@ -110,14 +107,11 @@ pub async fn list(
 ) -> Result<Value, ApiError> {
     let mut errors = Vec::new();
     let phone = crate::phone::parse_e164(&phone).map_err(|m| fail(&mut errors, "phone", m)).ok();
-    let mut limit = PAGE_LIMIT_DEFAULT;
+    let mut limit = crate::validate::PAGE_LIMIT_DEFAULT;
     let mut starting_after = None;
     for (name, value) in query {
         match name.as_str() {
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if (1..=PAGE_LIMIT_MAX).contains(&n) => limit = n,
-                _ => fail(&mut errors, "limit", format!("must be an integer from 1 to {PAGE_LIMIT_MAX}")),
-            },
+            "limit" => limit = crate::validate::page_limit(value, &mut errors).unwrap_or(limit),
             "starting_after" => starting_after = Some(value.clone()),
             other => fail(&mut errors, other, "is not a known parameter; expected limit, starting_after"),
         }

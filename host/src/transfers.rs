@@ -585,15 +585,11 @@ impl Worker {
 /// after `starting_after` (the last id of the previous page), optionally
 /// only one `status`.
 pub async fn list(state: &AppState, caller: &Caller, query: &[(String, String)]) -> Result<Value, ApiError> {
-    const LIMIT_MAX: usize = 100;
     let mut errors = Vec::new();
-    let (mut limit, mut starting_after, mut status) = (10, None, None);
+    let (mut limit, mut starting_after, mut status) = (crate::validate::PAGE_LIMIT_DEFAULT, None, None);
     for (name, value) in query {
         match name.as_str() {
-            "limit" => match value.parse::<usize>() {
-                Ok(n) if (1..=LIMIT_MAX).contains(&n) => limit = n,
-                _ => crate::validate::fail(&mut errors, "limit", format!("must be an integer from 1 to {LIMIT_MAX}")),
-            },
+            "limit" => limit = crate::validate::page_limit(value, &mut errors).unwrap_or(limit),
             "starting_after" => starting_after = Some(value.clone()),
             "status" if ["pending_claim", "completed", "returned"].contains(&value.as_str()) => {
                 status = Some(value.clone())

@@ -144,6 +144,21 @@ impl Fields {
     }
 }
 
+/// A list page's size when the query gives none, and the most it may ask.
+pub const PAGE_LIMIT_DEFAULT: usize = 10;
+pub const PAGE_LIMIT_MAX: usize = 100;
+
+/// A list's `limit` query parameter: 1 to `PAGE_LIMIT_MAX`.
+pub fn page_limit(value: &str, errors: &mut Vec<FieldError>) -> Option<usize> {
+    match value.parse::<usize>() {
+        Ok(n) if (1..=PAGE_LIMIT_MAX).contains(&n) => Some(n),
+        _ => {
+            fail(errors, "limit", format!("must be an integer from 1 to {PAGE_LIMIT_MAX}"));
+            None
+        }
+    }
+}
+
 pub fn fail(errors: &mut Vec<FieldError>, field: &str, message: impl Into<String>) {
     errors.push(FieldError { field: field.to_string(), message: message.into() });
 }

@@ -156,15 +156,24 @@ impl Runtime {
         Ok(Runtime { engine, linker, limits, metrics, ticker_stop })
     }
 
+    /// Compiles a component (or takes its code from the cache).
+    pub fn compile(&self, path: &Path) -> Result<Component> {
+        Component::from_file(&self.engine, path)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("compiling {}", path.display()))
+    }
+
     /// Compiles a rail component, checks it against the rail world, and asks
     /// it to describe itself.
     pub fn load_rail(&self, path: &Path, context: PluginContext) -> Result<Arc<LoadedRail>> {
-        let component = Component::from_file(&self.engine, path)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("compiling {}", path.display()))?;
+        self.rail_from(&self.compile(path)?, path, context)
+    }
+
+    /// `load_rail` for a compiled component.
+    fn rail_from(&self, component: &Component, path: &Path, context: PluginContext) -> Result<Arc<LoadedRail>> {
         let pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .and_then(RailPluginPre::new)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("{} does not fit the soxara:gateway rail world", path.display()))?;
@@ -196,14 +205,11 @@ impl Runtime {
 }
 
 impl Runtime {
-    /// Compiles an FX-provider component and checks it against the FX world.
-    pub fn load_fx(&self, path: &Path, context: PluginContext) -> Result<Arc<LoadedFx>> {
-        let component = Component::from_file(&self.engine, path)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("compiling {}", path.display()))?;
+    /// Checks a compiled component against the FX world and asks its name.
+    fn fx_from(&self, component: &Component, path: &Path, context: PluginContext) -> Result<Arc<LoadedFx>> {
         let pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .and_then(FxPluginPre::new)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("{} does not fit the soxara:gateway fx-plugin world", path.display()))?;
@@ -224,15 +230,17 @@ impl Runtime {
         Ok(Arc::new(fx))
     }
 
-    /// Compiles a messenger component, checks it against the messenger
-    /// world, and asks it to describe itself.
-    pub fn load_messenger(&self, path: &Path, context: PluginContext) -> Result<Arc<LoadedMessenger>> {
-        let component = Component::from_file(&self.engine, path)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("compiling {}", path.display()))?;
+    /// Checks a compiled component against the messenger world and asks it
+    /// to describe itself.
+    fn messenger_from(
+        &self,
+        component: &Component,
+        path: &Path,
+        context: PluginContext,
+    ) -> Result<Arc<LoadedMessenger>> {
         let pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .and_then(MessengerPluginPre::new)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("{} does not fit the soxara:messaging messenger world", path.display()))?;
@@ -710,7 +718,15 @@ pub fn load_dir(runtime: &Runtime, dir: &Path, settings: &crate::config::PluginC
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let setting = settings.for_plugin(&name);
         let context = || PluginContext::new(name.clone(), setting.clone());
-        match runtime.load_rail(&path, context()) {
+        // Compiled once, then tried against each world.
+        let component = match runtime.compile(&path) {
+            Ok(component) => component,
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = format!("{err:#}"), "plugin not loaded");
+                continue;
+            }
+        };
+        match runtime.rail_from(&component, &path, context()) {
             Ok(rail) if name_taken(&loaded.rails, &rail) => tracing::warn!(
                 path = %path.display(),
                 rail = rail.name(),
@@ -721,12 +737,12 @@ pub fn load_dir(runtime: &Runtime, dir: &Path, settings: &crate::config::PluginC
                 loaded.rails.push(rail);
                 continue;
             }
-            Err(rail_err) => match runtime.load_fx(&path, context()) {
+            Err(rail_err) => match runtime.fx_from(&component, &path, context()) {
                 Ok(fx) => {
                     tracing::info!(fx = %fx.name, path = %path.display(), "FX provider loaded");
                     loaded.fx.push(fx);
                 }
-                Err(fx_err) => match runtime.load_messenger(&path, context()) {
+                Err(fx_err) => match runtime.messenger_from(&component, &path, context()) {
                     Ok(messenger) => {
                         tracing::info!(messenger = %messenger.info.name, path = %path.display(), "messenger loaded");
                         loaded.messengers.push(messenger);
