@@ -197,22 +197,7 @@ pub async fn receive_callback(
     let answer = tokio::task::spawn_blocking(move || messenger.handle_callback(&callback))
         .await
         .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
-    // Whoever sent it has no API key: they learn a code, never the plugin's message.
-    let answer = match answer {
-        Err(plugin_error) => {
-            tracing::warn!(plugin, error = %plugin_error, "messenger callback: the plugin failed");
-            return Err(ApiError::CallbackFailed(format!("the plugin {}", plugin_error.kind())));
-        }
-        Ok(Err(failure)) => {
-            tracing::warn!(plugin, code = %failure.code, message = %failure.message, "callback refused by its messenger");
-            return Err(if failure.retryable {
-                ApiError::CallbackFailed(failure.code)
-            } else {
-                ApiError::CallbackRejected(failure.code)
-            });
-        }
-        Ok(Ok(answer)) => answer,
-    };
+    let answer = crate::rail_updates::callback_taken(&plugin, answer)?;
     if !answer.reports.is_empty() {
         let reports = answer.reports;
         state

@@ -257,6 +257,27 @@ async fn check_settlement(state: &AppState, check: DueSettlementCheck) -> Result
 
 /// `POST|PUT /v1/callbacks/{plugin}`: hands a provider's callback to the
 /// plugin it names, and applies what the plugin makes of it.
+/// A plugin's answer to a callback from its provider or channel, or the
+/// error the sender gets. Whoever sent it has no API key: they learn a code,
+/// never the plugin's message (it may describe the operator's configuration).
+pub(crate) fn callback_taken<T>(plugin: &str, answer: Result<Result<T, Failure>, PluginError>) -> Result<T, ApiError> {
+    match answer {
+        Err(plugin_error) => {
+            tracing::warn!(plugin, error = %plugin_error, "callback: the plugin failed");
+            Err(ApiError::CallbackFailed(format!("the plugin {}", plugin_error.kind())))
+        }
+        Ok(Err(failure)) => {
+            tracing::warn!(plugin, code = %failure.code, message = %failure.message, "callback refused by its plugin");
+            Err(if failure.retryable {
+                ApiError::CallbackFailed(failure.code)
+            } else {
+                ApiError::CallbackRejected(failure.code)
+            })
+        }
+        Ok(Ok(taken)) => Ok(taken),
+    }
+}
+
 pub async fn receive_callback(
     state: &AppState,
     plugin: &str,
@@ -272,23 +293,7 @@ pub async fn receive_callback(
     let answer = tokio::task::spawn_blocking(move || rail.handle_callback(&callback))
         .await
         .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))));
-    // Whoever sent it has no API key: they learn a code, never the plugin's
-    // message (it may describe the operator's configuration).
-    let event = match answer {
-        Err(plugin_error) => {
-            tracing::warn!(plugin, error = %plugin_error, "callback: the plugin failed");
-            return Err(ApiError::CallbackFailed(format!("the plugin {}", plugin_error.kind())));
-        }
-        Ok(Err(failure)) => {
-            tracing::warn!(plugin, code = %failure.code, message = %failure.message, "callback refused by its plugin");
-            return Err(if failure.retryable {
-                ApiError::CallbackFailed(failure.code)
-            } else {
-                ApiError::CallbackRejected(failure.code)
-            });
-        }
-        Ok(Ok(event)) => event,
-    };
+    let event = callback_taken(plugin, answer)?;
     let report = match event {
         CallbackEvent::Payment(report) => report,
         CallbackEvent::Ignored => return Ok(json!({ "received": true, "status": "ignored" })),
