@@ -442,9 +442,8 @@ async fn get_dispute(
 }
 
 /// A provider's callback: no API key (providers have none); the plugin it
-/// names authenticates it.
-/// A provider's callback: to the messenger of that plugin name (any method:
-/// channels check the URL with a GET), else to the rail (POST, PUT).
+/// names authenticates it. It goes to the messenger of that plugin name (any
+/// method: channels check the URL with a GET), else to the rail (POST, PUT).
 async fn receive_callback(
     State(state): State<AppState>,
     ApiPath(plugin): ApiPath,
