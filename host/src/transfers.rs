@@ -647,22 +647,14 @@ pub async fn list(state: &AppState, caller: &Caller, query: &[(String, String)])
     Ok(page)
 }
 
-/// `GET /v1/transfers/{id}`.
+/// `GET /v1/transfers/{id}`: only this merchant's and mode's.
 pub async fn get(state: &AppState, caller: &Caller, id: String) -> Result<Value, ApiError> {
     let (merchant, mode) = (caller.merchant_id.clone(), caller.mode);
     state
         .store
-        .read(move |conn| {
-            let owned = conn
-                .prepare_cached("SELECT 1 FROM transfers WHERE id = ?1 AND merchant_id = ?2 AND mode = ?3")?
-                .query_row(params![id, merchant, mode.as_str()], |_| Ok(()))
-                .optional()?;
-            match owned {
-                Some(()) => json_by_id(conn, &id),
-                None => Ok(None),
-            }
-        })
+        .read(move |conn| crate::history::transaction_json(conn, &merchant, mode, &id))
         .await?
+        .filter(|object| object["object"] == "transfer")
         .ok_or(ApiError::NotFound { what: "transfer" })
 }
 
