@@ -9,9 +9,10 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use soxara::app::{Config, RunningApp};
-use soxara::auth::KeyKind;
 use soxara::config::FileConfig;
-use soxara::mode::Mode;
+use soxara::domain::keys::KeyKind;
+use soxara::values::clock::Clock;
+use soxara::values::mode::Mode;
 use tempfile::TempDir;
 
 /// Where `cargo xtask build-plugins` puts the components.
@@ -48,6 +49,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub database: PathBuf,
     pub config: FileConfig,
+    /// The gateway's clock: tests move it forward instead of sleeping.
+    pub clock: Clock,
     plugins: PathBuf,
     app: Option<RunningApp>,
     _dir: TempDir,
@@ -112,7 +115,8 @@ async fn spawn_app_as_configured(config: FileConfig, extra: &[PathBuf]) -> TestA
         }
         plugins
     };
-    let app = start(&database, &config, &plugins).await;
+    let clock = Clock::adjustable();
+    let app = start(&database, &config, &plugins, &clock).await;
     let (merchant_id, key) = app.sandbox.clone().expect("a fresh database creates the sandbox merchant");
     TestApp {
         base: format!("http://{}", app.addr),
@@ -121,13 +125,14 @@ async fn spawn_app_as_configured(config: FileConfig, extra: &[PathBuf]) -> TestA
         client: reqwest::Client::new(),
         database,
         config,
+        clock,
         plugins,
         app: Some(app),
         _dir: dir,
     }
 }
 
-async fn start(database: &Path, config: &FileConfig, plugins: &Path) -> RunningApp {
+async fn start(database: &Path, config: &FileConfig, plugins: &Path, clock: &Clock) -> RunningApp {
     let mut config = config.clone();
     config.admin.listen = "127.0.0.1:0".parse().expect("a loopback address");
     soxara::app::start(Config {
@@ -135,13 +140,14 @@ async fn start(database: &Path, config: &FileConfig, plugins: &Path) -> RunningA
         listen: "127.0.0.1:0".parse().expect("a loopback address"),
         plugin_dir: plugins.to_path_buf(),
         file: config,
+        clock: clock.clone(),
     })
     .await
     .expect("the gateway starts")
 }
 
 impl TestApp {
-    pub fn state(&self) -> &soxara::app::AppState {
+    pub fn state(&self) -> &soxara::http::AppState {
         &self.app.as_ref().expect("the app is running").state
     }
 
@@ -158,10 +164,33 @@ impl TestApp {
 
     /// Starts the gateway again on the same database.
     pub async fn start_gateway(&mut self) {
-        let app = start(&self.database, &self.config, &self.plugins).await;
+        let app = start(&self.database, &self.config, &self.plugins, &self.clock).await;
         assert!(app.sandbox.is_none(), "a restart must not create another sandbox merchant");
         self.base = format!("http://{}", app.addr);
         self.app = Some(app);
+    }
+
+    /// Moves the gateway's clock `ms` forward: what a test would otherwise
+    /// wait for in real time (a settlement hold, a rate limit's refill).
+    pub fn advance_clock(&self, ms: u64) {
+        self.clock.advance(i64::try_from(ms).expect("a test moves the clock by less than i64::MAX ms"));
+    }
+
+    /// Rounds the background worker `name` has finished (`status_checks`,
+    /// `settlements`, `transfers`, `webhooks`).
+    pub fn worker_rounds(&self, name: &str) -> u64 {
+        self.state().metrics.worker_rounds(name)
+    }
+
+    /// Moves the clock `ms` forward and waits until the worker `name` has
+    /// finished a round at the new time.
+    pub async fn advance_past_worker(&self, name: &str, ms: u64) {
+        let before = self.worker_rounds(name);
+        self.advance_clock(ms);
+        wait_for(&format!("a round of the {name} worker"), || async {
+            (self.worker_rounds(name) > before).then_some(())
+        })
+        .await;
     }
 
     /// The admin API's base URL.
@@ -184,8 +213,9 @@ impl TestApp {
     pub async fn create_key(&self, merchant_id: &str, mode: Mode, kind: KeyKind) -> String {
         let merchant_id = merchant_id.to_string();
         self.state()
+            .ops
             .store
-            .write(move |conn| soxara::keys::create_key(conn, &merchant_id, mode, kind))
+            .write(move |conn| soxara::domain::keys::create_key(conn, &merchant_id, mode, kind, 0))
             .await
             .expect("key created")
     }
@@ -195,8 +225,12 @@ impl TestApp {
         let name = name.to_string();
         let id = self
             .state()
+            .ops
             .store
-            .write(move |conn| soxara::accounts::create(conn, &name, soxara::accounts::SANDBOX_KYC_TIER, "none"))
+            .write(move |conn| {
+                let tier = soxara::domain::accounts::SANDBOX_KYC_TIER;
+                soxara::domain::accounts::create(conn, &name, tier, soxara::values::status::KybStatus::None, 0)
+            })
             .await
             .expect("merchant");
         let key = self.create_key(&id, Mode::Test, KeyKind::Secret).await;
@@ -246,7 +280,7 @@ impl TestApp {
     /// `soxara verify` on this gateway's database.
     pub fn verify(&self) -> Result<soxara::ledger::LedgerSummary, String> {
         let conn = soxara::store::open_read_only(&self.database).expect("the database opens");
-        soxara::ledger::verify(&conn)
+        soxara::operations::verify(&conn)
     }
 
     pub async fn get(&self, key: &str, path: &str) -> Answer {
@@ -258,6 +292,7 @@ impl TestApp {
     pub async fn count(&self, sql: &str) -> i64 {
         let sql = sql.to_string();
         self.state()
+            .ops
             .store
             .read(move |conn| Ok(conn.query_row(&sql, [], |row| row.get::<_, Option<i64>>(0))?.unwrap_or(0)))
             .await
@@ -296,7 +331,7 @@ pub const WAIT_FOR_MS_MAX: u64 = 30_000;
 
 /// A fresh idempotency key.
 pub fn new_key() -> String {
-    soxara::ids::new_id("idem")
+    soxara::values::ids::new_id("idem")
 }
 
 /// A mobile-money payment body.

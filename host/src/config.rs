@@ -42,6 +42,10 @@
 //! messenger_test = "messaging-sandbox"   # messenger plugin (file stem) per mode
 //! messenger_live = "whatsapp"            # none by default: live transfers reach registered customers only
 //!
+//! [entities]                  # the legal entities money moves under (a closed set)
+//! names = ["Phoenix Hub Liberia, Inc.", "Cinrique Inc."]
+//! wallets = "Phoenix Hub Liberia, Inc."   # holds customer wallets, transfers and claim escrow
+//!
 //! [rate_limits]               # requests a minute per API key (0: no limit)
 //! live_per_minute = 300
 //! test_per_minute = 10
@@ -59,6 +63,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
+
+use crate::values::clock::Clock;
+use crate::values::entity::Entities;
+use crate::values::method::Method;
+use crate::values::mode::Mode;
 
 /// The seed documents' worked example rate, used when no file sets one.
 pub const DEFAULT_USD_LRD_RATE: &str = "USD/LRD=181";
@@ -88,6 +97,8 @@ pub struct FileConfig {
     pub settlement: SettlementSettings,
     #[serde(default)]
     pub transfers: TransferSettings,
+    #[serde(default)]
+    pub entities: EntitySettings,
     /// Serve the API over TLS from these PEM files.
     #[serde(default)]
     pub tls: Option<TlsSettings>,
@@ -115,6 +126,44 @@ pub struct FileConfig {
     /// Per plugin, keyed by the component's file stem (`fx-http` for `fx-http.wasm`).
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSettings>,
+}
+
+/// The legal entities the platform moves money under: every rail must
+/// name one of them for each method it serves, or it is refused when it
+/// loads. `wallets` holds customer wallets (and so transfers and escrow).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntitySettings {
+    #[serde(default = "default_entity_names")]
+    pub names: Vec<String>,
+    #[serde(default = "default_wallet_entity")]
+    pub wallets: String,
+}
+
+/// Phoenix Hub Liberia operates mobile money and wallets; Cinrique cards
+/// and the USD float.
+pub const PHOENIX_HUB: &str = "Phoenix Hub Liberia, Inc.";
+pub const CINRIQUE: &str = "Cinrique Inc.";
+
+fn default_entity_names() -> Vec<String> {
+    vec![PHOENIX_HUB.to_string(), CINRIQUE.to_string()]
+}
+
+fn default_wallet_entity() -> String {
+    PHOENIX_HUB.to_string()
+}
+
+impl Default for EntitySettings {
+    fn default() -> EntitySettings {
+        EntitySettings { names: default_entity_names(), wallets: default_wallet_entity() }
+    }
+}
+
+impl EntitySettings {
+    /// The configured set, checked.
+    pub fn entities(&self) -> Result<Entities> {
+        Entities::new(&self.names, &self.wallets).map_err(|why| anyhow::anyhow!(why))
+    }
 }
 
 /// Transfers to phone numbers (`transfers`): how long a recipient who is
@@ -426,12 +475,14 @@ pub struct PluginSettings {
 }
 
 /// Every plugin's settings, as plugins are loaded: the operator's, plus the
-/// `callback_url` the host gives each rail (unless the operator set one).
+/// `callback_url` the host gives each rail (unless the operator set one),
+/// and the clock plugins read.
 #[derive(Debug, Clone, Default)]
 pub struct PluginConfigs {
     pub operator: BTreeMap<String, PluginSettings>,
     /// The gateway's public base URL (no trailing slash).
     pub callback_base: Option<String>,
+    pub clock: Clock,
 }
 
 impl PluginConfigs {
@@ -489,6 +540,7 @@ impl Default for FileConfig {
             rate_limits: RateLimitSettings::default(),
             settlement: SettlementSettings::default(),
             transfers: TransferSettings::default(),
+            entities: EntitySettings::default(),
             tls: None,
             trusted_proxies: Vec::new(),
             public_url: None,
@@ -529,8 +581,14 @@ impl FileConfig {
             .collect()
     }
 
+    /// The configured legal entities (`validate` refuses a bad set).
+    pub fn entities(&self) -> Result<Entities> {
+        self.entities.entities()
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.trusted_proxy_nets()?;
+        self.entities()?;
         anyhow::ensure!(
             self.fx.spread_bps <= FX_SPREAD_BPS_MAX,
             "fx.spread_bps is {}, above the maximum {FX_SPREAD_BPS_MAX}",
@@ -570,15 +628,12 @@ impl FileConfig {
             "plugin memory_bytes_max must be at most 4 GiB (a 32-bit WebAssembly memory)"
         );
         for route in &self.routes {
+            anyhow::ensure!(Mode::parse(&route.mode).is_some(), "routes: mode {:?} is not test or live", route.mode);
             anyhow::ensure!(
-                crate::mode::Mode::parse(&route.mode).is_some(),
-                "routes: mode {:?} is not test or live",
-                route.mode
-            );
-            anyhow::ensure!(
-                crate::plugins::routes::parse_method(&route.method).is_some(),
-                "routes: method {:?} is not card, mtn_momo, orange_money or wallet",
-                route.method
+                Method::parse(&route.method).is_some(),
+                "routes: method {:?} is not one of {}",
+                route.method,
+                Method::words()
             );
         }
         Ok(())

@@ -1,41 +1,33 @@
 //! The Soxara payment gateway host.
 //!
 //! The host owns everything that must be trusted — HTTP, API keys,
-//! idempotency, the ledger — and runs payment rails as sandboxed WebAssembly
-//! components (see `plugins`). Start it with [`app::start`].
+//! idempotency, the ledger — and runs payment rails and other providers as
+//! sandboxed WebAssembly components (`plugins`). Start it with
+//! [`app::start`]. Its layers, each allowed to call only those below it:
+//!
+//! ```text
+//! app            builds the state, starts workers and servers
+//! http, workers  the API (and admin API); background loops
+//! operations     every money movement: payments, refunds, settlements,
+//!                transfers, swaps…, one rail-operation lifecycle
+//! domain         accounts, keys, customers, wallets, FX, webhooks, messages
+//! ledger         double-entry journal and balances
+//! store          SQLite: writer, readers, migrations
+//! plugins        the wasmtime runtime and the rails' registry
+//! values         typed values: time, money, modes, statuses, errors
+//! ```
 
-pub mod accounts;
-pub mod admin;
-pub mod admin_accounts;
 pub mod app;
-pub mod auth;
-pub mod balances;
-pub mod clock;
 pub mod config;
-pub mod disputes;
-pub mod error;
-pub mod fx;
-pub mod history;
+pub mod domain;
 pub mod http;
-pub mod idempotency;
-pub mod ids;
-pub mod keys;
 pub mod ledger;
-pub mod messaging;
 pub mod metrics;
-pub mod mode;
-pub mod money;
-pub mod payments;
-pub mod phone;
+pub mod operations;
 pub mod plugins;
-pub mod rail_updates;
-pub mod rate_limit;
-pub mod refunds;
-pub mod scopes;
-pub mod settlements;
 pub mod store;
-pub mod transfers;
-pub mod transport;
-pub mod validate;
-pub mod wallets;
-pub mod webhooks;
+pub mod values;
+pub mod workers;
+
+#[cfg(test)]
+mod testing;

@@ -255,7 +255,7 @@ async fn run() -> Result<()> {
         Command::Verify { database } => {
             let conn = soxara::store::open_read_only(&database)
                 .map_err(|e| anyhow::anyhow!("opening {}: {e}", database.display()))?;
-            match soxara::ledger::verify(&conn) {
+            match soxara::operations::verify(&conn) {
                 Ok(summary) => println!(
                     "ledger ok: {} entries, {} postings, {} accounts; every invariant holds",
                     summary.entries, summary.postings, summary.accounts
@@ -275,7 +275,8 @@ async fn run() -> Result<()> {
             if let Some(parent) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
             }
-            let app = soxara::app::start(soxara::app::Config { database, listen, plugin_dir, file }).await?;
+            let clock = soxara::values::clock::Clock::system();
+            let app = soxara::app::start(soxara::app::Config { database, listen, plugin_dir, file, clock }).await?;
             let base = format!("http://{}", app.addr);
             if let Some((merchant, key)) = &app.sandbox {
                 println!("Created the sandbox merchant {merchant}.");

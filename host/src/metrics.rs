@@ -1,5 +1,5 @@
 //! Metrics: counts and latency histograms of HTTP requests and plugin calls,
-//! served on `/metrics` in the OpenMetrics text format that Prometheus
+//! and the rounds each background worker finished, served on `/metrics` in the OpenMetrics text format that Prometheus
 //! scrapes. Recording is a few atomic operations; nothing here blocks.
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -42,6 +42,11 @@ struct PluginLabels {
     export: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabels {
+    worker: String,
+}
+
 type LatencyFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -50,6 +55,7 @@ pub struct Metrics {
     http_latency: LatencyFamily<RouteLabels>,
     plugin_calls: Family<PluginCallLabels, Counter>,
     plugin_latency: LatencyFamily<PluginLabels>,
+    worker_rounds: Family<WorkerLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -67,7 +73,9 @@ impl Default for Metrics {
             plugin_calls.clone(),
         );
         registry.register("plugin_call_duration_seconds", "Plugin call latency", plugin_latency.clone());
-        Metrics { registry, http_requests, http_latency, plugin_calls, plugin_latency }
+        let worker_rounds = Family::<WorkerLabels, Counter>::default();
+        registry.register("worker_rounds", "Rounds each background worker finished", worker_rounds.clone());
+        Metrics { registry, http_requests, http_latency, plugin_calls, plugin_latency, worker_rounds }
     }
 }
 
@@ -86,6 +94,16 @@ impl Metrics {
         self.plugin_calls.get_or_create(&labels).inc();
         let labels = PluginLabels { plugin: plugin.to_string(), export: export.to_string() };
         self.plugin_latency.get_or_create(&labels).observe(seconds);
+    }
+
+    /// A background worker finished a round (whatever it found to do).
+    pub fn worker_round(&self, worker: &str) {
+        self.worker_rounds.get_or_create(&WorkerLabels { worker: worker.to_string() }).inc();
+    }
+
+    /// Rounds a background worker has finished so far.
+    pub fn worker_rounds(&self, worker: &str) -> u64 {
+        self.worker_rounds.get_or_create(&WorkerLabels { worker: worker.to_string() }).get()
     }
 
     /// Everything, in the OpenMetrics text format.

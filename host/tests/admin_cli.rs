@@ -11,10 +11,15 @@ async fn the_cli_lists_binds_and_reports_refusals() {
     let mut file = FileConfig::default();
     file.admin.listen = "127.0.0.1:0".parse().unwrap();
     let plugin_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
-    let app =
-        start(Config { database: dir.path().join("g.db"), listen: "127.0.0.1:0".parse().unwrap(), plugin_dir, file })
-            .await
-            .expect("the gateway starts (run `cargo xtask build-plugins` first)");
+    let app = start(Config {
+        database: dir.path().join("g.db"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        plugin_dir,
+        file,
+        clock: Default::default(),
+    })
+    .await
+    .expect("the gateway starts (run `cargo xtask build-plugins` first)");
     let url = format!("http://{}", app.admin_addr);
     let token = app.admin_token.clone();
     let cli = move |args: &[&str]| {

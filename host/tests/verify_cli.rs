@@ -3,12 +3,15 @@
 
 use std::process::Command;
 
-use soxara::ledger::{self, Account, AccountKind, Posting};
-use soxara::mode::Mode;
+use soxara::ledger::{self, Account, AccountKind, EntryKind, Posting};
 use soxara::store::Store;
+use soxara::values::entity::Entity;
+use soxara::values::mode::Mode;
+use soxara::values::money::Currency;
 
 fn account(owner: &str, kind: AccountKind) -> Account {
-    Account { mode: Mode::Test, entity: "E".into(), owner: owner.into(), kind, currency: "USD".into() }
+    let currency = Currency::from_code("USD").unwrap();
+    Account { mode: Mode::Test, entity: Entity::unchecked("E"), owner: owner.into(), kind, currency }
 }
 
 fn verify(database: &std::path::Path) -> std::process::Output {
@@ -26,7 +29,7 @@ async fn exit_status_says_whether_the_ledger_holds() {
                 Posting { account: account("platform", AccountKind::SandboxFunding), amount_minor: 500 },
                 Posting { account: account("+231770001234", AccountKind::CustomerWallet), amount_minor: -500 },
             ];
-            ledger::post(conn, Mode::Test, "top_up", "tup_1", &postings, 0)
+            ledger::post(conn, Mode::Test, EntryKind::TopUp, "tup_1", &postings, 0)
         })
         .await
         .unwrap();

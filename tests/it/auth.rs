@@ -1,5 +1,5 @@
-use soxara::auth::KeyKind;
-use soxara::mode::Mode;
+use soxara::domain::keys::KeyKind;
+use soxara::values::mode::Mode;
 use soxara_tests::{momo, new_key, spawn_app};
 
 #[tokio::test]
@@ -115,8 +115,9 @@ async fn a_revoked_key_is_refused_once_the_cache_forgets_it() {
     let payment = app.pay(&app.key, Some(&new_key()), &momo(500, "USD", "+231770001234")).await;
     assert_eq!(payment.status, 201, "the key works, and is now cached");
     let path = format!("/v1/payments/{}", payment.body["id"].as_str().unwrap());
-    let hash = soxara::auth::hash_key(&app.key);
+    let hash = soxara::domain::keys::hash_key(&app.key);
     app.state()
+        .ops
         .store
         .write(move |conn| {
             conn.execute("UPDATE api_keys SET revoked_at = 1 WHERE key_hash = ?1", [hash])?;

@@ -3,8 +3,8 @@
 
 use reqwest::Method;
 use serde_json::json;
-use soxara::auth::KeyKind;
-use soxara::mode::Mode;
+use soxara::domain::keys::KeyKind;
+use soxara::values::mode::Mode;
 use soxara_tests::{TestApp, momo, new_key, spawn_app};
 
 async fn balances(app: &TestApp, key: &str) -> serde_json::Value {

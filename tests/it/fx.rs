@@ -68,6 +68,7 @@ async fn an_expired_quote_is_refused() {
     // Sixty seconds pass: move the expiry into the past rather than sleep.
     let moved = id.clone();
     app.state()
+        .ops
         .store
         .write(move |c| Ok(c.execute("UPDATE fx_quotes SET expires_at = expires_at - 60001 WHERE id = ?1", [&moved])?))
         .await

@@ -49,19 +49,14 @@ async fn writes_need_a_key_and_a_key_fits_one_request() {
 async fn a_key_still_in_flight_gets_409() {
     let app = spawn_app().await;
     let body = momo(1000, "USD", "+231770001234");
-    let request = soxara::payments::parse_new_payment(body.as_bytes()).unwrap();
-    let fingerprint = soxara::idempotency::fingerprint("POST /v1/payments", &request.canonical);
+    // The body in canonical form (sorted keys, no spacing), as the gateway
+    // fingerprints it.
+    let canonical = serde_json::from_str::<serde_json::Value>(&body).unwrap().to_string();
     // Claim the key as a request that has not finished yet would have.
-    let scope = soxara::idempotency::Scope {
-        merchant_id: app.merchant_id.clone(),
-        mode: soxara::mode::Mode::Test,
-        key: "idem-busy".into(),
-    };
-    app.state()
-        .store
-        .write(move |conn| soxara::idempotency::claim(conn, &scope, &fingerprint, "pay_busy", 0))
-        .await
-        .unwrap();
+    let tenant = soxara::values::mode::Tenant::new(app.merchant_id.clone(), soxara::values::mode::Mode::Test);
+    let endpoint = soxara::operations::idempotency::WriteEndpoint::Payments;
+    let request = soxara::operations::idempotency::KeyedRequest::new(tenant, "idem-busy".into(), endpoint, &canonical);
+    app.state().ops.store.write(move |conn| request.claim(conn, "pay_busy", 0)).await.unwrap();
     let answer = app.pay(&app.key, Some("idem-busy"), &body).await;
     assert_eq!(answer.status, 409);
     assert_eq!(answer.code(), "IDEMPOTENCY_REQUEST_IN_PROGRESS");

@@ -52,11 +52,13 @@ async fn refunded_nets_to_zero_and_processing_posts_nothing() {
 async fn the_journal_is_append_only() {
     let app = spawn_app().await;
     app.pay(&app.key, Some(&new_key()), &momo(1_000, "USD", "+231770001234")).await;
-    let tamper = app.state().store.write(|conn| Ok(conn.execute("UPDATE postings SET amount = amount + 1", [])?)).await;
+    let tamper =
+        app.state().ops.store.write(|conn| Ok(conn.execute("UPDATE postings SET amount = amount + 1", [])?)).await;
     assert!(tamper.is_err(), "postings cannot be changed");
     // An entry without postings, so that only the trigger (not a foreign key) can refuse its deletion.
     let delete = app
         .state()
+        .ops
         .store
         .write(|conn| {
             conn.execute(
@@ -69,6 +71,6 @@ async fn the_journal_is_append_only() {
     let error = delete.expect_err("entries cannot be deleted").to_string();
     assert!(error.contains("append-only"), "{error}");
     let tamper_error =
-        app.state().store.write(|conn| Ok(conn.execute("UPDATE postings SET amount = amount + 1", [])?)).await;
+        app.state().ops.store.write(|conn| Ok(conn.execute("UPDATE postings SET amount = amount + 1", [])?)).await;
     assert!(tamper_error.expect_err("postings cannot change").to_string().contains("append-only"));
 }

@@ -193,7 +193,7 @@ async fn a_slow_approval_is_settled_by_repeated_status_checks() {
     let payment_id = id(&paid);
     let done = settled(&app, &live_key, &payment_id).await;
     assert_eq!(done["status"], "completed");
-    let checks = app.count(&format!("SELECT status_checks FROM payments WHERE id = '{payment_id}'")).await;
+    let checks = app.count(&format!("SELECT checks FROM status_checks WHERE operation_id = '{payment_id}'")).await;
     assert!(checks >= 4, "three pending answers, then the final one: {checks}");
     assert_eq!(fake.charges_for(&payment_id), 1);
 }
@@ -493,7 +493,7 @@ fn payout(id: &str, amount: u64, destination: &str) -> soxara::plugins::PayoutRe
         payout_id: id.to_string(),
         money: soxara::plugins::Money { amount, currency: "USD".into() },
         destination: destination.to_string(),
-        created_at_ms: u64::try_from(soxara::clock::now_ms()).unwrap(),
+        created_at_ms: u64::try_from(soxara::values::clock::system_now_ms()).unwrap(),
     }
 }
 

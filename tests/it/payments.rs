@@ -85,6 +85,7 @@ async fn a_payment_interrupted_by_a_crash_is_finished_at_the_next_start() {
     // leaves behind: the key claimed, the payment processing, no response.
     let merchant = app.merchant_id.clone();
     app.state()
+        .ops
         .store
         .write(move |conn| {
             conn.execute(

@@ -1,9 +1,9 @@
 //! Per-key rate limits: `429 RATE_LIMIT_EXCEEDED` with `Retry-After` past a
 //! key's requests a minute, counted for each key on its own.
 
-use soxara::auth::KeyKind;
 use soxara::config::{FileConfig, RateLimitSettings};
-use soxara::mode::Mode;
+use soxara::domain::keys::KeyKind;
+use soxara::values::mode::Mode;
 use soxara_tests::{Answer, TestApp, momo, new_key, spawn_app_rate_limited};
 
 async fn limited(live_per_minute: u32, test_per_minute: u32) -> TestApp {

@@ -178,6 +178,7 @@ async fn a_dispute_moves_the_funds_to_a_reserve_and_emits_dispute_opened() {
     assert_eq!(fake.open_dispute("dp_fake_1", &intent_id, 5_000, "fraudulent").await, 200);
     let dispute_id: String = app
         .state()
+        .ops
         .store
         .read({
             let payment_id = payment_id.clone();

@@ -5,8 +5,8 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use soxara::auth::KeyKind;
-use soxara::mode::Mode;
+use soxara::domain::keys::KeyKind;
+use soxara::values::mode::Mode;
 use soxara_tests::{Answer, TestApp, momo, new_key, spawn_app};
 
 /// What the owner made: the ids other keys will try.
@@ -52,6 +52,7 @@ async fn make_objects(app: &TestApp) -> Owned {
     let lookup = payment_id.clone();
     let event_id = app
         .state()
+        .ops
         .store
         .read(move |conn| {
             Ok(conn.query_row("SELECT id FROM events WHERE object_id = ?1 LIMIT 1", [&lookup], |row| {

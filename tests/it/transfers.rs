@@ -5,9 +5,9 @@
 //! unreachable numbers send the money back to the merchant.
 
 use serde_json::{Value, json};
-use soxara::auth::KeyKind;
 use soxara::config::{FileConfig, TransferSettings};
-use soxara::mode::Mode;
+use soxara::domain::keys::KeyKind;
+use soxara::values::mode::Mode;
 use soxara_tests::{Answer, TestApp, momo, new_key, spawn_app, spawn_app_with, spawn_app_with_live_key, wait_for};
 
 const WALLET_ENTITY: &str = "Phoenix Hub Liberia, Inc.";

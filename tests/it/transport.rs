@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::json;
-use soxara::auth::KeyKind;
 use soxara::config::{FileConfig, TlsSettings};
-use soxara::mode::Mode;
+use soxara::domain::keys::KeyKind;
+use soxara::values::mode::Mode;
 use soxara_tests::{TestApp, spawn_app, spawn_app_with};
 
 fn fixture(name: &str) -> std::path::PathBuf {
@@ -71,6 +71,7 @@ async fn a_bad_certificate_stops_the_start_with_a_clear_error() {
         listen: "127.0.0.1:0".parse().unwrap(),
         plugin_dir: soxara_tests::plugin_dir(),
         file: file.clone(),
+        clock: Default::default(),
     };
     let err = soxara::app::start(config).await.err().expect("no start without the certificate");
     assert!(format!("{err:#}").contains("missing.pem"), "{err:#}");
@@ -82,6 +83,7 @@ async fn a_bad_certificate_stops_the_start_with_a_clear_error() {
         listen: "127.0.0.1:0".parse().unwrap(),
         plugin_dir: soxara_tests::plugin_dir(),
         file,
+        clock: Default::default(),
     };
     assert!(soxara::app::start(config).await.is_err());
 }

@@ -1,6 +1,6 @@
 use serde_json::json;
-use soxara::auth::KeyKind;
-use soxara::mode::Mode;
+use soxara::domain::keys::KeyKind;
+use soxara::values::mode::Mode;
 use soxara_tests::{new_key, spawn_app};
 
 const ALICE: &str = "+231770001234";

@@ -299,6 +299,7 @@ async fn a_restart_loses_no_pending_delivery_and_makes_no_new_event() {
     assert_eq!(events, 2, "the restart emitted nothing new");
     let stored: Vec<String> = app
         .state()
+        .ops
         .store
         .read(|c| {
             let mut stmt = c.prepare("SELECT id FROM events")?;

@@ -7,9 +7,9 @@
 //! serve live mode.
 
 use serde_json::{Value, json};
-use soxara::auth::KeyKind;
 use soxara::config::{FileConfig, PluginSettings};
-use soxara::mode::Mode;
+use soxara::domain::keys::KeyKind;
+use soxara::values::mode::Mode;
 use soxara_tests::fakes::mtn::{self, FakeMtn};
 use soxara_tests::fakes::whatsapp::{self, FakeWhatsApp};
 use soxara_tests::{
@@ -301,6 +301,7 @@ async fn the_sandbox_messenger_can_never_serve_live_mode() {
             listen: "127.0.0.1:0".parse().unwrap(),
             plugin_dir: soxara_tests::plugin_dir(),
             file,
+            clock: Default::default(),
         })
     };
     let error = format!("{:#}", start("messaging-sandbox", "a.db").await.err().expect("the start is refused"));

@@ -58,9 +58,11 @@ pub trait Outside: Send + Sync {
 }
 
 /// The real outside: the network (with the host's deadline and size
-/// limits), `tracing`, and the system clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RealOutside;
+/// limits), `tracing`, and the gateway's clock.
+#[derive(Debug, Default, Clone)]
+pub struct RealOutside {
+    pub clock: crate::values::clock::Clock,
+}
 
 impl Outside for RealOutside {
     fn http(&self, plugin: &str, request: http::Request) -> Result<http::Response, http::HttpError> {
@@ -81,7 +83,7 @@ impl Outside for RealOutside {
     }
 
     fn now_ms(&self) -> u64 {
-        u64::try_from(crate::clock::now_ms()).unwrap_or(0)
+        u64::try_from(self.clock.now_ms()).unwrap_or(0)
     }
 }
 
@@ -95,8 +97,14 @@ impl PluginContext {
             redirect_hosts: setting.redirect_hosts,
             limit_overrides: setting.limits,
             cache: std::sync::Mutex::default(),
-            outside: Arc::new(RealOutside),
+            outside: Arc::new(RealOutside::default()),
         }
+    }
+
+    /// The same, reading the time from `clock` (the gateway's).
+    pub fn with_clock(mut self, clock: crate::values::clock::Clock) -> PluginContext {
+        self.outside = Arc::new(RealOutside { clock });
+        self
     }
 }
 

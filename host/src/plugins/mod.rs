@@ -39,6 +39,8 @@ pub use host_imports::{HostState, Outside, PluginContext, RealOutside};
 
 pub use crate::config::PluginLimits;
 use crate::metrics::Metrics;
+use crate::values::entity::{Entities, Entity};
+use crate::values::method::Method;
 
 /// How often the engine's epoch advances; deadlines are counted in ticks.
 const EPOCH_TICK_MS: u64 = 5;
@@ -165,12 +167,26 @@ impl Runtime {
 
     /// Compiles a rail component, checks it against the rail world, and asks
     /// it to describe itself.
+    /// Any entity it names is taken as it is: for tools that run a rail
+    /// without a ledger (the testkit); the gateway uses `load_rail_for`.
     pub fn load_rail(&self, path: &Path, context: PluginContext) -> Result<Arc<LoadedRail>> {
-        self.rail_from(&self.compile(path)?, path, context)
+        self.rail_from(&self.compile(path)?, path, context, None)
+    }
+
+    /// `load_rail`, refusing a rail that names an entity not in `entities`
+    /// for a method it serves.
+    pub fn load_rail_for(&self, path: &Path, context: PluginContext, entities: &Entities) -> Result<Arc<LoadedRail>> {
+        self.rail_from(&self.compile(path)?, path, context, Some(entities))
     }
 
     /// `load_rail` for a compiled component.
-    fn rail_from(&self, component: &Component, path: &Path, context: PluginContext) -> Result<Arc<LoadedRail>> {
+    fn rail_from(
+        &self,
+        component: &Component,
+        path: &Path,
+        context: PluginContext,
+        entities: Option<&Entities>,
+    ) -> Result<Arc<LoadedRail>> {
         let pre = self
             .linker
             .instantiate_pre(component)
@@ -184,8 +200,11 @@ impl Runtime {
             metrics: Arc::clone(&self.metrics),
             path: path.to_path_buf(),
             info: RailInfo { name: String::new(), version: String::new(), methods: vec![], currencies: vec![] },
+            entities: Vec::new(),
         };
         rail.info = rail.call(|rail, store| rail.soxara_gateway_rail().call_describe(store))?;
+        rail.entities = resolve_entities(&rail.info, entities)
+            .with_context(|| format!("{} names a legal entity that is not configured", path.display()))?;
         Ok(Arc::new(rail))
     }
 
@@ -200,6 +219,7 @@ impl Runtime {
             metrics: Arc::clone(&self.metrics),
             path: component.path.clone(),
             info: compiled_in::describe(),
+            entities: component.entities.clone(),
         })
     }
 }
@@ -271,6 +291,8 @@ pub struct LoadedRail {
     metrics: Arc<Metrics>,
     pub path: PathBuf,
     pub info: RailInfo,
+    /// The configured entity it named for each method it serves.
+    entities: Vec<(Method, Entity)>,
 }
 
 /// What runs when a rail is called.
@@ -299,9 +321,15 @@ impl LoadedRail {
         format!("{}@{}", self.context.name, self.info.version)
     }
 
-    /// The legal entity this rail moves money under for `method`.
-    pub fn entity_for(&self, method: PaymentMethod) -> Option<&str> {
-        self.info.methods.iter().find(|m| m.method == method).map(|m| m.entity.as_str())
+    /// The legal entity this rail moves money under for `method`, if it
+    /// serves it.
+    pub fn entity_for(&self, method: Method) -> Option<Entity> {
+        self.entities.iter().find(|(m, _)| *m == method).map(|(_, entity)| entity.clone())
+    }
+
+    /// The methods it serves.
+    pub fn methods(&self) -> impl Iterator<Item = Method> + '_ {
+        self.entities.iter().map(|(method, _)| *method)
     }
 
     pub fn collect(&self, request: &CollectRequest) -> Result<Result<RailOutcome, Failure>, PluginError> {
@@ -688,6 +716,54 @@ fn classify(err: wasmtime::Error, limits: &PluginLimits) -> PluginError {
     }
 }
 
+/// The configured entity of each method a rail serves; an error names the
+/// first entity that is not configured.
+fn resolve_entities(info: &RailInfo, entities: Option<&Entities>) -> Result<Vec<(Method, Entity)>> {
+    info.methods
+        .iter()
+        .map(|m| {
+            let entity = match entities {
+                Some(entities) => entities.resolve(&m.entity).map_err(|why| anyhow::anyhow!(why))?,
+                None => Entity::unchecked(&m.entity),
+            };
+            Ok((Method::from(m.method), entity))
+        })
+        .collect()
+}
+
+/// Runs a plugin call on the blocking pool (calls block on the guest and
+/// on its HTTP), mapping a panic to a host error.
+pub async fn call_blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, PluginError> + Send + 'static,
+) -> Result<T, PluginError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .unwrap_or_else(|e| Err(PluginError::Host(format!("the call panicked: {e}"))))
+}
+
+/// The gateway's payment methods are the WIT's.
+impl From<PaymentMethod> for Method {
+    fn from(method: PaymentMethod) -> Method {
+        match method {
+            PaymentMethod::Card => Method::Card,
+            PaymentMethod::MtnMomo => Method::MtnMomo,
+            PaymentMethod::OrangeMoney => Method::OrangeMoney,
+            PaymentMethod::Wallet => Method::Wallet,
+        }
+    }
+}
+
+impl From<Method> for PaymentMethod {
+    fn from(method: Method) -> PaymentMethod {
+        match method {
+            Method::Card => PaymentMethod::Card,
+            Method::MtnMomo => PaymentMethod::MtnMomo,
+            Method::OrangeMoney => PaymentMethod::OrangeMoney,
+            Method::Wallet => PaymentMethod::Wallet,
+        }
+    }
+}
+
 /// Whether another plugin file already uses `rail`'s name. Payments record
 /// the rail by name, and callbacks come in by file stem: one name per stem
 /// keeps a plugin from settling another's payments.
@@ -706,7 +782,12 @@ pub struct LoadedPlugins {
 /// Loads every `*.wasm` in `dir` as a rail, an FX provider or a messenger, whichever world
 /// it fits, with its settings from `settings` (by file stem). A
 /// component that fits neither is logged and skipped.
-pub fn load_dir(runtime: &Runtime, dir: &Path, settings: &crate::config::PluginConfigs) -> Result<LoadedPlugins> {
+pub fn load_dir(
+    runtime: &Runtime,
+    dir: &Path,
+    settings: &crate::config::PluginConfigs,
+    entities: &Entities,
+) -> Result<LoadedPlugins> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading the plugin directory {}", dir.display()))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -717,7 +798,7 @@ pub fn load_dir(runtime: &Runtime, dir: &Path, settings: &crate::config::PluginC
     for path in paths {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let setting = settings.for_plugin(&name);
-        let context = || PluginContext::new(name.clone(), setting.clone());
+        let context = || PluginContext::new(name.clone(), setting.clone()).with_clock(settings.clock.clone());
         // Compiled once, then tried against each world.
         let component = match runtime.compile(&path) {
             Ok(component) => component,
@@ -726,7 +807,7 @@ pub fn load_dir(runtime: &Runtime, dir: &Path, settings: &crate::config::PluginC
                 continue;
             }
         };
-        match runtime.rail_from(&component, &path, context()) {
+        match runtime.rail_from(&component, &path, context(), Some(entities)) {
             Ok(rail) if name_taken(&loaded.rails, &rail) => tracing::warn!(
                 path = %path.display(),
                 rail = rail.name(),

@@ -9,10 +9,12 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use super::routes::{Binding, Routes, method_name};
-use super::{LoadedRail, PaymentMethod, PluginContext, Runtime};
+use super::routes::{Binding, Routes};
+use super::{LoadedRail, PluginContext, Runtime};
 use crate::config::PluginConfigs;
-use crate::mode::Mode;
+use crate::values::entity::Entities;
+use crate::values::method::Method;
+use crate::values::mode::Mode;
 
 /// Previous bindings kept per (mode, method) for rollback.
 const ROLLBACK_DEPTH_MAX: usize = 16;
@@ -20,6 +22,8 @@ const ROLLBACK_DEPTH_MAX: usize = 16;
 pub struct Registry {
     runtime: Arc<Runtime>,
     settings: PluginConfigs,
+    /// The legal entities a rail may name.
+    entities: Entities,
     routes: ArcSwap<Routes>,
     changes: Mutex<Changes>,
 }
@@ -28,19 +32,21 @@ pub struct Registry {
 #[derive(Default)]
 struct Changes {
     rails: Vec<Arc<LoadedRail>>,
-    history: HashMap<(Mode, &'static str), Vec<Option<Binding>>>,
+    history: HashMap<(Mode, Method), Vec<Option<Binding>>>,
 }
 
 impl Registry {
     pub fn new(
         runtime: Arc<Runtime>,
         settings: PluginConfigs,
+        entities: Entities,
         rails: Vec<Arc<LoadedRail>>,
         routes: Routes,
     ) -> Registry {
         Registry {
             runtime,
             settings,
+            entities,
             routes: ArcSwap::from_pointee(routes),
             changes: Mutex::new(Changes { rails, history: HashMap::new() }),
         }
@@ -70,8 +76,8 @@ impl Registry {
     pub fn load(&self, path: &Path) -> Result<Arc<LoadedRail>, String> {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).ok_or("the path names no file")?;
         let setting = self.settings.for_plugin(&name);
-        let context = PluginContext::new(name, setting);
-        let rail = self.runtime.load_rail(path, context).map_err(|e| format!("{e:#}"))?;
+        let context = PluginContext::new(name, setting).with_clock(self.settings.clock.clone());
+        let rail = self.runtime.load_rail_for(path, context, &self.entities).map_err(|e| format!("{e:#}"))?;
         let mut changes = self.lock();
         if changes.rails.iter().any(|r| r.id() == rail.id()) {
             return Err(format!("{} is already loaded; give the new build another version", rail.id()));
@@ -86,13 +92,7 @@ impl Registry {
     /// Binds `plugin` (an id `name@version`, or a name for its newest
     /// version) to a mode and method, optionally with a canary taking
     /// `percent`% of calls. The previous binding is kept for rollback.
-    pub fn bind(
-        &self,
-        mode: Mode,
-        method: PaymentMethod,
-        plugin: &str,
-        canary: Option<(&str, u8)>,
-    ) -> Result<(), String> {
+    pub fn bind(&self, mode: Mode, method: Method, plugin: &str, canary: Option<(&str, u8)>) -> Result<(), String> {
         let mut changes = self.lock();
         let primary = find(&changes.rails, plugin)?;
         let canary = match canary {
@@ -103,7 +103,7 @@ impl Registry {
         let current = self.routes();
         let mut next = (*current).clone();
         next.set(mode, method, Some(Binding { primary, canary }))?;
-        let history = changes.history.entry((mode, method_name(method))).or_default();
+        let history = changes.history.entry((mode, method)).or_default();
         history.push(current.binding(mode, method).cloned());
         if history.len() > ROLLBACK_DEPTH_MAX {
             history.remove(0);
@@ -113,13 +113,10 @@ impl Registry {
     }
 
     /// Restores the binding that was in place before the last change.
-    pub fn rollback(&self, mode: Mode, method: PaymentMethod) -> Result<(), String> {
+    pub fn rollback(&self, mode: Mode, method: Method) -> Result<(), String> {
         let mut changes = self.lock();
-        let previous = changes
-            .history
-            .get_mut(&(mode, method_name(method)))
-            .and_then(Vec::pop)
-            .ok_or("no earlier binding to roll back to")?;
+        let previous =
+            changes.history.get_mut(&(mode, method)).and_then(Vec::pop).ok_or("no earlier binding to roll back to")?;
         let mut next = (*self.routes()).clone();
         next.set(mode, method, previous)?;
         self.routes.store(Arc::new(next));

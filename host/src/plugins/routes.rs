@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
-use super::{LoadedRail, PaymentMethod};
+use super::LoadedRail;
 use crate::config::RouteSetting;
-use crate::mode::Mode;
+use crate::values::method::Method;
+use crate::values::mode::Mode;
+use crate::values::money::Currency;
 
 /// The name the sandbox simulator gives itself in `describe`.
 pub const SIMULATOR_RAIL: &str = "simulator";
@@ -33,7 +35,7 @@ impl Binding {
 #[derive(Clone, Default)]
 pub struct Routes {
     simulator: Option<Arc<LoadedRail>>,
-    bound: Vec<(Mode, PaymentMethod, Binding)>,
+    bound: Vec<(Mode, Method, Binding)>,
 }
 
 impl Routes {
@@ -44,8 +46,8 @@ impl Routes {
         let mut routes = Routes { simulator, bound: Vec::new() };
         for setting in settings {
             let mode = Mode::parse(&setting.mode).ok_or_else(|| format!("route mode {:?} is unknown", setting.mode))?;
-            let method =
-                parse_method(&setting.method).ok_or_else(|| format!("route method {:?} is unknown", setting.method))?;
+            let method = Method::parse(&setting.method)
+                .ok_or_else(|| format!("route method {:?} is unknown", setting.method))?;
             let rail = rails
                 .iter()
                 .find(|r| r.plugin_name() == setting.plugin)
@@ -56,12 +58,12 @@ impl Routes {
     }
 
     /// Binds a rail for a mode and method (it must say it serves the method).
-    pub fn bind(&mut self, mode: Mode, method: PaymentMethod, rail: Arc<LoadedRail>) -> Result<(), String> {
+    pub fn bind(&mut self, mode: Mode, method: Method, rail: Arc<LoadedRail>) -> Result<(), String> {
         self.set(mode, method, Some(Binding { primary: rail, canary: None }))
     }
 
     /// Sets or clears the binding for a mode and method, checking every rail in it.
-    pub fn set(&mut self, mode: Mode, method: PaymentMethod, binding: Option<Binding>) -> Result<(), String> {
+    pub fn set(&mut self, mode: Mode, method: Method, binding: Option<Binding>) -> Result<(), String> {
         if let Some(binding) = &binding {
             let canary = binding.canary.as_ref().map(|(rail, _)| rail);
             for rail in std::iter::once(&binding.primary).chain(canary) {
@@ -69,7 +71,7 @@ impl Routes {
                     return Err("the simulator can never serve live payments".into());
                 }
                 if rail.entity_for(method).is_none() {
-                    return Err(format!("rail {} does not serve {}", rail.id(), method_name(method)));
+                    return Err(format!("rail {} does not serve {method}", rail.id()));
                 }
             }
         }
@@ -81,12 +83,12 @@ impl Routes {
     }
 
     /// The binding for a mode and method, if the operator made one.
-    pub fn binding(&self, mode: Mode, method: PaymentMethod) -> Option<&Binding> {
+    pub fn binding(&self, mode: Mode, method: Method) -> Option<&Binding> {
         self.bound.iter().find(|(m, p, _)| (*m, *p) == (mode, method)).map(|(_, _, b)| b)
     }
 
     /// Every binding, for listings.
-    pub fn bindings(&self) -> impl Iterator<Item = &(Mode, PaymentMethod, Binding)> {
+    pub fn bindings(&self) -> impl Iterator<Item = &(Mode, Method, Binding)> {
         self.bound.iter()
     }
 
@@ -98,7 +100,7 @@ impl Routes {
     }
 
     /// The rail for a payment, or a message saying why there is none.
-    pub fn rail_for(&self, mode: Mode, method: PaymentMethod, currency: &str) -> Result<Arc<LoadedRail>, String> {
+    pub fn rail_for(&self, mode: Mode, method: Method, currency: Currency) -> Result<Arc<LoadedRail>, String> {
         let bound = self.binding(mode, method).map(Binding::pick);
         let rail = match (bound, mode) {
             (Some(rail), _) => rail,
@@ -107,40 +109,17 @@ impl Routes {
             })?,
             (None, Mode::Live) => {
                 return Err(format!(
-                    "no live rail is bound for {} on this gateway, so live {} payments cannot be made yet; \
-                     test keys (sxm_test_…) use the sandbox",
-                    method_name(method),
-                    method_name(method)
+                    "no live rail is bound for {method} on this gateway, so live {method} payments cannot be made \
+                     yet; test keys (sxm_test_…) use the sandbox"
                 ));
             }
         };
         if rail.entity_for(method).is_none() {
-            return Err(format!("rail {} does not serve {}", rail.name(), method_name(method)));
+            return Err(format!("rail {} does not serve {method}", rail.name()));
         }
-        if !rail.info.currencies.iter().any(|c| c == currency) {
-            return Err(format!("rail {} does not accept {currency} for {}", rail.name(), method_name(method)));
+        if !rail.info.currencies.iter().any(|c| c == currency.code) {
+            return Err(format!("rail {} does not accept {currency} for {method}", rail.name()));
         }
         Ok(rail)
-    }
-}
-
-/// The API's name for a method (`mtn_momo`, …).
-pub fn method_name(method: PaymentMethod) -> &'static str {
-    match method {
-        PaymentMethod::Card => "card",
-        PaymentMethod::MtnMomo => "mtn_momo",
-        PaymentMethod::OrangeMoney => "orange_money",
-        PaymentMethod::Wallet => "wallet",
-    }
-}
-
-/// The method for an API name.
-pub fn parse_method(name: &str) -> Option<PaymentMethod> {
-    match name {
-        "card" => Some(PaymentMethod::Card),
-        "mtn_momo" => Some(PaymentMethod::MtnMomo),
-        "orange_money" => Some(PaymentMethod::OrangeMoney),
-        "wallet" => Some(PaymentMethod::Wallet),
-        _ => None,
     }
 }

@@ -1,0 +1,116 @@
+//! Merchant accounts: who may hold keys and use the API. Operators set an
+//! account's KYC tier (0–3), KYB status and status through the admin API;
+//! key creation is gated on them (`keys`), and every key of a suspended or
+//! deactivated account is refused on every request (`http::auth`). This
+//! module owns the `merchants` table.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::store::StoreError;
+use crate::values::clock::serialize_rfc3339;
+use crate::values::error::ApiError;
+use crate::values::status::{AccountStatus, KybStatus};
+
+pub const NAME_CHARS_MAX: usize = 200;
+/// The highest KYC tier (identity document, proof of address, selfie).
+pub const KYC_TIER_MAX: u8 = 3;
+/// Sandbox keys need identity verification (Tier 2)…
+pub const SANDBOX_KYC_TIER: u8 = 2;
+/// …live keys full verification (Tier 3) and KYB approval.
+pub const LIVE_KYC_TIER: u8 = 3;
+/// Accounts at most this many per listing page.
+pub const LIST_LIMIT: i64 = 100;
+
+/// A merchant account; also the account object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Account {
+    object: &'static str,
+    pub id: String,
+    pub name: String,
+    pub kyc_tier: u8,
+    pub kyb_status: KybStatus,
+    pub status: AccountStatus,
+    #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    pub created_at_ms: i64,
+}
+
+/// Why a request by a key of an account in `status` is refused, if it is.
+pub fn refusal(status: AccountStatus) -> Option<ApiError> {
+    match status {
+        AccountStatus::Active => None,
+        AccountStatus::Suspended => Some(ApiError::AccountSuspended),
+        AccountStatus::Deactivated => Some(ApiError::AccountDeactivated),
+    }
+}
+
+const SELECT: &str = "SELECT id, name, kyc_tier, kyb_status, status, created_at FROM merchants";
+
+fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Account> {
+    Ok(Account {
+        object: "account",
+        id: row.get(0)?,
+        name: row.get(1)?,
+        kyc_tier: row.get(2)?,
+        kyb_status: row.get(3)?,
+        status: row.get(4)?,
+        created_at_ms: row.get(5)?,
+    })
+}
+
+pub fn load(conn: &Connection, id: &str) -> Result<Option<Account>, StoreError> {
+    Ok(conn.prepare_cached(&format!("{SELECT} WHERE id = ?1"))?.query_row(params![id], from_row).optional()?)
+}
+
+/// Up to `LIST_LIMIT` accounts, newest first, created before the account
+/// `starting_after` (a cursor: the last id of the previous page).
+pub fn list(conn: &Connection, starting_after: Option<&str>) -> Result<Vec<Account>, StoreError> {
+    let accounts = conn
+        .prepare_cached(&format!(
+            "{SELECT} WHERE ?1 IS NULL OR (created_at, id) < (SELECT created_at, id FROM merchants WHERE id = ?1)
+             ORDER BY created_at DESC, id DESC LIMIT ?2"
+        ))?
+        .query_map(params![starting_after, LIST_LIMIT], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(accounts)
+}
+
+/// How many merchants there are (none: a fresh database).
+pub fn count(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM merchants", [], |row| row.get(0))?)
+}
+
+pub fn create(
+    conn: &Connection,
+    name: &str,
+    kyc_tier: u8,
+    kyb_status: KybStatus,
+    now_ms: i64,
+) -> Result<String, StoreError> {
+    let id = crate::values::ids::new_id("mer");
+    conn.prepare_cached(
+        "INSERT INTO merchants (id, name, kyc_tier, kyb_status, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![id, name, kyc_tier, kyb_status, now_ms])?;
+    Ok(id)
+}
+
+/// What an operator sets on an account; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub name: Option<String>,
+    pub kyc_tier: Option<u8>,
+    pub kyb_status: Option<KybStatus>,
+    pub status: Option<AccountStatus>,
+}
+
+/// Applies `changes`, returning the account as it now is (`None`: no such
+/// account).
+pub fn update(conn: &Connection, id: &str, changes: &Changes) -> Result<Option<Account>, StoreError> {
+    conn.prepare_cached(
+        "UPDATE merchants SET name = COALESCE(?2, name), kyc_tier = COALESCE(?3, kyc_tier),
+         kyb_status = COALESCE(?4, kyb_status), status = COALESCE(?5, status) WHERE id = ?1",
+    )?
+    .execute(params![id, changes.name, changes.kyc_tier, changes.kyb_status, changes.status])?;
+    load(conn, id)
+}

@@ -1,0 +1,391 @@
+//! FX: rates from provider plugins and quotes that lock a rate and both
+//! amounts for a while (swaps execute them: `operations::swaps`). Rates are
+//! exact fractions and amounts integer minor units: the customer's amount
+//! rounds down to the target currency's increment, and the difference from
+//! the mid-rate value (spread and rounding) is the platform's FX revenue.
+//! This module owns the `fx_quotes` table and the quote object.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::config::FxSettings;
+use crate::plugins::LoadedFx;
+use crate::store::{Store, StoreError, TenantRecord};
+use crate::values::clock::{Clock, serialize_rfc3339};
+use crate::values::error::ApiError;
+use crate::values::mode::Tenant;
+use crate::values::money::{self, Currency};
+
+/// An exact positive rate: 1 unit (major) of the source currency buys
+/// `num / den` units (major) of the target. Always in lowest terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ratio {
+    pub num: u128,
+    pub den: u128,
+}
+
+impl Ratio {
+    pub fn new(num: u128, den: u128) -> Option<Ratio> {
+        if num == 0 || den == 0 {
+            return None;
+        }
+        let g = gcd(num, den);
+        Some(Ratio { num: num / g, den: den / g })
+    }
+
+    fn cmp_value(&self, other: &Ratio) -> Option<Ordering> {
+        Some(self.num.checked_mul(other.den)?.cmp(&other.num.checked_mul(self.den)?))
+    }
+
+    /// The mean of two rates, exactly.
+    fn midpoint(&self, other: &Ratio) -> Option<Ratio> {
+        let num = self.num.checked_mul(other.den)?.checked_add(other.num.checked_mul(self.den)?)?;
+        let den = self.den.checked_mul(other.den)?.checked_mul(2)?;
+        Ratio::new(num, den)
+    }
+
+    /// The rate less `spread_bps` basis points (what the customer gets).
+    pub fn less_spread(&self, spread_bps: u32) -> Option<Ratio> {
+        let keep = 10_000u128.checked_sub(u128::from(spread_bps))?;
+        Ratio::new(self.num.checked_mul(keep)?, self.den.checked_mul(10_000)?)
+    }
+
+    /// The rate as a decimal with 6 places, rounded down, for display only.
+    pub fn display(&self) -> String {
+        let scaled = self.num.saturating_mul(1_000_000) / self.den;
+        format!("{}.{:06}", scaled / 1_000_000, scaled % 1_000_000)
+    }
+}
+
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// The median of the providers' rates (the mean of the middle two for an
+/// even count). `None` if there are none or the arithmetic would overflow.
+pub fn median(mut rates: Vec<Ratio>) -> Option<Ratio> {
+    if rates.is_empty() || rates.windows(2).any(|w| w[0].cmp_value(&w[1]).is_none()) {
+        return None;
+    }
+    rates.sort_by(|a, b| a.cmp_value(b).unwrap_or(Ordering::Equal));
+    let middle = rates.len() / 2;
+    if rates.len() % 2 == 1 { Some(rates[middle]) } else { rates[middle - 1].midpoint(&rates[middle]) }
+}
+
+/// `amount_minor` of `from` in `to` at `rate`, rounded down to a whole minor unit.
+pub fn convert_floor(amount_minor: u64, rate: Ratio, from: Currency, to: Currency) -> Option<u64> {
+    let num = u128::from(amount_minor).checked_mul(rate.num)?.checked_mul(10u128.pow(u32::from(to.exponent)))?;
+    let den = rate.den.checked_mul(10u128.pow(u32::from(from.exponent)))?;
+    u64::try_from(num / den).ok().filter(|v| *v <= money::AMOUNT_MINOR_MAX)
+}
+
+/// The amounts of a quote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Priced {
+    /// What the customer receives: at the quoted rate, rounded down to the
+    /// target's increment.
+    pub to_minor: u64,
+    /// The value at the mid-rate, rounded down to a minor unit.
+    pub mid_to_minor: u64,
+    /// The quoted rate (mid less spread).
+    pub rate: Ratio,
+}
+
+impl Priced {
+    /// The platform's share: spread plus rounding.
+    pub fn platform_minor(&self) -> u64 {
+        self.mid_to_minor - self.to_minor
+    }
+}
+
+pub fn price(from_minor: u64, mid: Ratio, spread_bps: u32, from: Currency, to: Currency) -> Result<Priced, String> {
+    let overflow = || "the amount is too large to convert".to_string();
+    let rate = mid.less_spread(spread_bps).ok_or_else(overflow)?;
+    let exact = convert_floor(from_minor, rate, from, to).ok_or_else(overflow)?;
+    let to_minor = exact - exact % to.rounding_increment_minor;
+    let mid_to_minor = convert_floor(from_minor, mid, from, to).ok_or_else(overflow)?;
+    if to_minor == 0 {
+        return Err(format!(
+            "is too small: it converts to less than the smallest {} amount ({} minor units)",
+            to.code, to.rounding_increment_minor
+        ));
+    }
+    Ok(Priced { to_minor, mid_to_minor, rate })
+}
+
+/// Asks every FX provider for from→to; keeps the healthy answers.
+async fn provider_rates(providers: &[Arc<LoadedFx>], from: Currency, to: Currency) -> Vec<(String, Ratio)> {
+    let mut rates = Vec::new();
+    for provider in providers {
+        let provider = Arc::clone(provider);
+        let name = provider.name.clone();
+        let answer = crate::plugins::call_blocking(move || provider.rate(from.code, to.code)).await;
+        match answer {
+            Ok(Ok(rate)) if rate.base == from.code && rate.quote == to.code => {
+                match Ratio::new(u128::from(rate.numerator), u128::from(rate.denominator)) {
+                    Some(ratio) => rates.push((name, ratio)),
+                    None => tracing::warn!(provider = %name, "FX provider returned a zero rate"),
+                }
+            }
+            Ok(Ok(_)) => tracing::warn!(provider = %name, "FX provider answered for another pair"),
+            Ok(Err(failure)) => {
+                tracing::warn!(provider = %name, code = %failure.code, message = %failure.message, "FX provider refused")
+            }
+            Err(error) => tracing::warn!(provider = %name, %error, "FX provider failed"),
+        }
+    }
+    rates
+}
+
+/// What a quote is asked for: `amount_minor` of `from`, in `to`.
+#[derive(Debug, Clone, Copy)]
+pub struct QuoteRequest {
+    pub from: Currency,
+    pub to: Currency,
+    pub amount_minor: u64,
+}
+
+/// `GET /v1/fx/quote`: asks every provider, prices at the median less the
+/// spread, and locks the quote for `quote_ttl_ms`.
+pub async fn quote(
+    store: &Store,
+    clock: &Clock,
+    providers: &[Arc<LoadedFx>],
+    settings: &FxSettings,
+    tenant: &Tenant,
+    request: QuoteRequest,
+) -> Result<Quote, ApiError> {
+    let QuoteRequest { from, to, amount_minor } = request;
+    let rates = provider_rates(providers, from, to).await;
+    let unavailable = || ApiError::FxRateUnavailable { from: from.code.into(), to: to.code.into() };
+    let mid = median(rates.iter().map(|(_, r)| *r).collect()).ok_or_else(unavailable)?;
+    let priced = price(amount_minor, mid, settings.spread_bps, from, to).map_err(|m| ApiError::invalid("amount", m))?;
+    let now_ms = clock.now_ms();
+    let ttl_ms = i64::try_from(settings.quote_ttl_ms).unwrap_or(i64::MAX);
+    let quote = QuoteRow {
+        id: crate::values::ids::new_id("quote"),
+        tenant: tenant.clone(),
+        from,
+        to,
+        from_amount_minor: to_i64(amount_minor),
+        to_amount_minor: to_i64(priced.to_minor),
+        mid_to_amount_minor: to_i64(priced.mid_to_minor),
+        rate: priced.rate,
+        mid,
+        spread_bps: settings.spread_bps,
+        providers: rates.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(","),
+        created_at_ms: now_ms,
+        expires_at_ms: now_ms.saturating_add(ttl_ms),
+    };
+    let object = quote.object();
+    store.write(move |conn| quote.insert(conn)).await?;
+    Ok(object)
+}
+
+fn to_i64(minor: u64) -> i64 {
+    i64::try_from(minor).expect("amounts are bounded by AMOUNT_MINOR_MAX")
+}
+
+/// A quote as stored.
+#[derive(Debug, Clone)]
+pub struct QuoteRow {
+    pub id: String,
+    pub tenant: Tenant,
+    pub from: Currency,
+    pub to: Currency,
+    pub from_amount_minor: i64,
+    /// What the customer receives.
+    pub to_amount_minor: i64,
+    /// The value at the mid-rate: the platform keeps `mid − to`.
+    pub mid_to_amount_minor: i64,
+    pub rate: Ratio,
+    mid: Ratio,
+    spread_bps: u32,
+    providers: String,
+    created_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+impl QuoteRow {
+    fn insert(&self, conn: &Connection) -> Result<(), StoreError> {
+        conn.prepare_cached(
+            "INSERT INTO fx_quotes (id, merchant_id, mode, from_currency, to_currency, from_amount, to_amount,
+             mid_to_amount, rate_numerator, rate_denominator, mid_numerator, mid_denominator, spread_bps, providers,
+             created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )?
+        .execute(params![
+            self.id,
+            self.tenant.merchant_id,
+            self.tenant.mode,
+            self.from,
+            self.to,
+            self.from_amount_minor,
+            self.to_amount_minor,
+            self.mid_to_amount_minor,
+            self.rate.num.to_string(),
+            self.rate.den.to_string(),
+            self.mid.num.to_string(),
+            self.mid.den.to_string(),
+            self.spread_bps,
+            self.providers,
+            self.created_at_ms,
+            self.expires_at_ms
+        ])?;
+        Ok(())
+    }
+
+    pub fn load(conn: &Connection, id: &str) -> Result<Option<QuoteRow>, StoreError> {
+        let ratio = |num: String, den: String| -> rusqlite::Result<Ratio> {
+            let bad = || rusqlite::Error::InvalidColumnName(format!("rate {num}/{den}"));
+            Ratio::new(num.parse().map_err(|_| bad())?, den.parse().map_err(|_| bad())?).ok_or_else(bad)
+        };
+        let row = conn
+            .prepare_cached(
+                "SELECT id, merchant_id, mode, from_currency, to_currency, from_amount, to_amount, mid_to_amount,
+                 rate_numerator, rate_denominator, mid_numerator, mid_denominator, spread_bps, providers, created_at,
+                 expires_at FROM fx_quotes WHERE id = ?1",
+            )?
+            .query_row(params![id], |row| {
+                Ok(QuoteRow {
+                    id: row.get(0)?,
+                    tenant: Tenant { merchant_id: row.get(1)?, mode: row.get(2)? },
+                    from: row.get(3)?,
+                    to: row.get(4)?,
+                    from_amount_minor: row.get(5)?,
+                    to_amount_minor: row.get(6)?,
+                    mid_to_amount_minor: row.get(7)?,
+                    rate: ratio(row.get(8)?, row.get(9)?)?,
+                    mid: ratio(row.get(10)?, row.get(11)?)?,
+                    spread_bps: row.get(12)?,
+                    providers: row.get(13)?,
+                    created_at_ms: row.get(14)?,
+                    expires_at_ms: row.get(15)?,
+                })
+            })
+            .optional()?;
+        Ok(row)
+    }
+
+    /// The quote object.
+    pub fn object(&self) -> Quote {
+        Quote {
+            object: "fx_quote",
+            id: self.id.clone(),
+            from: Amount { currency: self.from, amount: self.from_amount_minor },
+            to: Amount { currency: self.to, amount: self.to_amount_minor },
+            rate: self.rate.into(),
+            mid_rate: self.mid.into(),
+            spread_bps: self.spread_bps,
+            platform_amount: Amount { currency: self.to, amount: self.mid_to_amount_minor - self.to_amount_minor },
+            providers: self.providers.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect(),
+            livemode: self.tenant.mode.is_live(),
+            created_at_ms: self.created_at_ms,
+            expires_at_ms: self.expires_at_ms,
+        }
+    }
+}
+
+impl TenantRecord for QuoteRow {
+    const WHAT: &'static str = "quote";
+
+    fn load(conn: &Connection, id: &str) -> Result<Option<Self>, StoreError> {
+        QuoteRow::load(conn, id)
+    }
+
+    fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+}
+
+/// An amount of one currency, as objects show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Amount {
+    pub currency: Currency,
+    pub amount: i64,
+}
+
+/// A rate as objects show it: the exact fraction (as decimal strings: it
+/// may exceed 64 bits) and a 6-place decimal for people.
+#[derive(Debug, Clone, Serialize)]
+pub struct RateObject {
+    pub numerator: String,
+    pub denominator: String,
+    pub decimal: String,
+}
+
+impl From<Ratio> for RateObject {
+    fn from(rate: Ratio) -> RateObject {
+        RateObject { numerator: rate.num.to_string(), denominator: rate.den.to_string(), decimal: rate.display() }
+    }
+}
+
+/// The quote object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Quote {
+    object: &'static str,
+    pub id: String,
+    pub from: Amount,
+    pub to: Amount,
+    pub rate: RateObject,
+    pub mid_rate: RateObject,
+    pub spread_bps: u32,
+    pub platform_amount: Amount,
+    pub providers: Vec<String>,
+    pub livemode: bool,
+    #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    pub created_at_ms: i64,
+    #[serde(rename = "expires_at", serialize_with = "serialize_rfc3339")]
+    pub expires_at_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usd() -> Currency {
+        Currency::from_code("USD").unwrap()
+    }
+    fn lrd() -> Currency {
+        Currency::from_code("LRD").unwrap()
+    }
+
+    #[test]
+    fn the_seed_example_rounds_down_to_lrd_1_00() {
+        let priced = price(1234, Ratio::new(181, 1).unwrap(), 0, usd(), lrd()).unwrap();
+        assert_eq!(priced.to_minor, 223_300);
+        assert_eq!(priced.platform_minor(), 54);
+    }
+
+    #[test]
+    fn the_spread_and_the_remainder_go_to_the_platform() {
+        // 181 less 1% = 179.19 LRD per USD: 1234 cents → 221120.46 → 221100.
+        let priced = price(1234, Ratio::new(181, 1).unwrap(), 100, usd(), lrd()).unwrap();
+        assert_eq!(priced.to_minor, 221_100);
+        assert_eq!(priced.mid_to_minor, 223_354);
+        assert_eq!(priced.platform_minor(), 2_254);
+        // The other way: 10000 LRD minor (LRD 100) at 1/181 → 55.24 USD cents → 55.
+        let back = price(10_000, Ratio::new(1, 181).unwrap(), 0, lrd(), usd()).unwrap();
+        assert_eq!((back.to_minor, back.platform_minor()), (55, 0));
+        // 1 cent is LRD 1.81: the customer gets LRD 1.00, the platform 81.
+        let cent = price(1, Ratio::new(181, 1).unwrap(), 0, usd(), lrd()).unwrap();
+        assert_eq!((cent.to_minor, cent.platform_minor()), (100, 81));
+        assert!(price(100, Ratio::new(1, 181).unwrap(), 0, lrd(), usd()).is_err(), "LRD 1.00 is less than a cent");
+        assert!(price(u64::MAX / 2, Ratio::new(u128::from(u64::MAX), 1).unwrap(), 0, usd(), lrd()).is_err());
+    }
+
+    #[test]
+    fn the_mid_rate_is_the_median() {
+        let r = |n, d| Ratio::new(n, d).unwrap();
+        assert_eq!(median(vec![r(181, 1)]), Some(r(181, 1)));
+        assert_eq!(median(vec![r(182, 1), r(180, 1), r(1000, 1)]), Some(r(182, 1)));
+        assert_eq!(median(vec![r(181, 1), r(18150, 100)]), Some(r(36250, 200)));
+        assert_eq!(median(vec![]), None);
+        assert_eq!(r(36250, 200).display(), "181.250000");
+    }
+}

@@ -1,0 +1,17 @@
+//! The records money movements use and the HTTP layer shows: merchant
+//! accounts, keys and scopes, customers and their wallets, FX quotes,
+//! balances, webhook endpoints and events, messages to customers. Each
+//! module owns its tables.
+//!
+//! May call: `ledger`, `store`, `plugins` (FX providers, messengers),
+//! `values`, `config`; never `operations` or anything above.
+
+pub mod accounts;
+pub mod balances;
+pub mod customers;
+pub mod fx;
+pub mod keys;
+pub mod messaging;
+pub mod scopes;
+pub mod wallets;
+pub mod webhooks;

@@ -1,0 +1,95 @@
+//! Wallets: one per customer (E.164 phone), mode and currency — a USD wallet
+//! and an LRD wallet, never one wallet with two currencies — held by the
+//! wallet entity. A wallet is a ledger account; its balance is always
+//! derived from postings.
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::ledger::{self, Account, AccountKind};
+use crate::store::StoreError;
+use crate::values::entity::Entity;
+use crate::values::error::ApiError;
+use crate::values::mode::Mode;
+use crate::values::money::{CURRENCIES, Currency};
+
+/// The accounts customers' money lives in, held by one entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wallets {
+    entity: Entity,
+}
+
+impl Wallets {
+    pub fn new(entity: Entity) -> Wallets {
+        Wallets { entity }
+    }
+
+    /// The entity that holds customer wallets (and transfers' escrow).
+    pub fn entity(&self) -> &Entity {
+        &self.entity
+    }
+
+    /// An account of this entity: a customer's (`owner` a phone), a
+    /// merchant's, or the platform's.
+    pub fn account(&self, mode: Mode, owner: &str, kind: AccountKind, currency: Currency) -> Account {
+        Account { mode, entity: self.entity.clone(), owner: owner.to_string(), kind, currency }
+    }
+
+    /// A customer's wallet in one currency.
+    pub fn wallet(&self, mode: Mode, phone: &str, currency: Currency) -> Account {
+        self.account(mode, phone, AccountKind::CustomerWallet, currency)
+    }
+
+    /// A customer's wallets, one per enabled currency.
+    pub fn list(&self, conn: &Connection, mode: Mode, phone: &str) -> Result<Vec<Wallet>, StoreError> {
+        CURRENCIES
+            .iter()
+            .map(|currency| {
+                Ok(Wallet {
+                    object: "wallet",
+                    customer: CustomerPhone { phone: phone.to_string() },
+                    currency: *currency,
+                    balance: balance_minor(conn, &self.wallet(mode, phone, *currency))?,
+                    livemode: mode.is_live(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// What the customer can spend from `wallet`: minus the sum of its
+/// postings (a wallet is money the platform owes the customer).
+pub fn balance_minor(conn: &Connection, wallet: &Account) -> Result<i64, StoreError> {
+    let sum = ledger::balance(conn, wallet)?;
+    sum.checked_neg().ok_or_else(|| StoreError::Invariant(format!("wallet of {} overflows", wallet.owner)))
+}
+
+/// Refuses, inside a write, when `wallet` holds less than `needed`.
+pub fn require_funds(conn: &Connection, wallet: &Account, needed: u64) -> Result<(), StoreError> {
+    let available = balance_minor(conn, wallet)?;
+    if u64::try_from(available).is_ok_and(|a| a >= needed) {
+        Ok(())
+    } else {
+        Err(StoreError::rejected(ApiError::InsufficientFunds {
+            currency: wallet.currency.code.into(),
+            available,
+            needed,
+        }))
+    }
+}
+
+/// The wallet object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Wallet {
+    object: &'static str,
+    pub customer: CustomerPhone,
+    pub currency: Currency,
+    pub balance: i64,
+    pub livemode: bool,
+}
+
+/// A customer an object names.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerPhone {
+    pub phone: String,
+}

@@ -1,0 +1,178 @@
+//! The admin API, on its own listener (loopback by default) and behind its
+//! own token: operators list, load, bind (with canaries), roll back and
+//! unload rail plugins while the gateway serves payments, and manage
+//! merchant accounts and their keys (`admin_accounts`).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde_json::{Value, json};
+
+use super::fields::{Fields, fail};
+use crate::plugins::registry::Registry;
+use crate::values::error::{ApiError, FieldError};
+use crate::values::method::Method;
+use crate::values::mode::Mode;
+
+#[derive(Clone)]
+pub struct AdminState {
+    pub token: Arc<str>,
+    /// The API's state: the registry, the store, the key cache.
+    pub app: super::AppState,
+}
+
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/admin/plugins", get(list_plugins).post(load_plugin))
+        .route("/admin/plugins/{id}", delete(unload_plugin))
+        .route("/admin/routes", get(list_routes).post(bind_route))
+        .route("/admin/routes/rollback", post(rollback_route))
+        .merge(super::admin_accounts::routes())
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state)
+}
+
+/// Every admin call carries `Authorization: Bearer <admin token>`.
+async fn require_token(State(state): State<AdminState>, request: axum::extract::Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(presented.as_bytes(), state.token.as_bytes()) {
+        return ApiError::AdminAuthenticationFailed.into_response();
+    }
+    next.run(request).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn plugins_json(registry: &Registry) -> Value {
+    let routes = registry.routes();
+    let rails: Vec<Value> = registry
+        .rails()
+        .iter()
+        .map(|rail| {
+            json!({
+                "id": rail.id(),
+                "plugin": rail.plugin_name(),
+                "name": rail.name(),
+                "version": rail.info.version,
+                "path": rail.path.display().to_string(),
+                "methods": rail.methods().collect::<Vec<_>>(),
+                "currencies": rail.info.currencies,
+                "in_use": routes.uses(rail),
+            })
+        })
+        .collect();
+    json!({ "rails": rails })
+}
+
+fn routes_json(registry: &Registry) -> Value {
+    let routes = registry.routes();
+    let bindings: Vec<Value> = routes
+        .bindings()
+        .map(|(mode, method, binding)| {
+            json!({
+                "mode": mode,
+                "method": method,
+                "plugin": binding.primary.id(),
+                "canary": binding.canary.as_ref().map(|(rail, percent)| json!({"plugin": rail.id(), "percent": percent})),
+            })
+        })
+        .collect();
+    json!({ "routes": bindings, "default": "test mode uses the simulator for methods not bound here" })
+}
+
+async fn list_plugins(State(state): State<AdminState>) -> axum::Json<Value> {
+    axum::Json(plugins_json(&state.app.ops.rails))
+}
+
+async fn list_routes(State(state): State<AdminState>) -> axum::Json<Value> {
+    axum::Json(routes_json(&state.app.ops.rails))
+}
+
+/// `POST /admin/plugins {"path": "/srv/plugins/rail-x.wasm"}`: compiles off
+/// the request threads, checks the world, and adds the version (unbound).
+async fn load_plugin(State(state): State<AdminState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let fields = Fields::parse(&body, &["path"])?;
+    let mut errors = fields.errors();
+    let path = fields.string("path", 4_096, true, &mut errors);
+    let Some(path) = path.filter(|_| errors.is_empty()) else { return Err(ApiError::Validation(errors)) };
+    let registry = Arc::clone(&state.app.ops.rails);
+    let loaded = tokio::task::spawn_blocking(move || registry.load(std::path::Path::new(&path)))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading panicked: {e}")))?
+        .map_err(ApiError::PluginRejected)?;
+    let body = json!({ "id": loaded.id(), "name": loaded.name(), "version": loaded.info.version });
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+async fn unload_plugin(State(state): State<AdminState>, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+    state.app.ops.rails.unload(&id).map_err(ApiError::PluginRejected)?;
+    Ok(axum::Json(plugins_json(&state.app.ops.rails)))
+}
+
+/// Reads `mode` and `method` (both required).
+fn mode_and_method(fields: &Fields, errors: &mut Vec<FieldError>) -> (Option<Mode>, Option<Method>) {
+    let mode = fields.string("mode", 8, true, errors).and_then(|m| {
+        Mode::parse(&m).or_else(|| {
+            fail(errors, "mode", "must be test or live");
+            None
+        })
+    });
+    let method = fields.string("method", 32, true, errors).and_then(|m| {
+        Method::parse(&m).or_else(|| {
+            fail(errors, "method", "must be card, mtn_momo, orange_money or wallet");
+            None
+        })
+    });
+    (mode, method)
+}
+
+/// `POST /admin/routes {"mode","method","plugin","canary":{"plugin","percent"}?}`:
+/// swaps the binding atomically; calls in flight finish on the old rail.
+async fn bind_route(State(state): State<AdminState>, body: axum::body::Bytes) -> Result<axum::Json<Value>, ApiError> {
+    let fields = Fields::parse(&body, &["mode", "method", "plugin", "canary"])?;
+    let mut errors = fields.errors();
+    let (mode, method) = mode_and_method(&fields, &mut errors);
+    let plugin = fields.string("plugin", 256, true, &mut errors);
+    let canary = match fields.get("/canary") {
+        None => None,
+        Some(canary) => match (canary["plugin"].as_str(), canary["percent"].as_u64()) {
+            (Some(plugin), Some(percent)) if percent <= 100 => Some((plugin.to_string(), percent as u8)),
+            _ => {
+                fail(&mut errors, "canary", "must be {\"plugin\": \"name or id\", \"percent\": 0..100}");
+                None
+            }
+        },
+    };
+    let (Some(mode), Some(method), Some(plugin), true) = (mode, method, plugin, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let canary = canary.as_ref().map(|(p, percent)| (p.as_str(), *percent));
+    state.app.ops.rails.bind(mode, method, &plugin, canary).map_err(ApiError::PluginRejected)?;
+    Ok(axum::Json(routes_json(&state.app.ops.rails)))
+}
+
+async fn rollback_route(
+    State(state): State<AdminState>,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<Value>, ApiError> {
+    let fields = Fields::parse(&body, &["mode", "method"])?;
+    let mut errors = fields.errors();
+    let (mode, method) = mode_and_method(&fields, &mut errors);
+    let (Some(mode), Some(method), true) = (mode, method, errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    state.app.ops.rails.rollback(mode, method).map_err(ApiError::PluginRejected)?;
+    Ok(axum::Json(routes_json(&state.app.ops.rails)))
+}

@@ -1,0 +1,165 @@
+//! The HTTP layer: routes, the request id, keys and scopes, request bodies
+//! read into typed inputs, and typed objects turned into responses. Only
+//! this layer (and the admin API beside it) holds the application state;
+//! handlers translate, the work is in `operations` and `domain`.
+//!
+//! May call: every layer below.
+
+mod account;
+pub mod admin;
+mod admin_accounts;
+pub mod auth;
+mod callbacks;
+mod errors;
+mod extract;
+pub mod fields;
+mod fx;
+mod payments;
+pub mod rate_limit;
+mod transfers;
+pub mod transport;
+mod wallets;
+mod webhooks;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::config::{FxSettings, SettlementSettings, WebhookSettings};
+use crate::metrics::Metrics;
+use crate::operations::Context;
+use crate::plugins::LoadedFx;
+use crate::values::error::{ApiError, REQUEST_ID};
+
+/// The largest request body accepted.
+pub const REQUEST_BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// Everything a request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// What money movements need: the store, the clock, the rails, wallets,
+    /// messengers, and the settings of status checks and transfers.
+    pub ops: Context,
+    /// The FX-provider plugins quotes ask.
+    pub fx_providers: Arc<[Arc<LoadedFx>]>,
+    /// The operator's settings the API reads.
+    pub settings: Arc<ApiSettings>,
+    pub metrics: Arc<Metrics>,
+    /// API keys recently verified (see `auth::KeyCache`).
+    pub keys: Arc<auth::KeyCache>,
+    /// Requests counted per API key (`[rate_limits]`).
+    pub rate_limiter: Arc<rate_limit::RateLimiter>,
+}
+
+/// The operator's settings the API reads.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub fx: FxSettings,
+    pub webhooks: WebhookSettings,
+    pub settlement: SettlementSettings,
+    /// Proxies whose forwarding headers are believed (`transport`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/v1/payments", post(payments::create_payment))
+        .route("/v1/payments/{id}", get(payments::get_payment))
+        .route("/v1/transactions/verify", post(account::verify_transaction))
+        .route("/v1/transactions/{lookup}", get(account::get_transaction))
+        .route("/v1/customers/{phone}/wallets", get(wallets::list_wallets))
+        .route("/v1/customers/{phone}/transactions", get(wallets::list_customer_transactions))
+        .route("/v1/wallets/top-ups", post(wallets::create_top_up))
+        .route("/v1/fx/quote", get(fx::get_quote))
+        .route("/v1/fx/swaps", post(fx::create_swap))
+        .route("/v1/webhook_endpoints", post(webhooks::create_endpoint).get(webhooks::list_endpoints))
+        .route("/v1/webhook_endpoints/{id}", delete(webhooks::delete_endpoint))
+        .route("/v1/webhook_endpoints/{id}/rotate_secret", post(webhooks::rotate_secret))
+        .route("/v1/webhook_endpoints/{id}/ping", post(webhooks::ping_endpoint))
+        .route("/v1/events/{id}", get(webhooks::get_event))
+        .route("/v1/events/{id}/redeliver", post(webhooks::redeliver_event))
+        .route(
+            "/v1/callbacks/{plugin}",
+            post(callbacks::receive_callback).put(callbacks::receive_callback).get(callbacks::receive_callback),
+        )
+        .route("/v1/disputes/{id}", get(payments::get_dispute))
+        .route("/v1/refunds", post(payments::create_refund))
+        .route("/v1/refunds/{id}", get(payments::get_refund))
+        .route("/v1/account", get(account::get_account))
+        .route("/v1/balance", get(account::get_balance))
+        .route("/v1/settlements", get(account::list_settlements))
+        .route("/v1/settlements/{id}", get(account::get_settlement))
+        .route("/v1/scopes", get(account::list_scopes))
+        .route("/v1/transfers", post(transfers::create_transfer).get(transfers::list_transfers))
+        .route("/v1/transfers/{id}", get(transfers::get_transfer))
+        .route("/v1/claims", post(transfers::create_claim))
+        .route("/v1/test/messages", get(transfers::list_test_messages))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Gives every request an id (echoed in `X-Request-Id`, in error bodies and
+/// in every log line written while serving it) and records its metrics.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let id = crate::values::ids::new_id("req");
+    let header_value = HeaderValue::from_str(&id).expect("ids are alphanumeric");
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
+    let method = request.method().to_string();
+    let span = tracing::info_span!("request", request_id = %id, %method, %route);
+    let mut response = REQUEST_ID.scope(id, next.run(request)).instrument(span).await;
+    response.headers_mut().insert("x-request-id", header_value);
+    state.metrics.http_request(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+/// Prometheus metrics, for scrapers on this machine only (a local agent or
+/// an SSH tunnel): volumes and error rates are not for the internet.
+async fn metrics(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<transport::Peer>, uri: Uri) -> Response {
+    if !peer.addr.ip().to_canonical().is_loopback() {
+        return ApiError::RouteNotFound { method: "GET".into(), path: uri.path().to_string() }.into_response();
+    }
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(header::CONTENT_TYPE, content_type)], state.metrics.encode()).into_response()
+}
+
+/// What `/health` answers.
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rails: Option<Vec<String>>,
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let database = state.ops.store.read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await;
+    match database {
+        Ok(_) => {
+            let rails = state.ops.rails.rails().iter().map(|r| r.name().to_string()).collect();
+            (StatusCode::OK, axum::Json(Health { status: "ok", rails: Some(rails) })).into_response()
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "health check: database unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(Health { status: "unavailable", rails: None })).into_response()
+        }
+    }
+}
+
+async fn route_not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::RouteNotFound { method: method.to_string(), path: uri.path().to_string() }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed { method: method.to_string(), path: uri.path().to_string() }
+}

@@ -1,0 +1,74 @@
+//! Customers' wallets, their history with the merchant, and sandbox top-ups.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use super::AppState;
+use super::auth::Caller;
+use super::extract::{ApiPath, ApiQuery, keyed_write, reply};
+use super::fields::{Fields, Parsed, fail, page_query};
+use crate::domain::scopes::Scope;
+use crate::domain::wallets::Wallet;
+use crate::operations::idempotency::WriteEndpoint;
+use crate::operations::top_ups::{self, NewTopUp};
+use crate::operations::transactions::{self, Transaction};
+use crate::values::error::ApiError;
+use crate::values::page::Page;
+use crate::values::phone::parse_e164;
+
+/// `GET /v1/customers/{phone}/wallets`: one wallet per enabled currency.
+pub async fn list_wallets(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(phone): ApiPath,
+) -> Result<axum::Json<Page<Wallet>>, ApiError> {
+    caller.require(Scope::WalletRead)?;
+    let phone = parse_e164(&phone).map_err(|m| ApiError::invalid("phone", m))?;
+    let (wallets, mode) = (state.ops.wallets.clone(), caller.mode());
+    let data = state.ops.store.read(move |conn| wallets.list(conn, mode, &phone)).await?;
+    Ok(axum::Json(Page::new(data, false)))
+}
+
+/// `GET /v1/customers/{phone}/transactions`.
+pub async fn list_customer_transactions(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(phone): ApiPath,
+    ApiQuery(query): ApiQuery,
+) -> Result<axum::Json<Page<Transaction>>, ApiError> {
+    caller.require(Scope::WalletRead)?;
+    let mut errors = Vec::new();
+    let phone = parse_e164(&phone).map_err(|m| fail(&mut errors, "phone", m)).ok();
+    let page = page_query(&query, "limit, starting_after", &mut errors, |_, _, _| false);
+    let Some(phone) = phone.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    Ok(axum::Json(transactions::customer_history(&state.ops.store, &caller.tenant, phone, page).await?))
+}
+
+/// `POST /v1/wallets/top-ups`: sandbox money into a test wallet.
+pub async fn create_top_up(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (request, new) =
+        keyed_write(&caller, Scope::WalletWrite, WriteEndpoint::TopUps, &headers, body, parse_top_up).await?;
+    reply(top_ups::create(&state.ops, request, new).await?)
+}
+
+fn parse_top_up(body: &[u8]) -> Result<Parsed<NewTopUp>, ApiError> {
+    let fields = Fields::parse(body, &["amount", "currency", "customer"])?;
+    let mut errors = fields.errors();
+    let amount = fields.amount(&mut errors);
+    let currency = fields.currency("currency", &mut errors);
+    let phone = fields.customer_phone(&mut errors, true);
+    let top_up = match (amount, currency, phone) {
+        (Some(amount_minor), Some(currency), Some(phone)) => Some(NewTopUp { phone, amount_minor, currency }),
+        _ => None,
+    };
+    fields.done(top_up, errors)
+}

@@ -1,0 +1,188 @@
+//! Callbacks from providers and channels, at `/v1/callbacks/{plugin}`. They
+//! carry no API key: the plugin they name authenticates and reads them. A
+//! rail's callback settles a payment (through the lifecycle, so only a
+//! processing payment of that same rail moves, and "still processing" only
+//! brings its next status check forward), or opens a dispute; a messenger's
+//! reports what became of its messages.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use super::checks::Schedule;
+use super::context::Context;
+use super::disputes::{self, DisputeApplied};
+use super::lifecycle::{self, ReportApplied};
+use super::payments::{self, PaymentRow};
+use super::transfers;
+use crate::plugins::{Callback, CallbackEvent, Failure, LoadedMessenger, MessengerCallback, PluginError};
+use crate::values::error::ApiError;
+use crate::values::status::PaymentStatus;
+use crate::values::text::text_enum;
+
+/// Callbacks handled at once. Each costs a plugin instance and provider
+/// requests and needs no API key, so a flood must not take every instance
+/// from payments; past this the sender is told to send it again.
+const CALLBACKS_AT_ONCE: usize = 32;
+static CALLBACKS_IN_FLIGHT: Semaphore = Semaphore::const_new(CALLBACKS_AT_ONCE);
+/// A callback that leaves a payment processing moves its next check no
+/// sooner than this: a prompt, which repeated callbacks cannot turn into a
+/// stream of provider requests (a check moves the schedule past it).
+const PROMPT_DELAY_MS: i64 = 1_000;
+
+text_enum! {
+    /// What a callback did other than settle a payment.
+    pub enum Received {
+        /// Authentic, but of no interest to the gateway.
+        Ignored => "ignored",
+        /// The dispute was already open (a repeated notice).
+        AlreadyOpen => "already_open",
+        /// The payment was already final; nothing changed.
+        AlreadyFinal => "already_final",
+    }
+}
+
+/// The answer a rail's provider gets.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallbackAnswer {
+    pub received: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<AnswerStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dispute: Option<String>,
+}
+
+/// The payment's status after the callback, or what else it did.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(untagged)]
+pub enum AnswerStatus {
+    Payment(PaymentStatus),
+    Received(Received),
+}
+
+impl CallbackAnswer {
+    fn status(status: AnswerStatus) -> CallbackAnswer {
+        CallbackAnswer { received: true, status: Some(status), dispute: None }
+    }
+}
+
+/// A plugin's answer to a callback, or the error its sender gets. Whoever
+/// sent it has no API key: they learn a code, never the plugin's message
+/// (it may describe the operator's configuration).
+fn taken<T>(plugin: &str, answer: Result<Result<T, Failure>, PluginError>) -> Result<T, ApiError> {
+    match answer {
+        Err(plugin_error) => {
+            tracing::warn!(plugin, error = %plugin_error, "callback: the plugin failed");
+            Err(ApiError::CallbackFailed(format!("the plugin {}", plugin_error.kind())))
+        }
+        Ok(Err(failure)) => {
+            tracing::warn!(plugin, code = %failure.code, message = %failure.message, "callback refused by its plugin");
+            Err(if failure.retryable {
+                ApiError::CallbackFailed(failure.code)
+            } else {
+                ApiError::CallbackRejected(failure.code)
+            })
+        }
+        Ok(Ok(taken)) => Ok(taken),
+    }
+}
+
+fn permit() -> Result<tokio::sync::SemaphorePermit<'static>, ApiError> {
+    CALLBACKS_IN_FLIGHT.try_acquire().map_err(|_| ApiError::CallbackFailed("too many callbacks at once".into()))
+}
+
+/// Hands a provider's callback to the rail plugin it names (its file
+/// stem), and applies what the plugin makes of it.
+pub async fn from_rail(ctx: &Context, plugin: &str, callback: Callback) -> Result<CallbackAnswer, ApiError> {
+    let rail = ctx.rails.rail_for_plugin(plugin).ok_or(ApiError::NotFound { what: "callback endpoint" })?;
+    let _permit = permit()?;
+    let rail_name = rail.name().to_string();
+    let answer = crate::plugins::call_blocking(move || rail.handle_callback(&callback)).await;
+    let clock = ctx.clock.clone();
+    let report = match taken(plugin, answer)? {
+        CallbackEvent::Payment(report) => report,
+        CallbackEvent::Ignored => return Ok(CallbackAnswer::status(AnswerStatus::Received(Received::Ignored))),
+        CallbackEvent::DisputeOpened(notice) => {
+            let applied =
+                ctx.store.write(move |conn| disputes::open(conn, &rail_name, &notice, clock.now_ms())).await?;
+            if let DisputeApplied::Refused(why) = &applied {
+                // A real chargeback the gateway cannot attach: someone must look.
+                tracing::error!(plugin, why, "dispute notice refused; reconcile it with the provider");
+            } else {
+                tracing::info!(plugin, ?applied, "provider callback: dispute");
+            }
+            return match applied {
+                DisputeApplied::Opened(id) => Ok(CallbackAnswer { received: true, status: None, dispute: Some(id) }),
+                DisputeApplied::AlreadyOpen(id) => Ok(CallbackAnswer {
+                    received: true,
+                    status: Some(AnswerStatus::Received(Received::AlreadyOpen)),
+                    dispute: Some(id),
+                }),
+                DisputeApplied::Refused(why) => Err(ApiError::CallbackRejected(why.into())),
+            };
+        }
+    };
+    let payment_id = report.payment_id.clone();
+    // "Still processing" from a callback is a prompt (some providers'
+    // callbacks carry no outcome the plugin can trust): check the payment
+    // soon, at most once per prompt interval however many callbacks come.
+    let applied = ctx
+        .store
+        .write(move |conn| {
+            let now_ms = clock.now_ms();
+            let next = Schedule::Prompt(now_ms.saturating_add(PROMPT_DELAY_MS));
+            lifecycle::apply_later_report::<PaymentRow>(conn, &payment_id, &rail_name, report.outcome, now_ms, next)
+        })
+        .await?;
+    tracing::info!(plugin, payment = %report.payment_id, ?applied, "provider callback");
+    match applied {
+        ReportApplied::Applied(status) => {
+            Ok(CallbackAnswer::status(AnswerStatus::Payment(payments::reported_status(status))))
+        }
+        ReportApplied::AlreadyFinal => Ok(CallbackAnswer::status(AnswerStatus::Received(Received::AlreadyFinal))),
+        ReportApplied::NotThisRail => {
+            Err(ApiError::CallbackRejected("no payment of this rail has the id the callback names".into()))
+        }
+        ReportApplied::ReferenceMismatch => {
+            Err(ApiError::CallbackRejected("the callback's provider reference is not the payment's".into()))
+        }
+    }
+}
+
+/// Hands a channel's callback to its messenger and records the delivery
+/// reports it read: `delivered`, or `failed` (a final failure gives up on
+/// the transfer's recipient; another is resent by the sweep). Answers with
+/// the status and text the messenger chose.
+pub async fn from_messenger(
+    ctx: &Context,
+    messenger: Arc<LoadedMessenger>,
+    callback: MessengerCallback,
+) -> Result<(u16, String), ApiError> {
+    let _permit = permit()?;
+    let plugin = messenger.plugin_name().to_string();
+    let answer = crate::plugins::call_blocking(move || messenger.handle_callback(&callback)).await;
+    let answer = taken(&plugin, answer)?;
+    if !answer.reports.is_empty() {
+        let (reports, clock) = (answer.reports, ctx.clock.clone());
+        ctx.store
+            .write(move |conn| {
+                let now_ms = clock.now_ms();
+                for report in &reports {
+                    let unreachable = crate::domain::messaging::record_delivery(
+                        conn,
+                        &plugin,
+                        &report.provider_reference,
+                        &report.delivery,
+                        now_ms,
+                    )?;
+                    if let Some(transfer_id) = unreachable {
+                        transfers::give_up_on_recipient(conn, &transfer_id, now_ms)?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+    }
+    Ok((answer.status, answer.body))
+}

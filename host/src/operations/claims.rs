@@ -1,0 +1,306 @@
+//! Claims: how a recipient not yet on Soxara gets money sent to their
+//! phone. Each waiting transfer gets a 6-digit code from the CSPRNG through
+//! the mode's messenger (only its SHA-256 with the transfer id is stored);
+//! proving the number with a code (`POST /v1/claims`) joins them to Soxara
+//! with a wallet per currency and credits every transfer waiting for them.
+//! Wrong codes lock out the key that sent them (for that phone, until a new
+//! code is sent), never the money: otherwise anyone could bounce a transfer
+//! by guessing. A message that did not go out gets a new code with backoff
+//! until the claim period ends. This module owns `claim_attempts`.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::context::Context;
+use super::idempotency::{self, KeyedRequest, Reply, StoredResponse};
+use super::transfers::{self, TransferRow};
+use crate::domain::customers;
+use crate::domain::messaging::{self, Outgoing, SendOutcome};
+use crate::ledger::{self, AccountKind};
+use crate::store::StoreError;
+use crate::values::clock::{format_for_people, serialize_rfc3339};
+use crate::values::error::ApiError;
+use crate::values::mode::Mode;
+use crate::values::money::{CURRENCIES, Currency, display_amount};
+use crate::values::status::{JoinedBy, MessageStatus, TransferStatus};
+
+/// Digits in a claim code.
+pub const CODE_DIGITS: u32 = 6;
+/// The longest wait between two claim messages that did not go out.
+const RESEND_DELAY_MS_MAX: i64 = 3_600_000;
+/// Claim messages one sweep sends at most.
+const RESENDS_PER_SWEEP_MAX: usize = 100;
+/// The approved message template for a claim code.
+const CLAIM_TEMPLATE: &str = "transfer_claim";
+
+/// A validated claim: the recipient's phone and the code it was sent.
+#[derive(Debug, Clone)]
+pub struct NewClaim {
+    pub phone: String,
+    pub code: String,
+}
+
+/// `POST /v1/claims`: the recipient proves their number with a code it was
+/// sent; joins them and credits every transfer waiting for them. A wrong
+/// code counts against the calling key (`key_id`) for that phone. Every
+/// answer, refusals too, is stored under the idempotency key, so a replay is
+/// not another attempt.
+pub async fn claim(ctx: &Context, request: KeyedRequest, key_id: String, new: NewClaim) -> Result<Reply, ApiError> {
+    let mode = request.tenant.mode;
+    let attempts_max = i64::from(ctx.transfers.code_attempts_max);
+    let id = crate::values::ids::new_id("clm");
+    let claim_id = id.clone();
+    let (reply, _) = idempotency::write_once(&ctx.store, &ctx.clock, request, id, move |conn, now_ms| {
+        let waiting = TransferRow::waiting_for(conn, mode, &new.phone, now_ms)?;
+        let failures = failures(conn, mode, &new.phone, &key_id)?;
+        let response = if waiting.is_empty() {
+            StoredResponse::error(&ApiError::ClaimNotFound)
+        } else if failures >= attempts_max {
+            StoredResponse::error(&ApiError::ClaimAttemptsExceeded { max: attempts_max })
+        } else if waiting.iter().any(|t| t.code_hash.as_deref() == Some(&code_hash(&t.id, &new.code))) {
+            forget_failures(conn, mode, &new.phone)?;
+            StoredResponse::ok(&onboard_and_credit(conn, mode, &new.phone, &waiting, claim_id, now_ms)?)
+        } else {
+            conn.prepare_cached(
+                "INSERT INTO claim_attempts (mode, phone, key_id, failures, last_at) VALUES (?1, ?2, ?3, 1, ?4)
+                 ON CONFLICT (mode, phone, key_id) DO UPDATE SET failures = failures + 1, last_at = ?4",
+            )?
+            .execute(params![mode, new.phone, key_id, now_ms])?;
+            StoredResponse::error(&ApiError::ClaimCodeInvalid { attempts_left: attempts_max - failures - 1 })
+        };
+        Ok((response, ()))
+    })
+    .await?;
+    Ok(reply)
+}
+
+/// Wrong codes `key_id` sent for `phone` since its newest code.
+fn failures(conn: &Connection, mode: Mode, phone: &str, key_id: &str) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT failures FROM claim_attempts WHERE mode = ?1 AND phone = ?2 AND key_id = ?3")?
+        .query_row(params![mode, phone, key_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// A new code (or a claim) makes earlier guesses worthless: every key may
+/// try again.
+fn forget_failures(conn: &Connection, mode: Mode, phone: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM claim_attempts WHERE mode = ?1 AND phone = ?2")?.execute(params![mode, phone])?;
+    Ok(())
+}
+
+/// Registers the phone (with a wallet per currency) if it is new, and
+/// moves every waiting transfer from escrow into its wallets.
+fn onboard_and_credit(
+    conn: &Connection,
+    mode: Mode,
+    phone: &str,
+    waiting: &[TransferRow],
+    claim_id: String,
+    now_ms: i64,
+) -> Result<ClaimObject, StoreError> {
+    customers::register(conn, mode, phone, JoinedBy::TransferClaim, now_ms)?;
+    let entity_of = &waiting[0];
+    for currency in CURRENCIES {
+        let wallet =
+            crate::ledger::Account { currency: *currency, ..entity_of.customer_account(AccountKind::CustomerWallet) };
+        ledger::open_account(conn, &wallet)?;
+    }
+    let mut credited = Vec::with_capacity(waiting.len());
+    for transfer in waiting {
+        transfer.credit_claimed(conn, now_ms)?;
+        credited.push(Credited { id: transfer.id.clone(), amount: transfer.amount_minor, currency: transfer.currency });
+    }
+    let (joined_by, registered_at_ms) = customers::registration(conn, mode, phone)?
+        .ok_or_else(|| StoreError::Invariant(format!("{phone} was just registered")))?;
+    let wallets = CURRENCIES
+        .iter()
+        .map(|currency| {
+            let wallet = crate::ledger::Account {
+                currency: *currency,
+                ..entity_of.customer_account(AccountKind::CustomerWallet)
+            };
+            Ok(WalletBalance { currency: *currency, balance: crate::domain::wallets::balance_minor(conn, &wallet)? })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(ClaimObject {
+        object: "claim",
+        id: claim_id,
+        customer: Claimant { phone: phone.to_string(), joined_by, registered_at_ms },
+        transfers: credited,
+        wallets,
+        livemode: mode.is_live(),
+    })
+}
+
+/// Sends a transfer's recipient a fresh claim code (replacing any earlier
+/// one), and returns the transfer if the messenger says the number cannot
+/// be reached. Errors are logged: the sweep tries again.
+pub async fn send_code(ctx: &Context, transfer_id: &str) {
+    if let Err(err) = try_send_code(ctx, transfer_id).await {
+        tracing::warn!(transfer = transfer_id, error = %err, "claim code not sent; the sweep retries");
+    }
+}
+
+async fn try_send_code(ctx: &Context, transfer_id: &str) -> Result<(), ApiError> {
+    let id = transfer_id.to_string();
+    let mode = ctx.store.read(move |conn| Ok(TransferRow::load(conn, &id)?.map(|t| t.tenant.mode))).await?;
+    let Some(messenger) = mode.and_then(|mode| ctx.messengers.for_mode(mode).cloned()) else {
+        return Ok(());
+    };
+    let (id, messenger_name, clock) = (transfer_id.to_string(), messenger.plugin_name().to_string(), ctx.clock.clone());
+    let outgoing = ctx
+        .store
+        .write(move |conn| {
+            let now_ms = clock.now_ms();
+            let Some(transfer) = TransferRow::load(conn, &id)?.filter(|t| t.status == TransferStatus::PendingClaim)
+            else {
+                return Ok(None);
+            };
+            let code =
+                format!("{:0width$}", rand::random_range(0..10u32.pow(CODE_DIGITS)), width = CODE_DIGITS as usize);
+            TransferRow::set_code_hash(conn, &id, &code_hash(&id, &code))?;
+            forget_failures(conn, transfer.tenant.mode, &transfer.phone)?;
+            let outgoing = claim_message(&transfer, &code)?;
+            messaging::record(conn, &outgoing, &messenger_name, now_ms)?;
+            Ok(Some(outgoing))
+        })
+        .await?;
+    let Some(outgoing) = outgoing else { return Ok(()) };
+    match messaging::deliver(&ctx.store, &ctx.clock, messenger, outgoing).await? {
+        SendOutcome::Sent => Ok(()),
+        SendOutcome::Failed(why) => {
+            tracing::warn!(transfer = transfer_id, why, "claim message not delivered; the sweep sends a new code");
+            Ok(())
+        }
+        SendOutcome::Refused(failure) => {
+            tracing::info!(transfer = transfer_id, code = failure.code, "recipient unreachable; transfer returned");
+            let (id, clock) = (transfer_id.to_string(), ctx.clock.clone());
+            ctx.store.write(move |conn| transfers::give_up_on_recipient(conn, &id, clock.now_ms())).await?;
+            Ok(())
+        }
+    }
+}
+
+/// The words a recipient reads: only ever "Soxara", never the entity that
+/// holds the money or the merchant's legal name.
+fn claim_message(transfer: &TransferRow, code: &str) -> Result<Outgoing, StoreError> {
+    let amount = u64::try_from(transfer.amount_minor).map_err(|_| StoreError::Invariant("negative transfer".into()))?;
+    let amount = display_amount(amount, transfer.currency);
+    let expires_at_ms = transfer
+        .claim_expires_at_ms
+        .ok_or_else(|| StoreError::Invariant("a waiting transfer without a claim period".into()))?;
+    let expires = format_for_people(expires_at_ms);
+    let text = format!(
+        "Soxara: you have received {amount}. Your claim code is {code}. Reply with it in this chat before \
+         {expires} to claim the money into your Soxara wallet; after that it goes back to the sender. \
+         Never share this code: Soxara will never ask you for it."
+    );
+    Ok(Outgoing {
+        id: crate::values::ids::new_id("msg"),
+        tenant: transfer.tenant.clone(),
+        transfer_id: transfer.id.clone(),
+        to: transfer.phone.clone(),
+        template: CLAIM_TEMPLATE.to_string(),
+        parameters: vec![amount, code.to_string(), expires],
+        text,
+    })
+}
+
+/// Sends a new code where the last claim message did not go out (a crash,
+/// a messenger outage): `resend_after_ms` after the transfer (or its newest
+/// failed message), doubling with each failed message up to an hour, until
+/// the claim period ends. Returns how many it sent.
+pub async fn resend_due(ctx: &Context, now_ms: i64) -> Result<usize, ApiError> {
+    let resend_after_ms = i64::try_from(ctx.transfers.resend_after_ms).unwrap_or(i64::MAX);
+    let due: Vec<String> = ctx
+        .store
+        .read(move |conn| {
+            let pending = TransferRow::pending(conn)?;
+            let ids: Vec<String> = pending.iter().map(|(id, _)| id.clone()).collect();
+            let sent = messaging::sent_for_transfers(conn, &ids)?;
+            let mut due = Vec::new();
+            for ((id, created_at_ms), sent) in pending.into_iter().zip(sent) {
+                let due_at_ms = match sent.last {
+                    Some((MessageStatus::Sent | MessageStatus::Delivered, _)) => continue,
+                    Some((_, at_ms)) => at_ms.saturating_add(resend_delay_ms(resend_after_ms, sent.count)),
+                    None => created_at_ms.saturating_add(resend_after_ms),
+                };
+                if due_at_ms <= now_ms && due.len() < RESENDS_PER_SWEEP_MAX {
+                    due.push(id);
+                }
+            }
+            Ok(due)
+        })
+        .await?;
+    for id in &due {
+        send_code(ctx, id).await;
+    }
+    Ok(due.len())
+}
+
+/// How long after the newest of `sends` failed messages the next goes out.
+fn resend_delay_ms(resend_after_ms: i64, sends: i64) -> i64 {
+    let doublings = u32::try_from(sends.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    resend_after_ms.saturating_mul(1 << doublings).min(RESEND_DELAY_MS_MAX.max(resend_after_ms))
+}
+
+/// SHA-256 of "transfer id:code": a code only claims its own transfer's
+/// hash, and the code itself is never stored.
+fn code_hash(transfer_id: &str, code: &str) -> String {
+    hex::encode(Sha256::digest(format!("{transfer_id}:{code}").as_bytes()))
+}
+
+/// What a successful claim answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClaimObject {
+    object: &'static str,
+    pub id: String,
+    pub customer: Claimant,
+    pub transfers: Vec<Credited>,
+    pub wallets: Vec<WalletBalance>,
+    pub livemode: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Claimant {
+    pub phone: String,
+    pub joined_by: JoinedBy,
+    #[serde(rename = "registered_at", serialize_with = "serialize_rfc3339")]
+    pub registered_at_ms: i64,
+}
+
+/// A transfer a claim credited.
+#[derive(Debug, Clone, Serialize)]
+pub struct Credited {
+    pub id: String,
+    pub amount: i64,
+    pub currency: Currency,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WalletBalance {
+    pub currency: Currency,
+    pub balance: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resends_back_off_to_an_hour() {
+        assert_eq!(resend_delay_ms(60_000, 1), 60_000);
+        assert_eq!(resend_delay_ms(60_000, 3), 240_000);
+        assert_eq!(resend_delay_ms(60_000, 50), RESEND_DELAY_MS_MAX);
+        assert_eq!(resend_delay_ms(7_200_000, 2), 7_200_000, "never below the configured delay");
+    }
+
+    #[test]
+    fn a_code_hash_binds_the_code_to_its_transfer() {
+        assert_ne!(code_hash("trf_a", "123456"), code_hash("trf_b", "123456"));
+        assert_eq!(code_hash("trf_a", "123456").len(), 64);
+    }
+}

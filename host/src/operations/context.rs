@@ -1,0 +1,26 @@
+//! What money movements need from the application: the store, the clock,
+//! the rails, where customers' money is held, and the settings of status
+//! checks and transfers. Workers and the HTTP layer hold one; the flows
+//! below them take the connection.
+
+use std::sync::Arc;
+
+use crate::config::{StatusCheckSettings, TransferSettings};
+use crate::domain::messaging::Messengers;
+use crate::domain::wallets::Wallets;
+use crate::plugins::registry::Registry;
+use crate::store::Store;
+use crate::values::clock::Clock;
+
+#[derive(Clone)]
+pub struct Context {
+    pub store: Store,
+    pub clock: Clock,
+    /// Loaded rails and the routing table, changed live by operators.
+    pub rails: Arc<Registry>,
+    pub wallets: Wallets,
+    /// The messenger bound to each mode (claim codes).
+    pub messengers: Arc<Messengers>,
+    pub checks: StatusCheckSettings,
+    pub transfers: TransferSettings,
+}

@@ -1,0 +1,384 @@
+//! The rail-operation lifecycle, written once for every money movement a
+//! rail carries out (a payment's collection, a refund, a settlement's
+//! payout). Each kind implements [`RailOperation`]; this module runs it:
+//!
+//! 1. **Submit**: the operation's own module inserts it in `processing`
+//!    together with its idempotency claim, in one write.
+//! 2. **Call the rail** ([`submit`]) outside any transaction, off the
+//!    writer, with the operation's id as the provider's idempotency key.
+//! 3. **Record** the first answer ([`record_first_answer`]), in one write:
+//!    its status, ledger entries and events (the operation's `apply`), the
+//!    first status check if it stays processing, the key's stored answer.
+//! 4. **Later reports**, from status checks ([`check`]) and provider
+//!    callbacks, move an operation only while it is processing and only
+//!    for the rail that carries it ([`apply_later_report`]).
+//! 5. **Resume** ([`resume`]): after a crash, an operation claimed but never
+//!    answered is asked again under the same id, never under a new one.
+//!
+//! A rail that gave no answer (a trap, a timeout) may still have acted, so
+//! the operation stays processing for the status checks; only a rail that
+//! never ran (no free instance) fails it at once.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use super::checks::{self, DueCheck, Schedule};
+use super::context::Context;
+use super::idempotency::{self, StoredResponse};
+use crate::plugins::{Failure, LoadedRail, PluginError, RailOutcome, TransactionStatus};
+use crate::store::StoreError;
+use crate::values::error::ApiError;
+pub use crate::values::failure::FailureReason;
+use crate::values::status::TransactionKind;
+
+/// What a rail said (its outcome, or a refusal as a value), or why it said
+/// nothing.
+pub type RailAnswer = Result<Result<RailOutcome, Failure>, PluginError>;
+
+/// What a rail reported about an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub status: TransactionStatus,
+    pub provider_reference: Option<String>,
+    pub failure: Option<FailureReason>,
+    /// Where the customer approves it (while processing).
+    pub redirect_url: Option<String>,
+}
+
+impl Report {
+    /// Failed before the rail could act.
+    pub fn failed(code: &str, message: &str) -> Report {
+        Report {
+            status: TransactionStatus::Failed,
+            provider_reference: None,
+            failure: Some(FailureReason { code: code.into(), message: Some(message.into()) }),
+            redirect_url: None,
+        }
+    }
+}
+
+/// A refusal as a value is a failed operation.
+impl From<Result<RailOutcome, Failure>> for Report {
+    fn from(answer: Result<RailOutcome, Failure>) -> Report {
+        match answer {
+            Ok(outcome) => Report {
+                status: outcome.status,
+                provider_reference: outcome.provider_reference,
+                failure: outcome.failure.map(|f| FailureReason { code: f.code, message: Some(f.message) }),
+                redirect_url: outcome.redirect_url,
+            },
+            Err(failure) => Report {
+                status: TransactionStatus::Failed,
+                provider_reference: None,
+                failure: Some(FailureReason { code: failure.code, message: Some(failure.message) }),
+                redirect_url: None,
+            },
+        }
+    }
+}
+
+/// A money movement a rail carries out. Its module owns its table and
+/// says what each report means for it; the lifecycle says when.
+pub trait RailOperation: Sized + Send + 'static {
+    /// Its kind: its ids, and its rows among the status checks.
+    const KIND: TransactionKind;
+    /// Why it failed when no plugin instance was free (the rail never ran).
+    const BUSY_MESSAGE: &'static str;
+    /// Whether its first status check is scheduled when it is claimed,
+    /// before the rail is first called (operations made without an
+    /// idempotency key, which crash recovery cannot find).
+    const CHECKED_FROM_CLAIM: bool = false;
+    /// What the rail is asked.
+    type Request: Send + 'static;
+
+    fn load(conn: &Connection, id: &str) -> Result<Option<Self>, StoreError>;
+    fn id(&self) -> &str;
+    /// The rail that carries it; `None` when no rail is involved (wallet
+    /// money, which never left the gateway).
+    fn rail(&self) -> Option<&str>;
+    fn is_processing(&self) -> bool;
+    fn provider_reference(&self) -> Option<&str>;
+    fn created_at_ms(&self) -> i64;
+    /// What the rail is asked, or why the stored row cannot say.
+    fn rail_request(&self) -> Result<Self::Request, String>;
+    /// Asks the rail to act (its id is the provider's idempotency key).
+    fn call(rail: &LoadedRail, request: &Self::Request) -> RailAnswer;
+    /// Asks the rail where it stands. A `Failure` means the rail could
+    /// not find out, not that the operation failed.
+    fn ask(rail: &LoadedRail, request: &Self::Request, provider_reference: Option<&str>) -> RailAnswer;
+    /// Applies a report to it while it is processing, in the database and
+    /// in `self`: new details while the rail works, or its final status
+    /// with the ledger entries and events that status means.
+    fn apply(&mut self, conn: &Connection, report: &Report, now_ms: i64) -> Result<(), StoreError>;
+    /// What its idempotency key answers once the first answer is recorded
+    /// (`unanswered`: the rail gave none); `None` for operations made
+    /// without a key (settlement payouts).
+    fn response(
+        &self,
+        conn: &Connection,
+        unanswered: Option<&PluginError>,
+    ) -> Result<Option<StoredResponse>, StoreError>;
+}
+
+/// Applies a report and moves the operation's checks: ended when it is
+/// final, else as `next` says.
+fn apply<O: RailOperation>(
+    conn: &Connection,
+    op: &mut O,
+    report: &Report,
+    now_ms: i64,
+    next: Schedule,
+) -> Result<(), StoreError> {
+    op.apply(conn, report, now_ms)?;
+    match (op.is_processing(), next) {
+        (true, next) => checks::schedule(conn, O::KIND, op.id(), next),
+        // Final at its first answer: it never had checks to end.
+        (false, Schedule::First(_)) if !O::CHECKED_FROM_CLAIM => Ok(()),
+        (false, last) => checks::finish(conn, op.id(), last),
+    }
+}
+
+/// Records the rail's first answer, in one write: applied if the operation
+/// is still processing (a callback or check may have settled it first), its
+/// first check at `first_check_at_ms` if it stays processing, and the
+/// answer its idempotency key gives from now on.
+pub fn record_first_answer<O: RailOperation>(
+    conn: &Connection,
+    id: &str,
+    answer: RailAnswer,
+    now_ms: i64,
+    first_check_at_ms: i64,
+) -> Result<Option<StoredResponse>, StoreError> {
+    let mut op = load::<O>(conn, id)?;
+    let settled_before = !op.is_processing();
+    let first = Schedule::First(first_check_at_ms);
+    let mut unanswered = None;
+    if !settled_before {
+        match answer {
+            // Never ran: nothing can have been asked of the provider.
+            Err(PluginError::Busy) => {
+                apply(conn, &mut op, &Report::failed("RAIL_BUSY", O::BUSY_MESSAGE), now_ms, first)?
+            }
+            // The provider may have acted: the status checks will know.
+            Err(error) => {
+                checks::schedule(conn, O::KIND, id, first)?;
+                unanswered = Some(error);
+            }
+            Ok(answer) => apply(conn, &mut op, &Report::from(answer), now_ms, first)?,
+        }
+    }
+    respond(conn, &op, unanswered.as_ref(), settled_before)
+}
+
+/// Stores (and returns) the answer of the operation's key. An operation
+/// settled before its first answer was recorded may already have one.
+fn respond<O: RailOperation>(
+    conn: &Connection,
+    op: &O,
+    unanswered: Option<&PluginError>,
+    settled_before: bool,
+) -> Result<Option<StoredResponse>, StoreError> {
+    if settled_before && let Some(stored) = idempotency::stored_response(conn, op.id())? {
+        return Ok(Some(stored));
+    }
+    let Some(response) = op.response(conn, unanswered)? else { return Ok(None) };
+    idempotency::record_response(conn, op.id(), &response)?;
+    Ok(Some(response))
+}
+
+fn load<O: RailOperation>(conn: &Connection, id: &str) -> Result<O, StoreError> {
+    O::load(conn, id)?.ok_or_else(|| StoreError::Invariant(format!("{} {id} vanished", O::KIND)))
+}
+
+/// What became of a later report (a status check's or a callback's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportApplied {
+    /// Applied: the operation is now final with this outcome, or still processing.
+    Applied(TransactionStatus),
+    /// It was already final; nothing changed.
+    AlreadyFinal,
+    /// No such operation, or another rail carries it.
+    NotThisRail,
+    /// The report names another provider reference than the one stored.
+    ReferenceMismatch,
+}
+
+/// Applies a status check's or callback's `outcome` from `rail` to the
+/// operation `id`, if that rail carries it and it is processing; if it
+/// stays processing, it is checked next as `next` says.
+pub fn apply_later_report<O: RailOperation>(
+    conn: &Connection,
+    id: &str,
+    rail: &str,
+    outcome: RailOutcome,
+    now_ms: i64,
+    next: Schedule,
+) -> Result<ReportApplied, StoreError> {
+    let Some(mut op) = O::load(conn, id)?.filter(|op| op.rail() == Some(rail)) else {
+        return Ok(ReportApplied::NotThisRail);
+    };
+    if !op.is_processing() {
+        return Ok(ReportApplied::AlreadyFinal);
+    }
+    let report = Report::from(Ok(outcome));
+    let reference_differs = matches!(
+        (op.provider_reference(), &report.provider_reference),
+        (Some(stored), Some(reported)) if stored != reported
+    );
+    if reference_differs {
+        // Not applied, but the schedule moves on: a rail that keeps
+        // answering another reference must not be asked every second.
+        checks::schedule(conn, O::KIND, id, next)?;
+        tracing::error!(kind = %O::KIND, id, rail, "the rail reported another provider reference; reconcile it");
+        return Ok(ReportApplied::ReferenceMismatch);
+    }
+    apply(conn, &mut op, &report, now_ms, next)?;
+    Ok(ReportApplied::Applied(report.status))
+}
+
+/// Runs `work` in a task of its own and waits for it: a flow that claims an
+/// idempotency key and then asks a rail must finish even if the client
+/// hangs up (dropping a request's future would leave the key claimed and
+/// unanswered until the next start).
+pub async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(tracing::Instrument::in_current_span(work))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("a money movement's task failed: {e}")))?
+}
+
+/// Asks the rail (none: wallet money, completed at once) to act on a newly
+/// claimed operation, outside any transaction, then records its first
+/// answer. Callers run it `detached`.
+pub async fn submit<O: RailOperation>(
+    ctx: &Context,
+    rail: Option<Arc<LoadedRail>>,
+    op: O,
+) -> Result<Option<StoredResponse>, ApiError> {
+    let request =
+        op.rail_request().map_err(|why| ApiError::Internal(anyhow::anyhow!("{} {}: {why}", O::KIND, op.id())))?;
+    let answer = match rail {
+        None => Ok(Ok(RailOutcome {
+            status: TransactionStatus::Completed,
+            provider_reference: None,
+            failure: None,
+            redirect_url: None,
+        })),
+        Some(rail) => crate::plugins::call_blocking(move || O::call(&rail, &request)).await,
+    };
+    if let Err(error) = &answer {
+        // The detail is for the operator, with the request id; the merchant
+        // sees a stable code.
+        tracing::warn!(kind = %O::KIND, id = op.id(), %error, "the rail gave no answer; status checks will follow it");
+    }
+    let (clock, first_check_ms, id) = (ctx.clock.clone(), ctx.checks.delay_ms(0), op.id().to_string());
+    let stored = ctx
+        .store
+        .write(move |conn| {
+            let now_ms = clock.now_ms();
+            record_first_answer::<O>(conn, &id, answer, now_ms, now_ms.saturating_add(first_check_ms))
+        })
+        .await?;
+    Ok(stored)
+}
+
+/// After a crash: the operation `id`, claimed but never answered, is asked
+/// of the rail that may already have acted, again under the same id, and
+/// recorded. One a callback or check settled meanwhile only gets its key's
+/// answer stored; one whose rail is not loaded now is left to the checks.
+pub async fn resume<O: RailOperation>(ctx: &Context, id: String) -> Result<(), ApiError> {
+    let lookup = id.clone();
+    let Some(op) = ctx.store.read(move |conn| O::load(conn, &lookup)).await? else {
+        tracing::error!(kind = %O::KIND, id, "an idempotency key is bound to an operation that does not exist");
+        return Ok(());
+    };
+    if !op.is_processing() {
+        ctx.store.write(move |conn| respond(conn, &op, None, true).map(drop)).await?;
+        return Ok(());
+    }
+    let rail = match op.rail() {
+        None => None,
+        // The rail that may already have acted, never whatever is bound today.
+        Some(name) => match ctx.rails.rail_named(name) {
+            Some(rail) => Some(rail),
+            None => {
+                tracing::warn!(kind = %O::KIND, id, rail = name, "cannot resume: its rail is not loaded; checked later");
+                let (clock, first_check_ms) = (ctx.clock.clone(), ctx.checks.delay_ms(0));
+                ctx.store
+                    .write(move |conn| {
+                        let at_ms = clock.now_ms().saturating_add(first_check_ms);
+                        checks::schedule(conn, O::KIND, &id, Schedule::First(at_ms))
+                    })
+                    .await?;
+                return Ok(());
+            }
+        },
+    };
+    tracing::info!(kind = %O::KIND, id, "resuming an operation interrupted before its answer was recorded");
+    submit(ctx, rail, op).await.map(drop)
+}
+
+/// Asks the rail that carries one due operation where it stands, and
+/// records the answer or schedules the next check. After the checking
+/// period (`give_up_after_ms`) checks stop and an error is logged: it stays
+/// processing for an operator to reconcile with the provider.
+pub async fn check<O: RailOperation>(ctx: &Context, due: DueCheck) -> Result<(), ApiError> {
+    let checks_made = due.checks_made.saturating_add(1);
+    let now_ms = ctx.clock.now_ms();
+    let next_at_ms = now_ms.saturating_add(ctx.checks.delay_ms(checks_made));
+    let next = Schedule::After { due_at_ms: due.due_at_ms, next_at_ms, checks_made };
+    let id = due.operation_id;
+    let lookup = id.clone();
+    let op = ctx.store.read(move |conn| O::load(conn, &lookup)).await?;
+    let Some(op) = op.filter(O::is_processing) else {
+        // Settled meanwhile (or gone): nothing to ask.
+        ctx.store.write(move |conn| checks::stop(conn, &id)).await?;
+        return Ok(());
+    };
+    let give_up_after_ms = i64::try_from(ctx.checks.give_up_after_ms).unwrap_or(i64::MAX);
+    let too_old = now_ms.saturating_sub(op.created_at_ms()) > give_up_after_ms;
+    let request = match op.rail_request() {
+        Ok(request) if !too_old => request,
+        unusable => {
+            let why = unusable.err().unwrap_or_else(|| "still processing after the checking period".into());
+            tracing::error!(kind = %O::KIND, id, rail = ?op.rail(), %why, "status checks stopped; reconcile it with the provider");
+            ctx.store.write(move |conn| checks::stop(conn, &id)).await?;
+            return Ok(());
+        }
+    };
+    let Some(rail) = op.rail().and_then(|name| ctx.rails.rail_named(name)) else {
+        tracing::warn!(kind = %O::KIND, id, rail = ?op.rail(), "status check postponed: the rail is not loaded");
+        ctx.store.write(move |conn| checks::schedule(conn, O::KIND, &id, next)).await?;
+        return Ok(());
+    };
+    let rail_name = rail.name().to_string();
+    let reference = op.provider_reference().map(str::to_string);
+    let answer = crate::plugins::call_blocking(move || O::ask(&rail, &request, reference.as_deref())).await;
+    match answer {
+        Ok(Ok(outcome)) => {
+            let clock = ctx.clock.clone();
+            let (write_id, rail) = (id.clone(), rail_name);
+            let applied = ctx
+                .store
+                .write(move |conn| apply_later_report::<O>(conn, &write_id, &rail, outcome, clock.now_ms(), next))
+                .await?;
+            tracing::info!(kind = %O::KIND, id, checks_made, ?applied, "status check");
+        }
+        other => {
+            match other {
+                Ok(Err(failure)) => {
+                    tracing::info!(kind = %O::KIND, id, code = %failure.code, message = %failure.message, "status unknown; checking later")
+                }
+                Err(error) => {
+                    tracing::warn!(kind = %O::KIND, id, %error, "status check failed in the plugin; checking later")
+                }
+                Ok(Ok(_)) => {}
+            }
+            ctx.store.write(move |conn| checks::schedule(conn, O::KIND, &id, next)).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Where each kind of object stands, and the kinds of money movement. The
+//! words are the API's and the database's (see `text_enum!`).
+
+use super::text::text_enum;
+
+text_enum! {
+    /// A payment's status (the partner API's transaction statuses).
+    pub enum PaymentStatus {
+        Processing => "processing",
+        Completed => "completed",
+        Failed => "failed",
+        Refunded => "refunded",
+        Cancelled => "cancelled",
+    }
+}
+
+text_enum! {
+    /// A refund's status.
+    pub enum RefundStatus {
+        Processing => "processing",
+        Completed => "completed",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+}
+
+text_enum! {
+    /// A settlement's status: its payout is on its way, arrived, or failed
+    /// (the money is owed again).
+    pub enum SettlementStatus {
+        Processing => "processing",
+        Paid => "paid",
+        Failed => "failed",
+    }
+}
+
+text_enum! {
+    /// A transfer to a phone number.
+    pub enum TransferStatus {
+        /// Waiting in claim escrow for a recipient not yet on Soxara.
+        PendingClaim => "pending_claim",
+        /// In the recipient's wallet.
+        Completed => "completed",
+        /// Back in the merchant's balance.
+        Returned => "returned",
+    }
+}
+
+text_enum! {
+    /// Why a transfer went back to its merchant.
+    pub enum ReturnReason {
+        /// The claim period ended.
+        Expired => "expired",
+        /// The messenger can never reach the number.
+        RecipientUnreachable => "recipient_unreachable",
+    }
+}
+
+text_enum! {
+    /// A dispute (chargeback) on a payment.
+    pub enum DisputeStatus {
+        Open => "open",
+        Won => "won",
+        Lost => "lost",
+    }
+}
+
+text_enum! {
+    /// A message to a customer through a messenger plugin.
+    pub enum MessageStatus {
+        /// Recorded, being handed to the messenger.
+        Sending => "sending",
+        /// The messenger's channel took it.
+        Sent => "sent",
+        /// The channel reported it reached the phone.
+        Delivered => "delivered",
+        Failed => "failed",
+    }
+}
+
+text_enum! {
+    /// One webhook event's delivery to one endpoint.
+    pub enum DeliveryStatus {
+        /// Waiting for its next attempt.
+        Pending => "pending",
+        Delivered => "delivered",
+        /// The retry schedule ran out (or the endpoint was deleted).
+        Failed => "failed",
+    }
+}
+
+text_enum! {
+    /// Whether a merchant account may use the API.
+    pub enum AccountStatus {
+        Active => "active",
+        Suspended => "suspended",
+        Deactivated => "deactivated",
+    }
+}
+
+text_enum! {
+    /// Where a merchant's business verification (KYB) stands.
+    pub enum KybStatus {
+        None => "none",
+        Pending => "pending",
+        Approved => "approved",
+        Rejected => "rejected",
+    }
+}
+
+text_enum! {
+    /// How a customer joined Soxara.
+    pub enum JoinedBy {
+        /// A wallet made another way (a sandbox top-up, earlier records).
+        Wallet => "wallet",
+        /// By claiming a transfer with the code they were sent.
+        TransferClaim => "transfer_claim",
+    }
+}
+
+text_enum! {
+    /// The kinds of money movement: each has its own objects, id prefix and
+    /// table.
+    pub enum TransactionKind {
+        Payment => "payment",
+        Refund => "refund",
+        TopUp => "top_up",
+        Swap => "swap",
+        Transfer => "transfer",
+        Settlement => "settlement",
+    }
+}
+
+impl TransactionKind {
+    /// The prefix of its ids (`pay_…`).
+    pub const fn id_prefix(self) -> &'static str {
+        match self {
+            TransactionKind::Payment => "pay",
+            TransactionKind::Refund => "ref",
+            TransactionKind::TopUp => "tup",
+            TransactionKind::Swap => "swap",
+            TransactionKind::Transfer => "trf",
+            TransactionKind::Settlement => "stl",
+        }
+    }
+
+    /// The kind an id names, by its prefix.
+    pub fn of_id(id: &str) -> Option<TransactionKind> {
+        let prefix = id.split_once('_')?.0;
+        TransactionKind::ALL.iter().copied().find(|kind| kind.id_prefix() == prefix)
+    }
+
+    /// A new id of this kind.
+    pub fn new_id(self) -> String {
+        super::ids::new_id(self.id_prefix())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TransactionKind;
+
+    #[test]
+    fn an_id_names_its_kind() {
+        for kind in TransactionKind::ALL {
+            assert_eq!(TransactionKind::of_id(&kind.new_id()), Some(*kind));
+        }
+        assert_eq!(TransactionKind::of_id("evt_123"), None);
+        assert_eq!(TransactionKind::of_id("pay"), None);
+    }
+}
+
+text_enum! {
+    /// Money movements that complete in the write that makes them (sandbox
+    /// top-ups, swaps) are always completed.
+    pub enum InstantStatus {
+        Completed => "completed",
+    }
+}

@@ -1,0 +1,36 @@
+//! The transfer sweep, every second: returns transfers whose claim period
+//! ended, and sends a new claim code where the last message did not go out
+//! (see `operations::claims::resend_due`).
+
+use std::sync::Arc;
+
+use super::Worker;
+use crate::metrics::Metrics;
+use crate::operations::{Context, claims, transfers};
+use crate::values::error::ApiError;
+
+const SWEEP_EVERY_MS: u64 = 1_000;
+/// Transfers one sweep returns at most.
+const RETURNS_PER_SWEEP_MAX: usize = 500;
+
+pub fn spawn(ctx: Context, metrics: Arc<Metrics>) -> Worker {
+    let clock = ctx.clock.clone();
+    Worker::every("transfers", clock, metrics, SWEEP_EVERY_MS, SWEEP_EVERY_MS, move || {
+        let ctx = ctx.clone();
+        async move {
+            match sweep(&ctx).await {
+                Ok((returned, resent)) if returned + resent > 0 => tracing::info!(returned, resent, "transfer sweep"),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "transfer sweep failed; the next one retries"),
+            }
+        }
+    })
+}
+
+/// One sweep at the clock's now: (transfers returned, codes resent).
+pub async fn sweep(ctx: &Context) -> Result<(usize, usize), ApiError> {
+    let now_ms = ctx.clock.now_ms();
+    let returned = ctx.store.write(move |conn| transfers::return_expired(conn, now_ms, RETURNS_PER_SWEEP_MAX)).await?;
+    let resent = claims::resend_due(ctx, now_ms).await?;
+    Ok((returned, resent))
+}
