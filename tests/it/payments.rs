@@ -191,3 +191,48 @@ async fn verify_as(app: &soxara_tests::TestApp, key: &str, body: serde_json::Val
     let request = app.client.post(format!("{}/v1/transactions/verify", app.base)).bearer_auth(key).json(&body);
     soxara_tests::answer(request.send().await.unwrap()).await
 }
+
+/// What the ledger holds for a payment's own entries: (fee earned, net
+/// owed to the merchant).
+async fn posted(app: &soxara_tests::TestApp, payment_id: &str) -> (i64, i64) {
+    let sum = |kind: &str| {
+        format!(
+            "SELECT -COALESCE(SUM(p.amount), 0) FROM postings p JOIN journal_entries e ON e.id = p.entry_id
+             JOIN ledger_accounts a ON a.id = p.account_id WHERE e.transaction_id = '{payment_id}' AND a.kind = '{kind}'"
+        )
+    };
+    (app.count(&sum("fee_revenue")).await, app.count(&sum("merchant_pending")).await)
+}
+
+#[tokio::test]
+async fn a_payment_shows_the_fee_and_net_the_ledger_holds_whatever_its_outcome() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            json!({"amount": 1250, "currency": "USD", "method": "mtn_momo", "customer": {"phone": "+231770001234"}}),
+            "completed",
+            (12, 1238),
+        ),
+        (
+            json!({"amount": 1250, "currency": "USD", "method": "mtn_momo", "customer": {"phone": "+231770000000"}}),
+            "refunded",
+            (0, 0),
+        ),
+        (
+            json!({"amount": 1250, "currency": "USD", "method": "mtn_momo", "customer": {"phone": "+231779999999"}}),
+            "processing",
+            (0, 0),
+        ),
+        (
+            json!({"amount": 1250, "currency": "USD", "method": "card", "card": {"number": "4000000000000002"}}),
+            "failed",
+            (0, 0),
+        ),
+    ];
+    for (body, status, (fee, net)) in cases {
+        let paid = app.pay(&app.key, Some(&new_key()), &body.to_string()).await;
+        assert_eq!((paid.status.as_u16(), paid.body["status"].as_str()), (201, Some(status)), "{:?}", paid.body);
+        assert_eq!((paid.body["fee"].as_i64(), paid.body["net_amount"].as_i64()), (Some(fee), Some(net)), "{status}");
+        assert_eq!(posted(&app, paid.body["id"].as_str().unwrap()).await, (fee, net), "{status}: the ledger agrees");
+    }
+}

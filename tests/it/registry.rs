@@ -139,3 +139,23 @@ async fn the_admin_api_needs_its_token() {
     let listed = app.get(&app.key, "/admin/plugins").await;
     assert_eq!(listed.code(), "ROUTE_NOT_FOUND");
 }
+
+/// Legal entities are a closed set the operator configures: a rail that
+/// names another one (here Cinrique, left out of the set, which the card
+/// rail and the simulator name for cards) is not loaded at start, and
+/// refused when an operator loads it, saying why.
+#[tokio::test]
+async fn a_rail_naming_an_entity_the_operator_did_not_configure_is_refused() {
+    let mut config = FileConfig::default();
+    config.entities.names = vec!["Phoenix Hub Liberia, Inc.".into()];
+    let app = soxara_tests::spawn_app_with(config).await;
+    let listed = app.admin(Method::GET, "/admin/plugins", None).await;
+    let ids: Vec<&str> = listed.body["rails"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let named = |plugin: &str| ids.iter().any(|id| id.starts_with(&format!("{plugin}@")));
+    assert!(named("mtn-momo") && !named("stripe-card") && !named("simulator"), "{ids:?}");
+    let path = soxara_tests::plugin_dir().join("stripe-card.wasm").display().to_string();
+    let loaded = app.admin(Method::POST, "/admin/plugins", Some(json!({ "path": path }))).await;
+    assert_eq!((loaded.status.as_u16(), loaded.code()), (422, "PLUGIN_REJECTED"), "{:?}", loaded.body);
+    let message = loaded.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("\"Cinrique Inc.\"") && message.contains("not configured"), "{message}");
+}

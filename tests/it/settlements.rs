@@ -2,15 +2,14 @@
 //! to their payout account (the sandbox simulator for test mode), with a
 //! report, events and the ledger moving pending → in transit → paid out.
 
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 use soxara::config::{FileConfig, SettlementSettings};
 use soxara_tests::{TestApp, momo, new_key, spawn_app_with};
 
-/// Money collected this long ago is settled.
-const HOLD_MS: u64 = 3_000;
+/// Money collected this long ago is settled (a day, as by default: the
+/// tests move the gateway's clock past it).
+const HOLD_MS: u64 = 86_400_000;
 
 async fn gateway() -> TestApp {
     // The batch only when the test runs it.
@@ -48,7 +47,7 @@ async fn a_settlement_pays_out_what_was_collected_before_the_cutoff() {
     let app = gateway().await;
     payout_account(&app, "+231770009876").await;
     let early = pay(&app, 2_000).await;
-    tokio::time::sleep(Duration::from_millis(HOLD_MS + 300)).await;
+    app.advance_clock(HOLD_MS + 300);
     let late = pay(&app, 5_000).await;
     let (early_net, late_net) = (early["net_amount"].as_i64().unwrap(), late["net_amount"].as_i64().unwrap());
 
@@ -101,7 +100,7 @@ async fn a_failed_payout_returns_the_money_to_pending_for_the_next_batch() {
     payout_account(&app, "+231770000000").await;
     let paid = pay(&app, 3_000).await;
     let net = paid["net_amount"].as_i64().unwrap();
-    tokio::time::sleep(Duration::from_millis(HOLD_MS + 300)).await;
+    app.advance_clock(HOLD_MS + 300);
 
     let batch = run(&app).await;
     let settlement = &batch["settlements"][0];
@@ -139,7 +138,7 @@ async fn a_payout_still_processing_keeps_the_money_in_transit() {
     payout_account(&app, "+231779999999").await;
     let paid = pay(&app, 1_500).await;
     let net = paid["net_amount"].as_i64().unwrap();
-    tokio::time::sleep(Duration::from_millis(HOLD_MS + 300)).await;
+    app.advance_clock(HOLD_MS + 300);
     let batch = run(&app).await;
     assert_eq!(batch["settlements"][0]["status"], "processing", "{batch}");
     let balance = usd_balance(&app).await;
@@ -155,7 +154,7 @@ async fn a_payout_still_processing_keeps_the_money_in_transit() {
 async fn merchants_without_a_payout_account_are_skipped_with_a_reason() {
     let app = gateway().await;
     pay(&app, 1_000).await;
-    tokio::time::sleep(Duration::from_millis(HOLD_MS + 300)).await;
+    app.advance_clock(HOLD_MS + 300);
     let batch = run(&app).await;
     assert_eq!(batch["settlements"], json!([]));
     assert_eq!(batch["skipped"][0]["merchant_id"], app.merchant_id.as_str());
@@ -184,15 +183,21 @@ async fn the_batch_runs_on_its_own_by_the_clock_and_a_restart_does_not_repeat_it
     // No batch has ever run, so one is due: the worker's first look, a
     // second after the start, makes it.
     let batch = "SELECT count(*) FROM settlement_batches";
-    soxara_tests::wait_for("the first batch", || async { (app.count(batch).await >= 1).then_some(()) }).await;
+    app.advance_past_worker("settlements", 1_000).await;
+    assert_eq!(app.count(batch).await, 1);
     let settled = app.get(&app.key, "/v1/settlements").await.body["data"][0].clone();
     assert_eq!((settled["status"].as_str(), settled["amount"].as_i64()), (Some("paid"), paid["net_amount"].as_i64()));
 
-    // A restart within the hour does not run another batch.
+    // A restart within the hour does not run another batch: the restarted
+    // worker looks (a second after the start) and finds the last batch too
+    // recent.
     pay(&app, 1_000).await;
     app.restart().await;
-    // Past the restarted worker's first look.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    app.advance_past_worker("settlements", 1_000).await;
     assert_eq!(app.count(batch).await, 1);
     assert_eq!(app.count("SELECT count(*) FROM settlements").await, 1);
+    // An hour after the first, the next batch runs and pays what came since.
+    app.advance_past_worker("settlements", 3_600_000).await;
+    assert_eq!(app.count(batch).await, 2);
+    assert_eq!(app.count("SELECT count(*) FROM settlements").await, 2);
 }

@@ -5,10 +5,18 @@
 //! `customer_transactions` tables.
 
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
 
 use crate::store::StoreError;
 use crate::values::mode::{Mode, Tenant};
 use crate::values::status::{JoinedBy, TransactionKind};
+
+/// The customer an object names, by phone (`Option<String>` where an
+/// object may have none).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CustomerPhone<P = String> {
+    pub phone: P,
+}
 
 /// Whether a phone is on Soxara in `mode`.
 pub fn is_registered(conn: &Connection, mode: Mode, phone: &str) -> Result<bool, StoreError> {

@@ -6,6 +6,7 @@
 use rusqlite::Connection;
 use serde::Serialize;
 
+use super::customers::CustomerPhone;
 use crate::ledger::{self, Account, AccountKind};
 use crate::store::StoreError;
 use crate::values::entity::Entity;
@@ -86,10 +87,4 @@ pub struct Wallet {
     pub currency: Currency,
     pub balance: i64,
     pub livemode: bool,
-}
-
-/// A customer an object names.
-#[derive(Debug, Clone, Serialize)]
-pub struct CustomerPhone {
-    pub phone: String,
 }

@@ -12,10 +12,11 @@ use super::auth::Caller;
 use super::extract::{ApiPath, keyed_write, reply};
 use super::fields::{Fields, Parsed, fail};
 use crate::domain::scopes::Scope;
-use crate::operations::disputes::{Dispute, DisputeRow};
+use crate::operations::disputes::DisputeRow;
 use crate::operations::idempotency::WriteEndpoint;
-use crate::operations::payments::{self, CardInput, NewPayment, Payment, PaymentRow};
-use crate::operations::refunds::{self, NewRefund, Refund};
+use crate::operations::objects::{Dispute, Payment, Refund};
+use crate::operations::payments::{self, CardInput, NewPayment, PaymentRow};
+use crate::operations::refunds::{self, NewRefund, RefundRow};
 use crate::values::error::ApiError;
 use crate::values::method::Method;
 
@@ -70,7 +71,8 @@ pub async fn get_refund(
     ApiPath(id): ApiPath,
 ) -> Result<axum::Json<Refund>, ApiError> {
     caller.require(Scope::RefundsRead)?;
-    Ok(axum::Json(refunds::get(&state.ops, &caller.tenant, id).await?))
+    let refund: RefundRow = crate::store::fetch(&state.ops.store, &caller.tenant, id).await?;
+    Ok(axum::Json(refund.object()))
 }
 
 /// `GET /v1/disputes/{id}`.

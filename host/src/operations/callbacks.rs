@@ -138,7 +138,7 @@ pub async fn from_rail(ctx: &Context, plugin: &str, callback: Callback) -> Resul
     tracing::info!(plugin, payment = %report.payment_id, ?applied, "provider callback");
     match applied {
         ReportApplied::Applied(status) => {
-            Ok(CallbackAnswer::status(AnswerStatus::Payment(payments::reported_status(status))))
+            Ok(CallbackAnswer::status(AnswerStatus::Payment(payments::status_for(status))))
         }
         ReportApplied::AlreadyFinal => Ok(CallbackAnswer::status(AnswerStatus::Received(Received::AlreadyFinal))),
         ReportApplied::NotThisRail => {

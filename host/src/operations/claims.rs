@@ -9,20 +9,20 @@
 //! until the claim period ends. This module owns `claim_attempts`.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::context::Context;
 use super::idempotency::{self, KeyedRequest, Reply, StoredResponse};
+use super::objects::{ClaimObject, Claimant, Credited, WalletBalance};
 use super::transfers::{self, TransferRow};
 use crate::domain::customers;
 use crate::domain::messaging::{self, Outgoing, SendOutcome};
 use crate::ledger::{self, AccountKind};
 use crate::store::StoreError;
-use crate::values::clock::{format_for_people, serialize_rfc3339};
+use crate::values::clock::format_for_people;
 use crate::values::error::ApiError;
 use crate::values::mode::Mode;
-use crate::values::money::{CURRENCIES, Currency, display_amount};
+use crate::values::money::{CURRENCIES, display_amount};
 use crate::values::status::{JoinedBy, MessageStatus, TransferStatus};
 
 /// Digits in a claim code.
@@ -251,39 +251,6 @@ fn resend_delay_ms(resend_after_ms: i64, sends: i64) -> i64 {
 /// hash, and the code itself is never stored.
 fn code_hash(transfer_id: &str, code: &str) -> String {
     hex::encode(Sha256::digest(format!("{transfer_id}:{code}").as_bytes()))
-}
-
-/// What a successful claim answers.
-#[derive(Debug, Clone, Serialize)]
-pub struct ClaimObject {
-    object: &'static str,
-    pub id: String,
-    pub customer: Claimant,
-    pub transfers: Vec<Credited>,
-    pub wallets: Vec<WalletBalance>,
-    pub livemode: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Claimant {
-    pub phone: String,
-    pub joined_by: JoinedBy,
-    #[serde(rename = "registered_at", serialize_with = "serialize_rfc3339")]
-    pub registered_at_ms: i64,
-}
-
-/// A transfer a claim credited.
-#[derive(Debug, Clone, Serialize)]
-pub struct Credited {
-    pub id: String,
-    pub amount: i64,
-    pub currency: Currency,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct WalletBalance {
-    pub currency: Currency,
-    pub balance: i64,
 }
 
 #[cfg(test)]

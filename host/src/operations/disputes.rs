@@ -11,14 +11,13 @@
 //! pending balance may go below zero; settlement must net it.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 
+use super::objects::Dispute;
 use super::payments::PaymentRow;
 use crate::domain::webhooks::{self, EventType};
 use crate::ledger::{self, AccountKind, EntryKind, Posting};
 use crate::plugins::DisputeNotice;
 use crate::store::{StoreError, TenantRecord};
-use crate::values::clock::serialize_rfc3339;
 use crate::values::entity::Entity;
 use crate::values::mode::Tenant;
 use crate::values::money::Currency;
@@ -48,7 +47,7 @@ pub fn open(conn: &Connection, rail: &str, notice: &DisputeNotice, now_ms: i64) 
     let Some(payment) = PaymentRow::load(conn, &notice.payment_id)?.filter(|p| p.rail == rail) else {
         return Ok(DisputeApplied::Refused("no payment of this rail has the id the dispute names"));
     };
-    if payment.status != PaymentStatus::Completed {
+    if payment.work.status != PaymentStatus::Completed {
         return Ok(DisputeApplied::Refused("only a completed payment can be disputed"));
     }
     if notice.money.currency != payment.currency.code {
@@ -57,7 +56,7 @@ pub fn open(conn: &Connection, rail: &str, notice: &DisputeNotice, now_ms: i64) 
     // Several disputes may open on one payment, never for more than is not
     // already refunded or disputed.
     let committed = match i64::try_from(notice.money.amount) {
-        Ok(amount) => PaymentRow::commit(conn, &payment.id, amount)?.then_some(amount),
+        Ok(amount) => PaymentRow::commit(conn, &payment.work.id, amount)?.then_some(amount),
         Err(_) => None,
     };
     let Some(amount_minor) = committed else {
@@ -65,8 +64,8 @@ pub fn open(conn: &Connection, rail: &str, notice: &DisputeNotice, now_ms: i64) 
     };
     let dispute = DisputeRow {
         id: crate::values::ids::new_id("dsp"),
-        tenant: payment.tenant.clone(),
-        payment_id: payment.id.clone(),
+        tenant: payment.work.tenant.clone(),
+        payment_id: payment.work.id.clone(),
         amount_minor,
         currency: payment.currency,
         reason: notice.reason.clone(),
@@ -92,9 +91,12 @@ pub fn open(conn: &Connection, rail: &str, notice: &DisputeNotice, now_ms: i64) 
         now_ms
     ])?;
     let postings = [
-        Posting { account: payment.account(&payment.tenant.merchant_id, AccountKind::MerchantPending), amount_minor },
         Posting {
-            account: payment.account(&payment.tenant.merchant_id, AccountKind::DisputeReserve),
+            account: payment.account(&payment.work.tenant.merchant_id, AccountKind::MerchantPending),
+            amount_minor,
+        },
+        Posting {
+            account: payment.account(&payment.work.tenant.merchant_id, AccountKind::DisputeReserve),
             amount_minor: -amount_minor,
         },
     ];
@@ -182,20 +184,4 @@ impl TenantRecord for DisputeRow {
     fn tenant(&self) -> &Tenant {
         &self.tenant
     }
-}
-
-/// The dispute object.
-#[derive(Debug, Clone, Serialize)]
-pub struct Dispute {
-    object: &'static str,
-    pub id: String,
-    pub payment_id: String,
-    pub livemode: bool,
-    pub amount: i64,
-    pub currency: Currency,
-    pub reason: String,
-    pub status: DisputeStatus,
-    #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
-    pub created_at_ms: i64,
-    pub entity: Entity,
 }

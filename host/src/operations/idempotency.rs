@@ -218,12 +218,15 @@ where
     }
 }
 
-/// What the request's key answers if it was used before (for a request
-/// that cannot be served now: a used key still answers from its record).
-pub async fn answer_if_used(store: &Store, request: &KeyedRequest) -> Result<Option<Reply>, ApiError> {
+/// For a request that cannot be served now: its key's answer if it was
+/// used before (a used key answers from its record, whatever changed
+/// since), else `refusal`.
+pub async fn replay_or(store: &Store, request: &KeyedRequest, refusal: ApiError) -> Result<Reply, ApiError> {
     let request = request.clone();
-    let used = store.read(move |conn| request.peek(conn)).await?;
-    used.map(UsedKey::answer).transpose()
+    match store.read(move |conn| request.peek(conn)).await? {
+        Some(used) => used.answer(),
+        None => Err(refusal),
+    }
 }
 
 /// Stores the response for the key bound to `transaction_id`.

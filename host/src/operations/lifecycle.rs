@@ -28,9 +28,10 @@ use super::checks::{self, DueCheck, Schedule};
 use super::context::Context;
 use super::idempotency::{self, StoredResponse};
 use crate::plugins::{Failure, LoadedRail, PluginError, RailOutcome, TransactionStatus};
-use crate::store::StoreError;
+use crate::store::{StoreError, TenantRecord};
 use crate::values::error::ApiError;
 pub use crate::values::failure::FailureReason;
+use crate::values::mode::Tenant;
 use crate::values::status::TransactionKind;
 
 /// What a rail said (its outcome, or a refusal as a value), or why it said
@@ -79,9 +80,39 @@ impl From<Result<RailOutcome, Failure>> for Report {
     }
 }
 
+/// What every rail operation records of the rail's work, the same in each
+/// operation's table: its status (the operation's own kind of status), the
+/// provider's reference, why it failed, and when it was made and ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RailWork<S> {
+    pub id: String,
+    pub tenant: Tenant,
+    pub status: S,
+    pub provider_reference: Option<String>,
+    pub failure: Option<FailureReason>,
+    pub created_at_ms: i64,
+    pub completed_at_ms: Option<i64>,
+}
+
+impl<S> RailWork<S> {
+    /// A new operation of `kind`, processing.
+    pub fn new(kind: TransactionKind, tenant: Tenant, processing: S, now_ms: i64) -> RailWork<S> {
+        RailWork {
+            id: kind.new_id(),
+            tenant,
+            status: processing,
+            provider_reference: None,
+            failure: None,
+            created_at_ms: now_ms,
+            completed_at_ms: None,
+        }
+    }
+}
+
 /// A money movement a rail carries out. Its module owns its table and
-/// says what each report means for it; the lifecycle says when.
-pub trait RailOperation: Sized + Send + 'static {
+/// says what each status means (its ledger entries and events); the
+/// lifecycle says when, and records the rail's work.
+pub trait RailOperation: TenantRecord {
     /// Its kind: its ids, and its rows among the status checks.
     const KIND: TransactionKind;
     /// Why it failed when no plugin instance was free (the rail never ran).
@@ -90,17 +121,17 @@ pub trait RailOperation: Sized + Send + 'static {
     /// before the rail is first called (operations made without an
     /// idempotency key, which crash recovery cannot find).
     const CHECKED_FROM_CLAIM: bool = false;
+    /// Its own statuses, and the one while the rail works.
+    type Status: Copy + PartialEq + Send + 'static;
+    const PROCESSING: Self::Status;
     /// What the rail is asked.
     type Request: Send + 'static;
 
-    fn load(conn: &Connection, id: &str) -> Result<Option<Self>, StoreError>;
-    fn id(&self) -> &str;
+    fn work(&self) -> &RailWork<Self::Status>;
+    fn work_mut(&mut self) -> &mut RailWork<Self::Status>;
     /// The rail that carries it; `None` when no rail is involved (wallet
     /// money, which never left the gateway).
     fn rail(&self) -> Option<&str>;
-    fn is_processing(&self) -> bool;
-    fn provider_reference(&self) -> Option<&str>;
-    fn created_at_ms(&self) -> i64;
     /// What the rail is asked, or why the stored row cannot say.
     fn rail_request(&self) -> Result<Self::Request, String>;
     /// Asks the rail to act (its id is the provider's idempotency key).
@@ -108,22 +139,35 @@ pub trait RailOperation: Sized + Send + 'static {
     /// Asks the rail where it stands. A `Failure` means the rail could
     /// not find out, not that the operation failed.
     fn ask(rail: &LoadedRail, request: &Self::Request, provider_reference: Option<&str>) -> RailAnswer;
-    /// Applies a report to it while it is processing, in the database and
-    /// in `self`: new details while the rail works, or its final status
-    /// with the ledger entries and events that status means.
-    fn apply(&mut self, conn: &Connection, report: &Report, now_ms: i64) -> Result<(), StoreError>;
+    /// The final status a rail's report means; `None`: still processing.
+    fn final_status(reported: TransactionStatus) -> Option<Self::Status>;
+    /// Takes what a report says beyond the rail's work while it stays
+    /// processing (a payment's page for the customer).
+    fn note(&mut self, _report: &Report) {}
+    /// What its new final status means, in the same write: ledger entries,
+    /// events, its own columns that change with it.
+    fn settle(&mut self, conn: &Connection, now_ms: i64) -> Result<(), StoreError>;
+    /// Writes its row as it now is.
+    fn save(&self, conn: &Connection) -> Result<(), StoreError>;
     /// What its idempotency key answers once the first answer is recorded
     /// (`unanswered`: the rail gave none); `None` for operations made
     /// without a key (settlement payouts).
-    fn response(
-        &self,
-        conn: &Connection,
-        unanswered: Option<&PluginError>,
-    ) -> Result<Option<StoredResponse>, StoreError>;
+    fn response(&self, _unanswered: Option<&PluginError>) -> Option<StoredResponse> {
+        None
+    }
+
+    fn id(&self) -> &str {
+        &self.work().id
+    }
+
+    fn is_processing(&self) -> bool {
+        self.work().status == Self::PROCESSING
+    }
 }
 
-/// Applies a report and moves the operation's checks: ended when it is
-/// final, else as `next` says.
+/// Applies a report to a processing operation — the rail's work, then its
+/// final status's meaning (`settle`) — writes it, and moves its checks:
+/// ended when it is final, else as `next` says.
 fn apply<O: RailOperation>(
     conn: &Connection,
     op: &mut O,
@@ -131,12 +175,24 @@ fn apply<O: RailOperation>(
     now_ms: i64,
     next: Schedule,
 ) -> Result<(), StoreError> {
-    op.apply(conn, report, now_ms)?;
-    match (op.is_processing(), next) {
-        (true, next) => checks::schedule(conn, O::KIND, op.id(), next),
+    let work = op.work_mut();
+    if report.provider_reference.is_some() {
+        work.provider_reference.clone_from(&report.provider_reference);
+    }
+    let Some(status) = O::final_status(report.status) else {
+        op.note(report);
+        op.save(conn)?;
+        return checks::schedule(conn, O::KIND, op.id(), next);
+    };
+    work.status = status;
+    work.failure.clone_from(&report.failure);
+    work.completed_at_ms = Some(now_ms);
+    op.settle(conn, now_ms)?;
+    op.save(conn)?;
+    match next {
         // Final at its first answer: it never had checks to end.
-        (false, Schedule::First(_)) if !O::CHECKED_FROM_CLAIM => Ok(()),
-        (false, last) => checks::finish(conn, op.id(), last),
+        Schedule::First(_) if !O::CHECKED_FROM_CLAIM => Ok(()),
+        last => checks::finish(conn, op.id(), last),
     }
 }
 
@@ -183,7 +239,7 @@ fn respond<O: RailOperation>(
     if settled_before && let Some(stored) = idempotency::stored_response(conn, op.id())? {
         return Ok(Some(stored));
     }
-    let Some(response) = op.response(conn, unanswered)? else { return Ok(None) };
+    let Some(response) = op.response(unanswered) else { return Ok(None) };
     idempotency::record_response(conn, op.id(), &response)?;
     Ok(Some(response))
 }
@@ -224,7 +280,7 @@ pub fn apply_later_report<O: RailOperation>(
     }
     let report = Report::from(Ok(outcome));
     let reference_differs = matches!(
-        (op.provider_reference(), &report.provider_reference),
+        (&op.work().provider_reference, &report.provider_reference),
         (Some(stored), Some(reported)) if stored != reported
     );
     if reference_differs {
@@ -339,7 +395,7 @@ pub async fn check<O: RailOperation>(ctx: &Context, due: DueCheck) -> Result<(),
         return Ok(());
     };
     let give_up_after_ms = i64::try_from(ctx.checks.give_up_after_ms).unwrap_or(i64::MAX);
-    let too_old = now_ms.saturating_sub(op.created_at_ms()) > give_up_after_ms;
+    let too_old = now_ms.saturating_sub(op.work().created_at_ms) > give_up_after_ms;
     let request = match op.rail_request() {
         Ok(request) if !too_old => request,
         unusable => {
@@ -355,7 +411,7 @@ pub async fn check<O: RailOperation>(ctx: &Context, due: DueCheck) -> Result<(),
         return Ok(());
     };
     let rail_name = rail.name().to_string();
-    let reference = op.provider_reference().map(str::to_string);
+    let reference = op.work().provider_reference.clone();
     let answer = crate::plugins::call_blocking(move || O::ask(&rail, &request, reference.as_deref())).await;
     match answer {
         Ok(Ok(outcome)) => {

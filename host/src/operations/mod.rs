@@ -15,6 +15,7 @@ mod context;
 pub mod disputes;
 pub mod idempotency;
 pub mod lifecycle;
+pub mod objects;
 pub mod payments;
 pub mod rail_operations;
 pub mod refunds;

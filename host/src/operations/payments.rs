@@ -7,19 +7,18 @@
 //! and what each status means for the ledger.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::context::Context;
 use super::idempotency::{self, Claimed, KeyedRequest, Reply, StoredResponse};
-use super::lifecycle::{self, FailureReason, RailAnswer, RailOperation, Report};
-use crate::domain::customers;
+use super::lifecycle::{self, FailureReason, RailAnswer, RailOperation, RailWork, Report};
+use super::objects::{CardSummary, NextAction, Payment};
+use crate::domain::customers::{self, CustomerPhone};
 use crate::domain::wallets;
 use crate::domain::webhooks::{self, EventType};
 use crate::ledger::{self, Account, AccountKind, EntryKind, PLATFORM_OWNER, Posting};
 use crate::plugins::{CollectRequest, LoadedRail, Money, PluginError, TransactionStatus};
 use crate::store::{StoreError, TenantRecord};
-use crate::values::clock::{serialize_rfc3339, serialize_rfc3339_opt};
 use crate::values::entity::Entity;
 use crate::values::error::ApiError;
 use crate::values::method::Method;
@@ -68,22 +67,18 @@ pub async fn create(ctx: &Context, request: KeyedRequest, new: NewPayment) -> Re
         let entity =
             rail.entity_for(new.method).ok_or_else(|| format!("rail {} does not serve {}", rail.name(), new.method))?;
         if new.method == Method::Wallet && &entity != ctx.wallets.entity() {
+            let holder = ctx.wallets.entity();
             return Err(format!(
-                "rail {} moves wallet money under {entity}, but wallets are held by {}",
-                rail.name(),
-                ctx.wallets.entity()
+                "rail {} moves wallet money under {entity}, but wallets are held by {holder}",
+                rail.name()
             ));
         }
         Ok((rail, entity))
     });
     let (rail, entity) = match routed {
         Ok(routed) => routed,
-        // A used key answers from its record, whatever the routes say today.
         Err(unavailable) => {
-            return match idempotency::answer_if_used(&ctx.store, &request).await? {
-                Some(reply) => Ok(reply),
-                None => Err(ApiError::PaymentMethodUnavailable(unavailable)),
-            };
+            return idempotency::replay_or(&ctx.store, &request, ApiError::PaymentMethodUnavailable(unavailable)).await;
         }
     };
     let now_ms = ctx.clock.now_ms();
@@ -91,7 +86,7 @@ pub async fn create(ctx: &Context, request: KeyedRequest, new: NewPayment) -> Re
     let ctx = ctx.clone();
     lifecycle::detached(async move {
         let to_insert = payment.clone();
-        let claimed = idempotency::claim_with(&ctx.store, request, payment.id.clone(), now_ms, move |conn| {
+        let claimed = idempotency::claim_with(&ctx.store, request, payment.work.id.clone(), now_ms, move |conn| {
             to_insert.insert(conn)?;
             if to_insert.method == Method::Wallet {
                 to_insert.hold_wallet_funds(conn, now_ms)?;
@@ -107,8 +102,8 @@ pub async fn create(ctx: &Context, request: KeyedRequest, new: NewPayment) -> Re
     .await
 }
 
-/// What a payment status means as the rail's outcome, and back.
-fn status_for(reported: TransactionStatus) -> PaymentStatus {
+/// The payment status a rail's reported outcome stands for.
+pub fn status_for(reported: TransactionStatus) -> PaymentStatus {
     match reported {
         TransactionStatus::Processing => PaymentStatus::Processing,
         TransactionStatus::Completed => PaymentStatus::Completed,
@@ -118,32 +113,14 @@ fn status_for(reported: TransactionStatus) -> PaymentStatus {
     }
 }
 
-/// The payment status a rail's reported outcome stands for.
-pub fn reported_status(reported: TransactionStatus) -> PaymentStatus {
-    status_for(reported)
-}
-
-/// Events a payment's new final status emits.
-fn events_for(status: PaymentStatus) -> &'static [EventType] {
-    match status {
-        PaymentStatus::Completed => &[EventType::PaymentSucceeded, EventType::TransactionCompleted],
-        PaymentStatus::Failed => &[EventType::PaymentFailed, EventType::TransactionFailed],
-        PaymentStatus::Refunded => &[EventType::RefundSucceeded, EventType::TransactionRefunded],
-        PaymentStatus::Cancelled => &[EventType::TransactionCancelled],
-        PaymentStatus::Processing => &[],
-    }
-}
-
 /// A payment as stored.
 #[derive(Debug, Clone)]
 pub struct PaymentRow {
-    pub id: String,
-    pub tenant: Tenant,
+    pub work: RailWork<PaymentStatus>,
     pub reference: String,
-    pub idempotency_key: String,
-    pub status: PaymentStatus,
+    idempotency_key: String,
     pub amount_minor: i64,
-    pub fee_minor: i64,
+    fee_minor: i64,
     pub currency: Currency,
     pub method: Method,
     pub customer_phone: Option<String>,
@@ -151,15 +128,11 @@ pub struct PaymentRow {
     /// number or a provider token); cleared once it leaves `processing`.
     rail_instrument: Option<String>,
     card_last4: Option<String>,
-    pub description: Option<String>,
+    description: Option<String>,
     /// The merchant's metadata, as JSON text.
     metadata: String,
     pub rail: String,
     pub entity: Entity,
-    pub provider_reference: Option<String>,
-    pub failure: Option<FailureReason>,
-    pub created_at_ms: i64,
-    pub completed_at_ms: Option<i64>,
     /// While processing: where the customer approves the payment.
     next_action_url: Option<String>,
     /// The sum of completed refunds.
@@ -169,21 +142,19 @@ pub struct PaymentRow {
     pub amount_committed_minor: i64,
 }
 
-const COLUMNS: &str = "id, merchant_id, mode, reference, idempotency_key, status, amount, fee, currency, method, \
-     customer_phone, rail_instrument, card_last4, description, metadata, rail, entity, provider_reference, \
-     failure_code, failure_message, created_at, completed_at, next_action_url, amount_refunded, amount_committed";
+const SELECT: &str = "SELECT id, merchant_id, mode, status, provider_reference, failure_code, failure_message, \
+     created_at, completed_at, reference, idempotency_key, amount, fee, currency, method, customer_phone, \
+     rail_instrument, card_last4, description, metadata, rail, entity, next_action_url, amount_refunded, \
+     amount_committed FROM payments";
 
 impl PaymentRow {
     fn new(request: &KeyedRequest, new: &NewPayment, rail: &str, entity: Entity, now_ms: i64) -> PaymentRow {
-        let amount_minor = i64::try_from(new.amount_minor).expect("amounts are validated to fit in i64");
         let fee = money::basis_points_of(new.amount_minor, PAYMENT_FEE_BPS);
         PaymentRow {
-            id: TransactionKind::Payment.new_id(),
-            tenant: request.tenant.clone(),
+            work: RailWork::new(TransactionKind::Payment, request.tenant.clone(), PaymentStatus::Processing, now_ms),
             reference: crate::values::ids::new_reference("PAY", now_ms),
             idempotency_key: request.key.clone(),
-            status: PaymentStatus::Processing,
-            amount_minor,
+            amount_minor: i64::try_from(new.amount_minor).expect("amounts are validated to fit in i64"),
             fee_minor: i64::try_from(fee).expect("the fee never exceeds the amount"),
             currency: new.currency,
             method: new.method,
@@ -200,10 +171,6 @@ impl PaymentRow {
             metadata: serde_json::Value::Object(new.metadata.clone()).to_string(),
             rail: rail.to_string(),
             entity,
-            provider_reference: None,
-            failure: None,
-            created_at_ms: now_ms,
-            completed_at_ms: None,
             next_action_url: None,
             amount_refunded_minor: 0,
             amount_committed_minor: 0,
@@ -211,18 +178,19 @@ impl PaymentRow {
     }
 
     fn insert(&self, conn: &Connection) -> Result<(), StoreError> {
+        let work = &self.work;
         conn.prepare_cached(
             "INSERT INTO payments (id, merchant_id, mode, reference, idempotency_key, status, amount, fee, currency,
              method, customer_phone, rail_instrument, card_last4, description, metadata, rail, entity, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )?
         .execute(params![
-            self.id,
-            self.tenant.merchant_id,
-            self.tenant.mode,
+            work.id,
+            work.tenant.merchant_id,
+            work.tenant.mode,
             self.reference,
             self.idempotency_key,
-            self.status,
+            work.status,
             self.amount_minor,
             self.fee_minor,
             self.currency,
@@ -234,26 +202,49 @@ impl PaymentRow {
             self.metadata,
             self.rail,
             self.entity,
-            self.created_at_ms
+            work.created_at_ms
         ])?;
         if let Some(phone) = &self.customer_phone {
             customers::index_transaction(
                 conn,
-                &self.id,
-                &self.tenant,
+                &work.id,
+                &work.tenant,
                 phone,
                 TransactionKind::Payment,
-                self.created_at_ms,
+                work.created_at_ms,
             )?;
         }
         Ok(())
     }
 
-    pub fn load(conn: &Connection, id: &str) -> Result<Option<PaymentRow>, StoreError> {
-        Ok(conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM payments WHERE id = ?1"))?
-            .query_row(params![id], PaymentRow::from_row)
-            .optional()?)
+    fn from_row(row: &Row) -> rusqlite::Result<PaymentRow> {
+        Ok(PaymentRow {
+            work: RailWork {
+                id: row.get(0)?,
+                tenant: Tenant { merchant_id: row.get(1)?, mode: row.get(2)? },
+                status: row.get(3)?,
+                provider_reference: row.get(4)?,
+                failure: FailureReason::from_columns(row.get(5)?, row.get(6)?),
+                created_at_ms: row.get(7)?,
+                completed_at_ms: row.get(8)?,
+            },
+            reference: row.get(9)?,
+            idempotency_key: row.get(10)?,
+            amount_minor: row.get(11)?,
+            fee_minor: row.get(12)?,
+            currency: row.get(13)?,
+            method: row.get(14)?,
+            customer_phone: row.get(15)?,
+            rail_instrument: row.get(16)?,
+            card_last4: row.get(17)?,
+            description: row.get(18)?,
+            metadata: row.get(19)?,
+            rail: row.get(20)?,
+            entity: row.get(21)?,
+            next_action_url: row.get(22)?,
+            amount_refunded_minor: row.get(23)?,
+            amount_committed_minor: row.get(24)?,
+        })
     }
 
     /// A payment of `tenant` by its merchant-facing reference.
@@ -262,34 +253,6 @@ impl PaymentRow {
             .prepare_cached("SELECT id FROM payments WHERE merchant_id = ?1 AND mode = ?2 AND reference = ?3")?
             .query_row(params![tenant.merchant_id, tenant.mode, reference], |row| row.get(0))
             .optional()?)
-    }
-
-    fn from_row(row: &Row) -> rusqlite::Result<PaymentRow> {
-        Ok(PaymentRow {
-            id: row.get(0)?,
-            tenant: Tenant { merchant_id: row.get(1)?, mode: row.get(2)? },
-            reference: row.get(3)?,
-            idempotency_key: row.get(4)?,
-            status: row.get(5)?,
-            amount_minor: row.get(6)?,
-            fee_minor: row.get(7)?,
-            currency: row.get(8)?,
-            method: row.get(9)?,
-            customer_phone: row.get(10)?,
-            rail_instrument: row.get(11)?,
-            card_last4: row.get(12)?,
-            description: row.get(13)?,
-            metadata: row.get(14)?,
-            rail: row.get(15)?,
-            entity: row.get(16)?,
-            provider_reference: row.get(17)?,
-            failure: FailureReason::from_columns(row.get(18)?, row.get(19)?),
-            created_at_ms: row.get(20)?,
-            completed_at_ms: row.get(21)?,
-            next_action_url: row.get(22)?,
-            amount_refunded_minor: row.get(23)?,
-            amount_committed_minor: row.get(24)?,
-        })
     }
 
     /// Commits `amount` of the payment to a refund or a dispute, if that much
@@ -312,21 +275,20 @@ impl PaymentRow {
     }
 
     /// Counts a completed refund; the payment becomes `refunded` when
-    /// nothing is left. Returns whether it did.
-    pub fn add_refunded(conn: &Connection, id: &str, amount_minor: i64) -> Result<bool, StoreError> {
-        let refunded: PaymentStatus = conn
-            .prepare_cached(
-                "UPDATE payments SET amount_refunded = amount_refunded + ?2,
-                 status = CASE WHEN amount_refunded + ?2 >= amount THEN ?3 ELSE status END
-                 WHERE id = ?1 RETURNING status",
-            )?
-            .query_row(params![id, amount_minor, PaymentStatus::Refunded], |row| row.get(0))?;
-        Ok(refunded == PaymentStatus::Refunded)
+    /// nothing is left. Returns the payment as it now is.
+    pub fn add_refunded(conn: &Connection, id: &str, amount_minor: i64) -> Result<PaymentRow, StoreError> {
+        conn.prepare_cached(
+            "UPDATE payments SET amount_refunded = amount_refunded + ?2,
+             status = CASE WHEN amount_refunded + ?2 >= amount THEN ?3 ELSE status END WHERE id = ?1",
+        )?
+        .execute(params![id, amount_minor, PaymentStatus::Refunded])?;
+        PaymentRow::load(conn, id)?.ok_or_else(|| StoreError::Invariant(format!("payment {id} vanished")))
     }
 
+    /// An account of its entity and currency.
     pub fn account(&self, owner: &str, kind: AccountKind) -> Account {
         Account {
-            mode: self.tenant.mode,
+            mode: self.work.tenant.mode,
             entity: self.entity.clone(),
             owner: owner.to_string(),
             kind,
@@ -336,15 +298,14 @@ impl PaymentRow {
 
     /// Where a wallet payment's customer money is (their wallet, or held).
     fn customer_account(&self, kind: AccountKind) -> Result<Account, StoreError> {
-        let phone = self
-            .customer_phone
-            .as_deref()
-            .ok_or_else(|| StoreError::Invariant(format!("wallet payment {} has no customer phone", self.id)))?;
+        let phone = self.customer_phone.as_deref();
+        let phone =
+            phone.ok_or_else(|| StoreError::Invariant(format!("wallet payment {} has no phone", self.work.id)))?;
         Ok(self.account(phone, kind))
     }
 
-    /// The customer's wallet (for a wallet payment's refunds), or the
-    /// rail's clearing account: where refunded money goes.
+    /// Where money back goes: the customer's wallet for wallet payments,
+    /// else the rail's clearing account.
     pub fn refund_destination(&self) -> Result<Account, StoreError> {
         match self.method {
             Method::Wallet => self.customer_account(AccountKind::CustomerWallet),
@@ -361,37 +322,7 @@ impl PaymentRow {
             Posting { account: wallet, amount_minor: self.amount_minor },
             Posting { account: self.customer_account(AccountKind::WalletHold)?, amount_minor: -self.amount_minor },
         ];
-        ledger::post(conn, self.tenant.mode, EntryKind::Hold, &self.id, &postings, now_ms)?;
-        Ok(())
-    }
-
-    /// Posts what a new final status means for the money.
-    fn post_outcome(&self, conn: &Connection, now_ms: i64) -> Result<(), StoreError> {
-        let mode = self.tenant.mode;
-        match self.status {
-            PaymentStatus::Completed => {
-                ledger::post(conn, mode, EntryKind::Payment, &self.id, &self.collection_postings(1)?, now_ms)?;
-            }
-            PaymentStatus::Refunded => {
-                ledger::post(conn, mode, EntryKind::Payment, &self.id, &self.collection_postings(1)?, now_ms)?;
-                ledger::post(conn, mode, EntryKind::Refund, &self.id, &self.collection_postings(-1)?, now_ms)?;
-            }
-            PaymentStatus::Failed | PaymentStatus::Cancelled if self.method == Method::Wallet => {
-                let postings = [
-                    Posting {
-                        account: self.customer_account(AccountKind::WalletHold)?,
-                        amount_minor: self.amount_minor,
-                    },
-                    Posting {
-                        account: self.customer_account(AccountKind::CustomerWallet)?,
-                        amount_minor: -self.amount_minor,
-                    },
-                ];
-                ledger::post(conn, mode, EntryKind::Release, &self.id, &postings, now_ms)?;
-            }
-            PaymentStatus::Failed | PaymentStatus::Cancelled | PaymentStatus::Processing => {}
-        }
-        Ok(())
+        ledger::post(conn, self.work.tenant.mode, EntryKind::Hold, &self.work.id, &postings, now_ms).map(drop)
     }
 
     /// `sign` 1, money in: the source (the rail, or the customer's held
@@ -403,14 +334,11 @@ impl PaymentRow {
             (Method::Wallet, 1) => self.customer_account(AccountKind::WalletHold)?,
             _ => self.refund_destination()?,
         };
-        let net = self
-            .amount_minor
-            .checked_sub(self.fee_minor)
-            .ok_or_else(|| StoreError::Invariant(format!("payment {} fee exceeds amount", self.id)))?;
+        let net = self.amount_minor - self.fee_minor;
         let postings = vec![
             Posting { account: source, amount_minor: sign * self.amount_minor },
             Posting {
-                account: self.account(&self.tenant.merchant_id, AccountKind::MerchantPending),
+                account: self.account(&self.work.tenant.merchant_id, AccountKind::MerchantPending),
                 amount_minor: -sign * net,
             },
             Posting {
@@ -427,7 +355,7 @@ impl PaymentRow {
     /// outright (refunds made later are refunds of their own, and leave the
     /// fee); nothing while processing, or when it failed or was cancelled.
     pub fn charged(&self) -> (i64, i64) {
-        let collected = match self.status {
+        let collected = match self.work.status {
             PaymentStatus::Completed => true,
             PaymentStatus::Refunded => self.amount_refunded_minor > 0,
             PaymentStatus::Processing | PaymentStatus::Failed | PaymentStatus::Cancelled => false,
@@ -438,31 +366,32 @@ impl PaymentRow {
     /// The payment object merchants see.
     pub fn object(&self) -> Payment {
         let (fee, net_amount) = self.charged();
+        let work = &self.work;
         Payment {
             object: "payment",
-            id: self.id.clone(),
+            id: work.id.clone(),
             reference: self.reference.clone(),
             kind: TransactionKind::Payment,
-            status: self.status,
+            status: work.status,
             amount: self.amount_minor,
             fee,
             net_amount,
             amount_refunded: self.amount_refunded_minor,
             currency: self.currency,
             method: self.method,
-            customer: CustomerRef { phone: self.customer_phone.clone() },
+            customer: CustomerPhone { phone: self.customer_phone.clone() },
             description: self.description.clone(),
             metadata: RawValue::from_string(self.metadata.clone())
                 .unwrap_or_else(|_| RawValue::from_string("{}".into()).expect("{} is JSON")),
-            livemode: self.tenant.mode.is_live(),
+            livemode: work.tenant.mode.is_live(),
             entity: self.entity.clone(),
-            provider_reference: self.provider_reference.clone(),
+            provider_reference: work.provider_reference.clone(),
             idempotency_key: self.idempotency_key.clone(),
-            created_at_ms: self.created_at_ms,
-            completed_at_ms: self.completed_at_ms,
+            created_at_ms: work.created_at_ms,
+            completed_at_ms: work.completed_at_ms,
             card: self.card_last4.clone().map(|last4| CardSummary { last4 }),
-            failure: self.failure.clone(),
-            next_action: match (&self.next_action_url, self.status) {
+            failure: work.failure.clone(),
+            next_action: match (&self.next_action_url, work.status) {
                 (Some(url), PaymentStatus::Processing) => Some(NextAction { kind: "redirect", url: url.clone() }),
                 _ => None,
             },
@@ -474,11 +403,14 @@ impl TenantRecord for PaymentRow {
     const WHAT: &'static str = "payment";
 
     fn load(conn: &Connection, id: &str) -> Result<Option<Self>, StoreError> {
-        PaymentRow::load(conn, id)
+        Ok(conn
+            .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
+            .query_row(params![id], PaymentRow::from_row)
+            .optional()?)
     }
 
     fn tenant(&self) -> &Tenant {
-        &self.tenant
+        &self.work.tenant
     }
 }
 
@@ -486,35 +418,25 @@ impl RailOperation for PaymentRow {
     const KIND: TransactionKind = TransactionKind::Payment;
     const BUSY_MESSAGE: &'static str =
         "the gateway had no free plugin instance; nothing was charged, retry with a new key";
+    type Status = PaymentStatus;
+    const PROCESSING: PaymentStatus = PaymentStatus::Processing;
     type Request = CollectRequest;
 
-    fn load(conn: &Connection, id: &str) -> Result<Option<Self>, StoreError> {
-        PaymentRow::load(conn, id)
+    fn work(&self) -> &RailWork<PaymentStatus> {
+        &self.work
     }
 
-    fn id(&self) -> &str {
-        &self.id
+    fn work_mut(&mut self) -> &mut RailWork<PaymentStatus> {
+        &mut self.work
     }
 
     fn rail(&self) -> Option<&str> {
         Some(&self.rail)
     }
 
-    fn is_processing(&self) -> bool {
-        self.status == PaymentStatus::Processing
-    }
-
-    fn provider_reference(&self) -> Option<&str> {
-        self.provider_reference.as_deref()
-    }
-
-    fn created_at_ms(&self) -> i64 {
-        self.created_at_ms
-    }
-
     fn rail_request(&self) -> Result<CollectRequest, String> {
         Ok(CollectRequest {
-            payment_id: self.id.clone(),
+            payment_id: self.work.id.clone(),
             money: Money {
                 amount: u64::try_from(self.amount_minor).map_err(|_| "a negative amount".to_string())?,
                 currency: self.currency.code.to_string(),
@@ -523,7 +445,7 @@ impl RailOperation for PaymentRow {
             customer_phone: self.customer_phone.clone(),
             card: self.rail_instrument.clone(),
             description: self.description.clone(),
-            created_at_ms: u64::try_from(self.created_at_ms).unwrap_or(0),
+            created_at_ms: u64::try_from(self.work.created_at_ms).unwrap_or(0),
         })
     }
 
@@ -535,109 +457,86 @@ impl RailOperation for PaymentRow {
         rail.status(request, provider_reference)
     }
 
-    fn apply(&mut self, conn: &Connection, report: &Report, now_ms: i64) -> Result<(), StoreError> {
-        if let Some(reference) = &report.provider_reference {
-            self.provider_reference = Some(reference.clone());
+    fn final_status(reported: TransactionStatus) -> Option<PaymentStatus> {
+        Some(status_for(reported)).filter(|status| *status != PaymentStatus::Processing)
+    }
+
+    fn note(&mut self, report: &Report) {
+        if report.redirect_url.is_some() {
+            self.next_action_url.clone_from(&report.redirect_url);
         }
-        let status = status_for(report.status);
-        if status == PaymentStatus::Processing {
-            if let Some(url) = &report.redirect_url {
-                self.next_action_url = Some(url.clone());
-            }
-            conn.prepare_cached("UPDATE payments SET provider_reference = ?2, next_action_url = ?3 WHERE id = ?1")?
-                .execute(params![self.id, self.provider_reference, self.next_action_url])?;
-            return Ok(());
-        }
-        self.status = status;
-        self.failure = report.failure.clone();
-        self.completed_at_ms = Some(now_ms);
+    }
+
+    /// Completed: the collection entry; refunded outright: it and its
+    /// reverse; a wallet payment that did not complete gives the customer's
+    /// money back. Then the status's events.
+    fn settle(&mut self, conn: &Connection, now_ms: i64) -> Result<(), StoreError> {
         self.rail_instrument = None;
         self.next_action_url = None;
-        conn.prepare_cached(
-            "UPDATE payments SET status = ?2, provider_reference = ?3, failure_code = ?4, failure_message = ?5,
-             completed_at = ?6, rail_instrument = NULL, next_action_url = NULL WHERE id = ?1",
-        )?
-        .execute(params![
-            self.id,
-            self.status,
-            self.provider_reference,
-            self.failure.as_ref().map(|f| &f.code),
-            self.failure.as_ref().and_then(|f| f.message.as_ref()),
-            now_ms
-        ])?;
-        self.post_outcome(conn, now_ms)?;
+        let (mode, id) = (self.work.tenant.mode, self.work.id.clone());
+        let events: &[EventType] = match self.work.status {
+            PaymentStatus::Completed => {
+                ledger::post(conn, mode, EntryKind::Payment, &id, &self.collection_postings(1)?, now_ms)?;
+                &[EventType::PaymentSucceeded, EventType::TransactionCompleted]
+            }
+            PaymentStatus::Refunded => {
+                ledger::post(conn, mode, EntryKind::Payment, &id, &self.collection_postings(1)?, now_ms)?;
+                ledger::post(conn, mode, EntryKind::Refund, &id, &self.collection_postings(-1)?, now_ms)?;
+                &[EventType::RefundSucceeded, EventType::TransactionRefunded]
+            }
+            PaymentStatus::Failed | PaymentStatus::Cancelled => {
+                if self.method == Method::Wallet {
+                    let postings = [
+                        Posting {
+                            account: self.customer_account(AccountKind::WalletHold)?,
+                            amount_minor: self.amount_minor,
+                        },
+                        Posting {
+                            account: self.customer_account(AccountKind::CustomerWallet)?,
+                            amount_minor: -self.amount_minor,
+                        },
+                    ];
+                    ledger::post(conn, mode, EntryKind::Release, &id, &postings, now_ms)?;
+                }
+                match self.work.status {
+                    PaymentStatus::Failed => &[EventType::PaymentFailed, EventType::TransactionFailed],
+                    _ => &[EventType::TransactionCancelled],
+                }
+            }
+            PaymentStatus::Processing => &[],
+        };
         let object = self.object();
-        for event in events_for(self.status) {
-            webhooks::emit(conn, &self.tenant, *event, &self.id, &object, now_ms)?;
+        for event in events {
+            webhooks::emit(conn, &self.work.tenant, *event, &id, &object, now_ms)?;
         }
         Ok(())
     }
 
-    fn response(
-        &self,
-        _conn: &Connection,
-        unanswered: Option<&PluginError>,
-    ) -> Result<Option<StoredResponse>, StoreError> {
-        Ok(Some(match unanswered {
+    fn save(&self, conn: &Connection) -> Result<(), StoreError> {
+        let work = &self.work;
+        conn.prepare_cached(
+            "UPDATE payments SET status = ?2, provider_reference = ?3, failure_code = ?4, failure_message = ?5,
+             completed_at = ?6, rail_instrument = ?7, next_action_url = ?8 WHERE id = ?1",
+        )?
+        .execute(params![
+            work.id,
+            work.status,
+            work.provider_reference,
+            work.failure.as_ref().map(|f| &f.code),
+            work.failure.as_ref().and_then(|f| f.message.as_ref()),
+            work.completed_at_ms,
+            self.rail_instrument,
+            self.next_action_url
+        ])?;
+        Ok(())
+    }
+
+    fn response(&self, unanswered: Option<&PluginError>) -> Option<StoredResponse> {
+        Some(match unanswered {
             // The provider may have acted, so the key is bound to this
             // answer: a retry never makes a second charge.
-            Some(_) => StoredResponse::error(&ApiError::RailFailed { payment_id: self.id.clone() }),
+            Some(_) => StoredResponse::error(&ApiError::RailFailed { payment_id: self.work.id.clone() }),
             None => StoredResponse::created(&self.object()),
-        }))
+        })
     }
-}
-
-/// The payment object.
-#[derive(Debug, Clone, Serialize)]
-pub struct Payment {
-    object: &'static str,
-    pub id: String,
-    pub reference: String,
-    #[serde(rename = "type")]
-    kind: TransactionKind,
-    pub status: PaymentStatus,
-    pub amount: i64,
-    /// The platform's fee, as charged (0 unless the payment completed).
-    pub fee: i64,
-    /// What the merchant was credited: `amount − fee` once completed.
-    pub net_amount: i64,
-    pub amount_refunded: i64,
-    pub currency: Currency,
-    pub method: Method,
-    pub customer: CustomerRef,
-    pub description: Option<String>,
-    pub metadata: Box<RawValue>,
-    pub livemode: bool,
-    pub entity: Entity,
-    pub provider_reference: Option<String>,
-    pub idempotency_key: String,
-    #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
-    pub created_at_ms: i64,
-    #[serde(rename = "completed_at", serialize_with = "serialize_rfc3339_opt")]
-    pub completed_at_ms: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub card: Option<CardSummary>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<FailureReason>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_action: Option<NextAction>,
-}
-
-/// The customer an object names, by phone.
-#[derive(Debug, Clone, Serialize)]
-pub struct CustomerRef {
-    pub phone: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CardSummary {
-    pub last4: String,
-}
-
-/// Where the customer approves a payment still processing.
-#[derive(Debug, Clone, Serialize)]
-pub struct NextAction {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    pub url: String,
 }

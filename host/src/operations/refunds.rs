@@ -11,19 +11,17 @@
 //! `refunds` table and the refund object.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 
 use super::context::Context;
 use super::idempotency::{self, Claimed, KeyedRequest, Reply, StoredResponse};
-use super::lifecycle::{self, FailureReason, RailAnswer, RailOperation, Report};
+use super::lifecycle::{self, FailureReason, RailAnswer, RailOperation, RailWork};
+use super::objects::Refund;
 use super::payments::PaymentRow;
 use crate::domain::customers;
 use crate::domain::webhooks::{self, EventType};
 use crate::ledger::{self, AccountKind, EntryKind, Posting};
 use crate::plugins::{LoadedRail, Money, PluginError, RefundRequest, TransactionStatus};
 use crate::store::{StoreError, TenantRecord};
-use crate::values::clock::{serialize_rfc3339, serialize_rfc3339_opt};
-use crate::values::entity::Entity;
 use crate::values::error::ApiError;
 use crate::values::method::Method;
 use crate::values::mode::Tenant;
@@ -49,23 +47,21 @@ pub async fn create(ctx: &Context, request: KeyedRequest, new: NewRefund) -> Res
         _ => match ctx.rails.rail_named(&payment.rail) {
             Some(rail) => Some(rail),
             None => {
-                return match idempotency::answer_if_used(&ctx.store, &request).await? {
-                    Some(reply) => Ok(reply),
-                    None => Err(ApiError::PaymentMethodUnavailable(format!(
-                        "the rail that collected this payment ({}) is not loaded on this gateway, so it cannot refund it now",
-                        payment.rail
-                    ))),
-                };
+                let unavailable = ApiError::PaymentMethodUnavailable(format!(
+                    "the rail that collected this payment ({}) is not loaded on this gateway, so it cannot refund it now",
+                    payment.rail
+                ));
+                return idempotency::replay_or(&ctx.store, &request, unavailable).await;
             }
         },
     };
     let now_ms = ctx.clock.now_ms();
-    let id = TransactionKind::Refund.new_id();
     let ctx = ctx.clone();
     lifecycle::detached(async move {
-        let (insert_id, key) = (id.clone(), request.key.clone());
+        let work = RailWork::new(TransactionKind::Refund, request.tenant.clone(), RefundStatus::Processing, now_ms);
+        let (id, key) = (work.id.clone(), request.key.clone());
         let claimed = idempotency::claim_with(&ctx.store, request, id, now_ms, move |conn| {
-            RefundRow::insert(conn, &insert_id, &key, &new, now_ms)
+            RefundRow::insert(conn, work, key, &new)
         });
         let refund = match claimed.await? {
             Claimed::New(refund) => refund,
@@ -77,26 +73,14 @@ pub async fn create(ctx: &Context, request: KeyedRequest, new: NewRefund) -> Res
     .await
 }
 
-/// `GET /v1/refunds/{id}`.
-pub async fn get(ctx: &Context, tenant: &Tenant, id: String) -> Result<Refund, ApiError> {
-    let refund: RefundRow = crate::store::fetch(&ctx.store, tenant, id).await?;
-    Ok(refund.object())
-}
-
 /// A refund as stored, with the payment it refunds.
 #[derive(Debug, Clone)]
 pub struct RefundRow {
-    pub id: String,
-    pub tenant: Tenant,
-    pub amount_minor: i64,
-    pub currency: Currency,
+    pub work: RailWork<RefundStatus>,
+    amount_minor: i64,
+    currency: Currency,
     reason: Option<String>,
-    pub status: RefundStatus,
-    provider_reference: Option<String>,
-    failure: Option<FailureReason>,
     idempotency_key: String,
-    created_at_ms: i64,
-    completed_at_ms: Option<i64>,
     pub payment: PaymentRow,
 }
 
@@ -104,62 +88,92 @@ impl RefundRow {
     /// Inserts a refund of `new.payment_id`, refusing (and so undoing the
     /// claim) when the payment is not the tenant's, not completed, or has
     /// too little left that no refund or dispute holds.
-    fn insert(conn: &Connection, id: &str, key: &str, new: &NewRefund, now_ms: i64) -> Result<RefundRow, StoreError> {
+    fn insert(
+        conn: &Connection,
+        work: RailWork<RefundStatus>,
+        key: String,
+        new: &NewRefund,
+    ) -> Result<RefundRow, StoreError> {
         let refuse = StoreError::rejected;
-        let payment =
-            PaymentRow::load(conn, &new.payment_id)?.ok_or_else(|| refuse(ApiError::NotFound { what: "payment" }))?;
-        if payment.status != PaymentStatus::Completed {
+        let payment = crate::store::load_owned::<PaymentRow>(conn, &work.tenant, &new.payment_id)?
+            .ok_or_else(|| refuse(ApiError::NotFound { what: "payment" }))?;
+        if payment.work.status != PaymentStatus::Completed {
+            let status = payment.work.status;
             return Err(refuse(ApiError::RefundNotAllowed(format!(
-                "only a completed payment can be refunded; this one is {}",
-                payment.status
+                "only a completed payment can be refunded; this one is {status}"
             ))));
         }
         let left = payment.amount_minor - payment.amount_committed_minor;
         let amount_minor = new.amount_minor.map_or(left, |amount| i64::try_from(amount).unwrap_or(i64::MAX));
-        if amount_minor <= 0 || amount_minor > left || !PaymentRow::commit(conn, &payment.id, amount_minor)? {
-            return Err(refuse(ApiError::RefundExceedsPayment {
-                refundable: left.max(0),
-                currency: payment.currency.code.into(),
-            }));
+        if amount_minor <= 0 || amount_minor > left || !PaymentRow::commit(conn, &payment.work.id, amount_minor)? {
+            let currency = payment.currency.code.to_string();
+            return Err(refuse(ApiError::RefundExceedsPayment { refundable: left.max(0), currency }));
         }
         let refund = RefundRow {
-            id: id.to_string(),
-            tenant: payment.tenant.clone(),
+            work,
             amount_minor,
             currency: payment.currency,
             reason: new.reason.clone(),
-            status: RefundStatus::Processing,
-            provider_reference: None,
-            failure: None,
-            idempotency_key: key.to_string(),
-            created_at_ms: now_ms,
-            completed_at_ms: None,
+            idempotency_key: key,
             payment,
         };
+        let work = &refund.work;
         conn.prepare_cached(
             "INSERT INTO refunds (id, payment_id, merchant_id, mode, rail, amount, currency, reason, status,
              idempotency_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
-            refund.id,
-            refund.payment.id,
-            refund.tenant.merchant_id,
-            refund.tenant.mode,
+            work.id,
+            refund.payment.work.id,
+            work.tenant.merchant_id,
+            work.tenant.mode,
             refund.payment.rail,
             refund.amount_minor,
             refund.currency,
             refund.reason,
-            refund.status,
+            work.status,
             refund.idempotency_key,
-            now_ms
+            work.created_at_ms
         ])?;
         if let Some(phone) = &refund.payment.customer_phone {
-            customers::index_transaction(conn, id, &refund.tenant, phone, TransactionKind::Refund, now_ms)?;
+            customers::index_transaction(
+                conn,
+                &work.id,
+                &work.tenant,
+                phone,
+                TransactionKind::Refund,
+                work.created_at_ms,
+            )?;
         }
         Ok(refund)
     }
 
-    pub fn load(conn: &Connection, id: &str) -> Result<Option<RefundRow>, StoreError> {
+    /// The refund object merchants see.
+    pub fn object(&self) -> Refund {
+        let work = &self.work;
+        Refund {
+            object: "refund",
+            id: work.id.clone(),
+            payment_id: self.payment.work.id.clone(),
+            livemode: work.tenant.mode.is_live(),
+            amount: self.amount_minor,
+            currency: self.currency,
+            reason: self.reason.clone(),
+            status: work.status,
+            provider_reference: work.provider_reference.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            created_at_ms: work.created_at_ms,
+            completed_at_ms: work.completed_at_ms,
+            entity: self.payment.entity.clone(),
+            failure: work.failure.clone(),
+        }
+    }
+}
+
+impl TenantRecord for RefundRow {
+    const WHAT: &'static str = "refund";
+
+    fn load(conn: &Connection, id: &str) -> Result<Option<RefundRow>, StoreError> {
         let payment_id: Option<String> = conn
             .prepare_cached("SELECT payment_id FROM refunds WHERE id = ?1")?
             .query_row(params![id], |row| row.get(0))
@@ -169,127 +183,65 @@ impl RefundRow {
             .ok_or_else(|| StoreError::Invariant(format!("refund {id}: payment {payment_id} vanished")))?;
         let refund = conn
             .prepare_cached(
-                "SELECT id, merchant_id, mode, amount, currency, reason, status, provider_reference, failure_code,
-                 failure_message, idempotency_key, created_at, completed_at FROM refunds WHERE id = ?1",
+                "SELECT id, merchant_id, mode, status, provider_reference, failure_code, failure_message, created_at,
+                 completed_at, amount, currency, reason, idempotency_key FROM refunds WHERE id = ?1",
             )?
             .query_row(params![id], move |row| {
                 Ok(RefundRow {
-                    id: row.get(0)?,
-                    tenant: Tenant { merchant_id: row.get(1)?, mode: row.get(2)? },
-                    amount_minor: row.get(3)?,
-                    currency: row.get(4)?,
-                    reason: row.get(5)?,
-                    status: row.get(6)?,
-                    provider_reference: row.get(7)?,
-                    failure: FailureReason::from_columns(row.get(8)?, row.get(9)?),
-                    idempotency_key: row.get(10)?,
-                    created_at_ms: row.get(11)?,
-                    completed_at_ms: row.get(12)?,
+                    work: RailWork {
+                        id: row.get(0)?,
+                        tenant: Tenant { merchant_id: row.get(1)?, mode: row.get(2)? },
+                        status: row.get(3)?,
+                        provider_reference: row.get(4)?,
+                        failure: FailureReason::from_columns(row.get(5)?, row.get(6)?),
+                        created_at_ms: row.get(7)?,
+                        completed_at_ms: row.get(8)?,
+                    },
+                    amount_minor: row.get(9)?,
+                    currency: row.get(10)?,
+                    reason: row.get(11)?,
+                    idempotency_key: row.get(12)?,
                     payment,
                 })
             })?;
         Ok(Some(refund))
     }
 
-    /// Completion moves the money back and counts it on the payment; any
-    /// other end gives the payment its committed amount back.
-    fn post_outcome(&self, conn: &Connection, now_ms: i64) -> Result<(), StoreError> {
-        if self.status != RefundStatus::Completed {
-            PaymentRow::release(conn, &self.payment.id, self.amount_minor)?;
-            return webhooks::emit(conn, &self.tenant, EventType::RefundFailed, &self.id, &self.object(), now_ms)
-                .map(drop);
-        }
-        let postings = [
-            Posting {
-                account: self.payment.account(&self.tenant.merchant_id, AccountKind::MerchantPending),
-                amount_minor: self.amount_minor,
-            },
-            Posting { account: self.payment.refund_destination()?, amount_minor: -self.amount_minor },
-        ];
-        ledger::post(conn, self.tenant.mode, EntryKind::Refund, &self.id, &postings, now_ms)?;
-        let refunded_in_full = PaymentRow::add_refunded(conn, &self.payment.id, self.amount_minor)?;
-        webhooks::emit(conn, &self.tenant, EventType::RefundSucceeded, &self.id, &self.object(), now_ms)?;
-        if refunded_in_full {
-            let payment = PaymentRow::load(conn, &self.payment.id)?
-                .ok_or_else(|| StoreError::Invariant("payment vanished".into()))?;
-            webhooks::emit(conn, &self.tenant, EventType::TransactionRefunded, &payment.id, &payment.object(), now_ms)?;
-        }
-        Ok(())
-    }
-
-    /// The refund object merchants see.
-    pub fn object(&self) -> Refund {
-        Refund {
-            object: "refund",
-            id: self.id.clone(),
-            payment_id: self.payment.id.clone(),
-            livemode: self.tenant.mode.is_live(),
-            amount: self.amount_minor,
-            currency: self.currency,
-            reason: self.reason.clone(),
-            status: self.status,
-            provider_reference: self.provider_reference.clone(),
-            idempotency_key: self.idempotency_key.clone(),
-            created_at_ms: self.created_at_ms,
-            completed_at_ms: self.completed_at_ms,
-            entity: self.payment.entity.clone(),
-            failure: self.failure.clone(),
-        }
-    }
-}
-
-impl TenantRecord for RefundRow {
-    const WHAT: &'static str = "refund";
-
-    fn load(conn: &Connection, id: &str) -> Result<Option<Self>, StoreError> {
-        RefundRow::load(conn, id)
-    }
-
     fn tenant(&self) -> &Tenant {
-        &self.tenant
+        &self.work.tenant
     }
 }
 
 impl RailOperation for RefundRow {
     const KIND: TransactionKind = TransactionKind::Refund;
     const BUSY_MESSAGE: &'static str = "the gateway had no free plugin instance; retry with a new key";
+    type Status = RefundStatus;
+    const PROCESSING: RefundStatus = RefundStatus::Processing;
     type Request = RefundRequest;
 
-    fn load(conn: &Connection, id: &str) -> Result<Option<Self>, StoreError> {
-        RefundRow::load(conn, id)
+    fn work(&self) -> &RailWork<RefundStatus> {
+        &self.work
     }
 
-    fn id(&self) -> &str {
-        &self.id
+    fn work_mut(&mut self) -> &mut RailWork<RefundStatus> {
+        &mut self.work
     }
 
     fn rail(&self) -> Option<&str> {
         (self.payment.method != Method::Wallet).then_some(self.payment.rail.as_str())
     }
 
-    fn is_processing(&self) -> bool {
-        self.status == RefundStatus::Processing
-    }
-
-    fn provider_reference(&self) -> Option<&str> {
-        self.provider_reference.as_deref()
-    }
-
-    fn created_at_ms(&self) -> i64 {
-        self.created_at_ms
-    }
-
     fn rail_request(&self) -> Result<RefundRequest, String> {
         Ok(RefundRequest {
-            refund_id: self.id.clone(),
-            payment_id: self.payment.id.clone(),
-            provider_reference: self.payment.provider_reference.clone(),
+            refund_id: self.work.id.clone(),
+            payment_id: self.payment.work.id.clone(),
+            provider_reference: self.payment.work.provider_reference.clone(),
             money: Money {
                 amount: u64::try_from(self.amount_minor).map_err(|_| "a negative amount".to_string())?,
                 currency: self.currency.code.to_string(),
             },
             customer_phone: self.payment.customer_phone.clone(),
-            created_at_ms: u64::try_from(self.created_at_ms).unwrap_or(0),
+            created_at_ms: u64::try_from(self.work.created_at_ms).unwrap_or(0),
         })
     }
 
@@ -301,66 +253,59 @@ impl RailOperation for RefundRow {
         rail.refund_status(request, provider_reference)
     }
 
-    fn apply(&mut self, conn: &Connection, report: &Report, now_ms: i64) -> Result<(), StoreError> {
-        if let Some(reference) = &report.provider_reference {
-            self.provider_reference = Some(reference.clone());
+    /// A rail may say a refund is done as either `completed` or `refunded`.
+    fn final_status(reported: TransactionStatus) -> Option<RefundStatus> {
+        match reported {
+            TransactionStatus::Processing => None,
+            TransactionStatus::Completed | TransactionStatus::Refunded => Some(RefundStatus::Completed),
+            TransactionStatus::Failed => Some(RefundStatus::Failed),
+            TransactionStatus::Cancelled => Some(RefundStatus::Cancelled),
         }
-        // A rail may say a refund is done as either `completed` or `refunded`.
-        let status = match report.status {
-            TransactionStatus::Processing => {
-                conn.prepare_cached("UPDATE refunds SET provider_reference = ?2 WHERE id = ?1")?
-                    .execute(params![self.id, self.provider_reference])?;
-                return Ok(());
-            }
-            TransactionStatus::Completed | TransactionStatus::Refunded => RefundStatus::Completed,
-            TransactionStatus::Failed => RefundStatus::Failed,
-            TransactionStatus::Cancelled => RefundStatus::Cancelled,
-        };
-        self.status = status;
-        self.failure = report.failure.clone();
-        self.completed_at_ms = Some(now_ms);
+    }
+
+    /// Completion moves the money back and counts it on the payment (which
+    /// becomes `refunded` when nothing is left); any other end gives the
+    /// payment its committed amount back.
+    fn settle(&mut self, conn: &Connection, now_ms: i64) -> Result<(), StoreError> {
+        let (tenant, id) = (&self.work.tenant, &self.work.id);
+        if self.work.status != RefundStatus::Completed {
+            PaymentRow::release(conn, &self.payment.work.id, self.amount_minor)?;
+            return webhooks::emit(conn, tenant, EventType::RefundFailed, id, &self.object(), now_ms).map(drop);
+        }
+        let postings = [
+            Posting {
+                account: self.payment.account(&tenant.merchant_id, AccountKind::MerchantPending),
+                amount_minor: self.amount_minor,
+            },
+            Posting { account: self.payment.refund_destination()?, amount_minor: -self.amount_minor },
+        ];
+        ledger::post(conn, tenant.mode, EntryKind::Refund, id, &postings, now_ms)?;
+        let payment = PaymentRow::add_refunded(conn, &self.payment.work.id, self.amount_minor)?;
+        webhooks::emit(conn, tenant, EventType::RefundSucceeded, id, &self.object(), now_ms)?;
+        if payment.amount_refunded_minor >= payment.amount_minor {
+            webhooks::emit(conn, tenant, EventType::TransactionRefunded, &payment.work.id, &payment.object(), now_ms)?;
+        }
+        Ok(())
+    }
+
+    fn save(&self, conn: &Connection) -> Result<(), StoreError> {
+        let work = &self.work;
         conn.prepare_cached(
             "UPDATE refunds SET status = ?2, provider_reference = ?3, failure_code = ?4, failure_message = ?5,
              completed_at = ?6 WHERE id = ?1",
         )?
         .execute(params![
-            self.id,
-            self.status,
-            self.provider_reference,
-            self.failure.as_ref().map(|f| &f.code),
-            self.failure.as_ref().and_then(|f| f.message.as_ref()),
-            now_ms
+            work.id,
+            work.status,
+            work.provider_reference,
+            work.failure.as_ref().map(|f| &f.code),
+            work.failure.as_ref().and_then(|f| f.message.as_ref()),
+            work.completed_at_ms
         ])?;
-        self.post_outcome(conn, now_ms)
+        Ok(())
     }
 
-    fn response(
-        &self,
-        _conn: &Connection,
-        _unanswered: Option<&PluginError>,
-    ) -> Result<Option<StoredResponse>, StoreError> {
-        Ok(Some(StoredResponse::created(&self.object())))
+    fn response(&self, _unanswered: Option<&PluginError>) -> Option<StoredResponse> {
+        Some(StoredResponse::created(&self.object()))
     }
-}
-
-/// The refund object.
-#[derive(Debug, Clone, Serialize)]
-pub struct Refund {
-    object: &'static str,
-    pub id: String,
-    pub payment_id: String,
-    pub livemode: bool,
-    pub amount: i64,
-    pub currency: Currency,
-    pub reason: Option<String>,
-    pub status: RefundStatus,
-    pub provider_reference: Option<String>,
-    pub idempotency_key: String,
-    #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
-    pub created_at_ms: i64,
-    #[serde(rename = "completed_at", serialize_with = "serialize_rfc3339_opt")]
-    pub completed_at_ms: Option<i64>,
-    pub entity: Entity,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<FailureReason>,
 }

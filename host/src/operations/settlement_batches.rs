@@ -12,10 +12,12 @@ use serde::Serialize;
 
 use super::context::Context;
 use super::lifecycle;
-use super::settlements::{Payout, Settlement, SettlementRow};
+use super::objects::Settlement;
+use super::settlements::{Payout, SettlementRow};
 use crate::config::SettlementSettings;
 use crate::ledger::{self, Settleable};
 use crate::store::StoreError;
+use crate::store::TenantRecord;
 use crate::values::clock::serialize_rfc3339;
 use crate::values::entity::Entity;
 use crate::values::error::ApiError;
@@ -179,7 +181,7 @@ async fn settle(ctx: &Context, owed: &Settleable, cutoff_ms: i64) -> Result<Sett
         .await
         .map_err(|e| e.to_string())?;
     let settlement = claimed.ok_or("nothing left to settle")?;
-    let id = settlement.id.clone();
+    let id = settlement.work.id.clone();
     lifecycle::submit(ctx, Some(rail), settlement).await.map_err(|e| e.to_string())?;
     let settled = ctx.store.read(move |conn| SettlementRow::load(conn, &id)).await.map_err(|e| e.to_string())?;
     settled.map(|row| row.object()).ok_or_else(|| "the settlement vanished".to_string())

@@ -16,16 +16,14 @@
 //!   `merchant_pending` −A (owed again, settled by a later batch).
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
 
 use super::checks::{self, Schedule};
-use super::idempotency::StoredResponse;
-use super::lifecycle::{FailureReason, RailAnswer, RailOperation, Report};
+use super::lifecycle::{FailureReason, RailAnswer, RailOperation, RailWork};
+use super::objects::{PayoutTo, ReportLine, Settlement, SettlementReport};
 use crate::domain::webhooks::{self, EventType};
 use crate::ledger::{self, Account, AccountKind, EntryKind, Posting, Settleable};
-use crate::plugins::{LoadedRail, Money, PayoutRequest, PluginError, TransactionStatus};
+use crate::plugins::{LoadedRail, Money, PayoutRequest, TransactionStatus};
 use crate::store::{StoreError, TenantRecord};
-use crate::values::clock::{serialize_rfc3339, serialize_rfc3339_opt};
 use crate::values::entity::Entity;
 use crate::values::method::Method;
 use crate::values::mode::Tenant;
@@ -47,22 +45,16 @@ pub struct Payout {
 /// A settlement as stored.
 #[derive(Debug, Clone)]
 pub struct SettlementRow {
-    pub id: String,
-    pub tenant: Tenant,
+    pub work: RailWork<SettlementStatus>,
     pub entity: Entity,
     pub currency: Currency,
     pub amount_minor: i64,
     payout: Payout,
     cutoff_ms: i64,
-    pub status: SettlementStatus,
-    provider_reference: Option<String>,
-    failure: Option<FailureReason>,
-    created_at_ms: i64,
-    completed_at_ms: Option<i64>,
 }
 
-const SELECT: &str = "SELECT id, merchant_id, mode, entity, currency, amount, method, destination, rail, cutoff_at, \
-     status, provider_reference, failure_code, failure_message, created_at, completed_at FROM settlements";
+const SELECT: &str = "SELECT id, merchant_id, mode, status, provider_reference, failure_code, failure_message, \
+     created_at, completed_at, entity, currency, amount, method, destination, rail, cutoff_at FROM settlements";
 
 impl SettlementRow {
     /// Claims what `owed` holds now at `cutoff_ms` (read again here: another
@@ -84,27 +76,22 @@ impl SettlementRow {
             return Ok(None);
         }
         let row = SettlementRow {
-            id: TransactionKind::Settlement.new_id(),
-            tenant: owed.tenant.clone(),
+            work: RailWork::new(TransactionKind::Settlement, owed.tenant.clone(), SettlementStatus::Processing, now_ms),
             entity: owed.entity.clone(),
             currency: owed.currency,
             amount_minor,
             payout,
             cutoff_ms,
-            status: SettlementStatus::Processing,
-            provider_reference: None,
-            failure: None,
-            created_at_ms: now_ms,
-            completed_at_ms: None,
         };
+        let work = &row.work;
         conn.prepare_cached(
             "INSERT INTO settlements (id, merchant_id, mode, entity, currency, amount, method, destination, rail,
              cutoff_at, status, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?
         .execute(params![
-            row.id,
-            row.tenant.merchant_id,
-            row.tenant.mode,
+            work.id,
+            work.tenant.merchant_id,
+            work.tenant.mode,
             row.entity,
             row.currency,
             row.amount_minor,
@@ -112,39 +99,34 @@ impl SettlementRow {
             row.payout.destination,
             row.payout.rail,
             row.cutoff_ms,
-            row.status,
+            work.status,
             now_ms
         ])?;
         let postings = [
             Posting { account: row.merchant_account(AccountKind::MerchantPending), amount_minor },
             Posting { account: row.merchant_account(AccountKind::SettlementInTransit), amount_minor: -amount_minor },
         ];
-        ledger::post(conn, row.tenant.mode, EntryKind::Settlement, &row.id, &postings, now_ms)?;
-        checks::schedule(conn, TransactionKind::Settlement, &row.id, Schedule::First(first_check_at_ms))?;
+        ledger::post(conn, work.tenant.mode, EntryKind::Settlement, &work.id, &postings, now_ms)?;
+        checks::schedule(conn, TransactionKind::Settlement, &work.id, Schedule::First(first_check_at_ms))?;
         Ok(Some(row))
-    }
-
-    pub fn load(conn: &Connection, id: &str) -> Result<Option<SettlementRow>, StoreError> {
-        Ok(conn
-            .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
-            .query_row(params![id], SettlementRow::from_row)
-            .optional()?)
     }
 
     fn from_row(row: &Row) -> rusqlite::Result<SettlementRow> {
         Ok(SettlementRow {
-            id: row.get(0)?,
-            tenant: Tenant { merchant_id: row.get(1)?, mode: row.get(2)? },
-            entity: row.get(3)?,
-            currency: row.get(4)?,
-            amount_minor: row.get(5)?,
-            payout: Payout { method: row.get(6)?, destination: row.get(7)?, rail: row.get(8)? },
-            cutoff_ms: row.get(9)?,
-            status: row.get(10)?,
-            provider_reference: row.get(11)?,
-            failure: FailureReason::from_columns(row.get(12)?, row.get(13)?),
-            created_at_ms: row.get(14)?,
-            completed_at_ms: row.get(15)?,
+            work: RailWork {
+                id: row.get(0)?,
+                tenant: Tenant { merchant_id: row.get(1)?, mode: row.get(2)? },
+                status: row.get(3)?,
+                provider_reference: row.get(4)?,
+                failure: FailureReason::from_columns(row.get(5)?, row.get(6)?),
+                created_at_ms: row.get(7)?,
+                completed_at_ms: row.get(8)?,
+            },
+            entity: row.get(9)?,
+            currency: row.get(10)?,
+            amount_minor: row.get(11)?,
+            payout: Payout { method: row.get(12)?, destination: row.get(13)?, rail: row.get(14)? },
+            cutoff_ms: row.get(15)?,
         })
     }
 
@@ -165,6 +147,7 @@ impl SettlementRow {
     /// settlement that did not fail, up to its own: money a failed payout
     /// returned is paid, and listed, by the next one).
     pub fn report(&self, conn: &Connection) -> Result<SettlementReport, StoreError> {
+        let tenant = &self.work.tenant;
         let previous_cutoff_ms: i64 = conn
             .prepare_cached(
                 "SELECT COALESCE(MAX(cutoff_at), 0) FROM settlements
@@ -173,8 +156,8 @@ impl SettlementRow {
             )?
             .query_row(
                 params![
-                    self.tenant.merchant_id,
-                    self.tenant.mode,
+                    tenant.merchant_id,
+                    tenant.mode,
                     self.entity,
                     self.currency,
                     self.cutoff_ms,
@@ -182,30 +165,25 @@ impl SettlementRow {
                 ],
                 |row| row.get(0),
             )?;
-        let lines = ledger::pending_movements(
-            conn,
-            &self.tenant,
-            &self.entity,
-            self.currency,
-            previous_cutoff_ms,
-            self.cutoff_ms,
-        )?
-        .into_iter()
-        .map(|m| ReportLine {
-            transaction_id: m.transaction_id,
-            kind: m.kind,
-            amount: m.amount_minor,
-            created_at_ms: m.created_at_ms,
-        })
-        .collect();
+        let lines =
+            ledger::pending_movements(conn, tenant, &self.entity, self.currency, previous_cutoff_ms, self.cutoff_ms)?
+                .into_iter()
+                .map(|m| ReportLine {
+                    transaction_id: m.transaction_id,
+                    kind: m.kind,
+                    amount: m.amount_minor,
+                    created_at_ms: m.created_at_ms,
+                })
+                .collect();
         Ok(SettlementReport { settlement: self.object(), lines })
     }
 
     fn merchant_account(&self, kind: AccountKind) -> Account {
+        let tenant = &self.work.tenant;
         Account {
-            mode: self.tenant.mode,
+            mode: tenant.mode,
             entity: self.entity.clone(),
-            owner: self.tenant.merchant_id.clone(),
+            owner: tenant.merchant_id.clone(),
             kind,
             currency: self.currency,
         }
@@ -213,20 +191,21 @@ impl SettlementRow {
 
     /// The settlement object merchants see.
     pub fn object(&self) -> Settlement {
+        let work = &self.work;
         Settlement {
             object: "settlement",
-            id: self.id.clone(),
-            livemode: self.tenant.mode.is_live(),
+            id: work.id.clone(),
+            livemode: work.tenant.mode.is_live(),
             entity: self.entity.clone(),
             currency: self.currency,
             amount: self.amount_minor,
             payout: PayoutTo { method: self.payout.method, destination: self.payout.destination.clone() },
-            status: self.status,
-            provider_reference: self.provider_reference.clone(),
+            status: work.status,
+            provider_reference: work.provider_reference.clone(),
             cutoff_at_ms: self.cutoff_ms,
-            created_at_ms: self.created_at_ms,
-            completed_at_ms: self.completed_at_ms,
-            failure: self.failure.clone(),
+            created_at_ms: work.created_at_ms,
+            completed_at_ms: work.completed_at_ms,
+            failure: work.failure.clone(),
         }
     }
 }
@@ -235,11 +214,14 @@ impl TenantRecord for SettlementRow {
     const WHAT: &'static str = "settlement";
 
     fn load(conn: &Connection, id: &str) -> Result<Option<Self>, StoreError> {
-        SettlementRow::load(conn, id)
+        Ok(conn
+            .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
+            .query_row(params![id], SettlementRow::from_row)
+            .optional()?)
     }
 
     fn tenant(&self) -> &Tenant {
-        &self.tenant
+        &self.work.tenant
     }
 }
 
@@ -247,41 +229,31 @@ impl RailOperation for SettlementRow {
     const KIND: TransactionKind = TransactionKind::Settlement;
     const BUSY_MESSAGE: &'static str = "the gateway had no free plugin instance";
     const CHECKED_FROM_CLAIM: bool = true;
+    type Status = SettlementStatus;
+    const PROCESSING: SettlementStatus = SettlementStatus::Processing;
     type Request = PayoutRequest;
 
-    fn load(conn: &Connection, id: &str) -> Result<Option<Self>, StoreError> {
-        SettlementRow::load(conn, id)
+    fn work(&self) -> &RailWork<SettlementStatus> {
+        &self.work
     }
 
-    fn id(&self) -> &str {
-        &self.id
+    fn work_mut(&mut self) -> &mut RailWork<SettlementStatus> {
+        &mut self.work
     }
 
     fn rail(&self) -> Option<&str> {
         Some(&self.payout.rail)
     }
 
-    fn is_processing(&self) -> bool {
-        self.status == SettlementStatus::Processing
-    }
-
-    fn provider_reference(&self) -> Option<&str> {
-        self.provider_reference.as_deref()
-    }
-
-    fn created_at_ms(&self) -> i64 {
-        self.created_at_ms
-    }
-
     fn rail_request(&self) -> Result<PayoutRequest, String> {
         Ok(PayoutRequest {
-            payout_id: self.id.clone(),
+            payout_id: self.work.id.clone(),
             money: Money {
                 amount: u64::try_from(self.amount_minor).map_err(|_| "a negative amount".to_string())?,
                 currency: self.currency.code.to_string(),
             },
             destination: self.payout.destination.clone(),
-            created_at_ms: u64::try_from(self.created_at_ms).unwrap_or(0),
+            created_at_ms: u64::try_from(self.work.created_at_ms).unwrap_or(0),
         })
     }
 
@@ -293,18 +265,18 @@ impl RailOperation for SettlementRow {
         rail.payout_status(request, provider_reference)
     }
 
-    fn apply(&mut self, conn: &Connection, report: &Report, now_ms: i64) -> Result<(), StoreError> {
-        if let Some(reference) = &report.provider_reference {
-            self.provider_reference = Some(reference.clone());
+    fn final_status(reported: TransactionStatus) -> Option<SettlementStatus> {
+        match reported {
+            TransactionStatus::Processing => None,
+            TransactionStatus::Completed | TransactionStatus::Refunded => Some(SettlementStatus::Paid),
+            TransactionStatus::Failed | TransactionStatus::Cancelled => Some(SettlementStatus::Failed),
         }
-        let (status, entry, other, event) = match report.status {
-            TransactionStatus::Processing => {
-                conn.prepare_cached("UPDATE settlements SET provider_reference = ?2 WHERE id = ?1")?
-                    .execute(params![self.id, self.provider_reference])?;
-                return Ok(());
-            }
-            TransactionStatus::Completed | TransactionStatus::Refunded => (
-                SettlementStatus::Paid,
+    }
+
+    /// Paid: the money left the rail's clearing; failed: it is owed again.
+    fn settle(&mut self, conn: &Connection, now_ms: i64) -> Result<(), StoreError> {
+        let (entry, other, event) = match self.work.status {
+            SettlementStatus::Paid => (
                 EntryKind::SettlementPaid,
                 Account {
                     owner: ledger::rail_owner(&self.payout.rail),
@@ -312,28 +284,12 @@ impl RailOperation for SettlementRow {
                 },
                 EventType::SettlementPaid,
             ),
-            TransactionStatus::Failed | TransactionStatus::Cancelled => (
-                SettlementStatus::Failed,
+            SettlementStatus::Failed | SettlementStatus::Processing => (
                 EntryKind::SettlementReturn,
                 self.merchant_account(AccountKind::MerchantPending),
                 EventType::SettlementFailed,
             ),
         };
-        self.status = status;
-        self.failure = report.failure.clone();
-        self.completed_at_ms = Some(now_ms);
-        conn.prepare_cached(
-            "UPDATE settlements SET status = ?2, provider_reference = ?3, failure_code = ?4, failure_message = ?5,
-             completed_at = ?6 WHERE id = ?1",
-        )?
-        .execute(params![
-            self.id,
-            self.status,
-            self.provider_reference,
-            self.failure.as_ref().map(|f| &f.code),
-            self.failure.as_ref().and_then(|f| f.message.as_ref()),
-            now_ms
-        ])?;
         let postings = [
             Posting {
                 account: self.merchant_account(AccountKind::SettlementInTransit),
@@ -341,63 +297,25 @@ impl RailOperation for SettlementRow {
             },
             Posting { account: other, amount_minor: -self.amount_minor },
         ];
-        ledger::post(conn, self.tenant.mode, entry, &self.id, &postings, now_ms)?;
-        webhooks::emit(conn, &self.tenant, event, &self.id, &self.object(), now_ms).map(drop)
+        let (tenant, id) = (&self.work.tenant, &self.work.id);
+        ledger::post(conn, tenant.mode, entry, id, &postings, now_ms)?;
+        webhooks::emit(conn, tenant, event, id, &self.object(), now_ms).map(drop)
     }
 
-    fn response(
-        &self,
-        _conn: &Connection,
-        _unanswered: Option<&PluginError>,
-    ) -> Result<Option<StoredResponse>, StoreError> {
-        Ok(None)
+    fn save(&self, conn: &Connection) -> Result<(), StoreError> {
+        let work = &self.work;
+        conn.prepare_cached(
+            "UPDATE settlements SET status = ?2, provider_reference = ?3, failure_code = ?4, failure_message = ?5,
+             completed_at = ?6 WHERE id = ?1",
+        )?
+        .execute(params![
+            work.id,
+            work.status,
+            work.provider_reference,
+            work.failure.as_ref().map(|f| &f.code),
+            work.failure.as_ref().and_then(|f| f.message.as_ref()),
+            work.completed_at_ms
+        ])?;
+        Ok(())
     }
-}
-
-/// The settlement object.
-#[derive(Debug, Clone, Serialize)]
-pub struct Settlement {
-    object: &'static str,
-    pub id: String,
-    pub livemode: bool,
-    pub entity: Entity,
-    pub currency: Currency,
-    pub amount: i64,
-    pub payout: PayoutTo,
-    pub status: SettlementStatus,
-    pub provider_reference: Option<String>,
-    #[serde(rename = "cutoff_at", serialize_with = "serialize_rfc3339")]
-    pub cutoff_at_ms: i64,
-    #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
-    pub created_at_ms: i64,
-    #[serde(rename = "completed_at", serialize_with = "serialize_rfc3339_opt")]
-    pub completed_at_ms: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<FailureReason>,
-}
-
-/// Where a settlement was paid.
-#[derive(Debug, Clone, Serialize)]
-pub struct PayoutTo {
-    pub method: Method,
-    pub destination: String,
-}
-
-/// A settlement with the movements it covered (`GET /v1/settlements/{id}`).
-#[derive(Debug, Clone, Serialize)]
-pub struct SettlementReport {
-    #[serde(flatten)]
-    pub settlement: Settlement,
-    pub lines: Vec<ReportLine>,
-}
-
-/// One movement of the merchant's pending balance a settlement covered.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReportLine {
-    pub transaction_id: String,
-    #[serde(rename = "type")]
-    pub kind: EntryKind,
-    pub amount: i64,
-    #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
-    pub created_at_ms: i64,
 }

@@ -9,16 +9,17 @@
 //! difference as FX revenue.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 
 use super::context::Context;
 use super::idempotency::{self, KeyedRequest, Reply, StoredResponse};
+use super::objects::Swap;
 use crate::domain::customers;
-use crate::domain::fx::{Amount, QuoteRow, RateObject};
-use crate::domain::wallets::{self, CustomerPhone, Wallets};
+use crate::domain::customers::CustomerPhone;
+use crate::domain::fx::{Amount, QuoteRow};
+use crate::domain::wallets::{self, Wallets};
 use crate::ledger::{self, AccountKind, EntryKind, PLATFORM_OWNER, Posting};
 use crate::store::{StoreError, TenantRecord};
-use crate::values::clock::{rfc3339, serialize_rfc3339};
+use crate::values::clock::rfc3339;
 use crate::values::error::ApiError;
 use crate::values::mode::Tenant;
 use crate::values::status::{InstantStatus, TransactionKind};
@@ -155,22 +156,4 @@ impl TenantRecord for SwapRow {
     fn tenant(&self) -> &Tenant {
         &self.tenant
     }
-}
-
-/// The swap object.
-#[derive(Debug, Clone, Serialize)]
-pub struct Swap {
-    object: &'static str,
-    pub id: String,
-    #[serde(rename = "type")]
-    kind: TransactionKind,
-    pub status: InstantStatus,
-    pub quote_id: String,
-    pub customer: CustomerPhone,
-    pub from: Amount,
-    pub to: Amount,
-    pub rate: RateObject,
-    pub livemode: bool,
-    #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
-    pub created_at_ms: i64,
 }

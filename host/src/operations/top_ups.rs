@@ -4,15 +4,13 @@
 //! table and the top-up object.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 
 use super::context::Context;
 use super::idempotency::{self, KeyedRequest, Reply, StoredResponse};
-use crate::domain::customers;
-use crate::domain::wallets::CustomerPhone;
+use super::objects::TopUp;
+use crate::domain::customers::{self, CustomerPhone};
 use crate::ledger::{self, AccountKind, EntryKind, PLATFORM_OWNER, Posting};
 use crate::store::{StoreError, TenantRecord};
-use crate::values::clock::serialize_rfc3339;
 use crate::values::error::ApiError;
 use crate::values::mode::{Mode, Tenant};
 use crate::values::money::Currency;
@@ -141,20 +139,4 @@ impl TenantRecord for TopUpRow {
     fn tenant(&self) -> &Tenant {
         &self.tenant
     }
-}
-
-/// The top-up object.
-#[derive(Debug, Clone, Serialize)]
-pub struct TopUp {
-    object: &'static str,
-    pub id: String,
-    #[serde(rename = "type")]
-    kind: TransactionKind,
-    pub status: InstantStatus,
-    pub customer: CustomerPhone,
-    pub amount: i64,
-    pub currency: Currency,
-    pub livemode: bool,
-    #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
-    pub created_at_ms: i64,
 }

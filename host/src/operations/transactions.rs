@@ -8,11 +8,12 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::idempotency;
-use super::payments::{Payment, PaymentRow};
-use super::refunds::{Refund, RefundRow};
-use super::swaps::{Swap, SwapRow};
-use super::top_ups::{TopUp, TopUpRow};
-use super::transfers::{Transfer, TransferRow};
+use super::objects::{Payment, Refund, Swap, TopUp, Transfer};
+use super::payments::PaymentRow;
+use super::refunds::RefundRow;
+use super::swaps::SwapRow;
+use super::top_ups::TopUpRow;
+use super::transfers::TransferRow;
 use crate::domain::customers;
 use crate::store::{Store, StoreError, load_owned};
 use crate::values::error::ApiError;

@@ -10,17 +10,17 @@
 //! wallet (`transfer_claim`); escrow → merchant (`transfer_return`).
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
 
 use super::claims;
 use super::context::Context;
 use super::idempotency::{self, KeyedRequest, Reply, StoredResponse};
+use super::objects::{Claim, Recipient, Transfer};
 use crate::domain::customers;
 use crate::domain::wallets::Wallets;
 use crate::domain::webhooks::{self, EventType};
 use crate::ledger::{self, Account, AccountKind, EntryKind, Posting};
 use crate::store::{StoreError, TenantRecord};
-use crate::values::clock::{rfc3339, serialize_rfc3339, serialize_rfc3339_opt};
+use crate::values::clock::rfc3339;
 use crate::values::entity::Entity;
 use crate::values::error::ApiError;
 use crate::values::mode::{Mode, Tenant};
@@ -388,41 +388,4 @@ impl TenantRecord for TransferRow {
     fn tenant(&self) -> &Tenant {
         &self.tenant
     }
-}
-
-/// The transfer object.
-#[derive(Debug, Clone, Serialize)]
-pub struct Transfer {
-    object: &'static str,
-    pub id: String,
-    #[serde(rename = "type")]
-    kind: TransactionKind,
-    pub status: TransferStatus,
-    pub amount: i64,
-    pub currency: Currency,
-    pub recipient: Recipient,
-    pub description: Option<String>,
-    /// Until when a recipient not yet on Soxara may claim it.
-    pub claim: Option<Claim>,
-    pub return_reason: Option<ReturnReason>,
-    pub entity: Entity,
-    pub livemode: bool,
-    #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
-    pub created_at_ms: i64,
-    #[serde(rename = "completed_at", serialize_with = "serialize_rfc3339_opt")]
-    pub completed_at_ms: Option<i64>,
-    #[serde(rename = "returned_at", serialize_with = "serialize_rfc3339_opt")]
-    pub returned_at_ms: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Recipient {
-    pub phone: String,
-    /// Whether the phone is on Soxara (now).
-    pub registered: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Claim {
-    pub expires_at: String,
 }
