@@ -52,27 +52,42 @@ pub async fn claim(ctx: &Context, request: KeyedRequest, key_id: String, new: Ne
     let id = crate::values::ids::new_id("clm");
     let claim_id = id.clone();
     let (reply, _) = idempotency::write_once(&ctx.store, &ctx.clock, request, id, move |conn, now_ms| {
-        let waiting = TransferRow::waiting_for(conn, mode, &new.phone, now_ms)?;
-        let failures = failures(conn, mode, &new.phone, &key_id)?;
-        let response = if waiting.is_empty() {
-            StoredResponse::error(&ApiError::ClaimNotFound)
-        } else if failures >= attempts_max {
-            StoredResponse::error(&ApiError::ClaimAttemptsExceeded { max: attempts_max })
-        } else if waiting.iter().any(|t| t.code_hash.as_deref() == Some(&code_hash(&t.id, &new.code))) {
-            forget_failures(conn, mode, &new.phone)?;
-            StoredResponse::ok(&onboard_and_credit(conn, mode, &new.phone, &waiting, claim_id, now_ms)?)
-        } else {
-            conn.prepare_cached(
-                "INSERT INTO claim_attempts (mode, phone, key_id, failures, last_at) VALUES (?1, ?2, ?3, 1, ?4)
-                 ON CONFLICT (mode, phone, key_id) DO UPDATE SET failures = failures + 1, last_at = ?4",
-            )?
-            .execute(params![mode, new.phone, key_id, now_ms])?;
-            StoredResponse::error(&ApiError::ClaimCodeInvalid { attempts_left: attempts_max - failures - 1 })
-        };
-        Ok((response, ()))
+        Ok((decide(conn, mode, &key_id, attempts_max, claim_id, &new, now_ms)?, ()))
     })
     .await?;
     Ok(reply)
+}
+
+/// What a claim answers, inside its write: the transfers waiting for the
+/// phone credited when the code is one of theirs, else a refusal (no money
+/// waiting; this key guessed too often; a wrong code, counted).
+fn decide(
+    conn: &Connection,
+    mode: Mode,
+    key_id: &str,
+    attempts_max: i64,
+    claim_id: String,
+    new: &NewClaim,
+    now_ms: i64,
+) -> Result<StoredResponse, StoreError> {
+    let waiting = TransferRow::waiting_for(conn, mode, &new.phone, now_ms)?;
+    let failures = failures(conn, mode, &new.phone, key_id)?;
+    if waiting.is_empty() {
+        return Ok(StoredResponse::error(&ApiError::ClaimNotFound));
+    }
+    if failures >= attempts_max {
+        return Ok(StoredResponse::error(&ApiError::ClaimAttemptsExceeded { max: attempts_max }));
+    }
+    if waiting.iter().any(|t| t.code_hash.as_deref() == Some(&code_hash(&t.id, &new.code))) {
+        forget_failures(conn, mode, &new.phone)?;
+        return Ok(StoredResponse::ok(&onboard_and_credit(conn, mode, &new.phone, &waiting, claim_id, now_ms)?));
+    }
+    conn.prepare_cached(
+        "INSERT INTO claim_attempts (mode, phone, key_id, failures, last_at) VALUES (?1, ?2, ?3, 1, ?4)
+         ON CONFLICT (mode, phone, key_id) DO UPDATE SET failures = failures + 1, last_at = ?4",
+    )?
+    .execute(params![mode, new.phone, key_id, now_ms])?;
+    Ok(StoredResponse::error(&ApiError::ClaimCodeInvalid { attempts_left: attempts_max - failures - 1 }))
 }
 
 /// Wrong codes `key_id` sent for `phone` since its newest code.
@@ -269,5 +284,55 @@ mod tests {
     fn a_code_hash_binds_the_code_to_its_transfer() {
         assert_ne!(code_hash("trf_a", "123456"), code_hash("trf_b", "123456"));
         assert_eq!(code_hash("trf_a", "123456").len(), 64);
+    }
+
+    use crate::operations::transfers::tests::{fund_merchant, transfer};
+    use crate::testing;
+
+    const PHONE: &str = "+231770005555";
+
+    fn attempt(conn: &Connection, key_id: &str, code: &str) -> (u16, serde_json::Value) {
+        let new = NewClaim { phone: PHONE.into(), code: code.into() };
+        let answer = decide(conn, Mode::Test, key_id, 3, crate::values::ids::new_id("clm"), &new, 2_000).unwrap();
+        (answer.status, serde_json::from_str(&answer.body).unwrap())
+    }
+
+    #[test]
+    fn the_right_code_joins_the_recipient_and_credits_every_transfer_waiting() {
+        let (conn, merchant) = testing::database_with_merchant();
+        fund_merchant(&conn, &merchant, 2_000);
+        let first = transfer(&conn, &merchant, PHONE).unwrap();
+        let second = transfer(&conn, &merchant, PHONE).unwrap();
+        TransferRow::set_code_hash(&conn, &second.id, &code_hash(&second.id, "123456")).unwrap();
+        let (status, body) = attempt(&conn, "key_a", "123456");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["transfers"].as_array().unwrap().len(), 2, "both transfers: {body}");
+        assert_eq!(body["customer"]["joined_by"], "transfer_claim");
+        assert!(customers::is_registered(&conn, Mode::Test, PHONE).unwrap());
+        for id in [&first.id, &second.id] {
+            assert_eq!(TransferRow::load(&conn, id).unwrap().unwrap().status, TransferStatus::Completed);
+        }
+        assert_eq!(attempt(&conn, "key_a", "123456").0, 404, "nothing left to claim");
+        crate::operations::verify(&conn).unwrap();
+    }
+
+    #[test]
+    fn wrong_codes_lock_out_the_key_that_sent_them_never_the_money() {
+        let (conn, merchant) = testing::database_with_merchant();
+        fund_merchant(&conn, &merchant, 1_000);
+        let waiting = transfer(&conn, &merchant, PHONE).unwrap();
+        TransferRow::set_code_hash(&conn, &waiting.id, &code_hash(&waiting.id, "123456")).unwrap();
+        for left in [2, 1, 0] {
+            let (status, body) = attempt(&conn, "key_guesser", "000000");
+            assert_eq!((status, body["error"]["code"].as_str()), (422, Some("CLAIM_CODE_INVALID")), "{left}: {body}");
+        }
+        let (status, body) = attempt(&conn, "key_guesser", "123456");
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (429, Some("CLAIM_ATTEMPTS_EXCEEDED")),
+            "even the right code"
+        );
+        assert_eq!(TransferRow::load(&conn, &waiting.id).unwrap().unwrap().status, TransferStatus::PendingClaim);
+        assert_eq!(attempt(&conn, "key_recipient", "123456").0, 200, "another key still claims");
     }
 }

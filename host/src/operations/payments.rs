@@ -540,3 +540,199 @@ impl RailOperation for PaymentRow {
         })
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::ledger::AccountKind::{CustomerWallet, FeeRevenue, MerchantPending, RailClearing, WalletHold};
+    use crate::operations::checks::{self, Schedule};
+    use crate::operations::idempotency::WriteEndpoint;
+    use crate::operations::lifecycle::{ReportApplied, apply_later_report, record_first_answer};
+    use crate::plugins::Failure;
+    use crate::testing::{self, events, outcome, posted};
+
+    pub(crate) fn usd() -> Currency {
+        Currency::from_code("USD").unwrap()
+    }
+
+    /// A payment claimed under a key and inserted by the simulator, as
+    /// `create` leaves it before the rail answers (a wallet payment's money
+    /// held).
+    pub(crate) fn claimed(conn: &Connection, merchant_id: &str, method: Method, amount_minor: u64) -> PaymentRow {
+        let key = crate::values::ids::new_id("idem");
+        let request = KeyedRequest::new(testing::tenant(merchant_id), key, WriteEndpoint::Payments, "{}");
+        let new = NewPayment {
+            amount_minor,
+            currency: usd(),
+            method,
+            customer_phone: Some("+231770001234".into()),
+            card: None,
+            description: None,
+            metadata: Default::default(),
+        };
+        let payment = PaymentRow::new(&request, &new, "simulator", testing::entity(), 1_000);
+        assert_eq!(request.claim(conn, &payment.work.id, 1_000).unwrap(), None);
+        payment.insert(conn).unwrap();
+        if method == Method::Wallet {
+            payment.hold_wallet_funds(conn, 1_000).unwrap();
+        }
+        payment
+    }
+
+    /// A payment the simulator completed.
+    pub(crate) fn completed(conn: &Connection, merchant_id: &str, amount_minor: u64) -> PaymentRow {
+        let payment = claimed(conn, merchant_id, Method::MtnMomo, amount_minor);
+        let answer = Ok(Ok(outcome(TransactionStatus::Completed)));
+        record_first_answer::<PaymentRow>(conn, &payment.work.id, answer, 1_500, 6_500).unwrap();
+        PaymentRow::load(conn, &payment.work.id).unwrap().unwrap()
+    }
+
+    fn stored_json(stored: Option<StoredResponse>) -> (u16, serde_json::Value) {
+        let stored = stored.expect("a keyed payment stores an answer");
+        (stored.status, serde_json::from_str(&stored.body).unwrap())
+    }
+
+    #[test]
+    fn a_completed_first_answer_posts_the_collection_emits_its_events_and_stores_the_answer() {
+        let (conn, merchant) = testing::database_with_merchant();
+        let payment = claimed(&conn, &merchant, Method::MtnMomo, 1_250);
+        let id = payment.work.id.as_str();
+        let answer = Ok(Ok(outcome(TransactionStatus::Completed)));
+        let (status, body) = stored_json(record_first_answer::<PaymentRow>(&conn, id, answer, 2_000, 7_000).unwrap());
+        assert_eq!(
+            (status, &body["status"], &body["fee"], &body["net_amount"]),
+            (201, &"completed".into(), &12.into(), &1238.into())
+        );
+        assert_eq!(posted(&conn, id, RailClearing), 1_250);
+        assert_eq!((posted(&conn, id, MerchantPending), posted(&conn, id, FeeRevenue)), (-1_238, -12));
+        assert_eq!(events(&conn, id, EventType::PaymentSucceeded), 1);
+        assert_eq!(events(&conn, id, EventType::TransactionCompleted), 1);
+        assert!(checks::due(&conn, i64::MAX, 10).unwrap().is_empty(), "a final payment is never checked");
+        assert_eq!(idempotency::stored_response(&conn, id).unwrap().map(|s| s.status), Some(201));
+        crate::operations::verify(&conn).unwrap();
+    }
+
+    #[test]
+    fn without_an_answer_it_stays_processing_bound_to_a_rail_error_and_a_later_report_settles_it_once() {
+        let (conn, merchant) = testing::database_with_merchant();
+        let id = claimed(&conn, &merchant, Method::MtnMomo, 1_250).work.id;
+        let trapped = Err(PluginError::Trapped("unreachable executed in the guest".into()));
+        let (status, body) = stored_json(record_first_answer::<PaymentRow>(&conn, &id, trapped, 2_000, 7_000).unwrap());
+        assert_eq!(
+            (status, body["error"]["code"].as_str(), body["error"]["payment_id"].as_str()),
+            (502, Some("RAIL_ERROR"), Some(id.as_str()))
+        );
+        assert!(!body.to_string().contains("unreachable"), "the plugin's detail stays in the log: {body}");
+        assert_eq!(checks::due(&conn, 7_000, 10).unwrap()[0].operation_id, id, "checked when the first check is due");
+        assert_eq!(posted(&conn, &id, MerchantPending), 0, "nothing moves while it is processing");
+
+        let after = Schedule::After { due_at_ms: 7_000, next_at_ms: 22_000, checks_made: 1 };
+        let completed = outcome(TransactionStatus::Completed);
+        assert_eq!(
+            apply_later_report::<PaymentRow>(&conn, &id, "mtn-momo", completed.clone(), 8_000, after).unwrap(),
+            ReportApplied::NotThisRail
+        );
+        let applied =
+            apply_later_report::<PaymentRow>(&conn, &id, "simulator", completed.clone(), 8_000, after).unwrap();
+        assert_eq!(applied, ReportApplied::Applied(TransactionStatus::Completed));
+        assert_eq!(posted(&conn, &id, MerchantPending), -1_238);
+        assert!(checks::due(&conn, i64::MAX, 10).unwrap().is_empty());
+        assert_eq!(checks::checks_made(&conn, &id).unwrap(), 1);
+        // A repeat changes nothing, and the key keeps its first answer.
+        assert_eq!(
+            apply_later_report::<PaymentRow>(&conn, &id, "simulator", completed, 9_000, after).unwrap(),
+            ReportApplied::AlreadyFinal
+        );
+        assert_eq!(posted(&conn, &id, MerchantPending), -1_238);
+        assert_eq!(idempotency::stored_response(&conn, &id).unwrap().map(|s| s.status), Some(502));
+        crate::operations::verify(&conn).unwrap();
+    }
+
+    #[test]
+    fn a_rail_that_never_ran_fails_the_payment_at_once_and_moves_nothing() {
+        let (conn, merchant) = testing::database_with_merchant();
+        let id = claimed(&conn, &merchant, Method::MtnMomo, 1_250).work.id;
+        let (status, body) =
+            stored_json(record_first_answer::<PaymentRow>(&conn, &id, Err(PluginError::Busy), 2_000, 7_000).unwrap());
+        assert_eq!(
+            (status, body["status"].as_str(), body["failure"]["code"].as_str()),
+            (201, Some("failed"), Some("RAIL_BUSY"))
+        );
+        assert_eq!((body["fee"].as_i64(), body["net_amount"].as_i64()), (Some(0), Some(0)), "nothing was charged");
+        assert!(checks::due(&conn, i64::MAX, 10).unwrap().is_empty());
+        assert_eq!(testing::count(&conn, "SELECT COUNT(*) FROM journal_entries"), 0);
+    }
+
+    #[test]
+    fn a_failed_wallet_payment_gives_the_customer_their_money_back() {
+        let (conn, merchant) = testing::database_with_merchant();
+        let wallet = Account {
+            mode: Mode::Test,
+            entity: testing::entity(),
+            owner: "+231770001234".into(),
+            kind: CustomerWallet,
+            currency: usd(),
+        };
+        let funding = Account { owner: PLATFORM_OWNER.into(), kind: AccountKind::SandboxFunding, ..wallet.clone() };
+        let top_up = [
+            Posting { account: funding, amount_minor: 5_000 },
+            Posting { account: wallet.clone(), amount_minor: -5_000 },
+        ];
+        ledger::post(&conn, Mode::Test, EntryKind::TopUp, "tup_1", &top_up, 0).unwrap();
+        let id = claimed(&conn, &merchant, Method::Wallet, 1_000).work.id;
+        assert_eq!(wallets::balance_minor(&conn, &wallet).unwrap(), 4_000, "held while it is processing");
+        let declined = Ok(Err(Failure { code: "CUSTOMER_DECLINED".into(), message: "no".into(), retryable: false }));
+        let (_, body) = stored_json(record_first_answer::<PaymentRow>(&conn, &id, declined, 2_000, 7_000).unwrap());
+        assert_eq!(
+            (body["status"].as_str(), body["failure"]["code"].as_str()),
+            (Some("failed"), Some("CUSTOMER_DECLINED"))
+        );
+        assert_eq!(wallets::balance_minor(&conn, &wallet).unwrap(), 5_000);
+        assert_eq!(posted(&conn, &id, WalletHold), 0);
+        assert_eq!(events(&conn, &id, EventType::PaymentFailed), 1);
+        crate::operations::verify(&conn).unwrap();
+    }
+
+    #[test]
+    fn a_report_that_beats_the_first_answer_settles_it_and_the_first_answer_only_stores_the_key() {
+        let (conn, merchant) = testing::database_with_merchant();
+        let id = claimed(&conn, &merchant, Method::MtnMomo, 1_250).work.id;
+        let prompt = Schedule::Prompt(3_000);
+        let applied = apply_later_report::<PaymentRow>(
+            &conn,
+            &id,
+            "simulator",
+            outcome(TransactionStatus::Completed),
+            2_000,
+            prompt,
+        );
+        assert_eq!(applied.unwrap(), ReportApplied::Applied(TransactionStatus::Completed));
+        let late = Ok(Ok(outcome(TransactionStatus::Processing)));
+        let (_, body) = stored_json(record_first_answer::<PaymentRow>(&conn, &id, late, 4_000, 9_000).unwrap());
+        assert_eq!(body["status"], "completed", "the key answers with the payment as it is");
+        assert_eq!(posted(&conn, &id, MerchantPending), -1_238, "posted once");
+        assert!(checks::due(&conn, i64::MAX, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_report_naming_another_provider_reference_is_not_applied_but_moves_the_schedule() {
+        let (conn, merchant) = testing::database_with_merchant();
+        let id = claimed(&conn, &merchant, Method::MtnMomo, 1_250).work.id;
+        let pending = crate::plugins::RailOutcome {
+            provider_reference: Some("ref-1".into()),
+            ..outcome(TransactionStatus::Processing)
+        };
+        record_first_answer::<PaymentRow>(&conn, &id, Ok(Ok(pending)), 2_000, 7_000).unwrap();
+        let other = crate::plugins::RailOutcome {
+            provider_reference: Some("ref-2".into()),
+            ..outcome(TransactionStatus::Completed)
+        };
+        let after = Schedule::After { due_at_ms: 7_000, next_at_ms: 22_000, checks_made: 1 };
+        assert_eq!(
+            apply_later_report::<PaymentRow>(&conn, &id, "simulator", other, 8_000, after).unwrap(),
+            ReportApplied::ReferenceMismatch
+        );
+        assert_eq!(PaymentRow::load(&conn, &id).unwrap().unwrap().work.status, PaymentStatus::Processing);
+        assert_eq!(checks::due(&conn, 21_999, 10).unwrap(), vec![], "checked next at 22 s, not again at once");
+    }
+}

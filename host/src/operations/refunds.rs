@@ -309,3 +309,83 @@ impl RailOperation for RefundRow {
         Some(StoredResponse::created(&self.object()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::AccountKind::{MerchantPending, RailClearing};
+    use crate::operations::idempotency::WriteEndpoint;
+    use crate::operations::lifecycle::record_first_answer;
+    use crate::operations::payments::tests::completed;
+    use crate::plugins::Failure;
+    use crate::testing::{self, events, outcome, posted};
+
+    /// A refund of `amount` (all that is left when `None`) claimed under a key.
+    fn claimed(conn: &Connection, payment: &PaymentRow, amount_minor: Option<u64>) -> Result<RefundRow, StoreError> {
+        let tenant = payment.work.tenant.clone();
+        let request =
+            KeyedRequest::new(tenant.clone(), crate::values::ids::new_id("idem"), WriteEndpoint::Refunds, "{}");
+        let work = RailWork::new(TransactionKind::Refund, tenant, RefundStatus::Processing, 3_000);
+        assert_eq!(request.claim(conn, &work.id, 3_000).unwrap(), None);
+        let new = NewRefund { payment_id: payment.work.id.clone(), amount_minor, reason: None };
+        RefundRow::insert(conn, work, request.key, &new)
+    }
+
+    fn answer(conn: &Connection, refund: &RefundRow, answer: lifecycle::RailAnswer) -> serde_json::Value {
+        let stored = record_first_answer::<RefundRow>(conn, &refund.work.id, answer, 4_000, 9_000).unwrap().unwrap();
+        serde_json::from_str(&stored.body).unwrap()
+    }
+
+    #[test]
+    fn a_completed_refund_moves_the_money_back_and_a_full_one_refunds_the_payment() {
+        let (conn, merchant) = testing::database_with_merchant();
+        let payment = completed(&conn, &merchant, 1_250);
+        let part = claimed(&conn, &payment, Some(250)).unwrap();
+        assert_eq!(answer(&conn, &part, Ok(Ok(outcome(TransactionStatus::Completed))))["status"], "completed");
+        assert_eq!(
+            (posted(&conn, &part.work.id, MerchantPending), posted(&conn, &part.work.id, RailClearing)),
+            (250, -250)
+        );
+        let after_part = PaymentRow::load(&conn, &payment.work.id).unwrap().unwrap();
+        assert_eq!((after_part.work.status, after_part.amount_refunded_minor), (PaymentStatus::Completed, 250));
+        assert_eq!(events(&conn, &payment.work.id, EventType::TransactionRefunded), 0);
+
+        let rest = claimed(&conn, &payment, None).unwrap();
+        assert_eq!(rest.amount_minor, 1_000, "what is left");
+        assert_eq!(answer(&conn, &rest, Ok(Ok(outcome(TransactionStatus::Refunded))))["status"], "completed");
+        let refunded = PaymentRow::load(&conn, &payment.work.id).unwrap().unwrap();
+        assert_eq!((refunded.work.status, refunded.amount_refunded_minor), (PaymentStatus::Refunded, 1_250));
+        assert_eq!(events(&conn, &rest.work.id, EventType::RefundSucceeded), 1);
+        assert_eq!(events(&conn, &payment.work.id, EventType::TransactionRefunded), 1);
+        assert_eq!(refunded.charged(), (12, 1_238), "the platform keeps its fee");
+        crate::operations::verify(&conn).unwrap();
+    }
+
+    #[test]
+    fn what_refunds_hold_is_never_refunded_twice_and_a_failed_refund_gives_it_back() {
+        let (conn, merchant) = testing::database_with_merchant();
+        let payment = completed(&conn, &merchant, 1_250);
+        let first = claimed(&conn, &payment, Some(1_000)).unwrap();
+        let too_much = claimed(&conn, &payment, Some(300)).unwrap_err();
+        assert!(too_much.to_string().contains("refused"), "{too_much}");
+        let declined = Failure { code: "REFUND_DECLINED".into(), message: "no".into(), retryable: false };
+        assert_eq!(answer(&conn, &first, Ok(Err(declined)))["status"], "failed");
+        assert_eq!(events(&conn, &first.work.id, EventType::RefundFailed), 1);
+        assert_eq!(posted(&conn, &first.work.id, MerchantPending), 0, "nothing moved");
+        // The failed refund's hold is released: the whole amount may be refunded again.
+        assert_eq!(claimed(&conn, &payment, None).unwrap().amount_minor, 1_250);
+        crate::operations::verify(&conn).unwrap();
+    }
+
+    #[test]
+    fn only_a_completed_payment_of_the_same_tenant_can_be_refunded() {
+        let (conn, merchant) = testing::database_with_merchant();
+        let processing = crate::operations::payments::tests::claimed(&conn, &merchant, Method::MtnMomo, 1_250);
+        let refused = claimed(&conn, &processing, None).unwrap_err();
+        assert!(matches!(refused, StoreError::Rejected(_)), "{refused}");
+        let mut other_mode = completed(&conn, &merchant, 1_250);
+        other_mode.work.tenant.mode = crate::values::mode::Mode::Live;
+        let refused = claimed(&conn, &other_mode, None).unwrap_err();
+        assert!(refused.to_string().contains("No payment"), "{refused}");
+    }
+}

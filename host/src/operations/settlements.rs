@@ -319,3 +319,101 @@ impl RailOperation for SettlementRow {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::AccountKind::{MerchantPending, RailClearing, SettlementInTransit};
+    use crate::operations::checks;
+    use crate::operations::lifecycle::{ReportApplied, apply_later_report, record_first_answer};
+    use crate::operations::payments::tests::completed;
+    use crate::plugins::Failure;
+    use crate::testing::{self, events, outcome, posted};
+
+    fn payout() -> Payout {
+        Payout { method: Method::MtnMomo, destination: "+231770009876".into(), rail: "simulator".into() }
+    }
+
+    /// The merchant's one settleable balance at `cutoff_ms`.
+    fn owed(conn: &Connection, merchant_id: &str, cutoff_ms: i64) -> Settleable {
+        let mut owed = ledger::settleable(conn, cutoff_ms, Some(&testing::tenant(merchant_id))).unwrap();
+        assert_eq!(owed.len(), 1, "{owed:?}");
+        owed.remove(0)
+    }
+
+    #[test]
+    fn a_claim_moves_what_is_owed_in_transit_and_is_checked_even_before_the_rail_answers() {
+        let (conn, merchant) = testing::database_with_merchant();
+        completed(&conn, &merchant, 1_250);
+        let owed = owed(&conn, &merchant, 2_000);
+        assert_eq!(owed.amount_minor, 1_238);
+        let row = SettlementRow::claim(&conn, &owed, payout(), 2_000, 3_000, 8_000).unwrap().unwrap();
+        let id = row.work.id.as_str();
+        assert_eq!((posted(&conn, id, MerchantPending), posted(&conn, id, SettlementInTransit)), (1_238, -1_238));
+        assert_eq!(
+            checks::due(&conn, 8_000, 10).unwrap()[0].operation_id,
+            id,
+            "a crash before the answer is settled by checks"
+        );
+        assert!(
+            SettlementRow::claim(&conn, &owed, payout(), 2_000, 3_500, 8_500).unwrap().is_none(),
+            "nothing is settled twice"
+        );
+        crate::operations::verify(&conn).unwrap();
+    }
+
+    #[test]
+    fn a_paid_payout_leaves_the_rail_and_ends_its_checks() {
+        let (conn, merchant) = testing::database_with_merchant();
+        completed(&conn, &merchant, 1_250);
+        let row = SettlementRow::claim(&conn, &owed(&conn, &merchant, 2_000), payout(), 2_000, 3_000, 8_000)
+            .unwrap()
+            .unwrap();
+        let id = row.work.id.clone();
+        assert_eq!(
+            record_first_answer::<SettlementRow>(
+                &conn,
+                &id,
+                Ok(Ok(outcome(TransactionStatus::Processing))),
+                4_000,
+                9_000
+            )
+            .unwrap(),
+            None
+        );
+        let after = checks::Schedule::After { due_at_ms: 9_000, next_at_ms: 24_000, checks_made: 1 };
+        let applied = apply_later_report::<SettlementRow>(
+            &conn,
+            &id,
+            "simulator",
+            outcome(TransactionStatus::Completed),
+            9_500,
+            after,
+        );
+        assert_eq!(applied.unwrap(), ReportApplied::Applied(TransactionStatus::Completed));
+        let paid = SettlementRow::load(&conn, &id).unwrap().unwrap();
+        assert_eq!(paid.work.status, SettlementStatus::Paid);
+        assert_eq!((posted(&conn, &id, SettlementInTransit), posted(&conn, &id, RailClearing)), (0, -1_238));
+        assert_eq!(events(&conn, &id, EventType::SettlementPaid), 1);
+        assert!(checks::due(&conn, i64::MAX, 10).unwrap().is_empty());
+        crate::operations::verify(&conn).unwrap();
+    }
+
+    #[test]
+    fn a_failed_payout_makes_the_money_owed_again() {
+        let (conn, merchant) = testing::database_with_merchant();
+        completed(&conn, &merchant, 1_250);
+        let row = SettlementRow::claim(&conn, &owed(&conn, &merchant, 2_000), payout(), 2_000, 3_000, 8_000)
+            .unwrap()
+            .unwrap();
+        let failed = Failure { code: "PAYOUT_FAILED".into(), message: "no".into(), retryable: false };
+        record_first_answer::<SettlementRow>(&conn, &row.work.id, Ok(Err(failed)), 4_000, 9_000).unwrap();
+        let returned = SettlementRow::load(&conn, &row.work.id).unwrap().unwrap();
+        assert_eq!(returned.work.status, SettlementStatus::Failed);
+        assert_eq!(posted(&conn, &row.work.id, MerchantPending), 0, "out and back");
+        assert_eq!(events(&conn, &row.work.id, EventType::SettlementFailed), 1);
+        assert!(checks::due(&conn, i64::MAX, 10).unwrap().is_empty(), "the claim's check ends with it");
+        assert_eq!(owed(&conn, &merchant, 5_000).amount_minor, 1_238, "settleable by the next batch");
+        crate::operations::verify(&conn).unwrap();
+    }
+}

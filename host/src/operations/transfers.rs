@@ -389,3 +389,89 @@ impl TenantRecord for TransferRow {
         &self.tenant
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::ledger::AccountKind::{ClaimEscrow, CustomerWallet, MerchantPending};
+    use crate::ledger::PLATFORM_OWNER;
+    use crate::testing::{self, events, posted};
+    use crate::values::status::JoinedBy;
+
+    pub(crate) fn wallets() -> Wallets {
+        Wallets::new(testing::entity())
+    }
+
+    /// Gives the merchant `amount` of USD pending in the wallet entity.
+    pub(crate) fn fund_merchant(conn: &Connection, merchant_id: &str, amount_minor: i64) {
+        let usd = Currency::from_code("USD").unwrap();
+        let funding = wallets().account(Mode::Test, PLATFORM_OWNER, AccountKind::SandboxFunding, usd);
+        let pending = wallets().account(Mode::Test, merchant_id, MerchantPending, usd);
+        let postings =
+            [Posting { account: funding, amount_minor }, Posting { account: pending, amount_minor: -amount_minor }];
+        ledger::post(conn, Mode::Test, EntryKind::TopUp, &crate::values::ids::new_id("tup"), &postings, 0).unwrap();
+    }
+
+    /// A transfer of USD 10.00 to `phone`, made at 1 s with a claim period
+    /// ending at 61 s.
+    pub(crate) fn transfer(conn: &Connection, merchant_id: &str, phone: &str) -> Result<TransferRow, StoreError> {
+        let new = NewTransfer {
+            phone: phone.into(),
+            amount_minor: 1_000,
+            currency: Currency::from_code("USD").unwrap(),
+            description: None,
+        };
+        let id = TransactionKind::Transfer.new_id();
+        TransferRow::create(conn, &wallets(), &testing::tenant(merchant_id), id, new, true, 60_000, 1_000)
+    }
+
+    #[test]
+    fn a_transfer_to_someone_not_on_soxara_waits_in_escrow_and_goes_back_when_its_time_runs_out() {
+        let (conn, merchant) = testing::database_with_merchant();
+        fund_merchant(&conn, &merchant, 1_500);
+        let pending = transfer(&conn, &merchant, "+231770005555").unwrap();
+        assert_eq!(pending.status, TransferStatus::PendingClaim);
+        assert_eq!(posted(&conn, &pending.id, ClaimEscrow), -1_000);
+        let refused = transfer(&conn, &merchant, "+231770005555").unwrap_err();
+        assert!(refused.to_string().contains("refused"), "only 500 left: {refused}");
+
+        assert_eq!(return_expired(&conn, 60_999, 10).unwrap(), 0, "not before the claim period ends");
+        assert_eq!(return_expired(&conn, 61_000, 10).unwrap(), 1);
+        let returned = TransferRow::load(&conn, &pending.id).unwrap().unwrap();
+        assert_eq!((returned.status, returned.return_reason), (TransferStatus::Returned, Some(ReturnReason::Expired)));
+        assert_eq!((posted(&conn, &pending.id, ClaimEscrow), posted(&conn, &pending.id, MerchantPending)), (0, 0));
+        assert_eq!(events(&conn, &pending.id, EventType::TransferReturned), 1);
+        assert_eq!(return_expired(&conn, 120_000, 10).unwrap(), 0, "returned once");
+        crate::operations::verify(&conn).unwrap();
+    }
+
+    #[test]
+    fn a_claimed_transfer_moves_from_escrow_into_the_recipients_wallet() {
+        let (conn, merchant) = testing::database_with_merchant();
+        fund_merchant(&conn, &merchant, 1_000);
+        let pending = transfer(&conn, &merchant, "+231770005555").unwrap();
+        pending.credit_claimed(&conn, 5_000).unwrap();
+        let claimed = TransferRow::load(&conn, &pending.id).unwrap().unwrap();
+        assert_eq!(claimed.status, TransferStatus::Completed);
+        assert_eq!((posted(&conn, &pending.id, ClaimEscrow), posted(&conn, &pending.id, CustomerWallet)), (0, -1_000));
+        assert_eq!(events(&conn, &pending.id, EventType::TransferCompleted), 1);
+        give_up_on_recipient(&conn, &pending.id, 6_000).unwrap();
+        assert_eq!(
+            TransferRow::load(&conn, &pending.id).unwrap().unwrap().status,
+            TransferStatus::Completed,
+            "too late to return"
+        );
+        crate::operations::verify(&conn).unwrap();
+    }
+
+    #[test]
+    fn a_customer_already_on_soxara_is_credited_at_once() {
+        let (conn, merchant) = testing::database_with_merchant();
+        fund_merchant(&conn, &merchant, 1_000);
+        customers::register(&conn, Mode::Test, "+231770006666", JoinedBy::Wallet, 0).unwrap();
+        let done = transfer(&conn, &merchant, "+231770006666").unwrap();
+        assert_eq!((done.status, done.claim_expires_at_ms), (TransferStatus::Completed, None));
+        assert_eq!(posted(&conn, &done.id, CustomerWallet), -1_000);
+        assert_eq!(events(&conn, &done.id, EventType::TransferCompleted), 1);
+    }
+}
