@@ -151,6 +151,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         messengers: Arc::new(messengers),
         checks: config.file.status_checks.clone(),
         transfers: config.file.transfers.clone(),
+        claim_codes_due: Arc::default(),
     };
     let state = AppState {
         ops: ops.clone(),
@@ -206,7 +207,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         .token
         .clone()
         .unwrap_or_else(|| format!("sxa_{}", crate::values::ids::random_alphanumeric(32)));
-    let admin_state = crate::http::admin::AdminState { token: Arc::from(admin_token.as_str()), app: state.clone() };
+    let admin_state = crate::http::AdminState { token: Arc::from(admin_token.as_str()), app: state.clone() };
     let (admin_router, mut admin_stopped) = (crate::http::admin::router(admin_state), shutdown_watch.subscribe());
     let admin_server = tokio::spawn(async move {
         axum::serve(admin_listener, admin_router)

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::store::StoreError;
 use crate::values::clock::serialize_rfc3339;
 use crate::values::error::ApiError;
-use crate::values::status::{AccountStatus, KybStatus};
+use crate::values::status::{AccountStatus, KybStatus, ObjectType};
 
 pub const NAME_CHARS_MAX: usize = 200;
 /// The highest KYC tier (identity document, proof of address, selfie).
@@ -25,7 +25,7 @@ pub const LIST_LIMIT: i64 = 100;
 /// A merchant account; also the account object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Account {
-    object: &'static str,
+    object: ObjectType,
     pub id: String,
     pub name: String,
     pub kyc_tier: u8,
@@ -48,7 +48,7 @@ const SELECT: &str = "SELECT id, name, kyc_tier, kyb_status, status, created_at 
 
 fn from_row(row: &rusqlite::Row) -> rusqlite::Result<Account> {
     Ok(Account {
-        object: "account",
+        object: ObjectType::Account,
         id: row.get(0)?,
         name: row.get(1)?,
         kyc_tier: row.get(2)?,

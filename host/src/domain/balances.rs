@@ -14,11 +14,12 @@ use crate::store::StoreError;
 use crate::values::entity::Entity;
 use crate::values::mode::Tenant;
 use crate::values::money::Currency;
+use crate::values::status::ObjectType;
 
 /// The balance object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Balance {
-    object: &'static str,
+    object: ObjectType,
     pub livemode: bool,
     pub balances: Vec<BalanceLine>,
 }
@@ -51,5 +52,5 @@ pub fn balance(conn: &Connection, tenant: &Tenant, cutoff_ms: i64) -> Result<Bal
             reserved: b.reserved,
         })
         .collect();
-    Ok(Balance { object: "balance", livemode: tenant.mode.is_live(), balances })
+    Ok(Balance { object: ObjectType::Balance, livemode: tenant.mode.is_live(), balances })
 }

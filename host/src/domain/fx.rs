@@ -18,6 +18,7 @@ use crate::values::clock::{Clock, serialize_rfc3339};
 use crate::values::error::ApiError;
 use crate::values::mode::Tenant;
 use crate::values::money::{self, Currency};
+use crate::values::status::ObjectType;
 
 /// An exact positive rate: 1 unit (major) of the source currency buys
 /// `num / den` units (major) of the target. Always in lowest terms.
@@ -275,7 +276,7 @@ impl QuoteRow {
     /// The quote object.
     pub fn object(&self) -> Quote {
         Quote {
-            object: "fx_quote",
+            object: ObjectType::FxQuote,
             id: self.id.clone(),
             from: Amount { currency: self.from, amount: self.from_amount_minor },
             to: Amount { currency: self.to, amount: self.to_amount_minor },
@@ -328,7 +329,7 @@ impl From<Ratio> for RateObject {
 /// The quote object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Quote {
-    object: &'static str,
+    object: ObjectType,
     pub id: String,
     pub from: Amount,
     pub to: Amount,

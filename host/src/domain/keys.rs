@@ -18,7 +18,7 @@ use crate::store::StoreError;
 use crate::values::clock::{serialize_rfc3339, serialize_rfc3339_opt};
 use crate::values::error::ApiError;
 use crate::values::mode::Mode;
-use crate::values::status::{AccountStatus, KybStatus};
+use crate::values::status::{AccountStatus, KybStatus, ObjectType};
 use crate::values::text::text_enum;
 
 /// The seed's limit: 5 key pairs per environment.
@@ -307,7 +307,7 @@ fn active_keys(conn: &Connection, pair_id: &str) -> Result<Vec<KeyRow>, StoreErr
 /// answer that makes them.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyPair {
-    object: &'static str,
+    object: ObjectType,
     pub id: String,
     pub mode: Mode,
     pub secret_key_hint: Option<String>,
@@ -328,7 +328,7 @@ fn pair_of(keys: &[KeyRow]) -> KeyPair {
     let first = &keys[0];
     let hint = |kind: KeyKind| keys.iter().find(|k| k.kind == kind).map(|k| k.hint.clone());
     KeyPair {
-        object: "key_pair",
+        object: ObjectType::KeyPair,
         id: first.pair_id.clone(),
         mode: first.mode,
         secret_key_hint: hint(KeyKind::Secret),

@@ -15,7 +15,7 @@ use crate::values::clock::{Clock, serialize_rfc3339};
 use crate::values::error::ApiError;
 use crate::values::failure::FailureReason;
 use crate::values::mode::{Mode, Tenant};
-use crate::values::status::MessageStatus;
+use crate::values::status::{MessageStatus, ObjectType};
 
 /// The name the sandbox messenger gives itself: it never serves live mode.
 pub const SANDBOX_MESSENGER: &str = "sandbox";
@@ -256,7 +256,7 @@ pub fn list(
         )?
         .query_map(params![tenant.merchant_id, tenant.mode, phone, (LIST_LIMIT + 1) as i64], |row| {
             Ok(SandboxMessage {
-                object: "message",
+                object: ObjectType::Message,
                 id: row.get(0)?,
                 transfer: row.get(1)?,
                 to: row.get(2)?,
@@ -278,7 +278,7 @@ pub fn list(
 /// A message as the sandbox outbox shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SandboxMessage {
-    object: &'static str,
+    object: ObjectType,
     pub id: String,
     pub transfer: String,
     pub to: String,

@@ -13,6 +13,7 @@ use crate::values::entity::Entity;
 use crate::values::error::ApiError;
 use crate::values::mode::Mode;
 use crate::values::money::{CURRENCIES, Currency};
+use crate::values::status::ObjectType;
 
 /// The accounts customers' money lives in, held by one entity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +48,7 @@ impl Wallets {
             .iter()
             .map(|currency| {
                 Ok(Wallet {
-                    object: "wallet",
+                    object: ObjectType::Wallet,
                     customer: CustomerPhone { phone: phone.to_string() },
                     currency: *currency,
                     balance: balance_minor(conn, &self.wallet(mode, phone, *currency))?,
@@ -82,7 +83,7 @@ pub fn require_funds(conn: &Connection, wallet: &Account, needed: u64) -> Result
 /// The wallet object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Wallet {
-    object: &'static str,
+    object: ObjectType,
     pub customer: CustomerPhone,
     pub currency: Currency,
     pub balance: i64,

@@ -13,18 +13,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::{Value, json};
 
+use super::AdminState;
 use super::fields::{Fields, fail};
 use crate::plugins::registry::Registry;
 use crate::values::error::{ApiError, FieldError};
 use crate::values::method::Method;
 use crate::values::mode::Mode;
-
-#[derive(Clone)]
-pub struct AdminState {
-    pub token: Arc<str>,
-    /// The API's state: the registry, the store, the key cache.
-    pub app: super::AppState,
-}
 
 pub fn router(state: AdminState) -> Router {
     Router::new()

@@ -22,7 +22,7 @@ use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use serde::Serialize;
 
-use super::admin::AdminState;
+use super::AdminState;
 use super::extract::created;
 use super::fields::{Fields, fail};
 use crate::domain::accounts::{self, Account, Changes, KYC_TIER_MAX, NAME_CHARS_MAX};
@@ -34,7 +34,7 @@ use crate::values::error::ApiError;
 use crate::values::method::Method;
 use crate::values::mode::Mode;
 use crate::values::page::Page;
-use crate::values::status::{AccountStatus, KybStatus};
+use crate::values::status::{AccountStatus, KybStatus, ObjectType};
 
 pub fn routes() -> Router<AdminState> {
     Router::new()
@@ -229,7 +229,7 @@ async fn rotate_key_pair(
 /// A revoked pair.
 #[derive(Serialize)]
 struct Revoked {
-    object: &'static str,
+    object: ObjectType,
     id: String,
     revoked: bool,
 }
@@ -241,7 +241,7 @@ async fn revoke_key_pair(
     let (id, clock) = (pair_id.clone(), state.app.ops.clock.clone());
     let merchant_id = state.app.ops.store.write(move |conn| keys::revoke_pair(conn, &id, clock.now_ms())).await?;
     state.app.keys.forget(&merchant_id);
-    Ok(axum::Json(Revoked { object: "key_pair", id: pair_id, revoked: true }))
+    Ok(axum::Json(Revoked { object: ObjectType::KeyPair, id: pair_id, revoked: true }))
 }
 
 /// Reads `{mode, currency, method, destination}` (destination: E.164).

@@ -58,6 +58,13 @@ pub struct AppState {
     pub rate_limiter: Arc<rate_limit::RateLimiter>,
 }
 
+/// What an admin handler can reach: the API's state, behind the admin token.
+#[derive(Clone)]
+pub struct AdminState {
+    pub token: Arc<str>,
+    pub app: AppState,
+}
+
 /// The operator's settings the API reads.
 #[derive(Debug, Clone)]
 pub struct ApiSettings {

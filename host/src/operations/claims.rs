@@ -23,7 +23,7 @@ use crate::values::clock::format_for_people;
 use crate::values::error::ApiError;
 use crate::values::mode::Mode;
 use crate::values::money::{CURRENCIES, display_amount};
-use crate::values::status::{JoinedBy, MessageStatus, TransferStatus};
+use crate::values::status::{JoinedBy, MessageStatus, ObjectType, TransferStatus};
 
 /// Digits in a claim code.
 pub const CODE_DIGITS: u32 = 6;
@@ -141,7 +141,7 @@ fn onboard_and_credit(
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(ClaimObject {
-        object: "claim",
+        object: ObjectType::Claim,
         id: claim_id,
         customer: Claimant { phone: phone.to_string(), joined_by, registered_at_ms },
         transfers: credited,
@@ -153,7 +153,7 @@ fn onboard_and_credit(
 /// Sends a transfer's recipient a fresh claim code (replacing any earlier
 /// one), and returns the transfer if the messenger says the number cannot
 /// be reached. Errors are logged: the sweep tries again.
-pub async fn send_code(ctx: &Context, transfer_id: &str) {
+async fn send_code(ctx: &Context, transfer_id: &str) {
     if let Err(err) = try_send_code(ctx, transfer_id).await {
         tracing::warn!(transfer = transfer_id, error = %err, "claim code not sent; the sweep retries");
     }
@@ -224,11 +224,12 @@ fn claim_message(transfer: &TransferRow, code: &str) -> Result<Outgoing, StoreEr
     })
 }
 
-/// Sends a new code where the last claim message did not go out (a crash,
-/// a messenger outage): `resend_after_ms` after the transfer (or its newest
-/// failed message), doubling with each failed message up to an hour, until
-/// the claim period ends. Returns how many it sent.
-pub async fn resend_due(ctx: &Context, now_ms: i64) -> Result<usize, ApiError> {
+/// Sends the claim codes that are due: a transfer's first at once, and a
+/// new one where the last message did not go out (a crash, a messenger
+/// outage) `resend_after_ms` after it failed, doubling with each failed
+/// message up to an hour, until the claim period ends. Returns how many it
+/// sent.
+pub async fn send_due(ctx: &Context, now_ms: i64) -> Result<usize, ApiError> {
     let resend_after_ms = i64::try_from(ctx.transfers.resend_after_ms).unwrap_or(i64::MAX);
     let due: Vec<String> = ctx
         .store
@@ -241,7 +242,7 @@ pub async fn resend_due(ctx: &Context, now_ms: i64) -> Result<usize, ApiError> {
                 let due_at_ms = match sent.last {
                     Some((MessageStatus::Sent | MessageStatus::Delivered, _)) => continue,
                     Some((_, at_ms)) => at_ms.saturating_add(resend_delay_ms(resend_after_ms, sent.count)),
-                    None => created_at_ms.saturating_add(resend_after_ms),
+                    None => created_at_ms,
                 };
                 if due_at_ms <= now_ms && due.len() < RESENDS_PER_SWEEP_MAX {
                     due.push(id);
@@ -307,7 +308,7 @@ mod tests {
         let (status, body) = attempt(&conn, "key_a", "123456");
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["transfers"].as_array().unwrap().len(), 2, "both transfers: {body}");
-        assert_eq!(body["customer"]["joined_by"], "transfer_claim");
+        assert_eq!(body["customer"]["joined_by"], JoinedBy::TransferClaim.as_str());
         assert!(customers::is_registered(&conn, Mode::Test, PHONE).unwrap());
         for id in [&first.id, &second.id] {
             assert_eq!(TransferRow::load(&conn, id).unwrap().unwrap().status, TransferStatus::Completed);

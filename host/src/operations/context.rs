@@ -23,4 +23,7 @@ pub struct Context {
     pub messengers: Arc<Messengers>,
     pub checks: StatusCheckSettings,
     pub transfers: TransferSettings,
+    /// Wakes the transfer sweep (`workers::transfers`): a new transfer
+    /// waits for its first claim code.
+    pub claim_codes_due: Arc<tokio::sync::Notify>,
 }

@@ -21,7 +21,7 @@ use crate::store::{StoreError, TenantRecord};
 use crate::values::entity::Entity;
 use crate::values::mode::Tenant;
 use crate::values::money::Currency;
-use crate::values::status::{DisputeStatus, PaymentStatus};
+use crate::values::status::{DisputeStatus, ObjectType, PaymentStatus};
 
 /// What became of a rail's dispute notice.
 #[derive(Debug, PartialEq, Eq)]
@@ -160,7 +160,7 @@ impl DisputeRow {
     /// The dispute object merchants see.
     pub fn object(&self) -> Dispute {
         Dispute {
-            object: "dispute",
+            object: ObjectType::Dispute,
             id: self.id.clone(),
             payment_id: self.payment_id.clone(),
             livemode: self.tenant.mode.is_live(),

@@ -14,14 +14,14 @@ use crate::values::failure::FailureReason;
 use crate::values::method::Method;
 use crate::values::money::Currency;
 use crate::values::status::{
-    DisputeStatus, InstantStatus, JoinedBy, PaymentStatus, RefundStatus, ReturnReason, SettlementStatus,
+    DisputeStatus, InstantStatus, JoinedBy, ObjectType, PaymentStatus, RefundStatus, ReturnReason, SettlementStatus,
     TransactionKind, TransferStatus,
 };
 
 /// The payment object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Payment {
-    pub(super) object: &'static str,
+    pub(super) object: ObjectType,
     pub id: String,
     pub reference: String,
     #[serde(rename = "type")]
@@ -70,7 +70,7 @@ pub struct NextAction {
 /// The refund object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Refund {
-    pub(super) object: &'static str,
+    pub(super) object: ObjectType,
     pub id: String,
     pub payment_id: String,
     pub livemode: bool,
@@ -92,7 +92,7 @@ pub struct Refund {
 /// The settlement object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settlement {
-    pub(super) object: &'static str,
+    pub(super) object: ObjectType,
     pub id: String,
     pub livemode: bool,
     pub entity: Entity,
@@ -140,7 +140,7 @@ pub struct ReportLine {
 /// The dispute object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Dispute {
-    pub(super) object: &'static str,
+    pub(super) object: ObjectType,
     pub id: String,
     pub payment_id: String,
     pub livemode: bool,
@@ -156,7 +156,7 @@ pub struct Dispute {
 /// The transfer object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Transfer {
-    pub(super) object: &'static str,
+    pub(super) object: ObjectType,
     pub id: String,
     #[serde(rename = "type")]
     pub(super) kind: TransactionKind,
@@ -193,7 +193,7 @@ pub struct Claim {
 /// The swap object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Swap {
-    pub(super) object: &'static str,
+    pub(super) object: ObjectType,
     pub id: String,
     #[serde(rename = "type")]
     pub(super) kind: TransactionKind,
@@ -211,7 +211,7 @@ pub struct Swap {
 /// The top-up object.
 #[derive(Debug, Clone, Serialize)]
 pub struct TopUp {
-    pub(super) object: &'static str,
+    pub(super) object: ObjectType,
     pub id: String,
     #[serde(rename = "type")]
     pub(super) kind: TransactionKind,
@@ -227,7 +227,7 @@ pub struct TopUp {
 /// What a successful claim answers.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClaimObject {
-    pub(super) object: &'static str,
+    pub(super) object: ObjectType,
     pub id: String,
     pub customer: Claimant,
     pub transfers: Vec<Credited>,

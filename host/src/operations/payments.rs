@@ -24,7 +24,7 @@ use crate::values::error::ApiError;
 use crate::values::method::Method;
 use crate::values::mode::{Mode, Tenant};
 use crate::values::money::{self, Currency};
-use crate::values::status::{PaymentStatus, TransactionKind};
+use crate::values::status::{ObjectType, PaymentStatus, TransactionKind};
 
 /// The platform's fee on a payment, in basis points, rounded down.
 pub const PAYMENT_FEE_BPS: u64 = 100;
@@ -368,7 +368,7 @@ impl PaymentRow {
         let (fee, net_amount) = self.charged();
         let work = &self.work;
         Payment {
-            object: "payment",
+            object: ObjectType::Payment,
             id: work.id.clone(),
             reference: self.reference.clone(),
             kind: TransactionKind::Payment,
@@ -601,7 +601,7 @@ pub(crate) mod tests {
         let (status, body) = stored_json(record_first_answer::<PaymentRow>(&conn, id, answer, 2_000, 7_000).unwrap());
         assert_eq!(
             (status, &body["status"], &body["fee"], &body["net_amount"]),
-            (201, &"completed".into(), &12.into(), &1238.into())
+            (201, &PaymentStatus::Completed.as_str().into(), &12.into(), &1238.into())
         );
         assert_eq!(posted(&conn, id, RailClearing), 1_250);
         assert_eq!((posted(&conn, id, MerchantPending), posted(&conn, id, FeeRevenue)), (-1_238, -12));
@@ -656,7 +656,7 @@ pub(crate) mod tests {
             stored_json(record_first_answer::<PaymentRow>(&conn, &id, Err(PluginError::Busy), 2_000, 7_000).unwrap());
         assert_eq!(
             (status, body["status"].as_str(), body["failure"]["code"].as_str()),
-            (201, Some("failed"), Some("RAIL_BUSY"))
+            (201, Some(PaymentStatus::Failed.as_str()), Some("RAIL_BUSY"))
         );
         assert_eq!((body["fee"].as_i64(), body["net_amount"].as_i64()), (Some(0), Some(0)), "nothing was charged");
         assert!(checks::due(&conn, i64::MAX, 10).unwrap().is_empty());
@@ -685,7 +685,7 @@ pub(crate) mod tests {
         let (_, body) = stored_json(record_first_answer::<PaymentRow>(&conn, &id, declined, 2_000, 7_000).unwrap());
         assert_eq!(
             (body["status"].as_str(), body["failure"]["code"].as_str()),
-            (Some("failed"), Some("CUSTOMER_DECLINED"))
+            (Some(PaymentStatus::Failed.as_str()), Some("CUSTOMER_DECLINED"))
         );
         assert_eq!(wallets::balance_minor(&conn, &wallet).unwrap(), 5_000);
         assert_eq!(posted(&conn, &id, WalletHold), 0);
@@ -709,7 +709,7 @@ pub(crate) mod tests {
         assert_eq!(applied.unwrap(), ReportApplied::Applied(TransactionStatus::Completed));
         let late = Ok(Ok(outcome(TransactionStatus::Processing)));
         let (_, body) = stored_json(record_first_answer::<PaymentRow>(&conn, &id, late, 4_000, 9_000).unwrap());
-        assert_eq!(body["status"], "completed", "the key answers with the payment as it is");
+        assert_eq!(body["status"], PaymentStatus::Completed.as_str(), "the key answers with the payment as it is");
         assert_eq!(posted(&conn, &id, MerchantPending), -1_238, "posted once");
         assert!(checks::due(&conn, i64::MAX, 10).unwrap().is_empty());
     }

@@ -26,7 +26,7 @@ use crate::values::error::ApiError;
 use crate::values::method::Method;
 use crate::values::mode::Tenant;
 use crate::values::money::Currency;
-use crate::values::status::{PaymentStatus, RefundStatus, TransactionKind};
+use crate::values::status::{ObjectType, PaymentStatus, RefundStatus, TransactionKind};
 
 /// A validated `POST /v1/refunds` body.
 #[derive(Debug, Clone)]
@@ -152,7 +152,7 @@ impl RefundRow {
     pub fn object(&self) -> Refund {
         let work = &self.work;
         Refund {
-            object: "refund",
+            object: ObjectType::Refund,
             id: work.id.clone(),
             payment_id: self.payment.work.id.clone(),
             livemode: work.tenant.mode.is_live(),
@@ -341,7 +341,10 @@ mod tests {
         let (conn, merchant) = testing::database_with_merchant();
         let payment = completed(&conn, &merchant, 1_250);
         let part = claimed(&conn, &payment, Some(250)).unwrap();
-        assert_eq!(answer(&conn, &part, Ok(Ok(outcome(TransactionStatus::Completed))))["status"], "completed");
+        assert_eq!(
+            answer(&conn, &part, Ok(Ok(outcome(TransactionStatus::Completed))))["status"],
+            RefundStatus::Completed.as_str()
+        );
         assert_eq!(
             (posted(&conn, &part.work.id, MerchantPending), posted(&conn, &part.work.id, RailClearing)),
             (250, -250)
@@ -352,7 +355,10 @@ mod tests {
 
         let rest = claimed(&conn, &payment, None).unwrap();
         assert_eq!(rest.amount_minor, 1_000, "what is left");
-        assert_eq!(answer(&conn, &rest, Ok(Ok(outcome(TransactionStatus::Refunded))))["status"], "completed");
+        assert_eq!(
+            answer(&conn, &rest, Ok(Ok(outcome(TransactionStatus::Refunded))))["status"],
+            RefundStatus::Completed.as_str()
+        );
         let refunded = PaymentRow::load(&conn, &payment.work.id).unwrap().unwrap();
         assert_eq!((refunded.work.status, refunded.amount_refunded_minor), (PaymentStatus::Refunded, 1_250));
         assert_eq!(events(&conn, &rest.work.id, EventType::RefundSucceeded), 1);
@@ -369,7 +375,7 @@ mod tests {
         let too_much = claimed(&conn, &payment, Some(300)).unwrap_err();
         assert!(too_much.to_string().contains("refused"), "{too_much}");
         let declined = Failure { code: "REFUND_DECLINED".into(), message: "no".into(), retryable: false };
-        assert_eq!(answer(&conn, &first, Ok(Err(declined)))["status"], "failed");
+        assert_eq!(answer(&conn, &first, Ok(Err(declined)))["status"], RefundStatus::Failed.as_str());
         assert_eq!(events(&conn, &first.work.id, EventType::RefundFailed), 1);
         assert_eq!(posted(&conn, &first.work.id, MerchantPending), 0, "nothing moved");
         // The failed refund's hold is released: the whole amount may be refunded again.

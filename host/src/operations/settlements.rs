@@ -28,7 +28,7 @@ use crate::values::entity::Entity;
 use crate::values::method::Method;
 use crate::values::mode::Tenant;
 use crate::values::money::Currency;
-use crate::values::status::{SettlementStatus, TransactionKind};
+use crate::values::status::{ObjectType, SettlementStatus, TransactionKind};
 
 /// Settlements a listing shows at most.
 pub const LIST_LIMIT: i64 = 100;
@@ -193,7 +193,7 @@ impl SettlementRow {
     pub fn object(&self) -> Settlement {
         let work = &self.work;
         Settlement {
-            object: "settlement",
+            object: ObjectType::Settlement,
             id: work.id.clone(),
             livemode: work.tenant.mode.is_live(),
             entity: self.entity.clone(),

@@ -22,7 +22,7 @@ use crate::store::{StoreError, TenantRecord};
 use crate::values::clock::rfc3339;
 use crate::values::error::ApiError;
 use crate::values::mode::Tenant;
-use crate::values::status::{InstantStatus, TransactionKind};
+use crate::values::status::{InstantStatus, ObjectType, TransactionKind};
 
 /// A validated swap request.
 #[derive(Debug, Clone)]
@@ -131,7 +131,7 @@ impl SwapRow {
     /// The swap object, with its quote's amounts.
     pub fn object(&self) -> Swap {
         Swap {
-            object: "fx_swap",
+            object: ObjectType::FxSwap,
             id: self.id.clone(),
             kind: TransactionKind::Swap,
             status: InstantStatus::Completed,

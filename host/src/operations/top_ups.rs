@@ -14,7 +14,7 @@ use crate::store::{StoreError, TenantRecord};
 use crate::values::error::ApiError;
 use crate::values::mode::{Mode, Tenant};
 use crate::values::money::Currency;
-use crate::values::status::{InstantStatus, JoinedBy, TransactionKind};
+use crate::values::status::{InstantStatus, JoinedBy, ObjectType, TransactionKind};
 
 /// A validated top-up request.
 #[derive(Debug, Clone)]
@@ -116,7 +116,7 @@ impl TopUpRow {
     /// The top-up object.
     pub fn object(&self) -> TopUp {
         TopUp {
-            object: "top_up",
+            object: ObjectType::TopUp,
             id: self.id.clone(),
             kind: TransactionKind::TopUp,
             status: InstantStatus::Completed,

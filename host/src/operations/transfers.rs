@@ -1,7 +1,8 @@
 //! Transfers: a merchant sends money from its balance to any E.164 phone.
 //! A customer already on Soxara is credited at once. Anyone else is sent a
 //! one-time code through the mode's messenger while the money waits in
-//! claim escrow (`claims`); money not claimed in time, or for a number the
+//! claim escrow (`claims`, woken by the transfer sweep as soon as the
+//! transfer is made); money not claimed in time, or for a number the
 //! messenger can never reach, goes back to the merchant. This module owns
 //! the `transfers` table and the transfer object.
 //!
@@ -11,7 +12,6 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::claims;
 use super::context::Context;
 use super::idempotency::{self, KeyedRequest, Reply, StoredResponse};
 use super::objects::{Claim, Recipient, Transfer};
@@ -26,7 +26,7 @@ use crate::values::error::ApiError;
 use crate::values::mode::{Mode, Tenant};
 use crate::values::money::Currency;
 use crate::values::page::{Page, PageRequest};
-use crate::values::status::{ReturnReason, TransactionKind, TransferStatus};
+use crate::values::status::{ObjectType, ReturnReason, TransactionKind, TransferStatus};
 
 /// A validated transfer request.
 #[derive(Debug, Clone)]
@@ -49,9 +49,9 @@ pub async fn create(ctx: &Context, request: KeyedRequest, new: NewTransfer) -> R
         Ok((StoredResponse::created(&transfer.object(conn)?), transfer))
     })
     .await?;
-    if let Some(transfer) = made.filter(|t| t.status == TransferStatus::PendingClaim) {
-        let ctx = ctx.clone();
-        tokio::spawn(async move { claims::send_code(&ctx, &transfer.id).await });
+    if made.is_some_and(|t| t.status == TransferStatus::PendingClaim) {
+        // The sweep sends its claim code (`claims::send_due`) now.
+        ctx.claim_codes_due.notify_one();
     }
     Ok(reply)
 }
@@ -201,7 +201,7 @@ impl TransferRow {
         }
         let registered = customers::is_registered(conn, tenant.mode, &new.phone)?;
         if !registered && !has_messenger {
-            return Err(StoreError::rejected(ApiError::MessagingUnavailable { mode: tenant.mode.as_str() }));
+            return Err(StoreError::rejected(ApiError::MessagingUnavailable { mode: tenant.mode }));
         }
         let transfer = TransferRow {
             id,
@@ -356,7 +356,7 @@ impl TransferRow {
     /// The transfer object merchants see.
     pub fn object(&self, conn: &Connection) -> Result<Transfer, StoreError> {
         Ok(Transfer {
-            object: "transfer",
+            object: ObjectType::Transfer,
             id: self.id.clone(),
             kind: TransactionKind::Transfer,
             status: self.status,

@@ -110,7 +110,7 @@ pub enum ApiError {
         "This recipient is not on Soxara yet and no messaging channel is configured for {mode} mode to send them \
          a claim code; nothing was sent."
     )]
-    MessagingUnavailable { mode: &'static str },
+    MessagingUnavailable { mode: super::mode::Mode },
     #[error("No money is waiting to be claimed by this phone number (it may have been claimed, expired or returned).")]
     ClaimNotFound,
     #[error(
@@ -289,7 +289,7 @@ mod tests {
             ApiError::PaymentMethodUnavailable(String::new()),
             ApiError::InsufficientFunds { currency: String::new(), available: 0, needed: 1 },
             ApiError::TransferBalanceInsufficient { currency: String::new(), available: 0, needed: 1 },
-            ApiError::MessagingUnavailable { mode: "live" },
+            ApiError::MessagingUnavailable { mode: crate::values::mode::Mode::Live },
             ApiError::ClaimNotFound,
             ApiError::ClaimCodeInvalid { attempts_left: 1 },
             ApiError::ClaimAttemptsExceeded { max: 5 },

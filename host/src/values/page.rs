@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use super::status::ObjectType;
+
 /// Items a page holds unless the request says (`limit`).
 pub const PAGE_LIMIT_DEFAULT: usize = 10;
 /// The most items a page may hold.
@@ -25,14 +27,14 @@ impl Default for PageRequest {
 /// A page of a list: the list object.
 #[derive(Debug, Clone, Serialize)]
 pub struct Page<T: Serialize> {
-    object: &'static str,
+    object: ObjectType,
     pub data: Vec<T>,
     pub has_more: bool,
 }
 
 impl<T: Serialize> Page<T> {
     pub fn new(data: Vec<T>, has_more: bool) -> Page<T> {
-        Page { object: "list", data, has_more }
+        Page { object: ObjectType::List, data, has_more }
     }
 
     /// A page from up to `limit + 1` items fetched: the extra one only says

@@ -177,3 +177,25 @@ text_enum! {
         Completed => "completed",
     }
 }
+
+text_enum! {
+    /// What an object the API answers with is (its `object` field).
+    pub enum ObjectType {
+        Account => "account",
+        Balance => "balance",
+        Claim => "claim",
+        Dispute => "dispute",
+        FxQuote => "fx_quote",
+        FxSwap => "fx_swap",
+        KeyPair => "key_pair",
+        List => "list",
+        Message => "message",
+        Payment => "payment",
+        Refund => "refund",
+        Settlement => "settlement",
+        TopUp => "top_up",
+        Transfer => "transfer",
+        Wallet => "wallet",
+        WebhookEndpoint => "webhook_endpoint",
+    }
+}

@@ -14,7 +14,7 @@ pub mod webhooks;
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
@@ -33,14 +33,16 @@ impl Worker {
         Worker { stop: watch::channel(false).0, task: None }
     }
 
-    /// Runs `round` after `first_ms`, then every `every_ms`, on `clock`,
-    /// counting finished rounds as `name`, until stopped.
+    /// Runs `round` after `first_ms`, then every `every_ms`, on `clock`
+    /// (and at once whenever `wake` is notified), counting finished rounds
+    /// as `name`, until stopped.
     pub fn every<F, Fut>(
         name: &'static str,
         clock: Clock,
         metrics: Arc<Metrics>,
         first_ms: u64,
         every_ms: u64,
+        wake: Option<Arc<Notify>>,
         mut round: F,
     ) -> Worker
     where
@@ -50,9 +52,12 @@ impl Worker {
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             let mut wait_ms = first_ms;
+            // A worker nobody wakes waits on a notice that never comes.
+            let wake = wake.unwrap_or_default();
             loop {
                 tokio::select! {
                     _ = clock.sleep_ms(wait_ms) => {}
+                    _ = wake.notified() => {}
                     _ = stopped.changed() => return,
                 }
                 round().await;

@@ -21,7 +21,7 @@ pub fn spawn(ctx: Context, settings: SettlementSettings, metrics: Arc<Metrics>) 
     }
     let clock = ctx.clock.clone();
     let every_ms = settings.interval_ms.min(LOOK_EVERY_MS_MAX);
-    Worker::every("settlements", clock, metrics, FIRST_LOOK_MS, every_ms, move || {
+    Worker::every("settlements", clock, metrics, FIRST_LOOK_MS, every_ms, None, move || {
         let ctx = ctx.clone();
         async move {
             match settlement_batches::run_if_due(&ctx, settings).await {

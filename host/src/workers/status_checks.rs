@@ -21,7 +21,7 @@ const CHECKS_AT_ONCE: usize = 16;
 pub fn spawn(ctx: Context, metrics: Arc<Metrics>) -> Worker {
     let every_ms = ctx.checks.poll_interval_ms;
     let clock = ctx.clock.clone();
-    Worker::every("status_checks", clock, metrics, every_ms, every_ms, move || {
+    Worker::every("status_checks", clock, metrics, every_ms, every_ms, None, move || {
         let ctx = ctx.clone();
         async move {
             if let Err(err) = check_due(&ctx).await {

@@ -1,6 +1,6 @@
-//! The transfer sweep, every second: returns transfers whose claim period
-//! ended, and sends a new claim code where the last message did not go out
-//! (see `operations::claims::resend_due`).
+//! The transfer sweep, every second and whenever a new transfer waits for
+//! its first claim code: returns transfers whose claim period ended, and
+//! sends the claim codes that are due (see `operations::claims::send_due`).
 
 use std::sync::Arc;
 
@@ -15,7 +15,8 @@ const RETURNS_PER_SWEEP_MAX: usize = 500;
 
 pub fn spawn(ctx: Context, metrics: Arc<Metrics>) -> Worker {
     let clock = ctx.clock.clone();
-    Worker::every("transfers", clock, metrics, SWEEP_EVERY_MS, SWEEP_EVERY_MS, move || {
+    let wake = Some(std::sync::Arc::clone(&ctx.claim_codes_due));
+    Worker::every("transfers", clock, metrics, SWEEP_EVERY_MS, SWEEP_EVERY_MS, wake, move || {
         let ctx = ctx.clone();
         async move {
             match sweep(&ctx).await {
@@ -27,10 +28,10 @@ pub fn spawn(ctx: Context, metrics: Arc<Metrics>) -> Worker {
     })
 }
 
-/// One sweep at the clock's now: (transfers returned, codes resent).
+/// One sweep at the clock's now: (transfers returned, codes sent).
 pub async fn sweep(ctx: &Context) -> Result<(usize, usize), ApiError> {
     let now_ms = ctx.clock.now_ms();
     let returned = ctx.store.write(move |conn| transfers::return_expired(conn, now_ms, RETURNS_PER_SWEEP_MAX)).await?;
-    let resent = claims::resend_due(ctx, now_ms).await?;
+    let resent = claims::send_due(ctx, now_ms).await?;
     Ok((returned, resent))
 }

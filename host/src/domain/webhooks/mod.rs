@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use crate::store::StoreError;
 use crate::values::clock::{rfc3339, serialize_rfc3339};
 use crate::values::mode::Tenant;
+use crate::values::status::ObjectType;
 use crate::values::text::text_enum;
 
 /// Endpoints per merchant and mode.
@@ -270,7 +271,7 @@ impl EndpointRow {
     /// (the answers that make it).
     pub fn object(&self, with_secret: bool) -> WebhookEndpoint {
         WebhookEndpoint {
-            object: "webhook_endpoint",
+            object: ObjectType::WebhookEndpoint,
             id: self.id.clone(),
             url: self.url.clone(),
             events: self.events.clone(),
@@ -285,7 +286,7 @@ impl EndpointRow {
 /// The webhook endpoint object.
 #[derive(Debug, Clone, Serialize)]
 pub struct WebhookEndpoint {
-    object: &'static str,
+    object: ObjectType,
     pub id: String,
     pub url: String,
     pub events: Vec<String>,
@@ -300,14 +301,14 @@ pub struct WebhookEndpoint {
 /// What deleting an endpoint answers.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeletedEndpoint {
-    object: &'static str,
+    object: ObjectType,
     pub id: String,
     pub deleted: bool,
 }
 
 impl DeletedEndpoint {
     pub fn new(id: String) -> DeletedEndpoint {
-        DeletedEndpoint { object: "webhook_endpoint", id, deleted: true }
+        DeletedEndpoint { object: ObjectType::WebhookEndpoint, id, deleted: true }
     }
 }
 
