@@ -7,8 +7,11 @@
 //! - `build-plugin DIR`: build the rail crate in DIR (a member of this
 //!   workspace, e.g. a copy of `examples/rail-template`) into
 //!   `target/rails/<crate name>.wasm`.
-//! - `run [ARGS]`: build the plugins, then start the gateway (`soxara serve ARGS`).
-//! - `test`: build the plugins, then run every test suite (host, plugins).
+//! - `run [ARGS]`: build the plugins, then start the gateway (`soxara serve
+//!   ARGS`) from the test build's own `soxara` binary, so that `run` and
+//!   `test` share one build in either order.
+//! - `test`: build the plugins, then run every test suite (host, plugins),
+//!   then check that `run` would start without building anything.
 //! - `bench [ARGS]`: build the gateway (and its compiled-in-simulator
 //!   baseline) in release mode, then run the benchmark harness
 //!   (`soxara-bench ARGS`); see docs/performance.md.
@@ -60,11 +63,9 @@ fn run_task() -> Result<()> {
         }
         "run" => {
             guest::build_plugins(&root)?;
-            let mut cmd = cargo();
-            cmd.current_dir(&root)
-                .args(["run", "--quiet", "-p", "soxara-host", "--bin", "soxara", "--", "serve"])
-                .args(["--plugin-dir", "target/plugins"])
-                .args(&rest);
+            run(gateway_build(&root))?;
+            let mut cmd = Command::new(target_dir(&root).join("debug/soxara"));
+            cmd.current_dir(&root).arg("serve").args(["--plugin-dir", "target/plugins"]).args(&rest);
             run(cmd)
         }
         "test" => {
@@ -81,11 +82,14 @@ fn run_task() -> Result<()> {
             }
             let mut host_tests = cargo();
             host_tests.current_dir(&root).args(["test", "--workspace"]).args(&rest);
-            run(host_tests)
+            run(host_tests)?;
+            // Arguments may change the build (`--release`): only the plain
+            // command is the README's.
+            if rest.is_empty() { check_run_shares_the_build(&root) } else { Ok(()) }
         }
         "bench" => {
             guest::build_plugins(&root)?;
-            let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+            let target = target_dir(&root);
             let bench_dir = target.join("bench");
             std::fs::create_dir_all(&bench_dir)?;
             // Both builds write target/release/soxara: keep each under its own
@@ -120,6 +124,49 @@ fn run_task() -> Result<()> {
             bail!("unknown task {task:?}")
         }
     }
+}
+
+/// The build `run` starts the gateway from: the test build itself (the
+/// host's integration tests make cargo build the `soxara` binary), so that
+/// every crate, wasmtime first, is compiled once with one feature set
+/// whichever of `run` and `test` comes first. A separate `cargo run -p
+/// soxara-host` resolves features for the host alone and compiled wasmtime
+/// again (12 minutes on a fresh machine).
+fn gateway_build(root: &Path) -> Command {
+    let mut build = cargo();
+    build.current_dir(root).args(["test", "--workspace", "--no-run", "--quiet"]);
+    build
+}
+
+/// Fails if `run`'s build would compile anything after the tests' build:
+/// the two have drifted apart (another cargo command or feature set), and
+/// a newcomer running the README's commands would wait for a second build.
+fn check_run_shares_the_build(root: &Path) -> Result<()> {
+    let mut check = gateway_build(root);
+    check.args(["--message-format", "json"]).stderr(std::process::Stdio::inherit());
+    let output = check.output().with_context(|| format!("starting {check:?}"))?;
+    anyhow::ensure!(output.status.success(), "{check:?} failed: {}", output.status);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let rebuilt: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.contains("\"reason\":\"compiler-artifact\"") && line.contains("\"fresh\":false"))
+        .filter_map(|line| line.split("\"package_id\":\"").nth(1)?.split('"').next())
+        .collect();
+    anyhow::ensure!(
+        rebuilt.is_empty(),
+        "`cargo xtask run` would build again what the tests built: {}",
+        rebuilt.join(", ")
+    );
+    println!(
+        "xtask: `cargo xtask run` starts from this build ({} up to date)",
+        target_dir(root).join("debug/soxara").display()
+    );
+    Ok(())
+}
+
+/// Where cargo builds (`CARGO_TARGET_DIR`, else `target/`).
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
 }
 
 /// The workspace root: the parent of this crate's directory.
