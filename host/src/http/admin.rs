@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::AdminState;
 use super::fields::{Fields, fail};
@@ -49,49 +49,95 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn plugins_json(registry: &Registry) -> Value {
+/// The loaded rail versions, as `GET /admin/plugins` lists them.
+#[derive(Serialize)]
+struct Plugins {
+    rails: Vec<PluginListing>,
+}
+
+#[derive(Serialize)]
+struct PluginListing {
+    id: String,
+    plugin: String,
+    name: String,
+    version: String,
+    path: String,
+    methods: Vec<Method>,
+    currencies: Vec<String>,
+    in_use: bool,
+}
+
+fn plugins(registry: &Registry) -> Plugins {
     let routes = registry.routes();
-    let rails: Vec<Value> = registry
+    let rails = registry
         .rails()
         .iter()
-        .map(|rail| {
-            json!({
-                "id": rail.id(),
-                "plugin": rail.plugin_name(),
-                "name": rail.name(),
-                "version": rail.info.version,
-                "path": rail.path.display().to_string(),
-                "methods": rail.methods().collect::<Vec<_>>(),
-                "currencies": rail.info.currencies,
-                "in_use": routes.uses(rail),
-            })
+        .map(|rail| PluginListing {
+            id: rail.id(),
+            plugin: rail.plugin_name().to_string(),
+            name: rail.name().to_string(),
+            version: rail.info.version.clone(),
+            path: rail.path.display().to_string(),
+            methods: rail.methods().collect(),
+            currencies: rail.info.currencies.clone(),
+            in_use: routes.uses(rail),
         })
         .collect();
-    json!({ "rails": rails })
+    Plugins { rails }
 }
 
-fn routes_json(registry: &Registry) -> Value {
-    let routes = registry.routes();
-    let bindings: Vec<Value> = routes
+/// The bindings, as `GET /admin/routes` lists them.
+#[derive(Serialize)]
+struct RouteListing {
+    routes: Vec<BindingListing>,
+    default: &'static str,
+}
+
+#[derive(Serialize)]
+struct BindingListing {
+    mode: Mode,
+    method: Method,
+    plugin: String,
+    canary: Option<CanaryListing>,
+}
+
+#[derive(Serialize)]
+struct CanaryListing {
+    plugin: String,
+    percent: u8,
+}
+
+fn routes(registry: &Registry) -> RouteListing {
+    let routes = registry
+        .routes()
         .bindings()
-        .map(|(mode, method, binding)| {
-            json!({
-                "mode": mode,
-                "method": method,
-                "plugin": binding.primary.id(),
-                "canary": binding.canary.as_ref().map(|(rail, percent)| json!({"plugin": rail.id(), "percent": percent})),
-            })
+        .map(|(mode, method, binding)| BindingListing {
+            mode: *mode,
+            method: *method,
+            plugin: binding.primary.id(),
+            canary: binding
+                .canary
+                .as_ref()
+                .map(|(rail, percent)| CanaryListing { plugin: rail.id(), percent: *percent }),
         })
         .collect();
-    json!({ "routes": bindings, "default": "test mode uses the simulator for methods not bound here" })
+    RouteListing { routes, default: "test mode uses the simulator for methods not bound here" }
 }
 
-async fn list_plugins(State(state): State<AdminState>) -> axum::Json<Value> {
-    axum::Json(plugins_json(&state.app.ops.rails))
+/// A rail version just loaded.
+#[derive(Serialize)]
+struct Loaded {
+    id: String,
+    name: String,
+    version: String,
 }
 
-async fn list_routes(State(state): State<AdminState>) -> axum::Json<Value> {
-    axum::Json(routes_json(&state.app.ops.rails))
+async fn list_plugins(State(state): State<AdminState>) -> axum::Json<Plugins> {
+    axum::Json(plugins(&state.app.ops.rails))
+}
+
+async fn list_routes(State(state): State<AdminState>) -> axum::Json<RouteListing> {
+    axum::Json(routes(&state.app.ops.rails))
 }
 
 /// `POST /admin/plugins {"path": "/srv/plugins/rail-x.wasm"}`: compiles off
@@ -106,13 +152,16 @@ async fn load_plugin(State(state): State<AdminState>, body: axum::body::Bytes) -
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading panicked: {e}")))?
         .map_err(ApiError::PluginRejected)?;
-    let body = json!({ "id": loaded.id(), "name": loaded.name(), "version": loaded.info.version });
+    let body = Loaded { id: loaded.id(), name: loaded.name().to_string(), version: loaded.info.version.clone() };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
-async fn unload_plugin(State(state): State<AdminState>, Path(id): Path<String>) -> Result<axum::Json<Value>, ApiError> {
+async fn unload_plugin(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Plugins>, ApiError> {
     state.app.ops.rails.unload(&id).map_err(ApiError::PluginRejected)?;
-    Ok(axum::Json(plugins_json(&state.app.ops.rails)))
+    Ok(axum::Json(plugins(&state.app.ops.rails)))
 }
 
 /// Reads `mode` and `method` (both required).
@@ -134,7 +183,10 @@ fn mode_and_method(fields: &Fields, errors: &mut Vec<FieldError>) -> (Option<Mod
 
 /// `POST /admin/routes {"mode","method","plugin","canary":{"plugin","percent"}?}`:
 /// swaps the binding atomically; calls in flight finish on the old rail.
-async fn bind_route(State(state): State<AdminState>, body: axum::body::Bytes) -> Result<axum::Json<Value>, ApiError> {
+async fn bind_route(
+    State(state): State<AdminState>,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<RouteListing>, ApiError> {
     let fields = Fields::parse(&body, &["mode", "method", "plugin", "canary"])?;
     let mut errors = fields.errors();
     let (mode, method) = mode_and_method(&fields, &mut errors);
@@ -154,13 +206,13 @@ async fn bind_route(State(state): State<AdminState>, body: axum::body::Bytes) ->
     };
     let canary = canary.as_ref().map(|(p, percent)| (p.as_str(), *percent));
     state.app.ops.rails.bind(mode, method, &plugin, canary).map_err(ApiError::PluginRejected)?;
-    Ok(axum::Json(routes_json(&state.app.ops.rails)))
+    Ok(axum::Json(routes(&state.app.ops.rails)))
 }
 
 async fn rollback_route(
     State(state): State<AdminState>,
     body: axum::body::Bytes,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<RouteListing>, ApiError> {
     let fields = Fields::parse(&body, &["mode", "method"])?;
     let mut errors = fields.errors();
     let (mode, method) = mode_and_method(&fields, &mut errors);
@@ -168,5 +220,5 @@ async fn rollback_route(
         return Err(ApiError::Validation(errors));
     };
     state.app.ops.rails.rollback(mode, method).map_err(ApiError::PluginRejected)?;
-    Ok(axum::Json(routes_json(&state.app.ops.rails)))
+    Ok(axum::Json(routes(&state.app.ops.rails)))
 }

@@ -3,6 +3,8 @@
 //! inserted; entries are append-only (the schema refuses updates and
 //! deletes). Balances, what is settleable and settlement report lines are
 //! read here, from the postings.
+//!
+//! May call: `store`, `values`.
 
 mod verify;
 

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::context::Context;
 use super::idempotency::{self, KeyedRequest, Reply, StoredResponse};
-use super::objects::{ClaimObject, Claimant, Credited, WalletBalance};
+use super::objects::{Claim, Claimant, Credited, WalletBalance};
 use super::transfers::{self, TransferRow};
 use crate::domain::customers;
 use crate::domain::messaging::{self, Outgoing, SendOutcome};
@@ -115,7 +115,7 @@ fn onboard_and_credit(
     waiting: &[TransferRow],
     claim_id: String,
     now_ms: i64,
-) -> Result<ClaimObject, StoreError> {
+) -> Result<Claim, StoreError> {
     customers::register(conn, mode, phone, JoinedBy::TransferClaim, now_ms)?;
     let entity_of = &waiting[0];
     for currency in CURRENCIES {
@@ -140,7 +140,7 @@ fn onboard_and_credit(
             Ok(WalletBalance { currency: *currency, balance: crate::domain::wallets::balance_minor(conn, &wallet)? })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(ClaimObject {
+    Ok(Claim {
         object: ObjectType::Claim,
         id: claim_id,
         customer: Claimant { phone: phone.to_string(), joined_by, registered_at_ms },

@@ -166,7 +166,7 @@ pub struct Transfer {
     pub recipient: Recipient,
     pub description: Option<String>,
     /// Until when a recipient not yet on Soxara may claim it.
-    pub claim: Option<Claim>,
+    pub claim: Option<ClaimWindow>,
     pub return_reason: Option<ReturnReason>,
     pub entity: Entity,
     pub livemode: bool,
@@ -185,8 +185,9 @@ pub struct Recipient {
     pub registered: bool,
 }
 
+/// Until when a transfer's recipient may claim it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Claim {
+pub struct ClaimWindow {
     pub expires_at: String,
 }
 
@@ -226,7 +227,7 @@ pub struct TopUp {
 
 /// What a successful claim answers.
 #[derive(Debug, Clone, Serialize)]
-pub struct ClaimObject {
+pub struct Claim {
     pub(super) object: ObjectType,
     pub id: String,
     pub customer: Claimant,

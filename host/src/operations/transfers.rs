@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::context::Context;
 use super::idempotency::{self, KeyedRequest, Reply, StoredResponse};
-use super::objects::{Claim, Recipient, Transfer};
+use super::objects::{ClaimWindow, Recipient, Transfer};
 use crate::domain::customers;
 use crate::domain::wallets::Wallets;
 use crate::domain::webhooks::{self, EventType};
@@ -367,7 +367,7 @@ impl TransferRow {
                 registered: customers::is_registered(conn, self.tenant.mode, &self.phone)?,
             },
             description: self.description.clone(),
-            claim: self.claim_expires_at_ms.map(|at| Claim { expires_at: rfc3339(at) }),
+            claim: self.claim_expires_at_ms.map(|at| ClaimWindow { expires_at: rfc3339(at) }),
             return_reason: self.return_reason,
             entity: self.entity.clone(),
             livemode: self.tenant.mode.is_live(),

@@ -2,6 +2,8 @@
 //! under limits. A plugin that traps, loops or exhausts its memory fails only
 //! the call it was in: every call gets a fresh store and instance, and a
 //! trapped instance is dropped, never reused.
+//!
+//! May call: `values`, `config`, `metrics`; never the database.
 
 mod bindings;
 #[cfg(feature = "compiled-in-simulator")]
