@@ -7,7 +7,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::customers::CustomerPhone;
-use crate::ledger::{self, Account, AccountKind};
+use crate::ledger::{self, Account, AccountKind, EntryKind, Posting};
 use crate::store::StoreError;
 use crate::values::entity::Entity;
 use crate::values::error::ApiError;
@@ -78,6 +78,55 @@ pub fn require_funds(conn: &Connection, wallet: &Account, needed: u64) -> Result
             needed,
         }))
     }
+}
+
+/// Moves `amount_minor` of `wallet` into its hold for `transaction_id`,
+/// refusing (and so undoing the whole write) when the wallet holds too
+/// little. The held money stays the customer's until what it was held for
+/// completes (it is spent from the hold) or ends otherwise ([`release`]).
+pub fn hold(
+    conn: &Connection,
+    wallet: &Account,
+    amount_minor: u64,
+    transaction_id: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    require_funds(conn, wallet, amount_minor)?;
+    move_between(conn, wallet, &hold_of(wallet), amount_minor, EntryKind::Hold, transaction_id, now_ms)
+}
+
+/// Gives money held for `transaction_id` back to `wallet`.
+pub fn release(
+    conn: &Connection,
+    wallet: &Account,
+    amount_minor: u64,
+    transaction_id: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    move_between(conn, &hold_of(wallet), wallet, amount_minor, EntryKind::Release, transaction_id, now_ms)
+}
+
+/// Where money held from `wallet` waits.
+pub fn hold_of(wallet: &Account) -> Account {
+    Account { kind: AccountKind::WalletHold, ..wallet.clone() }
+}
+
+fn move_between(
+    conn: &Connection,
+    from: &Account,
+    to: &Account,
+    amount_minor: u64,
+    kind: EntryKind,
+    transaction_id: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let amount = i64::try_from(amount_minor)
+        .map_err(|_| StoreError::Invariant(format!("{amount_minor} does not fit a ledger amount")))?;
+    let postings = [
+        Posting { account: from.clone(), amount_minor: amount },
+        Posting { account: to.clone(), amount_minor: -amount },
+    ];
+    ledger::post(conn, from.mode, kind, transaction_id, &postings, now_ms).map(drop)
 }
 
 /// The wallet object.

@@ -27,11 +27,12 @@ use rusqlite::Connection;
 use super::checks::{self, DueCheck, Schedule};
 use super::context::Context;
 use super::idempotency::{self, StoredResponse};
-use crate::plugins::{Failure, LoadedRail, PluginError, RailOutcome, TransactionStatus};
+use crate::plugins::{Failure, LoadedRail, Money, PluginError, RailOutcome, TransactionStatus};
 use crate::store::{StoreError, TenantRecord};
 use crate::values::error::ApiError;
 pub use crate::values::failure::FailureReason;
 use crate::values::mode::Tenant;
+use crate::values::money::Currency;
 use crate::values::status::TransactionKind;
 
 /// What a rail said (its outcome, or a refusal as a value), or why it said
@@ -107,6 +108,17 @@ impl<S> RailWork<S> {
             completed_at_ms: None,
         }
     }
+
+    /// When it was created, as a rail is told it.
+    pub fn created_at_for_rail(&self) -> u64 {
+        u64::try_from(self.created_at_ms).unwrap_or(0)
+    }
+}
+
+/// An operation's amount as a rail is asked to move it.
+pub fn rail_money(amount_minor: i64, currency: Currency) -> Result<Money, String> {
+    let amount = u64::try_from(amount_minor).map_err(|_| format!("a negative amount ({amount_minor})"))?;
+    Ok(Money { amount, currency: currency.code.to_string() })
 }
 
 /// A money movement a rail carries out. Its module owns its table and

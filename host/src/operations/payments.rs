@@ -17,7 +17,7 @@ use crate::domain::customers::{self, CustomerPhone};
 use crate::domain::wallets;
 use crate::domain::webhooks::{self, EventType};
 use crate::ledger::{self, Account, AccountKind, EntryKind, PLATFORM_OWNER, Posting};
-use crate::plugins::{CollectRequest, LoadedRail, Money, PluginError, TransactionStatus};
+use crate::plugins::{CollectRequest, LoadedRail, PluginError, TransactionStatus};
 use crate::store::{StoreError, TenantRecord};
 use crate::values::entity::Entity;
 use crate::values::error::ApiError;
@@ -317,12 +317,11 @@ impl PaymentRow {
     /// whole claim) when the wallet holds too little.
     fn hold_wallet_funds(&self, conn: &Connection, now_ms: i64) -> Result<(), StoreError> {
         let wallet = self.customer_account(AccountKind::CustomerWallet)?;
-        wallets::require_funds(conn, &wallet, u64::try_from(self.amount_minor).expect("stored amounts are positive"))?;
-        let postings = [
-            Posting { account: wallet, amount_minor: self.amount_minor },
-            Posting { account: self.customer_account(AccountKind::WalletHold)?, amount_minor: -self.amount_minor },
-        ];
-        ledger::post(conn, self.work.tenant.mode, EntryKind::Hold, &self.work.id, &postings, now_ms).map(drop)
+        wallets::hold(conn, &wallet, self.amount_unsigned(), &self.work.id, now_ms)
+    }
+
+    fn amount_unsigned(&self) -> u64 {
+        u64::try_from(self.amount_minor).expect("stored amounts are positive")
     }
 
     /// `sign` 1, money in: the source (the rail, or the customer's held
@@ -437,15 +436,12 @@ impl RailOperation for PaymentRow {
     fn rail_request(&self) -> Result<CollectRequest, String> {
         Ok(CollectRequest {
             payment_id: self.work.id.clone(),
-            money: Money {
-                amount: u64::try_from(self.amount_minor).map_err(|_| "a negative amount".to_string())?,
-                currency: self.currency.code.to_string(),
-            },
+            money: lifecycle::rail_money(self.amount_minor, self.currency)?,
             method: self.method.into(),
             customer_phone: self.customer_phone.clone(),
             card: self.rail_instrument.clone(),
             description: self.description.clone(),
-            created_at_ms: u64::try_from(self.work.created_at_ms).unwrap_or(0),
+            created_at_ms: self.work.created_at_for_rail(),
         })
     }
 
@@ -486,17 +482,8 @@ impl RailOperation for PaymentRow {
             }
             PaymentStatus::Failed | PaymentStatus::Cancelled => {
                 if self.method == Method::Wallet {
-                    let postings = [
-                        Posting {
-                            account: self.customer_account(AccountKind::WalletHold)?,
-                            amount_minor: self.amount_minor,
-                        },
-                        Posting {
-                            account: self.customer_account(AccountKind::CustomerWallet)?,
-                            amount_minor: -self.amount_minor,
-                        },
-                    ];
-                    ledger::post(conn, mode, EntryKind::Release, &id, &postings, now_ms)?;
+                    let wallet = self.customer_account(AccountKind::CustomerWallet)?;
+                    wallets::release(conn, &wallet, self.amount_unsigned(), &id, now_ms)?;
                 }
                 match self.work.status {
                     PaymentStatus::Failed => &[EventType::PaymentFailed, EventType::TransactionFailed],

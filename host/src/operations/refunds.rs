@@ -20,7 +20,7 @@ use super::payments::PaymentRow;
 use crate::domain::customers;
 use crate::domain::webhooks::{self, EventType};
 use crate::ledger::{self, AccountKind, EntryKind, Posting};
-use crate::plugins::{LoadedRail, Money, PluginError, RefundRequest, TransactionStatus};
+use crate::plugins::{LoadedRail, PluginError, RefundRequest, TransactionStatus};
 use crate::store::{StoreError, TenantRecord};
 use crate::values::error::ApiError;
 use crate::values::method::Method;
@@ -236,12 +236,9 @@ impl RailOperation for RefundRow {
             refund_id: self.work.id.clone(),
             payment_id: self.payment.work.id.clone(),
             provider_reference: self.payment.work.provider_reference.clone(),
-            money: Money {
-                amount: u64::try_from(self.amount_minor).map_err(|_| "a negative amount".to_string())?,
-                currency: self.currency.code.to_string(),
-            },
+            money: lifecycle::rail_money(self.amount_minor, self.currency)?,
             customer_phone: self.payment.customer_phone.clone(),
-            created_at_ms: u64::try_from(self.work.created_at_ms).unwrap_or(0),
+            created_at_ms: self.work.created_at_for_rail(),
         })
     }
 

@@ -18,11 +18,11 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::checks::{self, Schedule};
-use super::lifecycle::{FailureReason, RailAnswer, RailOperation, RailWork};
+use super::lifecycle::{self, FailureReason, RailAnswer, RailOperation, RailWork};
 use super::objects::{PayoutTo, ReportLine, Settlement, SettlementReport};
 use crate::domain::webhooks::{self, EventType};
 use crate::ledger::{self, Account, AccountKind, EntryKind, Posting, Settleable};
-use crate::plugins::{LoadedRail, Money, PayoutRequest, TransactionStatus};
+use crate::plugins::{LoadedRail, PayoutRequest, TransactionStatus};
 use crate::store::{StoreError, TenantRecord};
 use crate::values::entity::Entity;
 use crate::values::method::Method;
@@ -248,12 +248,9 @@ impl RailOperation for SettlementRow {
     fn rail_request(&self) -> Result<PayoutRequest, String> {
         Ok(PayoutRequest {
             payout_id: self.work.id.clone(),
-            money: Money {
-                amount: u64::try_from(self.amount_minor).map_err(|_| "a negative amount".to_string())?,
-                currency: self.currency.code.to_string(),
-            },
+            money: lifecycle::rail_money(self.amount_minor, self.currency)?,
             destination: self.payout.destination.clone(),
-            created_at_ms: u64::try_from(self.work.created_at_ms).unwrap_or(0),
+            created_at_ms: self.work.created_at_for_rail(),
         })
     }
 
