@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-use serde_json::Value;
+use serde_json::{Value, json};
 use soxara::app::{Config, RunningApp};
 use soxara::config::FileConfig;
 use soxara::domain::keys::KeyKind;
@@ -269,18 +269,82 @@ impl TestApp {
     }
 
     /// A customer's wallet balance in one currency.
+    /// A customer's balance in one currency, as this gateway's sandbox
+    /// merchant sees it (asking the customer for wallet access first if it
+    /// has none).
     pub async fn wallet_balance(&self, phone: &str, currency: &str) -> i64 {
-        let answer = self.get(&self.key, &format!("/v1/customers/{phone}/wallets")).await;
+        let path = format!("/v1/customers/{phone}/wallets");
+        let mut answer = self.get(&self.key, &path).await;
+        if answer.status == 404 {
+            self.grant_wallet_access(&self.key, phone).await;
+            answer = self.get(&self.key, &path).await;
+        }
         assert_eq!(answer.status, 200, "{:?}", answer.body);
         let wallets = answer.body["data"].as_array().expect("a list of wallets");
         let wallet = wallets.iter().find(|w| w["currency"] == currency).expect("a wallet per currency");
         wallet["balance"].as_i64().expect("an integer balance")
     }
 
+    /// Asks `phone` for wallet access on behalf of `key`'s merchant and
+    /// approves it with the code the sandbox messenger sent.
+    pub async fn grant_wallet_access(&self, key: &str, phone: &str) {
+        let asked = self.post(key, &format!("/v1/customers/{phone}/wallet-access"), &new_key(), &json!({})).await;
+        assert_eq!(asked.status, 201, "{:?}", asked.body);
+        let approved = self.approve(key, asked.body["id"].as_str().expect("an approval id")).await;
+        assert_eq!(approved.body["status"], "approved", "{:?}", approved.body);
+    }
+
+    /// The code the sandbox messenger sent for approval `approval_id`
+    /// (the test messages of `key`'s merchant).
+    pub async fn approval_code(&self, key: &str, approval_id: &str) -> String {
+        let messages = self.get(key, "/v1/test/messages").await;
+        let message = messages.body["data"]
+            .as_array()
+            .expect("a list of messages")
+            .iter()
+            .find(|m| m["approval"] == approval_id)
+            .unwrap_or_else(|| panic!("no message for approval {approval_id}: {:?}", messages.body))
+            .clone();
+        let text = message["text"].as_str().expect("test messages keep their text");
+        text.split_whitespace()
+            .map(|word| word.trim_matches(|c: char| !c.is_ascii_digit()))
+            .find(|word| word.len() == 6 && word.bytes().all(|b| b.is_ascii_digit()))
+            .unwrap_or_else(|| panic!("no code in {text:?}"))
+            .to_string()
+    }
+
+    /// Approves `approval_id` with the code its customer was sent.
+    pub async fn approve(&self, key: &str, approval_id: &str) -> Answer {
+        let code = self.approval_code(key, approval_id).await;
+        self.post(key, &format!("/v1/approvals/{approval_id}/approve"), &new_key(), &json!({ "code": code })).await
+    }
+
+    /// A payment or swap answer's approval, approved by its customer;
+    /// returns the operation as it then is (`path`: where to read it).
+    pub async fn approve_and_get(&self, key: &str, made: &Answer, path: &str) -> Answer {
+        assert_eq!(made.body["next_action"]["type"], "customer_approval", "{:?}", made.body);
+        let approval = made.body["next_action"]["approval"].as_str().expect("an approval id").to_string();
+        let approved = self.approve(key, &approval).await;
+        assert_eq!(approved.body["status"], "approved", "{:?}", approved.body);
+        self.get(key, &format!("{path}/{}", made.body["id"].as_str().expect("an id"))).await
+    }
+
     /// `soxara verify` on this gateway's database.
     pub fn verify(&self) -> Result<soxara::ledger::LedgerSummary, String> {
         let conn = soxara::store::open_read_only(&self.database).expect("the database opens");
         soxara::operations::verify(&conn)
+    }
+
+    pub async fn delete(&self, key: &str, path: &str) -> Answer {
+        answer(
+            self.client
+                .delete(format!("{}{path}", self.base))
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("the gateway answers"),
+        )
+        .await
     }
 
     pub async fn get(&self, key: &str, path: &str) -> Answer {

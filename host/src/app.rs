@@ -12,10 +12,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::FileConfig;
+use crate::domain::codes::{CodeKey, Codes};
 use crate::domain::messaging::Messengers;
 use crate::domain::wallets::Wallets;
 use crate::http::{ApiSettings, AppState};
-use crate::operations::{Context, rail_operations};
+use crate::operations::{Context, consent, rail_operations};
 use crate::plugins::registry::Registry;
 use crate::plugins::routes::Routes;
 use crate::plugins::{LoadedPlugins, Runtime};
@@ -89,6 +90,10 @@ pub async fn start(config: Config) -> Result<RunningApp> {
 
     config.file.validate()?;
     let entities = config.file.entities()?;
+    let code_key = match &config.file.codes.key_file {
+        Some(path) => CodeKey::load_or_create(path)?,
+        None => CodeKey::load_or_create(&config.database.with_extension("code.key"))?,
+    };
     // Bound before the plugins load: rails are told where their provider's
     // callbacks reach us, which is this address unless `public_url` says.
     // Certificate problems stop the start, before anything listens.
@@ -149,6 +154,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         rails: Arc::new(registry),
         wallets: Wallets::new(entities.wallets().clone()),
         messengers: Arc::new(messengers),
+        codes: Arc::new(Codes { key: code_key, settings: config.file.codes.clone() }),
         checks: config.file.status_checks.clone(),
         transfers: config.file.transfers.clone(),
         claim_codes_due: Arc::default(),
@@ -167,7 +173,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         rate_limiter: Arc::new(crate::http::rate_limit::RateLimiter::new(config.file.rate_limits)),
     };
 
-    let resumed = rail_operations::resume_in_flight(&ops).await?;
+    let resumed = rail_operations::resume_in_flight(&ops).await? + consent::resume_approved(&ops).await?;
     if resumed > 0 {
         tracing::info!(resumed, "operations interrupted by a restart are recorded");
     }

@@ -38,9 +38,15 @@
 //!
 //! [transfers]                 # money sent to phone numbers not yet on Soxara
 //! claim_ttl_ms = 604800000    # unclaimed this long: returned to the sender
-//! code_attempts_max = 5       # wrong claim codes per key and phone, until a new code is sent
 //! messenger_test = "messaging-sandbox"   # messenger plugin (file stem) per mode
 //! messenger_live = "whatsapp"            # none by default: live transfers reach registered customers only
+//!
+//! [codes]                   # one-time codes sent to customers (claims, approvals)
+//! attempts_max = 5            # wrong codes per phone, from anyone, before its codes lock
+//! lockout_ms = 3600000        # how long they stay locked after the last wrong one
+//! approval_ttl_ms = 600000    # how long a customer has to approve a debit or wallet access
+//! key_file = "data/code.key"  # the HMAC key codes are stored under (default: beside the database;
+//!                             # or SOXARA_CODE_KEY, 64 hex digits, for several nodes)
 //!
 //! [entities]                  # the legal entities money moves under (a closed set)
 //! names = ["Phoenix Hub Liberia, Inc.", "Cinrique Inc."]
@@ -97,6 +103,8 @@ pub struct FileConfig {
     pub settlement: SettlementSettings,
     #[serde(default)]
     pub transfers: TransferSettings,
+    #[serde(default)]
+    pub codes: CodeSettings,
     #[serde(default)]
     pub entities: EntitySettings,
     /// Serve the API over TLS from these PEM files.
@@ -173,8 +181,6 @@ impl EntitySettings {
 pub struct TransferSettings {
     #[serde(default = "default_claim_ttl_ms")]
     pub claim_ttl_ms: u64,
-    #[serde(default = "default_code_attempts_max")]
-    pub code_attempts_max: u32,
     /// A claim message that has not gone out after this long (a crash, a
     /// messenger outage) is replaced by a new one with a new code.
     #[serde(default = "default_resend_after_ms")]
@@ -192,10 +198,6 @@ fn default_claim_ttl_ms() -> u64 {
     7 * 24 * 3_600_000
 }
 
-fn default_code_attempts_max() -> u32 {
-    5
-}
-
 fn default_resend_after_ms() -> u64 {
     60_000
 }
@@ -208,10 +210,52 @@ impl Default for TransferSettings {
     fn default() -> TransferSettings {
         TransferSettings {
             claim_ttl_ms: default_claim_ttl_ms(),
-            code_attempts_max: default_code_attempts_max(),
             resend_after_ms: default_resend_after_ms(),
             messenger_test: default_messenger_test(),
             messenger_live: None,
+        }
+    }
+}
+
+/// One-time codes sent to customers (`domain::codes`): claim codes and
+/// approval codes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeSettings {
+    /// Wrong codes for one phone, from anyone, before its codes lock.
+    #[serde(default = "default_code_attempts_max")]
+    pub attempts_max: u32,
+    /// How long a phone's codes stay locked after its last wrong code.
+    #[serde(default = "default_code_lockout_ms")]
+    pub lockout_ms: u64,
+    /// How long a customer has to approve a debit or wallet access.
+    #[serde(default = "default_approval_ttl_ms")]
+    pub approval_ttl_ms: u64,
+    /// The file holding the key codes are hashed under (default: `code.key`
+    /// beside the database); `SOXARA_CODE_KEY` overrides it.
+    #[serde(default)]
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+fn default_code_attempts_max() -> u32 {
+    5
+}
+
+fn default_code_lockout_ms() -> u64 {
+    3_600_000
+}
+
+fn default_approval_ttl_ms() -> u64 {
+    600_000
+}
+
+impl Default for CodeSettings {
+    fn default() -> CodeSettings {
+        CodeSettings {
+            attempts_max: default_code_attempts_max(),
+            lockout_ms: default_code_lockout_ms(),
+            approval_ttl_ms: default_approval_ttl_ms(),
+            key_file: None,
         }
     }
 }
@@ -540,6 +584,7 @@ impl Default for FileConfig {
             rate_limits: RateLimitSettings::default(),
             settlement: SettlementSettings::default(),
             transfers: TransferSettings::default(),
+            codes: CodeSettings::default(),
             entities: EntitySettings::default(),
             tls: None,
             trusted_proxies: Vec::new(),
@@ -615,7 +660,8 @@ impl FileConfig {
         anyhow::ensure!(self.fx.quote_ttl_ms <= FX_QUOTE_TTL_MS_MAX, "fx.quote_ttl_ms must be at most 1 hour");
         anyhow::ensure!(self.plugin_limits.call_ms_max > 0, "plugin_limits.call_ms_max must be positive");
         anyhow::ensure!(self.transfers.claim_ttl_ms > 0, "transfers.claim_ttl_ms must be positive");
-        anyhow::ensure!(self.transfers.code_attempts_max > 0, "transfers.code_attempts_max must be positive");
+        anyhow::ensure!(self.codes.attempts_max > 0, "codes.attempts_max must be positive");
+        anyhow::ensure!(self.codes.approval_ttl_ms > 0, "codes.approval_ttl_ms must be positive");
         if let Some(token) = &self.admin.token {
             anyhow::ensure!(token.len() >= 24, "admin.token must be at least 24 characters");
         }

@@ -37,6 +37,7 @@ async fn the_seed_swap_example_through_the_api() {
     assert_eq!(q["from"], json!({"currency": "USD", "amount": 1234}));
     assert_eq!(q["to"], json!({"currency": "LRD", "amount": 223300}), "rounded down to LRD 1.00");
     assert_eq!(q["platform_amount"], json!({"currency": "LRD", "amount": 54}));
+    assert_eq!(q["rounding_amount"], json!({"currency": "LRD", "amount": 54}), "all of it rounding: no spread here");
     assert_eq!(q["rate"]["decimal"], "181.000000");
     let created =
         time::OffsetDateTime::parse(q["created_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339)
@@ -49,7 +50,10 @@ async fn the_seed_swap_example_through_the_api() {
     let body = json!({"quote_id": q["id"], "customer": {"phone": ALICE}});
     let swap = app.post(&app.key, "/v1/fx/swaps", &new_key(), &body).await;
     assert_eq!(swap.status, 201, "{:?}", swap.body);
-    assert_eq!(swap.body["to"]["amount"], 223_300);
+    assert_eq!((swap.body["status"].as_str(), swap.body["to"]["amount"].as_i64()), (Some("processing"), Some(223_300)));
+    assert_eq!(app.wallet_balance(ALICE, "USD").await, 1_234, "nothing moves before the customer approves");
+    let swapped = app.approve_and_get(&app.key, &swap, "/v1/transactions").await;
+    assert_eq!(swapped.body["status"], "completed", "{:?}", swapped.body);
     assert_eq!(app.wallet_balance(ALICE, "USD").await, 0);
     assert_eq!(app.wallet_balance(ALICE, "LRD").await, 223_300);
     let fx_revenue = app
@@ -94,12 +98,13 @@ async fn a_quote_executes_at_most_once() {
     assert_eq!(replay.headers["idempotency-replayed"], "true");
     assert_eq!(replay.body, first.body, "a replay returns the same swap");
     let again = app.post(&app.key, "/v1/fx/swaps", &new_key(), &body).await;
-    assert_eq!((again.status.as_u16(), again.code()), (409, "QUOTE_ALREADY_USED"));
+    assert_eq!((again.status.as_u16(), again.code()), (409, "QUOTE_ALREADY_USED"), "the waiting swap holds it");
+    app.approve_and_get(&app.key, &first, "/v1/transactions").await;
     assert_eq!(app.wallet_balance(ALICE, "USD").await, 4_000);
     assert_eq!(app.wallet_balance(ALICE, "LRD").await, 181_000);
     let found = app.get(&app.key, &format!("/v1/transactions/{idem}")).await;
     assert_eq!(found.status, 200, "a swap is found by its idempotency key");
-    assert_eq!(found.body, first.body);
+    assert_eq!((&found.body["id"], found.body["status"].as_str()), (&first.body["id"], Some("completed")));
 
     let unknown = json!({"quote_id": "quote_nope", "customer": {"phone": ALICE}});
     assert_eq!(app.post(&app.key, "/v1/fx/swaps", &new_key(), &unknown).await.code(), "RESOURCE_NOT_FOUND");
@@ -110,17 +115,40 @@ async fn a_quote_executes_at_most_once() {
 }
 
 #[tokio::test]
-async fn a_swap_needs_the_money() {
+async fn a_swap_the_wallet_cannot_cover_fails_when_approved_with_nothing_moved_and_no_balance_told() {
     let app = spawn_app().await;
     app.top_up(ALICE, 999, "USD").await;
+    let entries = app.count("SELECT COUNT(*) FROM journal_entries").await;
     let quote = app.get(&app.key, &quote_path("USD", "LRD", 1_000)).await;
     let body = json!({"quote_id": quote.body["id"], "customer": {"phone": ALICE}});
     let swap = app.post(&app.key, "/v1/fx/swaps", &new_key(), &body).await;
-    assert_eq!((swap.status.as_u16(), swap.code()), (402, "INSUFFICIENT_FUNDS"));
+    assert_eq!(swap.status, 201, "the merchant learns nothing of the wallet before the customer approves");
+    let failed = app.approve_and_get(&app.key, &swap, "/v1/transactions").await;
+    assert_eq!(
+        (failed.body["status"].as_str(), failed.body["failure"]["code"].as_str()),
+        (Some("failed"), Some("INSUFFICIENT_FUNDS")),
+        "{:?}",
+        failed.body
+    );
+    assert!(!failed.body.to_string().contains("999"), "no balance in the answer: {:?}", failed.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM journal_entries").await, entries, "nothing posted");
+    assert_eq!(app.wallet_balance(ALICE, "USD").await, 999);
     assert_eq!(app.wallet_balance(ALICE, "LRD").await, 0);
-    // The quote was not used up by the refusal.
-    app.top_up(ALICE, 1, "USD").await;
-    assert_eq!(app.post(&app.key, "/v1/fx/swaps", &new_key(), &body).await.status, 201);
+}
+
+#[tokio::test]
+async fn a_tiny_swap_that_rounding_would_eat_is_refused_with_the_smallest_fair_amount() {
+    let app = spawn_app().await;
+    // 1 cent is LRD 1.81; paid out in whole LRD it would lose 45% to rounding.
+    let cent = app.get(&app.key, &quote_path("USD", "LRD", 1)).await;
+    assert_eq!((cent.status.as_u16(), cent.code()), (400, "VALIDATION_ERROR"), "{:?}", cent.body);
+    let why = cent.body["error"]["fields"][0]["message"].as_str().unwrap();
+    assert!(why.contains("more than 1%") && why.contains("USD 0.56"), "{why}");
+    let fair = app.get(&app.key, &quote_path("USD", "LRD", 56)).await;
+    assert_eq!(fair.status, 200, "{:?}", fair.body);
+    let (to, rounding) =
+        (fair.body["to"]["amount"].as_i64().unwrap(), fair.body["rounding_amount"]["amount"].as_i64().unwrap());
+    assert!(rounding * 100 <= to, "rounding keeps at most 1% of what the customer gets: {:?}", fair.body);
 }
 
 #[tokio::test]

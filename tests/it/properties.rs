@@ -56,6 +56,9 @@ async fn run(ops: Vec<Op>) {
     let mut model: HashMap<(usize, usize), i64> = HashMap::new();
     let mut last: Option<LastWrite> = None;
     for op in ops {
+        // Wallet debits wait for the customer's approval: whether the
+        // wallet covers them then (`Some`), or no approval (`None`).
+        let mut covered = None;
         let (path, body) = match op {
             Op::ReplayLast => {
                 if let Some(write) = &last {
@@ -77,13 +80,9 @@ async fn run(ops: Vec<Op>) {
                                   "customer": {"phone": PHONES[customer]}});
                 if wallet {
                     let balance = model.entry((customer, currency)).or_default();
-                    if *balance < amount {
-                        let refused = app.post(&app.key, "/v1/payments", &new_key(), &body).await;
-                        assert_eq!(refused.code(), "INSUFFICIENT_FUNDS");
-                        continue;
-                    }
+                    covered = Some(*balance >= amount);
                     // Refunded payments give the money back; the others keep it.
-                    if customer != 1 {
+                    if *balance >= amount && customer != 1 {
                         *balance -= amount;
                     }
                 }
@@ -98,19 +97,23 @@ async fn run(ops: Vec<Op>) {
                 }
                 assert_eq!(quote.status, 200, "{:?}", quote.body);
                 let body = json!({"quote_id": quote.body["id"], "customer": {"phone": PHONES[customer]}});
-                if *model.entry((customer, from)).or_default() < amount {
-                    let refused = app.post(&app.key, "/v1/fx/swaps", &new_key(), &body).await;
-                    assert_eq!(refused.code(), "INSUFFICIENT_FUNDS");
-                    continue;
+                covered = Some(*model.entry((customer, from)).or_default() >= amount);
+                if covered == Some(true) {
+                    *model.entry((customer, from)).or_default() -= amount;
+                    *model.entry((customer, to)).or_default() += quote.body["to"]["amount"].as_i64().unwrap();
                 }
-                *model.entry((customer, from)).or_default() -= amount;
-                *model.entry((customer, to)).or_default() += quote.body["to"]["amount"].as_i64().unwrap();
                 ("/v1/fx/swaps".to_string(), body)
             }
         };
         let key = new_key();
         let answer = app.post(&app.key, &path, &key, &body).await;
         assert_eq!(answer.status, 201, "{path} {body}: {:?}", answer.body);
+        if let Some(covered) = covered {
+            let read = if path == "/v1/payments" { "/v1/payments" } else { "/v1/transactions" };
+            let decided = app.approve_and_get(&app.key, &answer, read).await;
+            let failure = decided.body["failure"]["code"].as_str();
+            assert_eq!(failure == Some("INSUFFICIENT_FUNDS"), !covered, "{path} {body}: {:?}", decided.body);
+        }
         last = Some(LastWrite { path, key, body, answer: answer.body });
     }
     for (customer, phone) in PHONES.iter().enumerate() {

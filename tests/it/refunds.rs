@@ -104,7 +104,8 @@ async fn a_wallet_payment_is_refunded_into_the_wallet() {
     let phone = "+231770004444";
     app.top_up(phone, 2_000, "USD").await;
     let body = json!({ "amount": 1_500, "currency": "USD", "method": "wallet", "customer": { "phone": phone } });
-    let paid = app.pay(&app.key, Some(&new_key()), &body.to_string()).await;
+    let made = app.pay(&app.key, Some(&new_key()), &body.to_string()).await;
+    let paid = app.approve_and_get(&app.key, &made, "/v1/payments").await;
     assert_eq!(paid.body["status"], "completed", "{:?}", paid.body);
     assert_eq!(app.wallet_balance(phone, "USD").await, 500);
     let payment_id = paid.body["id"].as_str().unwrap();

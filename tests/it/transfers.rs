@@ -5,7 +5,7 @@
 //! unreachable numbers send the money back to the merchant.
 
 use serde_json::{Value, json};
-use soxara::config::{FileConfig, TransferSettings};
+use soxara::config::{CodeSettings, FileConfig, TransferSettings};
 use soxara::domain::keys::KeyKind;
 use soxara::values::mode::Mode;
 use soxara_tests::{Answer, TestApp, momo, new_key, spawn_app, spawn_app_with, spawn_app_with_live_key, wait_for};
@@ -46,7 +46,13 @@ async fn message_to(app: &TestApp, phone: &str) -> Value {
     wait_for("the claim message", || async {
         let list = app.get(&app.key, &format!("/v1/test/messages?phone=%2B{}", &phone[1..])).await;
         assert_eq!(list.status, 200, "{:?}", list.body);
-        list.body["data"].as_array().unwrap().first().filter(|m| m["status"] != "sending").cloned()
+        list.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["transfer"].is_string())
+            .filter(|m| m["status"] != "sending")
+            .cloned()
     })
     .await
 }
@@ -90,7 +96,8 @@ async fn a_registered_recipient_is_credited_at_once() {
     let replay = app.post(&app.key, "/v1/transfers", &idempotency_key, &body).await;
     assert_eq!((replay.status.as_u16(), &replay.body["id"]), (201, &sent.body["id"]));
     assert_eq!(app.wallet_balance(recipient, "USD").await, 2_600, "a replay moves nothing");
-    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 0, "a registered recipient needs no code");
+    let claim_messages = app.count("SELECT COUNT(*) FROM messages WHERE transfer_id IS NOT NULL").await;
+    assert_eq!(claim_messages, 0, "a registered recipient needs no code");
 
     // Readable as a transfer and as a transaction; by nobody else.
     assert_eq!(transfer_status(&app, id).await["amount"], 2_500);
@@ -113,7 +120,6 @@ async fn a_new_recipient_claims_with_the_code_and_joins_with_usd_and_lrd_wallets
     assert!(sent.body["claim"]["expires_at"].is_string(), "{:?}", sent.body);
     let id = sent.body["id"].as_str().unwrap().to_string();
     assert_eq!(pending_usd(&app, &app.key).await, net - 3_050, "the money left the merchant's balance");
-    assert_eq!(app.wallet_balance(recipient, "USD").await, 0, "and is not the recipient's yet");
 
     let message = message_to(&app, recipient).await;
     assert_eq!(message["status"], "sent", "{message}");
@@ -128,16 +134,17 @@ async fn a_new_recipient_claims_with_the_code_and_joins_with_usd_and_lrd_wallets
     }
     let code = code_in(&message);
 
-    // A wrong code counts; a public key may claim (a claim page, a chat bot).
+    // Public keys cannot claim (they live in client apps); a wrong code counts.
     let public_key = app.create_key(&app.merchant_id, Mode::Test, KeyKind::Public).await;
+    assert_eq!(claim(&app, &public_key, recipient, &code).await.code(), "SECRET_KEY_REQUIRED");
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let refused = claim(&app, &public_key, recipient, wrong).await;
+    let refused = claim(&app, &app.key, recipient, wrong).await;
     assert_eq!((refused.status.as_u16(), refused.code()), (422, "CLAIM_CODE_INVALID"), "{:?}", refused.body);
-    assert!(refused.body["error"]["message"].as_str().unwrap().contains("try 4 more times"), "{:?}", refused.body);
-    let malformed = claim(&app, &public_key, recipient, "12ab").await;
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains(" 4 more"), "{:?}", refused.body);
+    let malformed = claim(&app, &app.key, recipient, "12ab").await;
     assert_eq!(malformed.body["error"]["fields"][0]["field"], "code", "{:?}", malformed.body);
 
-    let claimed = claim(&app, &public_key, recipient, &code).await;
+    let claimed = claim(&app, &app.key, recipient, &code).await;
     assert_eq!(claimed.status, 200, "{:?}", claimed.body);
     assert_eq!(claimed.body["customer"]["joined_by"], "transfer_claim");
     assert_eq!(claimed.body["transfers"], json!([{ "id": id, "amount": 3_050, "currency": "USD" }]));
@@ -152,7 +159,7 @@ async fn a_new_recipient_claims_with_the_code_and_joins_with_usd_and_lrd_wallets
 
     // The code is spent; the recipient is on Soxara now, so the next
     // transfer is credited at once.
-    assert_eq!(claim(&app, &public_key, recipient, &code).await.code(), "CLAIM_NOT_FOUND");
+    assert_eq!(claim(&app, &app.key, recipient, &code).await.code(), "CLAIM_CODE_INVALID");
     let next = transfer(&app, &app.key, recipient, 1_000).await;
     assert_eq!(next.body["status"], "completed", "{:?}", next.body);
     assert_eq!(app.wallet_balance(recipient, "USD").await, 4_050);
@@ -188,12 +195,21 @@ async fn one_claim_credits_every_transfer_waiting_for_the_number() {
     let recipient = "+231880002222";
 
     let first = transfer(&app, &app.key, recipient, 1_000).await.body["id"].as_str().unwrap().to_string();
-    let code = code_in(&message_to(&app, recipient).await);
+    let first_code = code_in(&message_to(&app, recipient).await);
     let second = transfer(&app, &other_key, recipient, 2_000).await;
     assert_eq!(second.body["status"], "pending_claim", "{:?}", second.body);
-    // The other merchant's message is not in this merchant's outbox.
+    // The other merchant's message is not in this merchant's outbox; its
+    // code replaces the first (one code per phone).
     let ours = app.get(&app.key, "/v1/test/messages").await;
     assert_eq!(ours.body["data"].as_array().unwrap().len(), 1, "{:?}", ours.body);
+    let code = wait_for("the second claim message", || async {
+        let theirs = app.get(&other_key, "/v1/test/messages").await;
+        theirs.body["data"].as_array().unwrap().first().filter(|m| m["status"] == "sent").map(code_in)
+    })
+    .await;
+    if code != first_code {
+        assert_eq!(claim(&app, &app.key, recipient, &first_code).await.code(), "CLAIM_CODE_INVALID");
+    }
 
     let claimed = claim(&app, &app.key, recipient, &code).await;
     assert_eq!(claimed.status, 200, "{:?}", claimed.body);
@@ -232,40 +248,54 @@ async fn unclaimed_money_goes_back_to_the_sender_when_the_claim_period_ends() {
     assert!(returned["returned_at"].is_string());
     assert_eq!(pending_usd(&app, &app.key).await, net, "the merchant has its money back");
     assert_eq!(events(&app, "transfer.returned", &id).await, 1);
-    assert_eq!(claim(&app, &app.key, recipient, &code).await.code(), "CLAIM_NOT_FOUND");
+    assert_eq!(claim(&app, &app.key, recipient, &code).await.code(), "CLAIM_CODE_INVALID");
     assert_eq!(app.wallet_balance(recipient, "USD").await, 0);
     app.verify().expect("the ledger balances");
 }
 
 #[tokio::test]
-async fn a_key_that_guesses_too_often_is_locked_out_and_the_money_keeps_waiting() {
-    let transfers = TransferSettings { code_attempts_max: 2, ..TransferSettings::default() };
-    let app = spawn_app_with(FileConfig { transfers, ..FileConfig::default() }).await;
+async fn wrong_codes_lock_the_phone_for_every_key_a_new_code_does_not_unlock_it_and_the_money_keeps_waiting() {
+    let codes = CodeSettings { attempts_max: 2, ..CodeSettings::default() };
+    let app = spawn_app_with(FileConfig { codes: codes.clone(), ..FileConfig::default() }).await;
     let net = collect(&app, 10_000).await;
     let recipient = "+231880004444";
     let id = transfer(&app, &app.key, recipient, 1_500).await.body["id"].as_str().unwrap().to_string();
     let code = code_in(&message_to(&app, recipient).await);
     let wrong = if code == "123456" { "654321" } else { "123456" };
 
-    // Another merchant guesses: its key is locked out, nothing else changes.
+    // Another merchant guesses: the recipient's phone is locked for everyone.
     let (_, guesser) = app.create_merchant("Guessing Shop").await;
     let idempotency_key = new_key();
     let body = json!({ "phone": recipient, "code": wrong });
     let first = app.post(&guesser, "/v1/claims", &idempotency_key, &body).await;
-    assert!(first.body["error"]["message"].as_str().unwrap().contains("try 1 more times"), "{:?}", first.body);
+    assert!(first.body["error"]["message"].as_str().unwrap().contains(" 1 more"), "{:?}", first.body);
     let replay = app.post(&guesser, "/v1/claims", &idempotency_key, &body).await;
     assert_eq!(replay.body, first.body, "a replayed wrong code is not a second attempt");
     assert_eq!(claim(&app, &guesser, recipient, wrong).await.code(), "CLAIM_CODE_INVALID");
-    let locked = claim(&app, &guesser, recipient, &code).await;
-    assert_eq!((locked.status.as_u16(), locked.code()), (429, "CLAIM_ATTEMPTS_EXCEEDED"), "even the right code");
-    assert_eq!(transfer_status(&app, &id).await["status"], "pending_claim", "the money keeps waiting");
-    assert_eq!(pending_usd(&app, &app.key).await, net - 1_500);
+    for key in [&guesser, &app.key] {
+        let locked = claim(&app, key, recipient, &code).await;
+        assert_eq!((locked.status.as_u16(), locked.code()), (429, "CODE_ATTEMPTS_EXCEEDED"), "even the right code");
+    }
 
-    // The recipient's own claim (another key) still works.
-    let claimed = claim(&app, &app.key, recipient, &code).await;
+    // A second transfer sends a new code (one per phone): it does not unlock.
+    let second = transfer(&app, &app.key, recipient, 500).await.body["id"].as_str().unwrap().to_string();
+    let newest = wait_for("the second claim code", || async {
+        let messages = app.get(&app.key, &format!("/v1/test/messages?phone=%2B{}", &recipient[1..])).await;
+        messages.body["data"].as_array().and_then(|all| all.iter().find(|m| m["transfer"] == second.as_str()).cloned())
+    })
+    .await;
+    let new_code = code_in(&newest);
+    assert_eq!(claim(&app, &app.key, recipient, &new_code).await.code(), "CODE_ATTEMPTS_EXCEEDED");
+    assert_eq!(transfer_status(&app, &id).await["status"], "pending_claim", "the money keeps waiting");
+    assert_eq!(pending_usd(&app, &app.key).await, net - 2_000);
+
+    // After the lockout the recipient claims both with the newest code.
+    app.advance_clock(codes.lockout_ms);
+    let claimed = claim(&app, &app.key, recipient, &new_code).await;
     assert_eq!(claimed.status, 200, "{:?}", claimed.body);
+    assert_eq!(claimed.body["transfers"].as_array().map(Vec::len), Some(2));
     assert_eq!(transfer_status(&app, &id).await["status"], "completed");
-    assert_eq!(app.count("SELECT COUNT(*) FROM claim_attempts").await, 0, "a claim forgets the guesses");
+    assert_eq!(app.count("SELECT COUNT(*) FROM code_failures").await, 0, "a claim forgets the guesses");
     app.verify().expect("the ledger balances");
 }
 

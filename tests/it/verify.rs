@@ -10,12 +10,14 @@ async fn busy_app() -> TestApp {
     let app = spawn_app().await;
     app.top_up(ALICE, 10_000, "USD").await;
     let wallet = json!({"amount": 1_000, "currency": "USD", "method": "wallet", "customer": {"phone": ALICE}});
-    assert_eq!(app.pay(&app.key, Some(&new_key()), &wallet.to_string()).await.status, 201);
+    let paid = app.pay(&app.key, Some(&new_key()), &wallet.to_string()).await;
+    assert_eq!(app.approve_and_get(&app.key, &paid, "/v1/payments").await.body["status"], "completed");
     let momo = soxara_tests::momo(5_000, "LRD", "+231770000000");
     assert_eq!(app.pay(&app.key, Some(&new_key()), &momo).await.status, 201);
     let quote = app.get(&app.key, "/v1/fx/quote?from=USD&to=LRD&amount=1234").await;
     let swap = json!({"quote_id": quote.body["id"], "customer": {"phone": ALICE}});
-    assert_eq!(app.post(&app.key, "/v1/fx/swaps", &new_key(), &swap).await.status, 201);
+    let swapped = app.post(&app.key, "/v1/fx/swaps", &new_key(), &swap).await;
+    assert_eq!(app.approve_and_get(&app.key, &swapped, "/v1/transactions").await.body["status"], "completed");
     app
 }
 

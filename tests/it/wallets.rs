@@ -57,8 +57,9 @@ async fn top_ups_are_sandbox_only_and_validated() {
 async fn a_wallet_payment_debits_the_wallet() {
     let app = spawn_app().await;
     app.top_up(ALICE, 5_000, "USD").await;
-    let paid = app.pay(&app.key, Some(&new_key()), &wallet_payment(1_200, "USD", ALICE)).await;
-    assert_eq!(paid.status, 201, "{:?}", paid.body);
+    let made = app.pay(&app.key, Some(&new_key()), &wallet_payment(1_200, "USD", ALICE)).await;
+    assert_eq!((made.status.as_u16(), made.body["status"].as_str()), (201, Some("processing")), "{:?}", made.body);
+    let paid = app.approve_and_get(&app.key, &made, "/v1/payments").await;
     assert_eq!(paid.body["status"], "completed");
     assert_eq!(app.wallet_balance(ALICE, "USD").await, 3_800);
     let merchant_owed = app
@@ -73,23 +74,27 @@ async fn a_wallet_payment_debits_the_wallet() {
 }
 
 #[tokio::test]
-async fn not_enough_money_posts_nothing_and_the_key_stays_free() {
+async fn not_enough_money_fails_the_approved_payment_with_nothing_moved_and_no_balance_told() {
     let app = spawn_app().await;
     app.top_up(ALICE, 1_000, "USD").await;
-    let entries_before = app.count("SELECT COUNT(*) FROM journal_entries").await;
-    let idem = new_key();
-    let refused = app.pay(&app.key, Some(&idem), &wallet_payment(1_001, "USD", ALICE)).await;
-    assert_eq!((refused.status.as_u16(), refused.code()), (402, "INSUFFICIENT_FUNDS"));
-    assert_eq!(app.count("SELECT COUNT(*) FROM journal_entries").await, entries_before);
-    assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 0);
-    assert_eq!(app.get(&app.key, &format!("/v1/transactions/{idem}")).await.status, 404);
     // Money in the LRD wallet does not pay a USD payment.
     app.top_up(ALICE, 1_000_000, "LRD").await;
-    assert_eq!(app.pay(&app.key, Some(&idem), &wallet_payment(1_001, "USD", ALICE)).await.status, 402);
-    // After a top-up the same key goes through.
+    let entries_before = app.count("SELECT COUNT(*) FROM journal_entries").await;
+    let made = app.pay(&app.key, Some(&new_key()), &wallet_payment(1_001, "USD", ALICE)).await;
+    assert_eq!(made.status, 201, "nothing is said of the wallet before its owner approves: {:?}", made.body);
+    let failed = app.approve_and_get(&app.key, &made, "/v1/payments").await;
+    assert_eq!(
+        (failed.body["status"].as_str(), failed.body["failure"]["code"].as_str()),
+        (Some("failed"), Some("INSUFFICIENT_FUNDS")),
+        "{:?}",
+        failed.body
+    );
+    assert!(!failed.body.to_string().contains("1000"), "no balance in the answer: {:?}", failed.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM journal_entries").await, entries_before, "nothing posted");
+    // After a top-up a new payment goes through.
     app.top_up(ALICE, 1, "USD").await;
-    let paid = app.pay(&app.key, Some(&idem), &wallet_payment(1_001, "USD", ALICE)).await;
-    assert_eq!(paid.status, 201);
+    let made = app.pay(&app.key, Some(&new_key()), &wallet_payment(1_001, "USD", ALICE)).await;
+    assert_eq!(app.approve_and_get(&app.key, &made, "/v1/payments").await.body["status"], "completed");
     assert_eq!(app.wallet_balance(ALICE, "USD").await, 0);
     app.verify().expect("the ledger holds");
 }
@@ -101,9 +106,11 @@ async fn sandbox_outcomes_move_wallet_money_as_they_should() {
     app.top_up(refunded, 2_000, "LRD").await;
     app.top_up(processing, 2_000, "LRD").await;
     let a = app.pay(&app.key, Some(&new_key()), &wallet_payment(1_500, "LRD", refunded)).await;
+    let a = app.approve_and_get(&app.key, &a, "/v1/payments").await;
     assert_eq!(a.body["status"], "refunded");
     assert_eq!(app.wallet_balance(refunded, "LRD").await, 2_000, "a refund returns the money to the wallet");
     let b = app.pay(&app.key, Some(&new_key()), &wallet_payment(1_500, "LRD", processing)).await;
+    let b = app.approve_and_get(&app.key, &b, "/v1/payments").await;
     assert_eq!(b.body["status"], "processing");
     assert_eq!(app.wallet_balance(processing, "LRD").await, 500, "money for a processing payment is held");
     app.verify().expect("the ledger holds");

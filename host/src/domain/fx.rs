@@ -17,7 +17,7 @@ use crate::store::{Store, StoreError, TenantRecord};
 use crate::values::clock::{Clock, serialize_rfc3339};
 use crate::values::error::ApiError;
 use crate::values::mode::Tenant;
-use crate::values::money::{self, Currency};
+use crate::values::money::{self, Currency, display_amount};
 use crate::values::status::ObjectType;
 
 /// An exact positive rate: 1 unit (major) of the source currency buys
@@ -105,19 +105,41 @@ impl Priced {
     }
 }
 
+/// The most that rounding to the target's increment may keep of what the
+/// customer receives, in basis points (1%). Rounding always keeps less than
+/// one increment (LRD 1.00), which would be most of a tiny swap; smaller
+/// amounts are refused.
+pub const ROUNDING_KEPT_BPS_MAX: u64 = 100;
+
 pub fn price(from_minor: u64, mid: Ratio, spread_bps: u32, from: Currency, to: Currency) -> Result<Priced, String> {
     let overflow = || "the amount is too large to convert".to_string();
     let rate = mid.less_spread(spread_bps).ok_or_else(overflow)?;
     let exact = convert_floor(from_minor, rate, from, to).ok_or_else(overflow)?;
     let to_minor = exact - exact % to.rounding_increment_minor;
     let mid_to_minor = convert_floor(from_minor, mid, from, to).ok_or_else(overflow)?;
-    if to_minor == 0 {
+    let rounding_kept = u128::from(exact - to_minor);
+    if to_minor == 0 || rounding_kept * 10_000 > u128::from(to_minor) * u128::from(ROUNDING_KEPT_BPS_MAX) {
+        let smallest = smallest_fair_amount(rate, from, to).ok_or_else(overflow)?;
         return Err(format!(
-            "is too small: it converts to less than the smallest {} amount ({} minor units)",
-            to.code, to.rounding_increment_minor
+            "is too small: {} pays out in whole {} amounts ({}), and rounding this amount down would keep more \
+             than 1% of it; the smallest amount that always converts within 1% is {} ({smallest} minor units)",
+            to.code,
+            to.code,
+            display_amount(to.rounding_increment_minor, to),
+            display_amount(smallest, from),
         ));
     }
     Ok(Priced { to_minor, mid_to_minor, rate })
+}
+
+/// The smallest amount of `from` whose conversion at `rate` is at least 101
+/// increments of `to`: rounding then keeps less than one increment of over
+/// 100, under 1%.
+fn smallest_fair_amount(rate: Ratio, from: Currency, to: Currency) -> Option<u64> {
+    let threshold = u128::from(to.rounding_increment_minor) * (10_000 / u128::from(ROUNDING_KEPT_BPS_MAX) + 1);
+    let num = threshold.checked_mul(rate.den)?.checked_mul(10u128.pow(u32::from(from.exponent)))?;
+    let den = rate.num.checked_mul(10u128.pow(u32::from(to.exponent)))?;
+    u64::try_from(num.div_ceil(den)).ok()
 }
 
 /// Asks every FX provider for from→to; keeps the healthy answers.
@@ -273,6 +295,14 @@ impl QuoteRow {
         Ok(row)
     }
 
+    /// What rounding the quoted rate's exact value down to the target's
+    /// increment keeps.
+    fn rounding_kept_minor(&self) -> i64 {
+        let from_minor = u64::try_from(self.from_amount_minor).unwrap_or(0);
+        let exact = convert_floor(from_minor, self.rate, self.from, self.to).and_then(|v| i64::try_from(v).ok());
+        exact.map_or(0, |exact| exact - self.to_amount_minor)
+    }
+
     /// The quote object.
     pub fn object(&self) -> Quote {
         Quote {
@@ -284,6 +314,7 @@ impl QuoteRow {
             mid_rate: self.mid.into(),
             spread_bps: self.spread_bps,
             platform_amount: Amount { currency: self.to, amount: self.mid_to_amount_minor - self.to_amount_minor },
+            rounding_amount: Amount { currency: self.to, amount: self.rounding_kept_minor() },
             providers: self.providers.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect(),
             livemode: self.tenant.mode.is_live(),
             created_at_ms: self.created_at_ms,
@@ -336,7 +367,11 @@ pub struct Quote {
     pub rate: RateObject,
     pub mid_rate: RateObject,
     pub spread_bps: u32,
+    /// What the platform keeps: the spread and the rounding.
     pub platform_amount: Amount,
+    /// Of that, what rounding down to the target's increment keeps (at
+    /// most 1% of `to`).
+    pub rounding_amount: Amount,
     pub providers: Vec<String>,
     pub livemode: bool,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
@@ -373,11 +408,27 @@ mod tests {
         // The other way: 10000 LRD minor (LRD 100) at 1/181 → 55.24 USD cents → 55.
         let back = price(10_000, Ratio::new(1, 181).unwrap(), 0, lrd(), usd()).unwrap();
         assert_eq!((back.to_minor, back.platform_minor()), (55, 0));
-        // 1 cent is LRD 1.81: the customer gets LRD 1.00, the platform 81.
-        let cent = price(1, Ratio::new(181, 1).unwrap(), 0, usd(), lrd()).unwrap();
-        assert_eq!((cent.to_minor, cent.platform_minor()), (100, 81));
+        // 1 cent is LRD 1.81: rounding to LRD 1.00 would keep 45% of it.
+        let cent = price(1, Ratio::new(181, 1).unwrap(), 0, usd(), lrd()).unwrap_err();
+        assert!(cent.contains("USD 0.56 (56 minor units)"), "{cent}");
         assert!(price(100, Ratio::new(1, 181).unwrap(), 0, lrd(), usd()).is_err(), "LRD 1.00 is less than a cent");
         assert!(price(u64::MAX / 2, Ratio::new(u128::from(u64::MAX), 1).unwrap(), 0, usd(), lrd()).is_err());
+    }
+
+    #[test]
+    fn rounding_never_keeps_more_than_one_percent_of_a_swap() {
+        let rate = Ratio::new(181, 1).unwrap();
+        for from_minor in 1..2_000u64 {
+            match price(from_minor, rate, 50, usd(), lrd()) {
+                Ok(priced) => {
+                    let exact = convert_floor(from_minor, rate.less_spread(50).unwrap(), usd(), lrd()).unwrap();
+                    assert!((exact - priced.to_minor) * 100 <= priced.to_minor, "{from_minor}: {priced:?}");
+                }
+                Err(why) => assert!(from_minor < 57, "{from_minor} refused: {why}"),
+            }
+        }
+        let smallest = smallest_fair_amount(rate.less_spread(50).unwrap(), usd(), lrd()).unwrap();
+        assert!(price(smallest, rate, 50, usd(), lrd()).is_ok(), "the smallest amount offered is accepted");
     }
 
     #[test]

@@ -74,12 +74,21 @@ impl Messengers {
     }
 }
 
+/// What a message is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A transfer's claim code.
+    Transfer(String),
+    /// An approval's code.
+    Approval(String),
+}
+
 /// A message to record and send.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub id: String,
     pub tenant: Tenant,
-    pub transfer_id: String,
+    pub subject: Subject,
     pub to: String,
     pub template: String,
     pub parameters: Vec<String>,
@@ -99,16 +108,21 @@ pub enum SendOutcome {
 /// Records a message about to be sent, inside the caller's write.
 pub fn record(conn: &Connection, message: &Outgoing, messenger: &str, now_ms: i64) -> Result<(), StoreError> {
     let text = (message.tenant.mode == Mode::Test).then_some(message.text.as_str());
+    let (transfer_id, approval_id) = match &message.subject {
+        Subject::Transfer(id) => (Some(id), None),
+        Subject::Approval(id) => (None, Some(id)),
+    };
     conn.prepare_cached(
-        "INSERT INTO messages (id, merchant_id, mode, transfer_id, recipient_phone, template, text, messenger,
-                               status, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+        "INSERT INTO messages (id, merchant_id, mode, transfer_id, approval_id, recipient_phone, template, text,
+                               messenger, status, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
     )?
     .execute(params![
         message.id,
         message.tenant.merchant_id,
         message.tenant.mode,
-        message.transfer_id,
+        transfer_id,
+        approval_id,
         message.to,
         message.template,
         text,
@@ -176,7 +190,7 @@ pub fn record_delivery(
     delivery: &Delivery,
     now_ms: i64,
 ) -> Result<Option<String>, StoreError> {
-    let found: Option<(String, String)> = conn
+    let found: Option<(String, Option<String>)> = conn
         .prepare_cached("SELECT id, transfer_id FROM messages WHERE messenger = ?1 AND provider_reference = ?2")?
         .query_row(params![messenger, reference], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
@@ -199,7 +213,7 @@ pub fn record_delivery(
                  WHERE id = ?1",
             )?
             .execute(params![id, MessageStatus::Failed, failure.code, failure.message, now_ms])?;
-            Ok((!failure.retryable).then_some(transfer_id))
+            Ok(transfer_id.filter(|_| !failure.retryable))
         }
     }
 }
@@ -239,7 +253,7 @@ pub fn sent_for_transfers(conn: &Connection, transfer_ids: &[String]) -> Result<
 pub const LIST_LIMIT: usize = 100;
 
 /// What the sandbox would have sent to customers for the tenant's test
-/// transfers (optionally to one phone), newest first, at most `LIST_LIMIT`;
+/// transfers and approvals (optionally to one phone), newest first, at most `LIST_LIMIT`;
 /// and whether there are more.
 pub fn list(
     conn: &Connection,
@@ -248,8 +262,8 @@ pub fn list(
 ) -> Result<(Vec<SandboxMessage>, bool), StoreError> {
     let mut messages = conn
         .prepare_cached(
-            "SELECT id, transfer_id, recipient_phone, template, text, messenger, status, provider_reference,
-                    failure_code, failure_message, created_at
+            "SELECT id, transfer_id, approval_id, recipient_phone, template, text, messenger, status,
+                    provider_reference, failure_code, failure_message, created_at
              FROM messages
              WHERE merchant_id = ?1 AND mode = ?2 AND (?3 IS NULL OR recipient_phone = ?3)
              ORDER BY created_at DESC, rowid DESC LIMIT ?4",
@@ -259,14 +273,15 @@ pub fn list(
                 object: ObjectType::Message,
                 id: row.get(0)?,
                 transfer: row.get(1)?,
-                to: row.get(2)?,
-                template: row.get(3)?,
-                text: row.get(4)?,
-                messenger: row.get(5)?,
-                status: row.get(6)?,
-                provider_reference: row.get(7)?,
-                failure: FailureReason::from_columns(row.get(8)?, row.get(9)?),
-                created_at_ms: row.get(10)?,
+                approval: row.get(2)?,
+                to: row.get(3)?,
+                template: row.get(4)?,
+                text: row.get(5)?,
+                messenger: row.get(6)?,
+                status: row.get(7)?,
+                provider_reference: row.get(8)?,
+                failure: FailureReason::from_columns(row.get(9)?, row.get(10)?),
+                created_at_ms: row.get(11)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -280,7 +295,11 @@ pub fn list(
 pub struct SandboxMessage {
     object: ObjectType,
     pub id: String,
-    pub transfer: String,
+    /// The transfer whose claim code it carries, or the approval whose code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
     pub to: String,
     pub template: String,
     pub text: Option<String>,

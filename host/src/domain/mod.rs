@@ -8,10 +8,12 @@
 
 pub mod accounts;
 pub mod balances;
+pub mod codes;
 pub mod customers;
 pub mod fx;
 pub mod keys;
 pub mod messaging;
 pub mod scopes;
+pub mod wallet_access;
 pub mod wallets;
 pub mod webhooks;

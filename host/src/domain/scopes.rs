@@ -113,9 +113,10 @@ impl Scope {
     }
 
     /// Whether a public key (safe to embed in client apps) may use it: only
-    /// reads that reveal nothing about customers or money held.
+    /// FX quotes, which reveal nothing about the account, its customers or
+    /// money held.
     pub fn allows_public_keys(self) -> bool {
-        matches!(self, Scope::AccountRead | Scope::FxRead | Scope::ClaimsWrite)
+        matches!(self, Scope::FxRead)
     }
 
     fn bit(self) -> u32 {

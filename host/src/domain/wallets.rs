@@ -10,7 +10,6 @@ use super::customers::CustomerPhone;
 use crate::ledger::{self, Account, AccountKind, EntryKind, Posting};
 use crate::store::StoreError;
 use crate::values::entity::Entity;
-use crate::values::error::ApiError;
 use crate::values::mode::Mode;
 use crate::values::money::{CURRENCIES, Currency};
 use crate::values::status::ObjectType;
@@ -66,33 +65,30 @@ pub fn balance_minor(conn: &Connection, wallet: &Account) -> Result<i64, StoreEr
     sum.checked_neg().ok_or_else(|| StoreError::Invariant(format!("wallet of {} overflows", wallet.owner)))
 }
 
-/// Refuses, inside a write, when `wallet` holds less than `needed`.
-pub fn require_funds(conn: &Connection, wallet: &Account, needed: u64) -> Result<(), StoreError> {
-    let available = balance_minor(conn, wallet)?;
-    if u64::try_from(available).is_ok_and(|a| a >= needed) {
-        Ok(())
-    } else {
-        Err(StoreError::rejected(ApiError::InsufficientFunds {
-            currency: wallet.currency.code.into(),
-            available,
-            needed,
-        }))
-    }
+/// Whether `wallet` holds at least `needed`. Only the customer's approved
+/// operations ask, and the answer goes no further than their own failure:
+/// no merchant learns what a wallet holds.
+pub fn holds_at_least(conn: &Connection, wallet: &Account, needed: u64) -> Result<bool, StoreError> {
+    Ok(u64::try_from(balance_minor(conn, wallet)?).is_ok_and(|available| available >= needed))
 }
 
-/// Moves `amount_minor` of `wallet` into its hold for `transaction_id`,
-/// refusing (and so undoing the whole write) when the wallet holds too
-/// little. The held money stays the customer's until what it was held for
-/// completes (it is spent from the hold) or ends otherwise ([`release`]).
+/// Moves `amount_minor` of `wallet` into its hold for `transaction_id`;
+/// `false`, with nothing moved, when the wallet holds too little. The held
+/// money stays the customer's until what it was held for completes (it is
+/// spent from the hold) or ends otherwise ([`release`]).
+#[must_use = "a wallet that holds too little is not an error"]
 pub fn hold(
     conn: &Connection,
     wallet: &Account,
     amount_minor: u64,
     transaction_id: &str,
     now_ms: i64,
-) -> Result<(), StoreError> {
-    require_funds(conn, wallet, amount_minor)?;
-    move_between(conn, wallet, &hold_of(wallet), amount_minor, EntryKind::Hold, transaction_id, now_ms)
+) -> Result<bool, StoreError> {
+    if !holds_at_least(conn, wallet, amount_minor)? {
+        return Ok(false);
+    }
+    move_between(conn, wallet, &hold_of(wallet), amount_minor, EntryKind::Hold, transaction_id, now_ms)?;
+    Ok(true)
 }
 
 /// Gives money held for `transaction_id` back to `wallet`.

@@ -8,6 +8,7 @@
 mod account;
 pub mod admin;
 mod admin_accounts;
+mod approvals;
 pub mod auth;
 mod callbacks;
 mod errors;
@@ -85,6 +86,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/transactions/{lookup}", get(account::get_transaction))
         .route("/v1/customers/{phone}/wallets", get(wallets::list_wallets))
         .route("/v1/customers/{phone}/transactions", get(wallets::list_customer_transactions))
+        .route(
+            "/v1/customers/{phone}/wallet-access",
+            post(approvals::request_wallet_access).delete(approvals::revoke_wallet_access),
+        )
+        .route("/v1/approvals/{id}", get(approvals::get_approval))
+        .route("/v1/approvals/{id}/approve", post(approvals::approve))
+        .route("/v1/approvals/{id}/refuse", post(approvals::refuse))
         .route("/v1/wallets/top-ups", post(wallets::create_top_up))
         .route("/v1/fx/quote", get(fx::get_quote))
         .route("/v1/fx/swaps", post(fx::create_swap))

@@ -9,9 +9,10 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::{ApiPath, ApiQuery, keyed_write, reply};
 use super::fields::{Fields, Parsed, fail, page_query};
+use crate::domain::codes::CODE_DIGITS;
 use crate::domain::messaging::{self, SandboxMessage};
 use crate::domain::scopes::Scope;
-use crate::operations::claims::{self, CODE_DIGITS, NewClaim};
+use crate::operations::claims::{self, NewClaim};
 use crate::operations::idempotency::WriteEndpoint;
 use crate::operations::objects::Transfer;
 use crate::operations::transfers::{self, NewTransfer};
@@ -88,7 +89,8 @@ pub async fn get_transfer(
     Ok(axum::Json(transfers::get(&state.ops, &caller.tenant, id).await?))
 }
 
-/// `POST /v1/claims`: public keys may call it (a claim page, a chat bot).
+/// `POST /v1/claims`: secret keys only (a claim page or chat bot run by the
+/// merchant's server).
 pub async fn create_claim(
     State(state): State<AppState>,
     caller: Caller,
@@ -97,7 +99,7 @@ pub async fn create_claim(
 ) -> Result<Response, ApiError> {
     let (request, new) =
         keyed_write(&caller, Scope::ClaimsWrite, WriteEndpoint::Claims, &headers, body, parse_claim).await?;
-    reply(claims::claim(&state.ops, request, caller.key_id.clone(), new).await?)
+    reply(claims::claim(&state.ops, request, new).await?)
 }
 
 fn parse_claim(body: &[u8]) -> Result<Parsed<NewClaim>, ApiError> {

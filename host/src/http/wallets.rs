@@ -10,6 +10,7 @@ use super::auth::Caller;
 use super::extract::{ApiPath, ApiQuery, keyed_write, reply};
 use super::fields::{Fields, Parsed, fail, page_query};
 use crate::domain::scopes::Scope;
+use crate::domain::wallet_access;
 use crate::domain::wallets::Wallet;
 use crate::operations::idempotency::WriteEndpoint;
 use crate::operations::top_ups::{self, NewTopUp};
@@ -18,7 +19,10 @@ use crate::values::error::ApiError;
 use crate::values::page::Page;
 use crate::values::phone::parse_e164;
 
-/// `GET /v1/customers/{phone}/wallets`: one wallet per enabled currency.
+/// `GET /v1/customers/{phone}/wallets`: one wallet per enabled currency,
+/// if the customer lets this merchant see them (`wallet-access`); else
+/// `404`, as for a phone with no wallets: nobody learns a balance, or that
+/// a phone has wallets, without the customer's consent.
 pub async fn list_wallets(
     State(state): State<AppState>,
     caller: Caller,
@@ -26,8 +30,16 @@ pub async fn list_wallets(
 ) -> Result<axum::Json<Page<Wallet>>, ApiError> {
     caller.require(Scope::WalletRead)?;
     let phone = parse_e164(&phone).map_err(|m| ApiError::invalid("phone", m))?;
-    let (wallets, mode) = (state.ops.wallets.clone(), caller.mode());
-    let data = state.ops.store.read(move |conn| wallets.list(conn, mode, &phone)).await?;
+    let (wallets, tenant) = (state.ops.wallets.clone(), caller.tenant.clone());
+    let data = state
+        .ops
+        .store
+        .read(move |conn| match wallet_access::is_granted(conn, &tenant, &phone)? {
+            true => wallets.list(conn, tenant.mode, &phone).map(Some),
+            false => Ok(None),
+        })
+        .await?;
+    let data = data.ok_or(ApiError::NotFound { what: "customer wallet" })?;
     Ok(axum::Json(Page::new(data, false)))
 }
 

@@ -1,22 +1,23 @@
 //! Claims: how a recipient not yet on Soxara gets money sent to their
-//! phone. Each waiting transfer gets a 6-digit code from the CSPRNG through
-//! the mode's messenger (only its SHA-256 with the transfer id is stored);
-//! proving the number with a code (`POST /v1/claims`) joins them to Soxara
-//! with a wallet per currency and credits every transfer waiting for them.
-//! Wrong codes lock out the key that sent them (for that phone, until a new
-//! code is sent), never the money: otherwise anyone could bounce a transfer
-//! by guessing. A message that did not go out gets a new code with backoff
-//! until the claim period ends. This module owns `claim_attempts`.
+//! phone. The phone has one claim code for everything waiting for it
+//! (`domain::codes`: 6 digits, stored only as an HMAC), sent through the
+//! mode's messenger with each transfer; proving the number with it
+//! (`POST /v1/claims`, secret keys only) joins them to Soxara with a wallet
+//! per currency and credits every transfer waiting for them. Wrong codes
+//! count against the phone, whoever sends them, and lock its codes for a
+//! while, never the money: the transfers keep waiting. A wrong code and a
+//! phone nothing waits for get the same answer. A message that did not go
+//! out gets a new code with backoff until the claim period ends.
 
-use rusqlite::{Connection, OptionalExtension, params};
-use sha2::{Digest, Sha256};
+use rusqlite::Connection;
 
 use super::context::Context;
 use super::idempotency::{self, KeyedRequest, Reply, StoredResponse};
 use super::objects::{Claim, Claimant, Credited, WalletBalance};
 use super::transfers::{self, TransferRow};
+use crate::domain::codes::{self, Codes, Verdict};
 use crate::domain::customers;
-use crate::domain::messaging::{self, Outgoing, SendOutcome};
+use crate::domain::messaging::{self, Outgoing, SendOutcome, Subject};
 use crate::ledger::{self, AccountKind};
 use crate::store::StoreError;
 use crate::values::clock::format_for_people;
@@ -25,8 +26,6 @@ use crate::values::mode::Mode;
 use crate::values::money::{CURRENCIES, display_amount};
 use crate::values::status::{JoinedBy, MessageStatus, ObjectType, TransferStatus};
 
-/// Digits in a claim code.
-pub const CODE_DIGITS: u32 = 6;
 /// The longest wait between two claim messages that did not go out.
 const RESEND_DELAY_MS_MAX: i64 = 3_600_000;
 /// Claim messages one sweep sends at most.
@@ -41,69 +40,49 @@ pub struct NewClaim {
     pub code: String,
 }
 
-/// `POST /v1/claims`: the recipient proves their number with a code it was
-/// sent; joins them and credits every transfer waiting for them. A wrong
-/// code counts against the calling key (`key_id`) for that phone. Every
-/// answer, refusals too, is stored under the idempotency key, so a replay is
-/// not another attempt.
-pub async fn claim(ctx: &Context, request: KeyedRequest, key_id: String, new: NewClaim) -> Result<Reply, ApiError> {
+/// `POST /v1/claims`: the recipient proves their number with the code it
+/// was sent; joins them and credits every transfer waiting for them. Every
+/// answer, refusals too, is stored under the idempotency key, so a replay
+/// is not another attempt.
+pub async fn claim(ctx: &Context, request: KeyedRequest, new: NewClaim) -> Result<Reply, ApiError> {
     let mode = request.tenant.mode;
-    let attempts_max = i64::from(ctx.transfers.code_attempts_max);
+    let codes = ctx.codes.clone();
     let id = crate::values::ids::new_id("clm");
     let claim_id = id.clone();
     let (reply, _) = idempotency::write_once(&ctx.store, &ctx.clock, request, id, move |conn, now_ms| {
-        Ok((decide(conn, mode, &key_id, attempts_max, claim_id, &new, now_ms)?, ()))
+        Ok((decide(conn, &codes, mode, claim_id, &new, now_ms)?, ()))
     })
     .await?;
     Ok(reply)
 }
 
-/// What a claim answers, inside its write: the transfers waiting for the
-/// phone credited when the code is one of theirs, else a refusal (no money
-/// waiting; this key guessed too often; a wrong code, counted).
+/// What a claim answers, inside its write: with the phone's code, the
+/// transfers waiting for it credited; else a refusal that says nothing
+/// about whether anything waits (a wrong code, counted; the phone's codes
+/// locked).
 fn decide(
     conn: &Connection,
+    codes: &Codes,
     mode: Mode,
-    key_id: &str,
-    attempts_max: i64,
     claim_id: String,
     new: &NewClaim,
     now_ms: i64,
 ) -> Result<StoredResponse, StoreError> {
-    let waiting = TransferRow::waiting_for(conn, mode, &new.phone, now_ms)?;
-    let failures = failures(conn, mode, &new.phone, key_id)?;
-    if waiting.is_empty() {
-        return Ok(StoredResponse::error(&ApiError::ClaimNotFound));
-    }
-    if failures >= attempts_max {
-        return Ok(StoredResponse::error(&ApiError::ClaimAttemptsExceeded { max: attempts_max }));
-    }
-    if waiting.iter().any(|t| t.code_hash.as_deref() == Some(&code_hash(&t.id, &new.code))) {
-        forget_failures(conn, mode, &new.phone)?;
-        return Ok(StoredResponse::ok(&onboard_and_credit(conn, mode, &new.phone, &waiting, claim_id, now_ms)?));
-    }
-    conn.prepare_cached(
-        "INSERT INTO claim_attempts (mode, phone, key_id, failures, last_at) VALUES (?1, ?2, ?3, 1, ?4)
-         ON CONFLICT (mode, phone, key_id) DO UPDATE SET failures = failures + 1, last_at = ?4",
-    )?
-    .execute(params![mode, new.phone, key_id, now_ms])?;
-    Ok(StoredResponse::error(&ApiError::ClaimCodeInvalid { attempts_left: attempts_max - failures - 1 }))
-}
-
-/// Wrong codes `key_id` sent for `phone` since its newest code.
-fn failures(conn: &Connection, mode: Mode, phone: &str, key_id: &str) -> Result<i64, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT failures FROM claim_attempts WHERE mode = ?1 AND phone = ?2 AND key_id = ?3")?
-        .query_row(params![mode, phone, key_id], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0))
-}
-
-/// A new code (or a claim) makes earlier guesses worthless: every key may
-/// try again.
-fn forget_failures(conn: &Connection, mode: Mode, phone: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM claim_attempts WHERE mode = ?1 AND phone = ?2")?.execute(params![mode, phone])?;
-    Ok(())
+    let refusal = match codes.check(conn, mode, &new.phone, codes::CLAIM, &new.code, now_ms)? {
+        Verdict::Locked => ApiError::CodeAttemptsExceeded,
+        Verdict::Wrong { attempts_left } => ApiError::ClaimCodeInvalid { attempts_left: attempts_left.into() },
+        Verdict::Right => {
+            let waiting = TransferRow::waiting_for(conn, mode, &new.phone, now_ms)?;
+            if !waiting.is_empty() {
+                return Ok(StoredResponse::ok(&onboard_and_credit(
+                    conn, mode, &new.phone, &waiting, claim_id, now_ms,
+                )?));
+            }
+            // The code was right but what it was for ended meanwhile.
+            ApiError::ClaimCodeInvalid { attempts_left: codes.settings.attempts_max.into() }
+        }
+    };
+    Ok(StoredResponse::error(&refusal))
 }
 
 /// Registers the phone (with a wallet per currency) if it is new, and
@@ -166,6 +145,7 @@ async fn try_send_code(ctx: &Context, transfer_id: &str) -> Result<(), ApiError>
         return Ok(());
     };
     let (id, messenger_name, clock) = (transfer_id.to_string(), messenger.plugin_name().to_string(), ctx.clock.clone());
+    let codes = ctx.codes.clone();
     let outgoing = ctx
         .store
         .write(move |conn| {
@@ -174,10 +154,11 @@ async fn try_send_code(ctx: &Context, transfer_id: &str) -> Result<(), ApiError>
             else {
                 return Ok(None);
             };
-            let code =
-                format!("{:0width$}", rand::random_range(0..10u32.pow(CODE_DIGITS)), width = CODE_DIGITS as usize);
-            TransferRow::set_code_hash(conn, &id, &code_hash(&id, &code))?;
-            forget_failures(conn, transfer.tenant.mode, &transfer.phone)?;
+            // One code for everything waiting for the phone, valid as long
+            // as the last of it waits.
+            let waiting = TransferRow::waiting_for(conn, transfer.tenant.mode, &transfer.phone, now_ms)?;
+            let expires_at_ms = waiting.iter().filter_map(|t| t.claim_expires_at_ms).max().unwrap_or(now_ms);
+            let code = codes.issue(conn, transfer.tenant.mode, &transfer.phone, codes::CLAIM, expires_at_ms, now_ms)?;
             let outgoing = claim_message(&transfer, &code)?;
             messaging::record(conn, &outgoing, &messenger_name, now_ms)?;
             Ok(Some(outgoing))
@@ -209,14 +190,14 @@ fn claim_message(transfer: &TransferRow, code: &str) -> Result<Outgoing, StoreEr
         .ok_or_else(|| StoreError::Invariant("a waiting transfer without a claim period".into()))?;
     let expires = format_for_people(expires_at_ms);
     let text = format!(
-        "Soxara: you have received {amount}. Your claim code is {code}. Reply with it in this chat before \
-         {expires} to claim the money into your Soxara wallet; after that it goes back to the sender. \
-         Never share this code: Soxara will never ask you for it."
+        "Soxara: you have received {amount}. Your claim code is {code} (it replaces any \
+         earlier one). Reply with it in this chat before {expires} to claim the money into your Soxara wallet; \
+         after that it goes back to the sender. Never share this code: Soxara will never ask you for it."
     );
     Ok(Outgoing {
         id: crate::values::ids::new_id("msg"),
         tenant: transfer.tenant.clone(),
-        transfer_id: transfer.id.clone(),
+        subject: Subject::Transfer(transfer.id.clone()),
         to: transfer.phone.clone(),
         template: CLAIM_TEMPLATE.to_string(),
         parameters: vec![amount, code.to_string(), expires],
@@ -263,12 +244,6 @@ fn resend_delay_ms(resend_after_ms: i64, sends: i64) -> i64 {
     resend_after_ms.saturating_mul(1 << doublings).min(RESEND_DELAY_MS_MAX.max(resend_after_ms))
 }
 
-/// SHA-256 of "transfer id:code": a code only claims its own transfer's
-/// hash, and the code itself is never stored.
-fn code_hash(transfer_id: &str, code: &str) -> String {
-    hex::encode(Sha256::digest(format!("{transfer_id}:{code}").as_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,31 +256,39 @@ mod tests {
         assert_eq!(resend_delay_ms(7_200_000, 2), 7_200_000, "never below the configured delay");
     }
 
-    #[test]
-    fn a_code_hash_binds_the_code_to_its_transfer() {
-        assert_ne!(code_hash("trf_a", "123456"), code_hash("trf_b", "123456"));
-        assert_eq!(code_hash("trf_a", "123456").len(), 64);
-    }
-
+    use crate::config::CodeSettings;
+    use crate::domain::codes::CodeKey;
     use crate::operations::transfers::tests::{fund_merchant, transfer};
     use crate::testing;
 
     const PHONE: &str = "+231770005555";
 
-    fn attempt(conn: &Connection, key_id: &str, code: &str) -> (u16, serde_json::Value) {
+    fn codes() -> Codes {
+        Codes {
+            key: CodeKey::random(),
+            settings: CodeSettings { attempts_max: 3, lockout_ms: 30_000, ..CodeSettings::default() },
+        }
+    }
+
+    fn attempt(conn: &Connection, codes: &Codes, code: &str, now_ms: i64) -> (u16, serde_json::Value) {
         let new = NewClaim { phone: PHONE.into(), code: code.into() };
-        let answer = decide(conn, Mode::Test, key_id, 3, crate::values::ids::new_id("clm"), &new, 2_000).unwrap();
+        let answer = decide(conn, codes, Mode::Test, crate::values::ids::new_id("clm"), &new, now_ms).unwrap();
         (answer.status, serde_json::from_str(&answer.body).unwrap())
+    }
+
+    fn issue(conn: &Connection, codes: &Codes) -> String {
+        codes.issue(conn, Mode::Test, PHONE, codes::CLAIM, i64::MAX, 1_000).unwrap()
     }
 
     #[test]
     fn the_right_code_joins_the_recipient_and_credits_every_transfer_waiting() {
         let (conn, merchant) = testing::database_with_merchant();
+        let codes = codes();
         fund_merchant(&conn, &merchant, 2_000);
         let first = transfer(&conn, &merchant, PHONE).unwrap();
         let second = transfer(&conn, &merchant, PHONE).unwrap();
-        TransferRow::set_code_hash(&conn, &second.id, &code_hash(&second.id, "123456")).unwrap();
-        let (status, body) = attempt(&conn, "key_a", "123456");
+        let code = issue(&conn, &codes);
+        let (status, body) = attempt(&conn, &codes, &code, 2_000);
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["transfers"].as_array().unwrap().len(), 2, "both transfers: {body}");
         assert_eq!(body["customer"]["joined_by"], JoinedBy::TransferClaim.as_str());
@@ -313,27 +296,50 @@ mod tests {
         for id in [&first.id, &second.id] {
             assert_eq!(TransferRow::load(&conn, id).unwrap().unwrap().status, TransferStatus::Completed);
         }
-        assert_eq!(attempt(&conn, "key_a", "123456").0, 404, "nothing left to claim");
+        assert_eq!(attempt(&conn, &codes, &code, 2_000).0, 422, "used up");
         crate::operations::verify(&conn).unwrap();
     }
 
     #[test]
-    fn wrong_codes_lock_out_the_key_that_sent_them_never_the_money() {
+    fn nothing_waiting_answers_as_a_wrong_code_does() {
         let (conn, merchant) = testing::database_with_merchant();
+        let codes = codes();
+        let (nothing_status, nothing) = attempt(&conn, &codes, "123456", 2_000);
+        fund_merchant(&conn, &merchant, 1_000);
+        transfer(&conn, &merchant, PHONE).unwrap();
+        let code = issue(&conn, &codes);
+        let wrong_code = if code == "000000" { "000001" } else { "000000" };
+        let (wrong_status, wrong) = attempt(&conn, &codes, wrong_code, 2_000);
+        assert_eq!((nothing_status, &nothing["error"]["code"]), (wrong_status, &wrong["error"]["code"]));
+        assert_eq!(
+            nothing["error"]["message"].as_str().unwrap().len(),
+            wrong["error"]["message"].as_str().unwrap().len()
+        );
+    }
+
+    #[test]
+    fn wrong_codes_lock_the_phone_for_everyone_never_the_money() {
+        let (conn, merchant) = testing::database_with_merchant();
+        let codes = codes();
         fund_merchant(&conn, &merchant, 1_000);
         let waiting = transfer(&conn, &merchant, PHONE).unwrap();
-        TransferRow::set_code_hash(&conn, &waiting.id, &code_hash(&waiting.id, "123456")).unwrap();
+        let code = issue(&conn, &codes);
+        let wrong_code = if code == "000000" { "000001" } else { "000000" };
         for left in [2, 1, 0] {
-            let (status, body) = attempt(&conn, "key_guesser", "000000");
+            let (status, body) = attempt(&conn, &codes, wrong_code, 2_000);
             assert_eq!((status, body["error"]["code"].as_str()), (422, Some("CLAIM_CODE_INVALID")), "{left}: {body}");
+            assert!(body["error"]["message"].as_str().unwrap().contains(&format!(" {left} more")), "{body}");
         }
-        let (status, body) = attempt(&conn, "key_guesser", "123456");
+        let (status, body) = attempt(&conn, &codes, &code, 2_000);
         assert_eq!(
             (status, body["error"]["code"].as_str()),
-            (429, Some("CLAIM_ATTEMPTS_EXCEEDED")),
+            (429, Some("CODE_ATTEMPTS_EXCEEDED")),
             "even the right code"
         );
+        let fresh = issue(&conn, &codes);
+        assert_eq!(attempt(&conn, &codes, &fresh, 3_000).0, 429, "a new code does not reset the count");
         assert_eq!(TransferRow::load(&conn, &waiting.id).unwrap().unwrap().status, TransferStatus::PendingClaim);
-        assert_eq!(attempt(&conn, "key_recipient", "123456").0, 200, "another key still claims");
+        let after_lockout = 2_000 + i64::try_from(codes.settings.lockout_ms).unwrap();
+        assert_eq!(attempt(&conn, &codes, &fresh, after_lockout).0, 200, "the money waited");
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::config::{StatusCheckSettings, TransferSettings};
+use crate::domain::codes::Codes;
 use crate::domain::messaging::Messengers;
 use crate::domain::wallets::Wallets;
 use crate::plugins::registry::Registry;
@@ -21,6 +22,8 @@ pub struct Context {
     pub wallets: Wallets,
     /// The messenger bound to each mode (claim codes).
     pub messengers: Arc<Messengers>,
+    /// One-time codes for claims and approvals.
+    pub codes: Arc<Codes>,
     pub checks: StatusCheckSettings,
     pub transfers: TransferSettings,
     /// Wakes the transfer sweep (`workers::transfers`): a new transfer

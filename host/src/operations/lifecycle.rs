@@ -15,6 +15,12 @@
 //! 5. **Resume** ([`resume`]): after a crash, an operation claimed but never
 //!    answered is asked again under the same id, never under a new one.
 //!
+//! An operation that takes a customer's money (a wallet payment) has one
+//! more step between 1 and 2: it is submitted waiting for the customer's
+//! approval ([`submit_for_approval`]); approved, its money is held and the
+//! rail called ([`on_approved`]); refused, expired or over-guessed, it
+//! fails with nothing moved ([`on_not_approved`]).
+//!
 //! A rail that gave no answer (a trap, a timeout) may still have acted, so
 //! the operation stays processing for the status checks; only a rail that
 //! never ran (no free instance) fails it at once.
@@ -24,9 +30,10 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
+use super::approvals::{self, ApprovalRow, Ask};
 use super::checks::{self, DueCheck, Schedule};
 use super::context::Context;
-use super::idempotency::{self, StoredResponse};
+use super::idempotency::{self, KeyedRequest, Reply, StoredResponse};
 use crate::plugins::{Failure, LoadedRail, Money, PluginError, RailOutcome, TransactionStatus};
 use crate::store::{StoreError, TenantRecord};
 use crate::values::error::ApiError;
@@ -156,6 +163,19 @@ pub trait RailOperation: TenantRecord {
     /// Takes what a report says beyond the rail's work while it stays
     /// processing (a payment's page for the customer).
     fn note(&mut self, _report: &Report) {}
+    /// The customer's approval it waits for before its rail is called (it
+    /// takes their money); `None`: it goes to the rail at once.
+    fn approval(&self) -> Option<Ask> {
+        None
+    }
+    /// Records which approval it waits for, before it is inserted.
+    fn awaiting(&mut self, _approval: &ApprovalRow) {}
+    /// What approval means, in the approving write (a wallet payment holds
+    /// the customer's money). `Some(reason)`: it cannot go ahead, and fails
+    /// with nothing moved.
+    fn approved(&mut self, _conn: &Connection, _now_ms: i64) -> Result<Option<FailureReason>, StoreError> {
+        Ok(None)
+    }
     /// What its new final status means, in the same write: ledger entries,
     /// events, its own columns that change with it.
     fn settle(&mut self, conn: &Connection, now_ms: i64) -> Result<(), StoreError>;
@@ -237,18 +257,23 @@ pub fn record_first_answer<O: RailOperation>(
             Ok(answer) => apply(conn, &mut op, &Report::from(answer), now_ms, first)?,
         }
     }
+    if op.approval().is_some() {
+        approvals::mark_answered(conn, id, now_ms)?;
+    }
     respond(conn, &op, unanswered.as_ref(), settled_before)
 }
 
-/// Stores (and returns) the answer of the operation's key. An operation
-/// settled before its first answer was recorded may already have one.
+/// Stores (and returns) the answer of the operation's key. One that has an
+/// answer keeps it: an operation settled before its first answer was
+/// recorded, or one that waited for approval (its key answered then).
 fn respond<O: RailOperation>(
     conn: &Connection,
     op: &O,
     unanswered: Option<&PluginError>,
     settled_before: bool,
 ) -> Result<Option<StoredResponse>, StoreError> {
-    if settled_before && let Some(stored) = idempotency::stored_response(conn, op.id())? {
+    let may_have_one = settled_before || op.approval().is_some();
+    if may_have_one && let Some(stored) = idempotency::stored_response(conn, op.id())? {
         return Ok(Some(stored));
     }
     let Some(response) = op.response(unanswered) else { return Ok(None) };
@@ -387,6 +412,93 @@ pub async fn resume<O: RailOperation>(ctx: &Context, id: String) -> Result<(), A
     };
     tracing::info!(kind = %O::KIND, id, "resuming an operation interrupted before its answer was recorded");
     submit(ctx, rail, op).await.map(drop)
+}
+
+/// Step 1 for an operation that takes a customer's money: in one write,
+/// its key's claim, the operation (`insert`, waiting) and a request for the
+/// customer's approval, whose code goes out once that write is committed.
+/// The key answers with the operation waiting for approval; its rail is
+/// called only once the customer approves ([`on_approved`]).
+pub async fn submit_for_approval<O: RailOperation>(
+    ctx: &Context,
+    request: KeyedRequest,
+    mut op: O,
+    insert: fn(&O, &Connection) -> Result<(), StoreError>,
+) -> Result<Reply, ApiError> {
+    let mode = op.work().tenant.mode;
+    let Some(messenger) = ctx.messengers.for_mode(mode).cloned() else {
+        return idempotency::replay_or(&ctx.store, &request, ApiError::MessagingUnavailable { mode }).await;
+    };
+    let (codes, messenger_name) = (Arc::clone(&ctx.codes), messenger.plugin_name().to_string());
+    let ttl_ms = i64::try_from(ctx.codes.settings.approval_ttl_ms).unwrap_or(i64::MAX);
+    let id = op.id().to_string();
+    let (reply, message) = idempotency::write_once(&ctx.store, &ctx.clock, request, id, move |conn, now_ms| {
+        let id = op.id().to_string();
+        let unexpected = || StoreError::Invariant(format!("{} {id} waits for no approval", O::KIND));
+        let ask = op.approval().ok_or_else(unexpected)?;
+        let (approval, message) = approvals::request(conn, &codes, ask, &messenger_name, ttl_ms, now_ms)?;
+        op.awaiting(&approval);
+        insert(&op, conn)?;
+        let response = op.response(None).ok_or_else(unexpected)?;
+        Ok((response, message))
+    })
+    .await?;
+    if let Some(message) = message {
+        approvals::deliver(ctx, messenger, message).await;
+    }
+    Ok(reply)
+}
+
+/// The customer approved `id`: what that means (`approved`), in the
+/// approving write. Returns the operation if its rail is to be called now
+/// ([`call_approved`]); one that cannot go ahead is failed here.
+pub fn on_approved<O: RailOperation>(conn: &Connection, id: &str, now_ms: i64) -> Result<Option<O>, StoreError> {
+    let mut op = load::<O>(conn, id)?;
+    if !op.is_processing() {
+        return Ok(None);
+    }
+    if let Some(reason) = op.approved(conn, now_ms)? {
+        let report = Report::failed(&reason.code, reason.message.as_deref().unwrap_or_default());
+        apply(conn, &mut op, &report, now_ms, Schedule::First(now_ms))?;
+        approvals::mark_answered(conn, id, now_ms)?;
+        return Ok(None);
+    }
+    op.save(conn)?;
+    Ok(Some(op))
+}
+
+/// Calls the rail of an operation its customer just approved (the rail it
+/// was routed to when made), and records its first answer.
+pub async fn call_approved<O: RailOperation>(ctx: &Context, op: O) -> Result<(), ApiError> {
+    let rail = match op.rail() {
+        None => None,
+        Some(name) => match ctx.rails.rail_named(name) {
+            Some(rail) => Some(rail),
+            None => {
+                // Approved, so its money is held: a restart with the rail
+                // loaded again calls it (`approvals::approved_unanswered`).
+                tracing::error!(kind = %O::KIND, id = op.id(), rail = name, "approved, but its rail is not loaded");
+                return Ok(());
+            }
+        },
+    };
+    submit(ctx, rail, op).await.map(drop)
+}
+
+/// The customer did not approve `id` (refused, expired, too many wrong
+/// codes): it fails with nothing moved, in the caller's write.
+pub fn on_not_approved<O: RailOperation>(
+    conn: &Connection,
+    id: &str,
+    reason: &FailureReason,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let mut op = load::<O>(conn, id)?;
+    if op.is_processing() {
+        let report = Report::failed(&reason.code, reason.message.as_deref().unwrap_or_default());
+        apply(conn, &mut op, &report, now_ms, Schedule::First(now_ms))?;
+    }
+    Ok(())
 }
 
 /// Asks the rail that carries one due operation where it stands, and

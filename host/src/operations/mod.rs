@@ -1,16 +1,20 @@
 //! Operations: every money movement the gateway makes, each in its own
 //! module that owns its table, its object and what it means for the ledger.
 //! Those a rail carries out (payments, refunds, settlements) share one
-//! lifecycle (`lifecycle`, `checks`, `rail_operations`); every write under
+//! lifecycle (`lifecycle`, `checks`, `rail_operations`); those that take a
+//! customer's money wait for their approval (`approvals`, `consent`);
+//! every write under
 //! an idempotency key goes through `idempotency`. Flows take a
 //! [`Context`] (or just the connection, inside a write), never the whole
 //! application: they are tested on an in-memory database.
 //!
 //! May call: `domain`, `ledger`, `store`, `plugins`, `values`, `config`.
 
+pub mod approvals;
 pub mod callbacks;
 pub mod checks;
 pub mod claims;
+pub mod consent;
 mod context;
 pub mod disputes;
 pub mod idempotency;

@@ -15,7 +15,7 @@ use crate::values::method::Method;
 use crate::values::money::Currency;
 use crate::values::status::{
     DisputeStatus, InstantStatus, JoinedBy, ObjectType, PaymentStatus, RefundStatus, ReturnReason, SettlementStatus,
-    TransactionKind, TransferStatus,
+    SwapStatus, TransactionKind, TransferStatus,
 };
 
 /// The payment object.
@@ -59,12 +59,19 @@ pub struct CardSummary {
     pub last4: String,
 }
 
-/// Where the customer approves a payment still processing.
+/// What the customer must do before a processing payment (or swap) can go on.
 #[derive(Debug, Clone, Serialize)]
-pub struct NextAction {
-    #[serde(rename = "type")]
-    pub(super) kind: &'static str,
-    pub url: String,
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NextAction {
+    /// Approve on the provider's page at `url`.
+    Redirect { url: String },
+    /// Approve with the code sent to their WhatsApp, which the merchant
+    /// passes to `POST /v1/approvals/{approval}/approve`.
+    CustomerApproval {
+        approval: String,
+        #[serde(rename = "expires_at", serialize_with = "crate::values::clock::serialize_rfc3339")]
+        expires_at_ms: i64,
+    },
 }
 
 /// The refund object.
@@ -198,7 +205,7 @@ pub struct Swap {
     pub id: String,
     #[serde(rename = "type")]
     pub(super) kind: TransactionKind,
-    pub status: InstantStatus,
+    pub status: SwapStatus,
     pub quote_id: String,
     pub customer: CustomerPhone,
     pub from: Amount,
@@ -207,6 +214,12 @@ pub struct Swap {
     pub livemode: bool,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
     pub created_at_ms: i64,
+    #[serde(rename = "completed_at", serialize_with = "serialize_rfc3339_opt")]
+    pub completed_at_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<NextAction>,
 }
 
 /// The top-up object.

@@ -1,14 +1,16 @@
 //! Payments: money in from a customer, through the rail bound to the mode
 //! and method (or from their Soxara wallet). A payment is a
-//! [`RailOperation`]: created here together with its idempotency claim (a
-//! wallet payment also holds the customer's money in that write), then
-//! collected and recorded by the lifecycle, replying only after the record
-//! is committed. This module owns the `payments` table, the payment object,
+//! [`RailOperation`]: created here together with its idempotency claim,
+//! then collected and recorded by the lifecycle, replying only after the
+//! record is committed. A wallet payment first waits for its customer's
+//! approval (`approvals`): only then is their money held and the rail
+//! called; refused, expired or over-guessed, it fails with nothing moved. This module owns the `payments` table, the payment object,
 //! and what each status means for the ledger.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::value::RawValue;
 
+use super::approvals::{self, ApprovalRow};
 use super::context::Context;
 use super::idempotency::{self, Claimed, KeyedRequest, Reply, StoredResponse};
 use super::lifecycle::{self, FailureReason, RailAnswer, RailOperation, RailWork, Report};
@@ -24,7 +26,7 @@ use crate::values::error::ApiError;
 use crate::values::method::Method;
 use crate::values::mode::{Mode, Tenant};
 use crate::values::money::{self, Currency};
-use crate::values::status::{ObjectType, PaymentStatus, TransactionKind};
+use crate::values::status::{ApprovalPurpose, ObjectType, PaymentStatus, TransactionKind};
 
 /// The platform's fee on a payment, in basis points, rounded down.
 pub const PAYMENT_FEE_BPS: u64 = 100;
@@ -83,15 +85,14 @@ pub async fn create(ctx: &Context, request: KeyedRequest, new: NewPayment) -> Re
     };
     let now_ms = ctx.clock.now_ms();
     let payment = PaymentRow::new(&request, &new, rail.name(), entity, now_ms);
+    if payment.approval().is_some() {
+        return lifecycle::submit_for_approval(ctx, request, payment, PaymentRow::insert).await;
+    }
     let ctx = ctx.clone();
     lifecycle::detached(async move {
         let to_insert = payment.clone();
         let claimed = idempotency::claim_with(&ctx.store, request, payment.work.id.clone(), now_ms, move |conn| {
-            to_insert.insert(conn)?;
-            if to_insert.method == Method::Wallet {
-                to_insert.hold_wallet_funds(conn, now_ms)?;
-            }
-            Ok(())
+            to_insert.insert(conn)
         });
         if let Claimed::Used(reply) = claimed.await? {
             return Ok(reply);
@@ -135,6 +136,10 @@ pub struct PaymentRow {
     pub entity: Entity,
     /// While processing: where the customer approves the payment.
     next_action_url: Option<String>,
+    /// The customer's approval a wallet payment waits for.
+    approval_id: Option<String>,
+    /// Set until the customer approves: nothing of theirs is held before.
+    awaiting_approval_until_ms: Option<i64>,
     /// The sum of completed refunds.
     pub amount_refunded_minor: i64,
     /// What refunds under way or done and open disputes hold of it: never
@@ -145,7 +150,7 @@ pub struct PaymentRow {
 const SELECT: &str = "SELECT id, merchant_id, mode, status, provider_reference, failure_code, failure_message, \
      created_at, completed_at, reference, idempotency_key, amount, fee, currency, method, customer_phone, \
      rail_instrument, card_last4, description, metadata, rail, entity, next_action_url, amount_refunded, \
-     amount_committed FROM payments";
+     amount_committed, approval_id, approval_expires_at FROM payments";
 
 impl PaymentRow {
     fn new(request: &KeyedRequest, new: &NewPayment, rail: &str, entity: Entity, now_ms: i64) -> PaymentRow {
@@ -172,6 +177,8 @@ impl PaymentRow {
             rail: rail.to_string(),
             entity,
             next_action_url: None,
+            approval_id: None,
+            awaiting_approval_until_ms: None,
             amount_refunded_minor: 0,
             amount_committed_minor: 0,
         }
@@ -181,8 +188,9 @@ impl PaymentRow {
         let work = &self.work;
         conn.prepare_cached(
             "INSERT INTO payments (id, merchant_id, mode, reference, idempotency_key, status, amount, fee, currency,
-             method, customer_phone, rail_instrument, card_last4, description, metadata, rail, entity, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+             method, customer_phone, rail_instrument, card_last4, description, metadata, rail, entity, created_at,
+             approval_id, approval_expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         )?
         .execute(params![
             work.id,
@@ -202,7 +210,9 @@ impl PaymentRow {
             self.metadata,
             self.rail,
             self.entity,
-            work.created_at_ms
+            work.created_at_ms,
+            self.approval_id,
+            self.awaiting_approval_until_ms
         ])?;
         if let Some(phone) = &self.customer_phone {
             customers::index_transaction(
@@ -244,6 +254,8 @@ impl PaymentRow {
             next_action_url: row.get(22)?,
             amount_refunded_minor: row.get(23)?,
             amount_committed_minor: row.get(24)?,
+            approval_id: row.get(25)?,
+            awaiting_approval_until_ms: row.get(26)?,
         })
     }
 
@@ -311,13 +323,6 @@ impl PaymentRow {
             Method::Wallet => self.customer_account(AccountKind::CustomerWallet),
             _ => Ok(self.account(&ledger::rail_owner(&self.rail), AccountKind::RailClearing)),
         }
-    }
-
-    /// Reserves a wallet payment's amount, refusing (and so undoing the
-    /// whole claim) when the wallet holds too little.
-    fn hold_wallet_funds(&self, conn: &Connection, now_ms: i64) -> Result<(), StoreError> {
-        let wallet = self.customer_account(AccountKind::CustomerWallet)?;
-        wallets::hold(conn, &wallet, self.amount_unsigned(), &self.work.id, now_ms)
     }
 
     fn amount_unsigned(&self) -> u64 {
@@ -390,8 +395,12 @@ impl PaymentRow {
             completed_at_ms: work.completed_at_ms,
             card: self.card_last4.clone().map(|last4| CardSummary { last4 }),
             failure: work.failure.clone(),
-            next_action: match (&self.next_action_url, work.status) {
-                (Some(url), PaymentStatus::Processing) => Some(NextAction { kind: "redirect", url: url.clone() }),
+            next_action: match (&self.next_action_url, &self.approval_id, self.awaiting_approval_until_ms) {
+                _ if work.status != PaymentStatus::Processing => None,
+                (_, Some(approval), Some(expires_at_ms)) => {
+                    Some(NextAction::CustomerApproval { approval: approval.clone(), expires_at_ms })
+                }
+                (Some(url), _, _) => Some(NextAction::Redirect { url: url.clone() }),
                 _ => None,
             },
         }
@@ -457,6 +466,36 @@ impl RailOperation for PaymentRow {
         Some(status_for(reported)).filter(|status| *status != PaymentStatus::Processing)
     }
 
+    /// A wallet payment takes the customer's money: they approve it first.
+    fn approval(&self) -> Option<approvals::Ask> {
+        (self.method == Method::Wallet).then(|| approvals::Ask {
+            tenant: self.work.tenant.clone(),
+            phone: self.customer_phone.clone().unwrap_or_default(),
+            purpose: ApprovalPurpose::Payment,
+            transaction_id: Some(self.work.id.clone()),
+            amount: Some((self.amount_minor, self.currency)),
+        })
+    }
+
+    fn awaiting(&mut self, approval: &ApprovalRow) {
+        self.approval_id = Some(approval.id.clone());
+        self.awaiting_approval_until_ms = Some(approval.expires_at_ms);
+    }
+
+    /// Holds the customer's money now that they approved; a wallet that
+    /// holds too little fails it with nothing moved.
+    fn approved(&mut self, conn: &Connection, now_ms: i64) -> Result<Option<FailureReason>, StoreError> {
+        let wallet = self.customer_account(AccountKind::CustomerWallet)?;
+        if !wallets::hold(conn, &wallet, self.amount_unsigned(), &self.work.id, now_ms)? {
+            return Ok(Some(FailureReason {
+                code: "INSUFFICIENT_FUNDS".into(),
+                message: Some("the customer's wallet held too little when they approved".into()),
+            }));
+        }
+        self.awaiting_approval_until_ms = None;
+        Ok(None)
+    }
+
     fn note(&mut self, report: &Report) {
         if report.redirect_url.is_some() {
             self.next_action_url.clone_from(&report.redirect_url);
@@ -481,7 +520,8 @@ impl RailOperation for PaymentRow {
                 &[EventType::RefundSucceeded, EventType::TransactionRefunded]
             }
             PaymentStatus::Failed | PaymentStatus::Cancelled => {
-                if self.method == Method::Wallet {
+                // Held only once the customer approved.
+                if self.method == Method::Wallet && self.awaiting_approval_until_ms.is_none() {
                     let wallet = self.customer_account(AccountKind::CustomerWallet)?;
                     wallets::release(conn, &wallet, self.amount_unsigned(), &id, now_ms)?;
                 }
@@ -503,7 +543,7 @@ impl RailOperation for PaymentRow {
         let work = &self.work;
         conn.prepare_cached(
             "UPDATE payments SET status = ?2, provider_reference = ?3, failure_code = ?4, failure_message = ?5,
-             completed_at = ?6, rail_instrument = ?7, next_action_url = ?8 WHERE id = ?1",
+             completed_at = ?6, rail_instrument = ?7, next_action_url = ?8, approval_expires_at = ?9 WHERE id = ?1",
         )?
         .execute(params![
             work.id,
@@ -513,7 +553,8 @@ impl RailOperation for PaymentRow {
             work.failure.as_ref().and_then(|f| f.message.as_ref()),
             work.completed_at_ms,
             self.rail_instrument,
-            self.next_action_url
+            self.next_action_url,
+            self.awaiting_approval_until_ms
         ])?;
         Ok(())
     }
@@ -534,7 +575,9 @@ pub(crate) mod tests {
     use crate::ledger::AccountKind::{CustomerWallet, FeeRevenue, MerchantPending, RailClearing, WalletHold};
     use crate::operations::checks::{self, Schedule};
     use crate::operations::idempotency::WriteEndpoint;
-    use crate::operations::lifecycle::{ReportApplied, apply_later_report, record_first_answer};
+    use crate::operations::lifecycle::{
+        ReportApplied, apply_later_report, on_approved, on_not_approved, record_first_answer,
+    };
     use crate::plugins::Failure;
     use crate::testing::{self, events, outcome, posted};
 
@@ -543,9 +586,18 @@ pub(crate) mod tests {
     }
 
     /// A payment claimed under a key and inserted by the simulator, as
-    /// `create` leaves it before the rail answers (a wallet payment's money
-    /// held).
+    /// `create` leaves it before the rail answers (a wallet payment
+    /// approved by its customer, so its money held).
     pub(crate) fn claimed(conn: &Connection, merchant_id: &str, method: Method, amount_minor: u64) -> PaymentRow {
+        let payment = waiting(conn, merchant_id, method, amount_minor);
+        if method != Method::Wallet {
+            return payment;
+        }
+        on_approved::<PaymentRow>(conn, &payment.work.id, 1_000).unwrap().expect("the wallet holds enough")
+    }
+
+    /// A payment claimed and inserted; a wallet payment waits for approval.
+    fn waiting(conn: &Connection, merchant_id: &str, method: Method, amount_minor: u64) -> PaymentRow {
         let key = crate::values::ids::new_id("idem");
         let request = KeyedRequest::new(testing::tenant(merchant_id), key, WriteEndpoint::Payments, "{}");
         let new = NewPayment {
@@ -557,12 +609,13 @@ pub(crate) mod tests {
             description: None,
             metadata: Default::default(),
         };
-        let payment = PaymentRow::new(&request, &new, "simulator", testing::entity(), 1_000);
+        let mut payment = PaymentRow::new(&request, &new, "simulator", testing::entity(), 1_000);
         assert_eq!(request.claim(conn, &payment.work.id, 1_000).unwrap(), None);
-        payment.insert(conn).unwrap();
         if method == Method::Wallet {
-            payment.hold_wallet_funds(conn, 1_000).unwrap();
+            payment.approval_id = Some("apv_test".into());
+            payment.awaiting_approval_until_ms = Some(600_000);
         }
+        payment.insert(conn).unwrap();
         payment
     }
 
@@ -721,5 +774,60 @@ pub(crate) mod tests {
         );
         assert_eq!(PaymentRow::load(&conn, &id).unwrap().unwrap().work.status, PaymentStatus::Processing);
         assert_eq!(checks::due(&conn, 21_999, 10).unwrap(), vec![], "checked next at 22 s, not again at once");
+    }
+
+    fn fund_wallet(conn: &Connection, amount_minor: i64) -> Account {
+        let wallet = Account {
+            mode: Mode::Test,
+            entity: testing::entity(),
+            owner: "+231770001234".into(),
+            kind: CustomerWallet,
+            currency: usd(),
+        };
+        let funding = Account { owner: PLATFORM_OWNER.into(), kind: AccountKind::SandboxFunding, ..wallet.clone() };
+        let top_up = [
+            Posting { account: funding, amount_minor },
+            Posting { account: wallet.clone(), amount_minor: -amount_minor },
+        ];
+        ledger::post(conn, Mode::Test, EntryKind::TopUp, &crate::values::ids::new_id("tup"), &top_up, 0).unwrap();
+        wallet
+    }
+
+    #[test]
+    fn a_wallet_payment_moves_nothing_until_its_customer_approves() {
+        let (conn, merchant) = testing::database_with_merchant();
+        let wallet = fund_wallet(&conn, 5_000);
+        let payment = waiting(&conn, &merchant, Method::Wallet, 1_000);
+        let object = serde_json::to_value(payment.object()).unwrap();
+        assert_eq!(object["next_action"]["type"], "customer_approval", "{object}");
+        assert_eq!(object["next_action"]["approval"], "apv_test");
+        assert_eq!(wallets::balance_minor(&conn, &wallet).unwrap(), 5_000, "nothing held before approval");
+        let expired = FailureReason { code: "APPROVAL_EXPIRED".into(), message: None };
+        on_not_approved::<PaymentRow>(&conn, &payment.work.id, &expired, 700_000).unwrap();
+        let failed = PaymentRow::load(&conn, &payment.work.id).unwrap().unwrap();
+        assert_eq!(failed.work.status, PaymentStatus::Failed);
+        assert_eq!(failed.work.failure.as_ref().map(|f| f.code.as_str()), Some("APPROVAL_EXPIRED"));
+        assert_eq!(serde_json::to_value(failed.object()).unwrap()["next_action"], serde_json::Value::Null);
+        assert_eq!(wallets::balance_minor(&conn, &wallet).unwrap(), 5_000);
+        assert_eq!(testing::count(&conn, "SELECT COUNT(*) FROM journal_entries"), 1, "only the top-up");
+        assert_eq!(events(&conn, &payment.work.id, EventType::PaymentFailed), 1);
+        crate::operations::verify(&conn).unwrap();
+    }
+
+    #[test]
+    fn approved_with_too_little_in_the_wallet_it_fails_with_nothing_moved() {
+        let (conn, merchant) = testing::database_with_merchant();
+        let wallet = fund_wallet(&conn, 500);
+        let payment = waiting(&conn, &merchant, Method::Wallet, 1_000);
+        assert!(on_approved::<PaymentRow>(&conn, &payment.work.id, 2_000).unwrap().is_none(), "no rail call");
+        let failed = PaymentRow::load(&conn, &payment.work.id).unwrap().unwrap();
+        assert_eq!(
+            (failed.work.status, failed.work.failure.map(|f| f.code)),
+            (PaymentStatus::Failed, Some("INSUFFICIENT_FUNDS".to_string()))
+        );
+        assert_eq!(wallets::balance_minor(&conn, &wallet).unwrap(), 500);
+        assert_eq!(posted(&conn, &payment.work.id, WalletHold), 0);
+        assert_eq!(testing::count(&conn, "SELECT COUNT(*) FROM journal_entries"), 1, "only the top-up");
+        crate::operations::verify(&conn).unwrap();
     }
 }

@@ -159,8 +159,6 @@ pub struct TransferRow {
     description: Option<String>,
     pub status: TransferStatus,
     return_reason: Option<ReturnReason>,
-    /// SHA-256 of "transfer id:code" of its newest claim code.
-    pub code_hash: Option<String>,
     pub claim_expires_at_ms: Option<i64>,
     pub created_at_ms: i64,
     completed_at_ms: Option<i64>,
@@ -168,7 +166,7 @@ pub struct TransferRow {
 }
 
 const SELECT: &str = "SELECT id, merchant_id, mode, recipient_phone, amount, currency, entity, description, status, \
-     return_reason, code_hash, claim_expires_at, created_at, completed_at, returned_at FROM transfers";
+     return_reason, claim_expires_at, created_at, completed_at, returned_at FROM transfers";
 
 impl TransferRow {
     /// Pays a transfer out of the merchant's pending balance held by the
@@ -213,7 +211,6 @@ impl TransferRow {
             description: new.description,
             status: if registered { TransferStatus::Completed } else { TransferStatus::PendingClaim },
             return_reason: None,
-            code_hash: None,
             claim_expires_at_ms: (!registered).then(|| now_ms.saturating_add(claim_ttl_ms)),
             created_at_ms: now_ms,
             completed_at_ms: registered.then_some(now_ms),
@@ -294,11 +291,10 @@ impl TransferRow {
             description: row.get(7)?,
             status: row.get(8)?,
             return_reason: row.get(9)?,
-            code_hash: row.get(10)?,
-            claim_expires_at_ms: row.get(11)?,
-            created_at_ms: row.get(12)?,
-            completed_at_ms: row.get(13)?,
-            returned_at_ms: row.get(14)?,
+            claim_expires_at_ms: row.get(10)?,
+            created_at_ms: row.get(11)?,
+            completed_at_ms: row.get(12)?,
+            returned_at_ms: row.get(13)?,
         })
     }
 
@@ -313,12 +309,6 @@ impl TransferRow {
         }
     }
 
-    /// Replaces the claim code (its hash) of a transfer still waiting.
-    pub fn set_code_hash(conn: &Connection, id: &str, code_hash: &str) -> Result<(), StoreError> {
-        conn.prepare_cached("UPDATE transfers SET code_hash = ?2 WHERE id = ?1")?.execute(params![id, code_hash])?;
-        Ok(())
-    }
-
     /// Moves a waiting transfer from escrow into the recipient's wallet.
     pub fn credit_claimed(&self, conn: &Connection, now_ms: i64) -> Result<(), StoreError> {
         let postings = [
@@ -326,8 +316,11 @@ impl TransferRow {
             Posting { account: self.customer_account(AccountKind::CustomerWallet), amount_minor: -self.amount_minor },
         ];
         ledger::post(conn, self.tenant.mode, EntryKind::TransferClaim, &self.id, &postings, now_ms)?;
-        conn.prepare_cached("UPDATE transfers SET status = ?2, completed_at = ?3, code_hash = NULL WHERE id = ?1")?
-            .execute(params![self.id, TransferStatus::Completed, now_ms])?;
+        conn.prepare_cached("UPDATE transfers SET status = ?2, completed_at = ?3 WHERE id = ?1")?.execute(params![
+            self.id,
+            TransferStatus::Completed,
+            now_ms
+        ])?;
         let claimed =
             TransferRow::load(conn, &self.id)?.ok_or_else(|| StoreError::Invariant("transfer vanished".into()))?;
         webhooks::emit(conn, &self.tenant, EventType::TransferCompleted, &self.id, &claimed.object(conn)?, now_ms)?;
@@ -343,10 +336,8 @@ impl TransferRow {
             Posting { account: merchant, amount_minor: -self.amount_minor },
         ];
         ledger::post(conn, self.tenant.mode, EntryKind::TransferReturn, &self.id, &postings, now_ms)?;
-        conn.prepare_cached(
-            "UPDATE transfers SET status = ?2, return_reason = ?3, returned_at = ?4, code_hash = NULL WHERE id = ?1",
-        )?
-        .execute(params![self.id, TransferStatus::Returned, reason, now_ms])?;
+        conn.prepare_cached("UPDATE transfers SET status = ?2, return_reason = ?3, returned_at = ?4 WHERE id = ?1")?
+            .execute(params![self.id, TransferStatus::Returned, reason, now_ms])?;
         let returned =
             TransferRow::load(conn, &self.id)?.ok_or_else(|| StoreError::Invariant("transfer vanished".into()))?;
         webhooks::emit(conn, &self.tenant, EventType::TransferReturned, &self.id, &returned.object(conn)?, now_ms)?;

@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0012_settlement_batches.sql"),
     include_str!("../../migrations/0013_transfers.sql"),
     include_str!("../../migrations/0014_operation_core.sql"),
+    include_str!("../../migrations/0015_customer_consent.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

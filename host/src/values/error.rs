@@ -53,8 +53,6 @@ pub enum ApiError {
     MethodNotAllowed { method: String, path: String },
     #[error("{0}")]
     PaymentMethodUnavailable(String),
-    #[error("The customer's {currency} wallet holds {available} minor units; this needs {needed}.")]
-    InsufficientFunds { currency: String, available: i64, needed: u64 },
     #[error("This endpoint works with test keys only (sxm_test_…).")]
     TestModeOnly,
     #[error("The quote expired at {expired_at}; request a new quote.")]
@@ -106,23 +104,27 @@ pub enum ApiError {
          Transfers are paid from money collected by mobile money and wallet payments."
     )]
     TransferBalanceInsufficient { currency: String, available: i64, needed: u64 },
-    #[error(
-        "This recipient is not on Soxara yet and no messaging channel is configured for {mode} mode to send them \
-         a claim code; nothing was sent."
-    )]
+    #[error("No messaging channel is configured for {mode} mode to send this phone number a code; nothing was done.")]
     MessagingUnavailable { mode: super::mode::Mode },
-    #[error("No money is waiting to be claimed by this phone number (it may have been claimed, expired or returned).")]
-    ClaimNotFound,
+    /// The same answer whether money is waiting or not, so that nobody
+    /// learns it from a guess.
     #[error(
-        "The claim code is wrong or has been replaced by a newer one; this key may try {attempts_left} more times \
-         for this phone number."
+        "The claim code is wrong, expired or replaced by a newer one, or nothing is waiting for this phone number; \
+         {attempts_left} more wrong codes for this number lock its codes for a while."
     )]
     ClaimCodeInvalid { attempts_left: i64 },
     #[error(
-        "This key sent {max} wrong claim codes for this phone number and may not try again until a new code is \
-         sent; the money keeps waiting for its recipient."
+        "The approval code is wrong; {attempts_left} more wrong codes for this phone number fail the approval and \
+         lock its codes for a while."
     )]
-    ClaimAttemptsExceeded { max: i64 },
+    ApprovalCodeInvalid { attempts_left: i64 },
+    #[error(
+        "Too many wrong codes were sent for this phone number; its codes are locked for a while. Money waiting for \
+         it keeps waiting."
+    )]
+    CodeAttemptsExceeded,
+    #[error("The approval is {status}, no longer pending; nothing changed.")]
+    ApprovalNotPending { status: super::status::ApprovalStatus },
     #[error("An internal error occurred; it has been logged with the request id.")]
     Internal(#[from] anyhow::Error),
 }
@@ -147,13 +149,13 @@ impl ApiError {
             ApiError::IdempotencyKeyReused | ApiError::PaymentMethodUnavailable(_) | ApiError::QuoteExpired { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::InsufficientFunds { .. } | ApiError::TransferBalanceInsufficient { .. } => {
-                StatusCode::PAYMENT_REQUIRED
-            }
+            ApiError::TransferBalanceInsufficient { .. } => StatusCode::PAYMENT_REQUIRED,
             ApiError::MessagingUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::ClaimNotFound => StatusCode::NOT_FOUND,
-            ApiError::ClaimCodeInvalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::ClaimAttemptsExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ClaimCodeInvalid { .. } | ApiError::ApprovalCodeInvalid { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::CodeAttemptsExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ApprovalNotPending { .. } => StatusCode::CONFLICT,
             ApiError::TestModeOnly => StatusCode::FORBIDDEN,
             ApiError::QuoteAlreadyUsed { .. } | ApiError::WebhookEndpointLimit { .. } => StatusCode::CONFLICT,
             ApiError::FxRateUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -192,12 +194,12 @@ impl ApiError {
             ApiError::RouteNotFound { .. } => "ROUTE_NOT_FOUND",
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             ApiError::PaymentMethodUnavailable(_) => "PAYMENT_METHOD_UNAVAILABLE",
-            ApiError::InsufficientFunds { .. } => "INSUFFICIENT_FUNDS",
             ApiError::TransferBalanceInsufficient { .. } => "INSUFFICIENT_BALANCE",
             ApiError::MessagingUnavailable { .. } => "MESSAGING_UNAVAILABLE",
-            ApiError::ClaimNotFound => "CLAIM_NOT_FOUND",
             ApiError::ClaimCodeInvalid { .. } => "CLAIM_CODE_INVALID",
-            ApiError::ClaimAttemptsExceeded { .. } => "CLAIM_ATTEMPTS_EXCEEDED",
+            ApiError::ApprovalCodeInvalid { .. } => "APPROVAL_CODE_INVALID",
+            ApiError::CodeAttemptsExceeded => "CODE_ATTEMPTS_EXCEEDED",
+            ApiError::ApprovalNotPending { .. } => "APPROVAL_NOT_PENDING",
             ApiError::TestModeOnly => "TEST_MODE_ONLY",
             ApiError::QuoteExpired { .. } => "QUOTE_EXPIRED",
             ApiError::QuoteAlreadyUsed { .. } => "QUOTE_ALREADY_USED",
@@ -287,12 +289,12 @@ mod tests {
             ApiError::RouteNotFound { method: "GET".into(), path: "/".into() },
             ApiError::MethodNotAllowed { method: "GET".into(), path: "/".into() },
             ApiError::PaymentMethodUnavailable(String::new()),
-            ApiError::InsufficientFunds { currency: String::new(), available: 0, needed: 1 },
             ApiError::TransferBalanceInsufficient { currency: String::new(), available: 0, needed: 1 },
             ApiError::MessagingUnavailable { mode: crate::values::mode::Mode::Live },
-            ApiError::ClaimNotFound,
             ApiError::ClaimCodeInvalid { attempts_left: 1 },
-            ApiError::ClaimAttemptsExceeded { max: 5 },
+            ApiError::ApprovalCodeInvalid { attempts_left: 1 },
+            ApiError::CodeAttemptsExceeded,
+            ApiError::ApprovalNotPending { status: crate::values::status::ApprovalStatus::Expired },
             ApiError::TestModeOnly,
             ApiError::QuoteExpired { expired_at: String::new() },
             ApiError::QuoteAlreadyUsed { swap_id: String::new() },
@@ -331,12 +333,12 @@ mod tests {
                 | ApiError::RouteNotFound { .. }
                 | ApiError::MethodNotAllowed { .. }
                 | ApiError::PaymentMethodUnavailable(_)
-                | ApiError::InsufficientFunds { .. }
                 | ApiError::TransferBalanceInsufficient { .. }
                 | ApiError::MessagingUnavailable { .. }
-                | ApiError::ClaimNotFound
                 | ApiError::ClaimCodeInvalid { .. }
-                | ApiError::ClaimAttemptsExceeded { .. }
+                | ApiError::ApprovalCodeInvalid { .. }
+                | ApiError::CodeAttemptsExceeded
+                | ApiError::ApprovalNotPending { .. }
                 | ApiError::TestModeOnly
                 | ApiError::QuoteExpired { .. }
                 | ApiError::QuoteAlreadyUsed { .. }

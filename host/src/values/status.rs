@@ -179,9 +179,47 @@ text_enum! {
 }
 
 text_enum! {
+    /// A swap: waiting for its customer's approval, then done, or failed
+    /// with nothing moved.
+    pub enum SwapStatus {
+        Processing => "processing",
+        Completed => "completed",
+        Failed => "failed",
+    }
+}
+
+text_enum! {
+    /// A customer's approval of what a merchant asks of their money.
+    pub enum ApprovalStatus {
+        /// Sent; waiting for the customer's code.
+        Pending => "pending",
+        Approved => "approved",
+        /// Refused on the customer's word.
+        Refused => "refused",
+        /// Not approved in time.
+        Expired => "expired",
+        /// Too many wrong codes.
+        Failed => "failed",
+    }
+}
+
+text_enum! {
+    /// What an approval lets a merchant do.
+    pub enum ApprovalPurpose {
+        /// Take a wallet payment from the customer's wallet.
+        Payment => "payment",
+        /// Swap the customer's money into their other wallet.
+        Swap => "swap",
+        /// Read the customer's wallet balances until they withdraw it.
+        WalletAccess => "wallet_access",
+    }
+}
+
+text_enum! {
     /// What an object the API answers with is (its `object` field).
     pub enum ObjectType {
         Account => "account",
+        Approval => "approval",
         Balance => "balance",
         Claim => "claim",
         Dispute => "dispute",
@@ -196,6 +234,7 @@ text_enum! {
         TopUp => "top_up",
         Transfer => "transfer",
         Wallet => "wallet",
+        WalletAccess => "wallet_access",
         WebhookEndpoint => "webhook_endpoint",
     }
 }

@@ -1,12 +1,13 @@
 //! The transfer sweep, every second and whenever a new transfer waits for
-//! its first claim code: returns transfers whose claim period ended, and
-//! sends the claim codes that are due (see `operations::claims::send_due`).
+//! its first claim code: returns transfers whose claim period ended, sends
+//! the claim codes that are due (see `operations::claims::send_due`), and
+//! expires customer approvals nobody answered in time.
 
 use std::sync::Arc;
 
 use super::Worker;
 use crate::metrics::Metrics;
-use crate::operations::{Context, claims, transfers};
+use crate::operations::{Context, claims, consent, transfers};
 use crate::values::error::ApiError;
 
 const SWEEP_EVERY_MS: u64 = 1_000;
@@ -20,7 +21,9 @@ pub fn spawn(ctx: Context, metrics: Arc<Metrics>) -> Worker {
         let ctx = ctx.clone();
         async move {
             match sweep(&ctx).await {
-                Ok((returned, resent)) if returned + resent > 0 => tracing::info!(returned, resent, "transfer sweep"),
+                Ok(Swept { returned, resent, expired }) if returned + resent + expired > 0 => {
+                    tracing::info!(returned, resent, expired, "transfer sweep")
+                }
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "transfer sweep failed; the next one retries"),
             }
@@ -28,10 +31,22 @@ pub fn spawn(ctx: Context, metrics: Arc<Metrics>) -> Worker {
     })
 }
 
-/// One sweep at the clock's now: (transfers returned, codes sent).
-pub async fn sweep(ctx: &Context) -> Result<(usize, usize), ApiError> {
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Transfers returned to their merchant.
+    pub returned: usize,
+    /// Claim codes sent.
+    pub resent: usize,
+    /// Approvals expired.
+    pub expired: usize,
+}
+
+/// One sweep at the clock's now.
+pub async fn sweep(ctx: &Context) -> Result<Swept, ApiError> {
     let now_ms = ctx.clock.now_ms();
     let returned = ctx.store.write(move |conn| transfers::return_expired(conn, now_ms, RETURNS_PER_SWEEP_MAX)).await?;
     let resent = claims::send_due(ctx, now_ms).await?;
-    Ok((returned, resent))
+    let expired = consent::expire_due(ctx).await?;
+    Ok(Swept { returned, resent, expired })
 }
