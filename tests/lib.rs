@@ -86,12 +86,30 @@ pub async fn spawn_app_with(config: FileConfig) -> TestApp {
 /// [`spawn_app_rate_limited`].
 pub async fn spawn_app_with_plugins(mut config: FileConfig, extra: &[PathBuf]) -> TestApp {
     config.rate_limits = soxara::config::RateLimitSettings::off();
-    spawn_app_as_configured(config, extra).await
+    spawn_app_as_configured(local_operator(config), extra).await
 }
 
 /// The gateway with `config`'s rate limits kept.
 pub async fn spawn_app_rate_limited(config: FileConfig) -> TestApp {
+    spawn_app_as_configured(local_operator(config), &[]).await
+}
+
+/// The gateway with exactly `config`: nothing trusted that it does not
+/// trust (for tests of the defaults).
+pub async fn spawn_app_exactly(config: FileConfig) -> TestApp {
     spawn_app_as_configured(config, &[]).await
+}
+
+/// The tests stand where an operator's TLS sidecar and metrics agent would:
+/// on loopback. So loopback is made a secure peer (live keys work over the
+/// tests' plain HTTP) that may read `/metrics`, as an operator would
+/// configure it; the gateway's own default trusts nobody.
+fn local_operator(mut config: FileConfig) -> FileConfig {
+    for loopback in ["127.0.0.1", "::1"] {
+        config.secure_peers.push(loopback.into());
+        config.metrics_from.push(loopback.into());
+    }
+    config
 }
 
 async fn spawn_app_as_configured(config: FileConfig, extra: &[PathBuf]) -> TestApp {
@@ -209,8 +227,16 @@ impl TestApp {
         answer(request.send().await.expect("the request is sent")).await
     }
 
-    /// Creates another key (an operator action) and returns it.
+    /// Creates another key (an operator action) and returns it. For a live
+    /// key the operator first verifies the account for live use (KYC Tier 3,
+    /// KYB approved), since every request checks it.
     pub async fn create_key(&self, merchant_id: &str, mode: Mode, kind: KeyKind) -> String {
+        if mode == Mode::Live {
+            let verified = serde_json::json!({ "kyc_tier": 3, "kyb_status": "approved" });
+            let path = format!("/admin/merchants/{merchant_id}");
+            let answer = self.admin(reqwest::Method::PATCH, &path, Some(verified)).await;
+            assert_eq!(answer.status, 200, "{:?}", answer.body);
+        }
         let merchant_id = merchant_id.to_string();
         self.state()
             .ops
@@ -415,6 +441,7 @@ pub fn live_rail_config(method: &str, plugin: &str, config: &[(&str, &str)], che
         plugin: plugin.into(),
     });
     let settings = soxara::config::PluginSettings {
+        mode: Some("live".into()),
         config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         allowed_hosts: vec!["127.0.0.1".into()],
         limits: soxara::config::PluginLimitOverrides { call_ms_max: Some(10_000), ..Default::default() },

@@ -15,6 +15,8 @@ use crate::config::FileConfig;
 use crate::domain::codes::{CodeKey, Codes};
 use crate::domain::messaging::Messengers;
 use crate::domain::wallets::Wallets;
+use crate::http::serve::serve;
+use crate::http::transport::TlsListener;
 use crate::http::{ApiSettings, AppState};
 use crate::operations::{Context, consent, rail_operations};
 use crate::plugins::registry::Registry;
@@ -45,13 +47,62 @@ pub struct RunningApp {
     /// Set when this start created the sandbox merchant: (merchant id, test secret key).
     pub sandbox: Option<(String, String)>,
     pub state: AppState,
-    /// The admin API's address and bearer token.
+    /// The admin API's address, whether it speaks TLS, and its bearer token…
     pub admin_addr: SocketAddr,
+    pub admin_tls: bool,
     pub admin_token: String,
+    /// …and the file that token is kept in, unless the operator set it.
+    pub admin_token_file: Option<PathBuf>,
     shutdown: Option<watch::Sender<bool>>,
     workers: Option<Workers>,
-    server: JoinHandle<std::io::Result<()>>,
-    admin_server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<()>,
+    admin_server: JoinHandle<()>,
+}
+
+/// Registers each loaded rail's name to its file (`domain::rail_owners`);
+/// a rail whose name belongs to another file is not loaded, with an error
+/// naming both (a `[[routes]]` entry for it then stops the start).
+async fn keep_owned_rails(store: &Store, mut plugins: LoadedPlugins, now_ms: i64) -> Result<LoadedPlugins> {
+    let names: Vec<(String, Mode, String)> =
+        plugins.rails.iter().map(|r| (r.name().to_string(), r.mode(), r.plugin_name().to_string())).collect();
+    let claims = store
+        .write(move |conn| {
+            let claim = |(rail, mode, plugin): &(String, Mode, String)| {
+                crate::domain::rail_owners::claim(conn, rail, *mode, plugin, now_ms)
+            };
+            names.iter().map(claim).collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    let mut claims = claims.into_iter();
+    plugins.rails.retain(|rail| match claims.next() {
+        Some(Err(refused)) => {
+            tracing::error!(plugin = rail.plugin_name(), "rail not loaded: {refused}");
+            false
+        }
+        _ => true,
+    });
+    Ok(plugins)
+}
+
+/// Serves `router` on `listener`, over TLS if there is an acceptor, until
+/// `stop` changes.
+fn spawn_server(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    router: axum::Router,
+    limits: crate::config::ListenerSettings,
+    mut stop: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>> {
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    Ok(match tls {
+        Some(acceptor) => {
+            let listener = TlsListener::new(listener, acceptor, limits.tls_handshakes_max)?;
+            tokio::spawn(serve(listener, true, router, limits, stopped))
+        }
+        None => tokio::spawn(serve(listener, false, router, limits, stopped)),
+    })
 }
 
 /// The background workers of a running gateway.
@@ -74,8 +125,8 @@ impl RunningApp {
             workers.settlements.stop().await;
             workers.transfers.stop().await;
         }
-        (&mut self.server).await.context("server task")?.context("server")?;
-        (&mut self.admin_server).await.context("admin server task")?.context("admin server")?;
+        (&mut self.server).await.context("server task")?;
+        (&mut self.admin_server).await.context("admin server task")?;
         Ok(())
     }
 }
@@ -145,6 +196,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         Ok((runtime, plugins))
     })
     .await??;
+    let plugins = keep_owned_rails(&store, plugins, clock.now_ms()).await?;
     let routes = Routes::build(&plugins.rails, &config.file.routes).map_err(|e| anyhow::anyhow!("config: {e}"))?;
     let messengers = Messengers::bind(&config.file.transfers, &plugins.messengers)?;
     let registry = Registry::new(Arc::new(runtime), plugin_configs, entities.clone(), plugins.rails, routes);
@@ -158,15 +210,20 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         checks: config.file.status_checks.clone(),
         transfers: config.file.transfers.clone(),
         claim_codes_due: Arc::default(),
+        callback_slots: Arc::default(),
     };
     let state = AppState {
         ops: ops.clone(),
-        fx_providers: Arc::from(plugins.fx),
+        fx_rates: Arc::new(crate::domain::fx::RateSource::new(Arc::from(plugins.fx))),
         settings: Arc::new(ApiSettings {
             fx: config.file.fx.clone(),
             webhooks: config.file.webhooks.clone(),
             settlement: config.file.settlement,
-            trusted_proxies: config.file.trusted_proxy_nets()?,
+            trust: crate::http::transport::Trust {
+                proxies: config.file.trusted_proxy_nets()?,
+                secure_peers: config.file.secure_peer_nets()?,
+            },
+            metrics_from: config.file.metrics_nets()?,
         }),
         metrics: Arc::clone(&metrics),
         keys: Arc::new(crate::http::auth::KeyCache::default()),
@@ -189,45 +246,43 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         transfers: workers::transfers::spawn(ops.clone(), Arc::clone(&metrics)),
     };
 
-    let (shutdown_watch, mut stopped) = watch::channel(false);
+    let (shutdown_watch, _) = watch::channel(false);
+    let limits = config.file.listener;
     let router = crate::http::router(state.clone());
-    let service = router.into_make_service_with_connect_info::<crate::http::transport::Peer>();
-    let until_stopped = async move {
-        let _ = stopped.changed().await;
-    };
-    let server = match tls {
-        Some(acceptor) => {
-            let listener = crate::http::transport::TlsListener::new(listener, acceptor)?;
-            tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(until_stopped).await })
-        }
-        None => tokio::spawn(async move { axum::serve(listener, service).with_graceful_shutdown(until_stopped).await }),
-    };
+    let server = spawn_server(listener, tls, router, limits, shutdown_watch.subscribe())?;
 
+    let admin_tls = match &config.file.admin.tls {
+        Some(files) => Some(crate::http::transport::acceptor(&files.cert_file, &files.key_file)?),
+        None => None,
+    };
     let admin_listener = TcpListener::bind(config.file.admin.listen)
         .await
         .with_context(|| format!("binding the admin listener {}", config.file.admin.listen))?;
     let admin_addr = admin_listener.local_addr()?;
-    let admin_token = config
-        .file
-        .admin
-        .token
-        .clone()
-        .unwrap_or_else(|| format!("sxa_{}", crate::values::ids::random_alphanumeric(32)));
+    // The operator's token, or one the gateway keeps in a file of its own
+    // (never printed: `soxara admin` reads it from the environment).
+    let (admin_token, admin_token_file) = match &config.file.admin.token {
+        Some(token) => (token.clone(), None),
+        None => {
+            let file = config.file.admin.token_file.clone();
+            let file = file.unwrap_or_else(|| config.database.with_extension("admin.token"));
+            let token = crate::secrets::read_or_create(&file, || {
+                format!("sxa_{}", crate::values::ids::random_alphanumeric(32))
+            })?;
+            (token, Some(file))
+        }
+    };
     let admin_state = crate::http::AdminState { token: Arc::from(admin_token.as_str()), app: state.clone() };
-    let (admin_router, mut admin_stopped) = (crate::http::admin::router(admin_state), shutdown_watch.subscribe());
-    let admin_server = tokio::spawn(async move {
-        axum::serve(admin_listener, admin_router)
-            .with_graceful_shutdown(async move {
-                let _ = admin_stopped.changed().await;
-            })
-            .await
-    });
+    let admin_router = crate::http::admin::router(admin_state);
+    let admin_server = spawn_server(admin_listener, admin_tls, admin_router, limits, shutdown_watch.subscribe())?;
     Ok(RunningApp {
         addr,
         sandbox,
         state,
         admin_addr,
+        admin_tls: config.file.admin.tls.is_some(),
         admin_token,
+        admin_token_file,
         shutdown: Some(shutdown_watch),
         workers: Some(workers),
         server,

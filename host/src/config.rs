@@ -27,8 +27,16 @@
 //! give_up_after_ms = 259200000  # then left processing for reconciliation
 //!
 //! trusted_proxies = ["10.0.0.0/8"]   # proxies whose X-Forwarded-For/-Proto are believed
+//! secure_peers = ["127.0.0.1"]        # direct peers whose plain HTTP counts as HTTPS (none by default)
+//! metrics_from = ["127.0.0.1"]        # who may read /metrics (nobody by default)
 //!
-//! [tls]                       # serve HTTPS (else plain HTTP: live keys only from loopback or a trusted proxy)
+//! [listener]                  # against slow or too many clients (API and admin)
+//! connections_max = 1000
+//! header_read_timeout_ms = 20000   # also closes keep-alive connections idle this long
+//! body_read_timeout_ms = 30000
+//! tls_handshakes_max = 128
+//!
+//! [tls]                       # serve HTTPS (else plain HTTP: live keys only via secure_peers or a trusted proxy)
 //! cert_file = "/etc/soxara/tls/fullchain.pem"
 //! key_file = "/etc/soxara/tls/privkey.pem"
 //!
@@ -114,6 +122,13 @@ pub struct FileConfig {
     /// `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Direct peers whose plain HTTP counts as secure (a TLS-terminating
+    /// sidecar on loopback). None by default: loopback is not trusted.
+    #[serde(default)]
+    pub secure_peers: Vec<String>,
+    /// Peers that may read `/metrics` (a local agent). None by default.
+    #[serde(default)]
+    pub metrics_from: Vec<String>,
     /// The gateway's address as providers reach it (scheme, host, optional
     /// port, no path). Rails get `{public_url}/v1/callbacks/{plugin}` as
     /// their `callback_url`; without it, the address the API listens on.
@@ -127,6 +142,8 @@ pub struct FileConfig {
     pub plugin_cache_dir: Option<std::path::PathBuf>,
     #[serde(default)]
     pub admin: AdminSettings,
+    #[serde(default)]
+    pub listener: ListenerSettings,
     /// Bindings of plugins to payments, beyond the default (test mode: the
     /// simulator for every method).
     #[serde(default)]
@@ -344,11 +361,20 @@ impl RateLimitSettings {
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     /// Loopback by default: the admin API is for operators on this machine.
+    /// Any other address needs `tls`.
     #[serde(default = "default_admin_listen")]
     pub listen: std::net::SocketAddr,
-    /// The bearer token; when unset, a random one is made and printed at start.
+    /// The bearer token (or `SOXARA_ADMIN_TOKEN`, which `soxara serve`
+    /// reads); when neither is set, the one in `token_file`.
     #[serde(default)]
     pub token: Option<String>,
+    /// Where a token made by the gateway is kept (default: `admin.token`
+    /// beside the database; made on first start, owner-only).
+    #[serde(default)]
+    pub token_file: Option<std::path::PathBuf>,
+    /// Serve the admin API over TLS from these PEM files.
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
 }
 
 fn default_admin_listen() -> std::net::SocketAddr {
@@ -357,7 +383,53 @@ fn default_admin_listen() -> std::net::SocketAddr {
 
 impl Default for AdminSettings {
     fn default() -> AdminSettings {
-        AdminSettings { listen: default_admin_listen(), token: None }
+        AdminSettings { listen: default_admin_listen(), token: None, token_file: None, tls: None }
+    }
+}
+
+/// Limits on the API and admin listeners (`http::serve`), against clients
+/// that are slow on purpose or too many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSettings {
+    /// Connections open at once; more wait in the kernel's backlog.
+    #[serde(default = "default_connections_max")]
+    pub connections_max: usize,
+    /// A request's headers must arrive within this (also: keep-alive idle).
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// A request's whole body must arrive within this after its headers.
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// TLS handshakes in progress at once.
+    #[serde(default = "default_tls_handshakes_max")]
+    pub tls_handshakes_max: usize,
+}
+
+fn default_connections_max() -> usize {
+    1_000
+}
+
+fn default_header_read_timeout_ms() -> u64 {
+    20_000
+}
+
+fn default_body_read_timeout_ms() -> u64 {
+    30_000
+}
+
+fn default_tls_handshakes_max() -> usize {
+    128
+}
+
+impl Default for ListenerSettings {
+    fn default() -> ListenerSettings {
+        ListenerSettings {
+            connections_max: default_connections_max(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            body_read_timeout_ms: default_body_read_timeout_ms(),
+            tls_handshakes_max: default_tls_handshakes_max(),
+        }
     }
 }
 
@@ -423,6 +495,10 @@ pub struct WebhookSettings {
     /// for local development and tests.
     #[serde(default)]
     pub allow_private_targets: bool,
+    /// Let live endpoints use plain `http://` (a receiver on the operator's
+    /// own network, tests). Off: live endpoints need `https://`.
+    #[serde(default)]
+    pub allow_plain_http_live: bool,
 }
 
 /// The published retry schedule: 13 retries over about 4.3 days (docs/webhooks.md).
@@ -445,6 +521,7 @@ impl Default for WebhookSettings {
             retry_delays_ms: default_retry_delays_ms(),
             poll_interval_ms: default_poll_interval_ms(),
             allow_private_targets: false,
+            allow_plain_http_live: false,
         }
     }
 }
@@ -503,6 +580,13 @@ impl StatusCheckSettings {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginSettings {
+    /// The one mode this plugin serves, as its credentials and base URLs
+    /// are for: `"test"` (sandbox, the default) or `"live"` (production).
+    /// A plugin never serves the other mode, whatever is bound; the plugin
+    /// reads it as its `mode` config key and refuses credentials of the
+    /// other mode. For both, load the component twice under two file names.
+    #[serde(default)]
+    pub mode: Option<String>,
     /// What the plugin reads with `config.get` (credentials included).
     #[serde(default)]
     pub config: BTreeMap<String, String>,
@@ -530,13 +614,23 @@ pub struct PluginConfigs {
 }
 
 impl PluginConfigs {
-    /// The settings of the plugin whose file stem is `name`.
+    /// The settings of the plugin whose file stem is `name`, with the keys
+    /// the host gives it: `mode` (always the declared one) and
+    /// `callback_url` (unless the operator set one).
     pub fn for_plugin(&self, name: &str) -> PluginSettings {
         let mut settings = self.operator.get(name).cloned().unwrap_or_default();
+        settings.config.insert("mode".to_string(), settings.serves().as_str().to_string());
         if let Some(base) = &self.callback_base {
             settings.config.entry("callback_url".to_string()).or_insert_with(|| format!("{base}/v1/callbacks/{name}"));
         }
         settings
+    }
+}
+
+impl PluginSettings {
+    /// The mode this plugin serves (`validate` refuses an unknown one).
+    pub fn serves(&self) -> Mode {
+        self.mode.as_deref().and_then(Mode::parse).unwrap_or(Mode::Test)
     }
 }
 
@@ -588,14 +682,30 @@ impl Default for FileConfig {
             entities: EntitySettings::default(),
             tls: None,
             trusted_proxies: Vec::new(),
+            secure_peers: Vec::new(),
+            metrics_from: Vec::new(),
             public_url: None,
             plugin_limits: PluginLimits::default(),
             plugin_cache_dir: None,
             admin: AdminSettings::default(),
+            listener: ListenerSettings::default(),
             routes: Vec::new(),
             plugins: BTreeMap::from([("fx-fixed".to_string(), fixed)]),
         }
     }
+}
+
+/// Addresses or CIDR blocks, as a setting called `name` lists them.
+fn nets(name: &str, entries: &[String]) -> Result<Vec<ipnet::IpNet>> {
+    entries
+        .iter()
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| anyhow::anyhow!("{name}: {entry:?} is not an IP address or CIDR block"))
+        })
+        .collect()
 }
 
 impl FileConfig {
@@ -615,15 +725,17 @@ impl FileConfig {
 
     /// `trusted_proxies`, parsed (`validate` refuses bad entries).
     pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>> {
-        self.trusted_proxies
-            .iter()
-            .map(|entry| {
-                entry
-                    .parse::<ipnet::IpNet>()
-                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| anyhow::anyhow!("trusted_proxies: {entry:?} is not an IP address or CIDR block"))
-            })
-            .collect()
+        nets("trusted_proxies", &self.trusted_proxies)
+    }
+
+    /// `secure_peers`, parsed.
+    pub fn secure_peer_nets(&self) -> Result<Vec<ipnet::IpNet>> {
+        nets("secure_peers", &self.secure_peers)
+    }
+
+    /// `metrics_from`, parsed.
+    pub fn metrics_nets(&self) -> Result<Vec<ipnet::IpNet>> {
+        nets("metrics_from", &self.metrics_from)
     }
 
     /// The configured legal entities (`validate` refuses a bad set).
@@ -633,6 +745,8 @@ impl FileConfig {
 
     pub fn validate(&self) -> Result<()> {
         self.trusted_proxy_nets()?;
+        self.secure_peer_nets()?;
+        self.metrics_nets()?;
         self.entities()?;
         anyhow::ensure!(
             self.fx.spread_bps <= FX_SPREAD_BPS_MAX,
@@ -661,10 +775,25 @@ impl FileConfig {
         anyhow::ensure!(self.plugin_limits.call_ms_max > 0, "plugin_limits.call_ms_max must be positive");
         anyhow::ensure!(self.transfers.claim_ttl_ms > 0, "transfers.claim_ttl_ms must be positive");
         anyhow::ensure!(self.codes.attempts_max > 0, "codes.attempts_max must be positive");
+        let listener = &self.listener;
+        anyhow::ensure!(
+            listener.connections_max > 0 && listener.tls_handshakes_max > 0,
+            "listener.connections_max and listener.tls_handshakes_max must be positive"
+        );
+        anyhow::ensure!(
+            listener.header_read_timeout_ms > 0 && listener.body_read_timeout_ms > 0,
+            "listener.header_read_timeout_ms and listener.body_read_timeout_ms must be positive"
+        );
         anyhow::ensure!(self.codes.approval_ttl_ms > 0, "codes.approval_ttl_ms must be positive");
         if let Some(token) = &self.admin.token {
             anyhow::ensure!(token.len() >= 24, "admin.token must be at least 24 characters");
         }
+        anyhow::ensure!(
+            self.admin.listen.ip().is_loopback() || self.admin.tls.is_some(),
+            "admin.listen {} is not a loopback address: the admin API carries its token and every merchant's \
+             keys, so beyond this machine it must be served over TLS ([admin.tls] cert_file and key_file)",
+            self.admin.listen
+        );
         anyhow::ensure!(
             self.plugin_limits.memory_bytes_max >= 1 << 20,
             "plugin_limits.memory_bytes_max must be at least 1 MiB"
@@ -673,6 +802,15 @@ impl FileConfig {
             self.plugin_memory_ceiling() <= PLUGIN_MEMORY_BYTES_MAX,
             "plugin memory_bytes_max must be at most 4 GiB (a 32-bit WebAssembly memory)"
         );
+        for (name, plugin) in &self.plugins {
+            if let Some(mode) = &plugin.mode {
+                anyhow::ensure!(Mode::parse(mode).is_some(), "plugins.{name}.mode {mode:?} is not test or live");
+            }
+            anyhow::ensure!(
+                !plugin.config.contains_key("mode"),
+                "plugins.{name}.config: `mode` is set by the gateway from plugins.{name}.mode"
+            );
+        }
         for route in &self.routes {
             anyhow::ensure!(Mode::parse(&route.mode).is_some(), "routes: mode {:?} is not test or live", route.mode);
             anyhow::ensure!(
@@ -701,7 +839,9 @@ mod tests {
         config.validate().expect("the example is valid");
         assert_eq!(config.public_url.as_deref(), Some("https://pay.example.com"));
         assert_eq!(config.rate_limits, RateLimitSettings::default());
+        assert_eq!(config.listener, ListenerSettings::default(), "the guide shows the defaults");
         assert!(config.plugins["mtn-momo"].config.contains_key("disbursement_subscription_key"));
+        assert_eq!(config.plugins["mtn-momo"].serves(), Mode::Live, "a production configuration serves live only");
         assert!(!config.plugins["orange-money"].config.contains_key("public_url"));
     }
 

@@ -25,6 +25,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod operations;
 pub mod plugins;
+pub mod secrets;
 pub mod store;
 pub mod values;
 pub mod workers;

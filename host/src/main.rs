@@ -36,9 +36,14 @@ enum Command {
         /// The admin API's address.
         #[arg(long, env = "SOXARA_ADMIN_URL", default_value = "http://127.0.0.1:8081")]
         url: String,
-        /// The admin token (printed at start, or set in the config file).
-        #[arg(long, env = "SOXARA_ADMIN_TOKEN")]
-        token: String,
+        /// A file holding the admin token; else `SOXARA_ADMIN_TOKEN`. Never
+        /// the token itself on the command line, where `ps` shows it.
+        #[arg(long, env = "SOXARA_ADMIN_TOKEN_FILE")]
+        token_file: Option<PathBuf>,
+        /// The certificate (PEM) to trust for an admin API served over TLS
+        /// with one that the system does not trust.
+        #[arg(long, env = "SOXARA_ADMIN_CA_FILE")]
+        ca_file: Option<PathBuf>,
         #[command(subcommand)]
         action: AdminAction,
     },
@@ -152,8 +157,38 @@ fn given(pairs: &[(&str, Option<serde_json::Value>)]) -> serde_json::Value {
     pairs.iter().filter_map(|(name, value)| Some((name.to_string(), value.clone()?))).collect()
 }
 
+/// The admin token, from `--token-file` or `SOXARA_ADMIN_TOKEN`.
+fn admin_token(token_file: Option<&std::path::Path>) -> Result<String> {
+    let token = match token_file {
+        Some(file) => {
+            std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?
+        }
+        None => std::env::var("SOXARA_ADMIN_TOKEN").map_err(|_| {
+            anyhow::anyhow!(
+                "no admin token: set SOXARA_ADMIN_TOKEN (e.g. export SOXARA_ADMIN_TOKEN=$(cat data/soxara.admin.token)) \
+                 or pass --token-file"
+            )
+        })?,
+    };
+    Ok(token.trim().to_string())
+}
+
+/// An agent that trusts `ca_file` if given, else the platform's roots.
+fn admin_agent(ca_file: Option<&std::path::Path>) -> Result<ureq::Agent> {
+    let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+    if let Some(file) = ca_file {
+        let pem = std::fs::read(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+        let cert = ureq::tls::Certificate::from_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("{}: not a PEM certificate: {e}", file.display()))?
+            .to_owned();
+        let roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![cert]));
+        config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build());
+    }
+    Ok(config.build().into())
+}
+
 /// Sends one admin request and prints the JSON answer; fails on a non-2xx.
-fn admin(url: &str, token: &str, action: AdminAction) -> Result<()> {
+fn admin(url: &str, token: &str, agent: &ureq::Agent, action: AdminAction) -> Result<()> {
     let (method, path, body) = match action {
         AdminAction::Plugins => ("GET", "/admin/plugins".to_string(), None),
         AdminAction::Routes => ("GET", "/admin/routes".to_string(), None),
@@ -211,7 +246,6 @@ fn admin(url: &str, token: &str, action: AdminAction) -> Result<()> {
         }
         AdminAction::Settle => ("POST", "/admin/settlements/run".to_string(), None),
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let request = ureq::http::Request::builder()
         .method(method)
         .uri(format!("{}{path}", url.trim_end_matches('/')))
@@ -249,8 +283,10 @@ async fn run() -> Result<()> {
         )
         .init();
     match Cli::parse().command {
-        Command::Admin { url, token, action } => {
-            tokio::task::spawn_blocking(move || admin(&url, &token, action)).await??;
+        Command::Admin { url, token_file, ca_file, action } => {
+            let token = admin_token(token_file.as_deref())?;
+            let agent = admin_agent(ca_file.as_deref())?;
+            tokio::task::spawn_blocking(move || admin(&url, &token, &agent, action)).await??;
         }
         Command::Verify { database } => {
             let conn = soxara::store::open_read_only(&database)
@@ -267,11 +303,13 @@ async fn run() -> Result<()> {
             }
         }
         Command::Serve { database, listen, plugin_dir, config } => {
-            let file = match config {
+            let mut file = match config {
                 Some(path) => soxara::config::FileConfig::load(&path)?,
                 None => soxara::config::FileConfig::default(),
             };
-            let token_configured = file.admin.token.is_some();
+            if let Ok(token) = std::env::var("SOXARA_ADMIN_TOKEN") {
+                file.admin.token = Some(token.trim().to_string());
+            }
             if let Some(parent) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
             }
@@ -290,10 +328,18 @@ async fn run() -> Result<()> {
                 );
             }
             println!("Soxara gateway listening on {base} (Ctrl-C to stop)");
-            if token_configured {
-                println!("Admin API on http://{} (token from the config file)", app.admin_addr);
-            } else {
-                println!("Admin API on http://{} with a token made for this run: {}", app.admin_addr, app.admin_token);
+            let scheme = if app.admin_tls { "https" } else { "http" };
+            match &app.admin_token_file {
+                Some(file) => println!(
+                    "Admin API on {scheme}://{}; its token is in {} (export SOXARA_ADMIN_TOKEN=$(cat {}))",
+                    app.admin_addr,
+                    file.display(),
+                    file.display()
+                ),
+                None => println!(
+                    "Admin API on {scheme}://{} (token from the config file or SOXARA_ADMIN_TOKEN)",
+                    app.admin_addr
+                ),
             }
             tokio::signal::ctrl_c().await?;
             println!("stopping: finishing requests in flight");

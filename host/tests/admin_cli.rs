@@ -28,8 +28,9 @@ async fn the_cli_lists_binds_and_reports_refusals() {
         async move {
             tokio::task::spawn_blocking(move || {
                 Command::new(env!("CARGO_BIN_EXE_soxara"))
-                    .args(["admin", "--url", &url, "--token", &token])
+                    .args(["admin", "--url", &url])
                     .args(&args)
+                    .env("SOXARA_ADMIN_TOKEN", &token)
                     .output()
                     .unwrap()
             })
@@ -37,6 +38,15 @@ async fn the_cli_lists_binds_and_reports_refusals() {
             .unwrap()
         }
     };
+
+    // The token is never taken on the command line (`ps` shows it).
+    let argv = Command::new(env!("CARGO_BIN_EXE_soxara"))
+        .args(["admin", "--url", &format!("http://{}", app.admin_addr), "--token", &app.admin_token, "plugins"])
+        .env_remove("SOXARA_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!argv.status.success());
+    assert!(String::from_utf8_lossy(&argv.stderr).contains("--token"), "{}", String::from_utf8_lossy(&argv.stderr));
 
     let plugins = cli(&["plugins"]).await;
     assert!(plugins.status.success(), "{}", String::from_utf8_lossy(&plugins.stderr));
@@ -104,5 +114,56 @@ async fn the_cli_lists_binds_and_reports_refusals() {
     assert!(batch.status.success(), "{}", String::from_utf8_lossy(&batch.stdout));
     assert!(json(&batch)["settlements"].is_array());
     assert!(cli(&["merchant-set", &merchant, "--status", "suspended"]).await.status.success());
+    app.stop().await.unwrap();
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tls").join(name)
+}
+
+/// An admin API beyond loopback must speak TLS; over TLS the CLI trusts the
+/// operator's certificate with `--ca-file`, and the token it made is kept
+/// in a file of its own, never printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_needs_tls_beyond_loopback_and_serves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
+    let config = |file: FileConfig| Config {
+        database: dir.path().join("g.db"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        plugin_dir: plugin_dir.clone(),
+        file,
+        clock: Default::default(),
+    };
+    let mut open = FileConfig::default();
+    open.admin.listen = "0.0.0.0:0".parse().unwrap();
+    let refused = start(config(open.clone())).await.err().expect("no plain admin API beyond loopback");
+    assert!(format!("{refused:#}").contains("[admin.tls]"), "{refused:#}");
+
+    let mut file = FileConfig::default();
+    file.admin.listen = "127.0.0.1:0".parse().unwrap();
+    file.admin.tls = Some(soxara::config::TlsSettings { cert_file: fixture("cert.pem"), key_file: fixture("key.pem") });
+    let app = start(config(file)).await.expect("the gateway starts");
+    let token_file = app.admin_token_file.clone().expect("a token the gateway made");
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap(), app.admin_token);
+    let url = format!("https://localhost:{}", app.admin_addr.port());
+    let cli = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_soxara"))
+            .args(["admin", "--url", &url])
+            .args(extra)
+            .arg("plugins")
+            .env_remove("SOXARA_ADMIN_TOKEN")
+            .output()
+            .unwrap()
+    };
+    let token_file_arg = token_file.to_str().unwrap();
+    let trusted = tokio::task::block_in_place(|| {
+        cli(&["--token-file", token_file_arg, "--ca-file", fixture("cert.pem").to_str().unwrap()])
+    });
+    assert!(trusted.status.success(), "{}", String::from_utf8_lossy(&trusted.stderr));
+    let untrusted = tokio::task::block_in_place(|| cli(&["--token-file", token_file_arg]));
+    assert!(!untrusted.status.success(), "the fixture certificate is not a public one");
+    let plain = reqwest::get(format!("http://{}/admin/plugins", app.admin_addr)).await;
+    assert!(!plain.is_ok_and(|r| r.status().is_success()), "no plain HTTP on the TLS admin listener");
     app.stop().await.unwrap();
 }

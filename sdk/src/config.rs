@@ -16,6 +16,26 @@ pub fn required(key: &str) -> Result<String, Failure> {
     get(key).ok_or_else(|| Failure::new("NOT_CONFIGURED", format!("the operator has not set `{key}` for this rail")))
 }
 
+/// Refuses credentials of the other mode. The gateway tells every plugin
+/// the one mode it serves (`mode`: `test` or `live`); `sandbox` says
+/// whether the credentials the plugin holds are the provider's sandbox
+/// ones (as `what`, the setting that shows it, tells). Test keys must never
+/// reach a provider's production, nor live keys its sandbox. A gateway too
+/// old to say its mode is not checked.
+pub fn check_mode(sandbox: bool, what: &str) -> Result<(), Failure> {
+    match (get("mode").as_deref(), sandbox) {
+        (Some("test"), false) => Err(Failure::new(
+            "MODE_MISMATCH",
+            format!("this rail is configured for test mode, but its {what} is a production one"),
+        )),
+        (Some("live"), true) => Err(Failure::new(
+            "MODE_MISMATCH",
+            format!("this rail is configured for live mode, but its {what} is a sandbox one"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A comma-separated setting as a list (upper-cased, blanks dropped), or
 /// `default` when unset: `currencies = "usd, LRD"` → `["USD", "LRD"]`.
 pub fn list(key: &str, default: &str) -> Vec<String> {

@@ -28,7 +28,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-pub const SECRET_KEY: &str = "sk_test_fake_51SoxaraSecretKey";
+pub const SECRET_KEY: &str = "sk_live_fake_51SoxaraSecretKey";
 pub const WEBHOOK_SECRET: &str = "whsec_fake_soxara_endpoint_secret";
 
 #[derive(Debug, Clone, Copy)]

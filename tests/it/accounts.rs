@@ -125,6 +125,43 @@ async fn suspended_and_deactivated_accounts_are_refused_at_once() {
     assert_eq!(account(&app, &app.key).await.status, 200);
 }
 
+/// Verification is checked on every request, not only when a key is made:
+/// a KYB rejection or a KYC downgrade stops keys already issued (even ones
+/// the gateway has cached), and rotation passes the same gate.
+#[tokio::test]
+async fn kyb_rejection_and_kyc_downgrade_stop_issued_keys_and_rotation() {
+    let app = spawn_app().await;
+    let id = merchant(&app, 3).await;
+    assert_eq!(set(&app, &id, json!({ "kyb_status": "approved" })).await.status, 200);
+    let (live, _, live_pair) = keys_of(&make_pair(&app, &id, json!({ "mode": "live" })).await);
+    let (test, _, test_pair) = keys_of(&make_pair(&app, &id, json!({ "mode": "test" })).await);
+    assert_eq!(account(&app, &live).await.status, 200, "used, and so cached");
+
+    assert_eq!(set(&app, &id, json!({ "kyb_status": "rejected" })).await.status, 200);
+    let refused = account(&app, &live).await;
+    assert_eq!((refused.status.as_u16(), refused.code()), (403, "KYB_VERIFICATION_REQUIRED"), "{:?}", refused.body);
+    assert_eq!(account(&app, &test).await.status, 200, "test keys do not need KYB");
+    let rotated = app.admin(Method::POST, &format!("/admin/keys/{live_pair}/rotate"), None).await;
+    assert_eq!(rotated.code(), "KYB_VERIFICATION_REQUIRED", "rotation passes the same gate");
+    assert_eq!(account(&app, &live).await.code(), "KYB_VERIFICATION_REQUIRED", "a refused rotation keeps the old keys");
+
+    assert_eq!(set(&app, &id, json!({ "kyb_status": "approved", "kyc_tier": 2 })).await.status, 200);
+    let refused = account(&app, &live).await;
+    assert_eq!((refused.status.as_u16(), refused.code()), (403, "KYC_TIER_INSUFFICIENT"), "{:?}", refused.body);
+    assert_eq!(account(&app, &test).await.status, 200);
+
+    assert_eq!(set(&app, &id, json!({ "kyc_tier": 1 })).await.status, 200);
+    let paid = app.pay(&test, Some(&new_key()), &momo(1_000, "USD", "+231770001234")).await;
+    assert_eq!(paid.code(), "KYC_TIER_INSUFFICIENT", "{:?}", paid.body);
+    assert_eq!(app.count(&format!("SELECT count(*) FROM payments WHERE merchant_id = '{id}'")).await, 0);
+    let rotated = app.admin(Method::POST, &format!("/admin/keys/{test_pair}/rotate"), None).await;
+    assert_eq!(rotated.code(), "KYC_TIER_INSUFFICIENT");
+
+    assert_eq!(set(&app, &id, json!({ "kyc_tier": 3 })).await.status, 200);
+    assert_eq!(account(&app, &live).await.status, 200, "restored: the same keys work again");
+    assert_eq!(account(&app, &test).await.status, 200);
+}
+
 #[tokio::test]
 async fn scopes_limit_what_a_key_may_do() {
     let app = spawn_app().await;

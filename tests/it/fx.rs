@@ -186,8 +186,20 @@ async fn the_mid_rate_spans_healthy_providers_and_the_spread_applies() {
     assert_eq!(quote.body["platform_amount"]["amount"], 1_900);
     assert_eq!(quote.body["providers"], json!(["fixed", "http"]));
 
+    // Rates are reused for a moment: a flood of quotes (public keys may ask)
+    // is not a flood of plugin calls and provider requests.
+    let asked = fake.requests();
+    for _ in 0..5 {
+        assert_eq!(
+            app.get(&app.key, &quote_path("USD", "LRD", 1_000)).await.body["providers"],
+            json!(["fixed", "http"])
+        );
+    }
+    assert_eq!(fake.requests(), asked, "the recent rates were reused");
+
     // A provider that fails is left out; the others still quote.
     fake.fail_with(503);
+    app.advance_clock(soxara::domain::fx::RATES_FRESH_MS as u64);
     let degraded = app.get(&app.key, &quote_path("USD", "LRD", 1_000)).await;
     assert_eq!(degraded.status, 200);
     assert_eq!(degraded.body["providers"], json!(["fixed"]));

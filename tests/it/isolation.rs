@@ -145,6 +145,9 @@ async fn a_client_that_hangs_up_does_not_leave_the_payment_unrecorded() {
 async fn a_replay_answers_from_its_record_even_after_the_route_is_gone() {
     let mut app = gateway_with_hostile_rail("http://127.0.0.1:9/").await;
     app.stop_gateway().await;
+    // The operator turns the rail into a live one (a rail serves one mode).
+    app.config.routes.retain(|r| r.mode != "test");
+    app.config.plugins.get_mut("hostile").unwrap().mode = Some("live".into());
     app.config.routes.push(RouteSetting {
         mode: "live".into(),
         method: "orange_money".into(),

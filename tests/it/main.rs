@@ -9,6 +9,7 @@ mod fx;
 mod idempotency;
 mod isolation;
 mod ledger;
+mod limits;
 mod mtn;
 mod orange;
 mod payments;

@@ -24,6 +24,7 @@ async fn gateway_with(fake: &FakeMtn, api_key: &str, check_ms: u64, disbursement
     let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut config = live_rail_config("mtn_momo", "mtn-momo", &settings, check_ms);
     config.webhooks.allow_private_targets = true;
+    config.webhooks.allow_plain_http_live = true;
     config.webhooks.poll_interval_ms = 20;
     spawn_app_with_live_key(config).await
 }
@@ -291,7 +292,13 @@ async fn a_callback_that_beats_the_first_answer_settles_it_once() {
 #[tokio::test]
 async fn a_second_plugin_file_cannot_take_a_loaded_rails_name() {
     let fake = FakeMtn::start().await;
-    let (app, _live_key) = gateway(&fake, mtn::API_KEY, 100).await;
+    let settings = rail_settings(&fake, mtn::API_KEY, true);
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut config = live_rail_config("mtn_momo", "mtn-momo", &settings, 100);
+    // The copy is configured for the same (live) mode: the name is taken.
+    let copy = config.plugins["mtn-momo"].clone();
+    config.plugins.insert("impostor".into(), copy);
+    let (app, _live_key) = spawn_app_with_live_key(config).await;
     let dir = tempfile::tempdir().unwrap();
     let impostor = dir.path().join("impostor.wasm");
     std::fs::copy(soxara_tests::plugin_dir().join("mtn-momo.wasm"), &impostor).unwrap();

@@ -123,6 +123,93 @@ async fn load_bind_canary_roll_back_and_unload() {
     assert!(live_simulator.body["error"]["message"].as_str().unwrap().contains("never serve live"));
 }
 
+/// A rail's name stays with the file that first registered it once payments
+/// are recorded under it: after that file is unloaded, the same rail under
+/// another file name (whose callbacks could otherwise settle its payments)
+/// is refused; the owner's file loads again.
+#[tokio::test]
+async fn after_an_unload_another_file_cannot_take_a_rail_name_with_payments() {
+    let app = gateway().await;
+    bind(&app, "hostile").await;
+    let paid = app.pay(&app.key, Some(&new_key()), &orange_1234()).await;
+    assert_eq!(served_by(&paid.body), "hostile");
+    bind(&app, "simulator").await;
+    let unloaded = app.admin(Method::DELETE, "/admin/plugins/hostile@0.1.0", None).await;
+    assert_eq!(unloaded.status, 200, "{:?}", unloaded.body);
+
+    let dir = tempfile::tempdir().unwrap();
+    let impostor = dir.path().join("impostor.wasm");
+    std::fs::copy(test_plugin("hostile"), &impostor).unwrap();
+    let refused =
+        app.admin(Method::POST, "/admin/plugins", Some(json!({"path": impostor.display().to_string()}))).await;
+    assert_eq!((refused.status.as_u16(), refused.code()), (422, "PLUGIN_REJECTED"), "{:?}", refused.body);
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("\"hostile\""), "{:?}", refused.body);
+    let listed = app.admin(Method::GET, "/admin/plugins", None).await;
+    assert!(!listed.body.to_string().contains("impostor"), "not loaded: {}", listed.body);
+    let callback = app.client.post(format!("{}/v1/callbacks/impostor", app.base)).body("{}").send().await.unwrap();
+    assert_eq!(callback.status(), 404);
+
+    let path = test_plugin("hostile").display().to_string();
+    let owner = app.admin(Method::POST, "/admin/plugins", Some(json!({"path": path}))).await;
+    assert_eq!(owner.status, 201, "the owner's file loads again: {:?}", owner.body);
+}
+
+/// Test and live never meet: a rail serves only the mode its operator
+/// configured it for (`plugins.X.mode`, test unless said), whatever an
+/// operator tries to bind, at start or while serving.
+#[tokio::test]
+async fn a_rail_serves_only_the_mode_it_is_configured_for() {
+    // Undeclared (a sandbox configuration): never live.
+    let app = gateway().await;
+    let live = json!({"mode": "live", "method": "orange_money", "plugin": "hostile"});
+    let refused = app.admin(Method::POST, "/admin/routes", Some(live.clone())).await;
+    assert_eq!(refused.code(), "PLUGIN_REJECTED");
+    assert!(
+        refused.body["error"]["message"].as_str().unwrap().contains("configured for test mode"),
+        "{:?}",
+        refused.body
+    );
+
+    // Declared live (production credentials): never test, not even the simulator's slot.
+    let mut config = FileConfig::default();
+    config
+        .plugins
+        .insert("hostile".into(), soxara::config::PluginSettings { mode: Some("live".into()), ..Default::default() });
+    let app = spawn_app_with_plugins(config.clone(), &[test_plugin("hostile")]).await;
+    let test = json!({"mode": "test", "method": "orange_money", "plugin": "hostile"});
+    let refused = app.admin(Method::POST, "/admin/routes", Some(test)).await;
+    assert_eq!(refused.code(), "PLUGIN_REJECTED");
+    assert!(
+        refused.body["error"]["message"].as_str().unwrap().contains("configured for live mode"),
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(app.admin(Method::POST, "/admin/routes", Some(live)).await.status, 200);
+    let paid = app.pay(&app.key, Some(&new_key()), &orange_1234()).await;
+    assert_eq!(served_by(&paid.body), "simulator", "test keys still reach the simulator");
+
+    // The same refusal stops a start whose config binds it for test.
+    config.routes.push(soxara::config::RouteSetting {
+        mode: "test".into(),
+        method: "orange_money".into(),
+        plugin: "hostile".into(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(test_plugin("hostile"), dir.path().join("hostile.wasm")).unwrap();
+    std::fs::copy(soxara_tests::plugin_dir().join("simulator.wasm"), dir.path().join("simulator.wasm")).unwrap();
+    config.admin.listen = "127.0.0.1:0".parse().unwrap();
+    let started = soxara::app::start(soxara::app::Config {
+        database: dir.path().join("g.db"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        plugin_dir: dir.path().to_path_buf(),
+        file: config,
+        clock: Default::default(),
+    })
+    .await;
+    let err = started.err().expect("no start with a live-configured rail bound for test");
+    assert!(format!("{err:#}").contains("configured for live mode"), "{err:#}");
+}
+
 #[tokio::test]
 async fn the_admin_api_needs_its_token() {
     let app = gateway().await;

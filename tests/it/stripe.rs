@@ -276,6 +276,19 @@ async fn a_wrong_secret_key_fails_the_payment_without_revealing_it() {
     }
 }
 
+/// Test and live never meet: the gateway tells the rail which mode it is
+/// configured for, and a live rail holding a Stripe test key (or the
+/// reverse) refuses to call Stripe at all.
+#[tokio::test]
+async fn a_live_rail_with_a_test_key_refuses_before_reaching_stripe() {
+    let fake = FakeStripe::start().await;
+    let (app, live_key) = gateway_keyed(&fake, 3_600_000, "sk_test_fake_51SoxaraSecretKey").await;
+    let paid = app.pay(&live_key, Some(&new_key()), &card("pm_card_visa", 1_000)).await;
+    assert_eq!(paid.body["status"], "failed", "{:?}", paid.body);
+    assert_eq!(paid.body["failure"]["code"], "MODE_MISMATCH", "{:?}", paid.body);
+    assert_eq!(fake.create_posts(), 0, "Stripe was never asked to charge");
+}
+
 #[tokio::test]
 async fn a_refund_goes_to_stripe_under_its_own_idempotency_key() {
     let fake = FakeStripe::start().await;

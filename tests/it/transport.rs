@@ -1,6 +1,7 @@
 //! How requests reach the gateway: HTTPS from the operator's certificate,
-//! live keys refused over plain HTTP unless from loopback or a trusted
-//! proxy, and the client address behind a trusted proxy.
+//! live keys refused over plain HTTP unless from a configured secure peer
+//! or a trusted proxy that says exactly `https`, the client address behind
+//! a trusted proxy, and every rule failing closed.
 
 use std::sync::Arc;
 
@@ -9,7 +10,7 @@ use serde_json::json;
 use soxara::config::{FileConfig, TlsSettings};
 use soxara::domain::keys::KeyKind;
 use soxara::values::mode::Mode;
-use soxara_tests::{TestApp, spawn_app, spawn_app_with};
+use soxara_tests::{TestApp, spawn_app, spawn_app_exactly, spawn_app_with};
 
 fn fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls").join(name)
@@ -114,10 +115,51 @@ async fn live_keys_need_https_and_test_keys_do_not() {
     let secure = [("x-forwarded-for", "198.51.100.7"), ("x-forwarded-proto", "https")];
     assert_eq!(account_via_proxy(&app, &live, &secure).await.status, 200);
 
-    // Without a trusted proxy, loopback itself is allowed (local tools).
-    let direct = spawn_app().await;
+    // Only one exact `https` counts: a missing, listed or repeated header is plain.
+    for unclear in [
+        vec![("x-forwarded-for", "198.51.100.7")],
+        vec![("x-forwarded-for", "198.51.100.7"), ("x-forwarded-proto", "https, http")],
+        vec![("x-forwarded-for", "198.51.100.7"), ("x-forwarded-proto", "https"), ("x-forwarded-proto", "https")],
+    ] {
+        let refused = account_via_proxy(&app, &live, &unclear).await;
+        assert_eq!(refused.code(), "HTTPS_REQUIRED", "{unclear:?}");
+    }
+}
+
+#[tokio::test]
+async fn loopback_is_not_trusted_unless_the_operator_says_so() {
+    let direct = spawn_app_exactly(FileConfig::default()).await;
     let live = direct.create_key(&direct.merchant_id, Mode::Live, KeyKind::Secret).await;
-    assert_eq!(account_via_proxy(&direct, &live, &[("x-forwarded-proto", "http")]).await.status, 200);
+    let refused = account_via_proxy(&direct, &live, &[]).await;
+    assert_eq!((refused.status.as_u16(), refused.code()), (403, "HTTPS_REQUIRED"), "{:?}", refused.body);
+    assert_eq!(account_via_proxy(&direct, &direct.key, &[]).await.status, 200, "test keys may use plain HTTP");
+    let metrics = direct.client.get(format!("{}/metrics", direct.base)).send().await.unwrap();
+    assert_eq!(metrics.status(), 404, "nobody reads /metrics by default");
+
+    // An operator with a TLS sidecar on loopback says so.
+    let config = FileConfig {
+        secure_peers: vec!["127.0.0.1".into(), "::1".into()],
+        metrics_from: vec!["127.0.0.1".into(), "::1".into()],
+        ..FileConfig::default()
+    };
+    let sidecar = spawn_app_exactly(config).await;
+    let live = sidecar.create_key(&sidecar.merchant_id, Mode::Live, KeyKind::Secret).await;
+    assert_eq!(account_via_proxy(&sidecar, &live, &[]).await.status, 200);
+    let metrics = sidecar.client.get(format!("{}/metrics", sidecar.base)).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+}
+
+#[tokio::test]
+async fn a_malformed_forwarding_chain_from_the_proxy_is_refused() {
+    let app = behind_a_proxy().await;
+    let key = allowlisted_key(&app).await;
+    // A spoofed allowed address ahead of garbage must not become the client.
+    for chain in ["198.51.100.7, not-an-address", "198.51.100.7, unknown, 127.0.0.1", "198.51.100.7:443"] {
+        let refused = account_via_proxy(&app, &key, &[("x-forwarded-for", chain)]).await;
+        assert_eq!((refused.status.as_u16(), refused.code()), (400, "FORWARDING_HEADER_INVALID"), "{chain:?}");
+    }
+    let allowed = account_via_proxy(&app, &key, &[("x-forwarded-for", "192.0.2.1, 198.51.100.7")]).await;
+    assert_eq!(allowed.status, 200, "{:?}", allowed.body);
 }
 
 /// A test secret key of a new merchant, usable only from `198.51.100.0/24`.

@@ -1,14 +1,25 @@
 use serde_json::{Value, json};
 use soxara::config::FileConfig;
+use soxara::domain::keys::KeyKind;
+use soxara::values::mode::Mode;
 use soxara_tests::fakes::{Received, WebhookSink};
 use soxara_tests::{TestApp, momo, new_key, spawn_app, spawn_app_with, wait_for};
 
 #[tokio::test]
 async fn endpoints_on_internal_addresses_are_refused_by_default() {
     let app = spawn_app().await;
-    for url in
-        ["http://127.0.0.1:9000/hooks", "http://localhost/hooks", "http://10.0.0.7/", "http://169.254.169.254/latest"]
-    {
+    for url in [
+        "http://127.0.0.1:9000/hooks",
+        "http://localhost/hooks",
+        "http://10.0.0.7/",
+        "http://169.254.169.254/latest",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[2002:a9fe:a9fe::]/",
+        "http://[::a9fe:a9fe]/",
+        "http://0.0.0.1/",
+        "http://198.18.0.1/",
+        "http://240.0.0.1/",
+    ] {
         let answer = soxara_tests::answer(
             app.client
                 .post(format!("{}/v1/webhook_endpoints", app.base))
@@ -22,6 +33,60 @@ async fn endpoints_on_internal_addresses_are_refused_by_default() {
         assert_eq!(answer.code(), "VALIDATION_ERROR", "{url}");
         assert!(answer.body["error"]["fields"][0]["message"].as_str().unwrap().contains("public address"), "{url}");
     }
+}
+
+#[tokio::test]
+async fn live_endpoints_must_use_https() {
+    let app = spawn_app().await;
+    let live = app.create_key(&app.merchant_id, Mode::Live, KeyKind::Secret).await;
+    let made = |url: &'static str| {
+        app.client
+            .post(format!("{}/v1/webhook_endpoints", app.base))
+            .bearer_auth(&live)
+            .json(&json!({"url": url, "events": ["*"]}))
+            .send()
+    };
+    let plain = soxara_tests::answer(made("http://hooks.merchant.example/soxara").await.unwrap()).await;
+    assert_eq!(plain.code(), "VALIDATION_ERROR");
+    assert!(plain.body["error"]["fields"][0]["message"].as_str().unwrap().contains("https"), "{:?}", plain.body);
+    let secure = soxara_tests::answer(made("https://hooks.merchant.example/soxara").await.unwrap()).await;
+    assert_eq!(secure.status, 201, "{:?}", secure.body);
+}
+
+/// A name that looked public when the endpoint was made may later answer
+/// with an internal address (DNS rebinding, a changed record). Every send
+/// resolves it, checks every address and connects only to those it
+/// checked; the attempt log never names the address.
+#[tokio::test]
+async fn a_host_that_turns_internal_is_refused_at_send_without_naming_the_address() {
+    let sink = WebhookSink::start().await;
+    let mut config = FileConfig::default();
+    config.webhooks.retry_delays_ms = vec![50; 40];
+    config.webhooks.poll_interval_ms = 20;
+    let app = spawn_app_with(config).await;
+    let endpoint = add_endpoint(&app, "https://hooks.merchant.example/soxara", json!(["*"])).await;
+    // Its name now resolves to loopback, where something listens.
+    let turned = sink.url().replace("127.0.0.1", "localhost");
+    let conn = rusqlite::Connection::open(&app.database).unwrap();
+    conn.execute("UPDATE webhook_endpoints SET url = ?1 WHERE id = ?2", (&turned, endpoint["id"].as_str().unwrap()))
+        .unwrap();
+
+    let paid = app.pay(&app.key, Some(&new_key()), &momo(1_000, "USD", "+231770001234")).await;
+    assert_eq!(paid.status, 201, "{:?}", paid.body);
+    let attempts = wait_for("refused attempts", || async {
+        let id: String = conn.query_row("SELECT id FROM events LIMIT 1", [], |row| row.get(0)).ok()?;
+        let event = app.get(&app.key, &format!("/v1/events/{id}")).await.body;
+        let attempts = event["deliveries"][0]["attempts"].as_array().cloned().unwrap_or_default();
+        (attempts.len() >= 2).then_some(attempts)
+    })
+    .await;
+    for attempt in &attempts {
+        let error = attempt["error"].as_str().unwrap_or_default();
+        assert!(error.contains("refused") && error.contains("public addresses only"), "{attempt}");
+        assert!(!error.contains("127.0.0.1") && !error.contains("::1"), "no internal address echoed: {attempt}");
+        assert!(attempt["response_excerpt"].is_null(), "{attempt}");
+    }
+    assert!(sink.received().is_empty(), "nothing reached the internal address");
 }
 use webhook_receiver::{Verifier, now_s};
 

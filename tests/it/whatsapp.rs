@@ -19,6 +19,7 @@ use soxara_tests::{
 /// `mode`, on top of `config`.
 fn with_whatsapp(mut config: FileConfig, fake: &FakeWhatsApp, mode: Mode) -> FileConfig {
     let settings = PluginSettings {
+        mode: Some(mode.as_str().into()),
         config: [
             ("access_token", whatsapp::ACCESS_TOKEN.to_string()),
             ("phone_number_id", whatsapp::PHONE_NUMBER_ID.to_string()),

@@ -1,8 +1,9 @@
 //! Merchant accounts: who may hold keys and use the API. Operators set an
-//! account's KYC tier (0–3), KYB status and status through the admin API;
-//! key creation is gated on them (`keys`), and every key of a suspended or
-//! deactivated account is refused on every request (`http::auth`). This
-//! module owns the `merchants` table.
+//! account's KYC tier (0–3), KYB status and status through the admin API.
+//! One gate (`gate`) decides what an account's standing allows: it is
+//! checked when a key pair is made or rotated (`keys`) and on every request
+//! (`http::auth`), so a suspension, a KYB rejection or a KYC downgrade stops
+//! keys already issued. This module owns the `merchants` table.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -10,6 +11,7 @@ use serde::Serialize;
 use crate::store::StoreError;
 use crate::values::clock::serialize_rfc3339;
 use crate::values::error::ApiError;
+use crate::values::mode::Mode;
 use crate::values::status::{AccountStatus, KybStatus, ObjectType};
 
 pub const NAME_CHARS_MAX: usize = 200;
@@ -35,13 +37,37 @@ pub struct Account {
     pub created_at_ms: i64,
 }
 
-/// Why a request by a key of an account in `status` is refused, if it is.
-pub fn refusal(status: AccountStatus) -> Option<ApiError> {
-    match status {
-        AccountStatus::Active => None,
-        AccountStatus::Suspended => Some(ApiError::AccountSuspended),
-        AccountStatus::Deactivated => Some(ApiError::AccountDeactivated),
+impl Account {
+    pub fn standing(&self) -> Standing {
+        Standing { status: self.status, kyc_tier: self.kyc_tier, kyb_status: self.kyb_status }
     }
+}
+
+/// What the gate looks at: an account's status and verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub status: AccountStatus,
+    pub kyc_tier: u8,
+    pub kyb_status: KybStatus,
+}
+
+/// Why an account of `standing` may not use (or be given) a `mode` key, if
+/// it may not: it must be active; test keys need Tier 2 KYC; live keys
+/// Tier 3 and KYB approval.
+pub fn gate(standing: Standing, mode: Mode) -> Option<ApiError> {
+    match standing.status {
+        AccountStatus::Active => {}
+        AccountStatus::Suspended => return Some(ApiError::AccountSuspended),
+        AccountStatus::Deactivated => return Some(ApiError::AccountDeactivated),
+    }
+    let needed = match mode {
+        Mode::Test => SANDBOX_KYC_TIER,
+        Mode::Live => LIVE_KYC_TIER,
+    };
+    if standing.kyc_tier < needed {
+        return Some(ApiError::KycTierInsufficient { needed, tier: standing.kyc_tier });
+    }
+    (mode == Mode::Live && standing.kyb_status != KybStatus::Approved).then_some(ApiError::KybVerificationRequired)
 }
 
 const SELECT: &str = "SELECT id, name, kyc_tier, kyb_status, status, created_at FROM merchants";

@@ -8,8 +8,6 @@
 //! one can reset a guesser's budget by making us send one). This module
 //! owns `one_time_codes` and `code_failures`.
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
@@ -51,25 +49,8 @@ impl CodeKey {
         if let Ok(hex_key) = std::env::var(KEY_ENV) {
             return CodeKey::from_hex(hex_key.trim()).context(KEY_ENV);
         }
-        match fs::read_to_string(path) {
-            Ok(text) => CodeKey::from_hex(text.trim()).with_context(|| format!("reading {}", path.display())),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                let key = CodeKey::random();
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-                }
-                let mut options = fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
-                file.write_all(hex::encode(key.0).as_bytes())?;
-                file.sync_all()?;
-                tracing::info!(path = %path.display(), "created the key one-time codes are hashed under");
-                Ok(key)
-            }
-            Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
-        }
+        let text = crate::secrets::read_or_create(path, || hex::encode(CodeKey::random().0))?;
+        CodeKey::from_hex(&text).with_context(|| format!("reading {}", path.display()))
     }
 
     fn from_hex(text: &str) -> Result<CodeKey> {
@@ -279,10 +260,7 @@ mod tests {
         let first = CodeKey::load_or_create(&path).unwrap();
         let second = CodeKey::load_or_create(&path).unwrap();
         assert_eq!(first.0, second.0);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        }
+        std::fs::write(&path, "not hex").unwrap();
+        assert!(CodeKey::load_or_create(&path).is_err(), "a damaged key file stops the start");
     }
 }

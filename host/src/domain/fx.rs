@@ -6,7 +6,8 @@
 //! This module owns the `fx_quotes` table and the quote object.
 
 use std::cmp::Ordering;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -143,6 +144,46 @@ fn smallest_fair_amount(rate: Ratio, from: Currency, to: Currency) -> Option<u64
 }
 
 /// Asks every FX provider for from→to; keeps the healthy answers.
+/// How long the providers' answers for a pair are reused. Quotes need no
+/// write scope and public keys may ask for them, so a flood of quotes must
+/// not become a flood of plugin calls and provider requests.
+pub const RATES_FRESH_MS: i64 = 2_000;
+
+/// Each provider's rate, by provider name.
+type ProviderRates = Vec<(String, Ratio)>;
+/// Per (from, to) code pair: when the providers were asked, and their rates.
+type RecentRates = HashMap<(&'static str, &'static str), (i64, ProviderRates)>;
+
+/// The FX provider plugins, asked at most once per pair every
+/// `RATES_FRESH_MS` (by the gateway's clock).
+pub struct RateSource {
+    providers: Arc<[Arc<LoadedFx>]>,
+    recent: Mutex<RecentRates>,
+}
+
+impl RateSource {
+    pub fn new(providers: Arc<[Arc<LoadedFx>]>) -> RateSource {
+        RateSource { providers, recent: Mutex::default() }
+    }
+
+    /// Each healthy provider's rate for `from`→`to`, recent or asked now.
+    /// (Two requests that miss at once may both ask: harmless.)
+    async fn rates(&self, clock: &Clock, from: Currency, to: Currency) -> ProviderRates {
+        let (now_ms, pair) = (clock.now_ms(), (from.code, to.code));
+        let fresh = |at_ms: i64| (0..RATES_FRESH_MS).contains(&now_ms.saturating_sub(at_ms));
+        if let Some((_, rates)) = self.lock().get(&pair).filter(|(at_ms, _)| fresh(*at_ms)) {
+            return rates.clone();
+        }
+        let rates = provider_rates(&self.providers, from, to).await;
+        self.lock().insert(pair, (now_ms, rates.clone()));
+        rates
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RecentRates> {
+        self.recent.lock().expect("the rate cache is never held across a panic")
+    }
+}
+
 async fn provider_rates(providers: &[Arc<LoadedFx>], from: Currency, to: Currency) -> Vec<(String, Ratio)> {
     let mut rates = Vec::new();
     for provider in providers {
@@ -179,13 +220,13 @@ pub struct QuoteRequest {
 pub async fn quote(
     store: &Store,
     clock: &Clock,
-    providers: &[Arc<LoadedFx>],
+    source: &RateSource,
     settings: &FxSettings,
     tenant: &Tenant,
     request: QuoteRequest,
 ) -> Result<Quote, ApiError> {
     let QuoteRequest { from, to, amount_minor } = request;
-    let rates = provider_rates(providers, from, to).await;
+    let rates = source.rates(clock, from, to).await;
     let unavailable = || ApiError::FxRateUnavailable { from: from.code.into(), to: to.code.into() };
     let mid = median(rates.iter().map(|(_, r)| *r).collect()).ok_or_else(unavailable)?;
     let priced = price(amount_minor, mid, settings.spread_bps, from, to).map_err(|m| ApiError::invalid("amount", m))?;

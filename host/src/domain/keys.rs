@@ -1,8 +1,8 @@
 //! API key pairs. A pair is a secret key and a public key made together,
 //! sharing scopes and an IP allowlist; an account may hold up to
-//! `PAIRS_PER_MODE_MAX` active pairs per mode. Making a pair is gated on
-//! the account (`accounts`): active; Tier 2 KYC for test keys; Tier 3 and
-//! KYB approval for live keys. Rotating a pair replaces both keys and
+//! `PAIRS_PER_MODE_MAX` active pairs per mode. Making or rotating a pair
+//! passes the account's gate (`accounts::gate`), as every request does.
+//! Rotating a pair replaces both keys and
 //! revokes the old ones at once; revoking ends the pair. Keys are shown in
 //! full only in the answer that makes them (the database keeps SHA-256).
 //! This module owns the `api_keys` table.
@@ -12,13 +12,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::accounts::{self, Account};
+use super::accounts;
 use super::scopes::ScopeSet;
 use crate::store::StoreError;
 use crate::values::clock::{serialize_rfc3339, serialize_rfc3339_opt};
 use crate::values::error::ApiError;
 use crate::values::mode::Mode;
-use crate::values::status::{AccountStatus, KybStatus, ObjectType};
+use crate::values::status::{KybStatus, ObjectType};
 use crate::values::text::text_enum;
 
 /// The seed's limit: 5 key pairs per environment.
@@ -94,21 +94,6 @@ fn allowlist_to_stored(allowlist: &[IpNet]) -> String {
     allowlist.iter().map(IpNet::to_string).collect::<Vec<_>>().join(" ")
 }
 
-/// Why `account` may not have a `mode` key, if it may not.
-fn gate(account: &Account, mode: Mode) -> Option<ApiError> {
-    if let Some(refused) = accounts::refusal(account.status) {
-        return Some(refused);
-    }
-    let needed = match mode {
-        Mode::Test => accounts::SANDBOX_KYC_TIER,
-        Mode::Live => accounts::LIVE_KYC_TIER,
-    };
-    if account.kyc_tier < needed {
-        return Some(ApiError::KycTierInsufficient { needed, tier: account.kyc_tier });
-    }
-    (mode == Mode::Live && account.kyb_status != KybStatus::Approved).then_some(ApiError::KybVerificationRequired)
-}
-
 /// An active key, as a request presents it: what it may do and from where.
 #[derive(Debug, Clone)]
 pub struct ActiveKey {
@@ -159,7 +144,7 @@ struct Stored {
 pub fn create_pair(conn: &Connection, merchant_id: &str, new: &NewPair, now_ms: i64) -> Result<KeyPair, StoreError> {
     let account = accounts::load(conn, merchant_id)?
         .ok_or_else(|| StoreError::rejected(ApiError::NotFound { what: "merchant" }))?;
-    if let Some(refused) = gate(&account, new.mode) {
+    if let Some(refused) = accounts::gate(account.standing(), new.mode) {
         return Err(StoreError::rejected(refused));
     }
     let active: i64 = conn
@@ -234,7 +219,7 @@ pub fn rotate_pair(conn: &Connection, pair_id: &str, now_ms: i64) -> Result<(Str
     };
     let account = accounts::load(conn, &merchant_id)?
         .ok_or_else(|| StoreError::Invariant(format!("key pair {pair_id} has no merchant")))?;
-    if let Some(refused) = accounts::refusal(account.status) {
+    if let Some(refused) = accounts::gate(account.standing(), mode) {
         return Err(StoreError::rejected(refused));
     }
     revoke(conn, pair_id, now_ms)?;
@@ -386,14 +371,6 @@ pub fn bootstrap_sandbox(conn: &Connection, now_ms: i64) -> Result<Option<(Strin
     let merchant_id = accounts::create(conn, "Sandbox merchant", accounts::SANDBOX_KYC_TIER, KybStatus::None, now_ms)?;
     let key = create_key(conn, &merchant_id, Mode::Test, KeyKind::Secret, now_ms)?;
     Ok(Some((merchant_id, key)))
-}
-
-/// A key made for an account must not outlive its status: refused keys of
-/// suspended or deactivated accounts are checked on every request.
-pub fn account_status(conn: &Connection, merchant_id: &str) -> Result<AccountStatus, StoreError> {
-    let account = accounts::load(conn, merchant_id)?
-        .ok_or_else(|| StoreError::Invariant(format!("a key of merchant {merchant_id}, which does not exist")))?;
-    Ok(account.status)
 }
 
 #[cfg(test)]

@@ -35,16 +35,26 @@ impl Messengers {
     /// new recipients; a named live one that is missing stops the start.
     pub fn bind(settings: &TransferSettings, loaded: &[Arc<LoadedMessenger>]) -> anyhow::Result<Messengers> {
         let find = |name: &str| loaded.iter().find(|m| m.plugin_name() == name).cloned();
-        let test = settings.messenger_test.as_deref().and_then(|name| {
-            let found = find(name);
-            if found.is_none() {
-                tracing::warn!(
-                    messenger = name,
-                    "transfers.messenger_test is not loaded: test transfers reach registered customers only"
-                );
+        let test = match settings.messenger_test.as_deref() {
+            None => None,
+            Some(name) => {
+                let found = find(name);
+                if found.is_none() {
+                    tracing::warn!(
+                        messenger = name,
+                        "transfers.messenger_test is not loaded: test transfers reach registered customers only"
+                    );
+                }
+                if let Some(messenger) = &found {
+                    anyhow::ensure!(
+                        messenger.mode() == Mode::Test,
+                        "transfers.messenger_test: {name} is configured for live mode (plugins.{name}.mode), so it \
+                         never carries test messages"
+                    );
+                }
+                found
             }
-            found
-        });
+        };
         let live = match settings.messenger_live.as_deref() {
             None => None,
             Some(name) => {
@@ -54,6 +64,11 @@ impl Messengers {
                 anyhow::ensure!(
                     messenger.info.name != SANDBOX_MESSENGER,
                     "transfers.messenger_live: the sandbox messenger can never reach live customers"
+                );
+                anyhow::ensure!(
+                    messenger.mode() == Mode::Live,
+                    "transfers.messenger_live: {name} is configured for test mode; set plugins.{name}.mode = \"live\" \
+                     with its production credentials"
                 );
                 Some(messenger)
             }

@@ -1,6 +1,7 @@
 //! The records money movements use and the HTTP layer shows: merchant
 //! accounts, keys and scopes, customers and their wallets, FX quotes,
-//! balances, webhook endpoints and events, messages to customers. Each
+//! balances, webhook endpoints and events, messages to customers, which
+//! plugin file owns each rail name. Each
 //! module owns its tables.
 //!
 //! May call: `ledger`, `store`, `plugins` (FX providers, messengers),
@@ -13,6 +14,7 @@ pub mod customers;
 pub mod fx;
 pub mod keys;
 pub mod messaging;
+pub mod rail_owners;
 pub mod scopes;
 pub mod wallet_access;
 pub mod wallets;

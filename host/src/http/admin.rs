@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::AdminState;
 use super::fields::{Fields, fail};
+use crate::domain::rail_owners;
 use crate::plugins::registry::Registry;
 use crate::values::error::{ApiError, FieldError};
 use crate::values::method::Method;
@@ -148,10 +149,15 @@ async fn load_plugin(State(state): State<AdminState>, body: axum::body::Bytes) -
     let path = fields.string("path", 4_096, true, &mut errors);
     let Some(path) = path.filter(|_| errors.is_empty()) else { return Err(ApiError::Validation(errors)) };
     let registry = Arc::clone(&state.app.ops.rails);
-    let loaded = tokio::task::spawn_blocking(move || registry.load(std::path::Path::new(&path)))
+    let compiled = tokio::task::spawn_blocking(move || registry.compile(std::path::Path::new(&path)))
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading panicked: {e}")))?
         .map_err(ApiError::PluginRejected)?;
+    let (rail, mode, plugin) = (compiled.name().to_string(), compiled.mode(), compiled.plugin_name().to_string());
+    let now_ms = state.app.ops.clock.now_ms();
+    let owned = state.app.ops.store.write(move |conn| rail_owners::claim(conn, &rail, mode, &plugin, now_ms)).await?;
+    owned.map_err(ApiError::PluginRejected)?;
+    let loaded = state.app.ops.rails.add(compiled).map_err(ApiError::PluginRejected)?;
     let body = Loaded { id: loaded.id(), name: loaded.name().to_string(), version: loaded.info.version.clone() };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }

@@ -1,7 +1,8 @@
 //! Auth: API keys. A key's prefix says its mode and kind
 //! (`sxm_test_sk_…`, `sxm_live_pk_…`); the database holds only its SHA-256
 //! (`domain::keys`). This module turns a request's key into a `Caller` or
-//! an error, in this order: a known, unrevoked key; an active account; for
+//! an error, in this order: a known, unrevoked key; an account whose
+//! standing allows keys of its mode (`accounts::gate`); for
 //! a live key, a secure request (`transport`); a client address on the
 //! key's allowlist; within the key's rate limit. Handlers then ask for the
 //! scope they need (`Caller::require`).
@@ -23,7 +24,6 @@ use crate::domain::keys::{self, KeyKind};
 use crate::domain::scopes::{Scope, ScopeSet};
 use crate::values::error::ApiError;
 use crate::values::mode::{Mode, Tenant};
-use crate::values::status::AccountStatus;
 
 /// Who is calling: the merchant, the mode and the kind of key, and what
 /// the key may do.
@@ -37,8 +37,9 @@ pub struct Caller {
     pub scopes: ScopeSet,
     /// `None`: any address.
     pub ip_allowlist: Option<Arc<[IpNet]>>,
-    /// The account's status when the key was read (`accounts`).
-    pub account_status: AccountStatus,
+    /// The account's standing when the key was read (`accounts::gate`;
+    /// the cache forgets a merchant's keys when an operator changes it).
+    pub standing: accounts::Standing,
 }
 
 impl Caller {
@@ -100,7 +101,7 @@ fn find_caller(conn: &rusqlite::Connection, key_hash: &str) -> Result<Option<Cal
         key_hint: key.hint,
         scopes: key.scopes,
         ip_allowlist: key.ip_allowlist.map(Arc::from),
-        account_status: account.status,
+        standing: account.standing(),
     }))
 }
 
@@ -135,13 +136,15 @@ impl FromRequestParts<AppState> for Caller {
                 caller
             }
         };
-        if let Some(refused) = accounts::refusal(caller.account_status) {
+        if let Some(refused) = accounts::gate(caller.standing, caller.mode()) {
             return Err(refused);
         }
         let client = parts
             .extensions
             .get::<ConnectInfo<Peer>>()
-            .map(|info| super::transport::client(&info.0, &parts.headers, &state.settings.trusted_proxies));
+            .map(|info| super::transport::client(&info.0, &parts.headers, &state.settings.trust))
+            .transpose()
+            .map_err(|_| ApiError::ForwardingMalformed)?;
         // Live keys move real money: never over plain HTTP from afar.
         if caller.mode() == Mode::Live && !client.is_some_and(|c| c.secure) {
             return Err(ApiError::HttpsRequired);

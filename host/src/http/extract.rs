@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::REQUEST_BODY_BYTES_MAX;
 use super::auth::Caller;
 use super::fields::Parsed;
+use super::serve::BodyTimedOut;
 use crate::domain::scopes::Scope;
 use crate::operations::idempotency::{KEY_BYTES_MAX, KeyedRequest, Reply, WriteEndpoint};
 use crate::values::error::ApiError;
@@ -44,7 +45,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
     }
 }
 
-/// Reads the whole body, refusing more than `REQUEST_BODY_BYTES_MAX`.
+/// Reads the whole body, refusing more than `REQUEST_BODY_BYTES_MAX` and a
+/// body slower than the listener allows (`serve`).
 pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     let too_large = ApiError::PayloadTooLarge { limit_bytes: REQUEST_BODY_BYTES_MAX };
     let declared =
@@ -52,9 +54,22 @@ pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiErro
     if declared.is_some_and(|len| len > REQUEST_BODY_BYTES_MAX as u64) {
         return Err(too_large);
     }
-    // Past the declared length, a chunked body can still run over: the limit
-    // error is the only way to_bytes fails on a body we accepted.
-    axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX).await.map_err(|_| too_large)
+    // Past the declared length, a chunked body can still run over.
+    axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX).await.map_err(|err| {
+        if caused_by::<BodyTimedOut>(&err) {
+            ApiError::RequestTimeout
+        } else if caused_by::<http_body_util::LengthLimitError>(&err) {
+            too_large
+        } else {
+            // The client went away or broke the framing mid-body.
+            ApiError::InvalidJson("the request body could not be read to its end".into())
+        }
+    })
+}
+
+/// Whether `E` is anywhere in `err`'s chain of sources.
+fn caused_by<E: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(err), |e| e.source()).any(|e| e.is::<E>())
 }
 
 /// The headers that may carry the idempotency key (Soxara's, then Sogo's).

@@ -25,7 +25,7 @@ pub async fn get_quote(
     caller.require(Scope::FxRead)?;
     let request = parse_quote_query(&query)?;
     let quote =
-        fx::quote(&state.ops.store, &state.ops.clock, &state.fx_providers, &state.settings.fx, &caller.tenant, request)
+        fx::quote(&state.ops.store, &state.ops.clock, &state.fx_rates, &state.settings.fx, &caller.tenant, request)
             .await?;
     Ok(axum::Json(quote))
 }

@@ -17,6 +17,7 @@ pub mod fields;
 mod fx;
 mod payments;
 pub mod rate_limit;
+pub mod serve;
 mod transfers;
 pub mod transport;
 mod wallets;
@@ -36,7 +37,6 @@ use tracing::Instrument;
 use crate::config::{FxSettings, SettlementSettings, WebhookSettings};
 use crate::metrics::Metrics;
 use crate::operations::Context;
-use crate::plugins::LoadedFx;
 use crate::values::error::{ApiError, REQUEST_ID};
 
 /// The largest request body accepted.
@@ -49,7 +49,8 @@ pub struct AppState {
     /// messengers, and the settings of status checks and transfers.
     pub ops: Context,
     /// The FX-provider plugins quotes ask.
-    pub fx_providers: Arc<[Arc<LoadedFx>]>,
+    /// The FX providers, behind a short cache (`domain::fx::RateSource`).
+    pub fx_rates: Arc<crate::domain::fx::RateSource>,
     /// The operator's settings the API reads.
     pub settings: Arc<ApiSettings>,
     pub metrics: Arc<Metrics>,
@@ -72,8 +73,10 @@ pub struct ApiSettings {
     pub fx: FxSettings,
     pub webhooks: WebhookSettings,
     pub settlement: SettlementSettings,
-    /// Proxies whose forwarding headers are believed (`transport`).
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whose word on a request's origin is believed (`transport`).
+    pub trust: transport::Trust,
+    /// Who may read `/metrics`.
+    pub metrics_from: Vec<ipnet::IpNet>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -139,10 +142,12 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     response
 }
 
-/// Prometheus metrics, for scrapers on this machine only (a local agent or
-/// an SSH tunnel): volumes and error rates are not for the internet.
+/// Prometheus metrics, for the scrapers the operator names
+/// (`metrics_from`; nobody by default): volumes and error rates are not for
+/// the internet. Others get the answer an unknown route gets.
 async fn metrics(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<transport::Peer>, uri: Uri) -> Response {
-    if !peer.addr.ip().to_canonical().is_loopback() {
+    let peer_ip = peer.addr.ip().to_canonical();
+    if !state.settings.metrics_from.iter().any(|net| net.contains(&peer_ip)) {
         return ApiError::RouteNotFound { method: "GET".into(), path: uri.path().to_string() }.into_response();
     }
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";

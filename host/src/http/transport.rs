@@ -1,9 +1,13 @@
 //! How requests reach the API: plain TCP or TLS (rustls, from the operator's
-//! PEM files), and who the client is. Behind a proxy the operator trusts
-//! (`trusted_proxies`), the client is the nearest untrusted address in
-//! `X-Forwarded-For` and the request counts as secure unless the proxy says
-//! `X-Forwarded-Proto: http`. Live keys need a secure request, or one from
-//! loopback (`auth`).
+//! PEM files), and who the client is. Everything here fails closed: behind
+//! a proxy the operator trusts (`trusted_proxies`), the client is the
+//! nearest untrusted address in `X-Forwarded-For` (a chain with any entry
+//! that is not an IP address is refused, never skipped), and the request
+//! counts as secure only if the proxy sent exactly one
+//! `X-Forwarded-Proto: https`. A direct request is secure over TLS, or from
+//! a peer the operator names in `secure_peers` (a TLS-terminating sidecar on
+//! loopback); loopback is not trusted by default. Live keys need a secure
+//! request (`auth`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -16,7 +20,7 @@ use axum::http::HeaderMap;
 use axum::serve::{IncomingStream, Listener};
 use ipnet::IpNet;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
@@ -48,39 +52,58 @@ impl Connected<IncomingStream<'_, TlsListener>> for Peer {
     }
 }
 
+/// Whom the operator trusts about a request's origin.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// Proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    pub proxies: Vec<IpNet>,
+    /// Direct peers whose plain HTTP counts as secure.
+    pub secure_peers: Vec<IpNet>,
+}
+
+fn contains(nets: &[IpNet], ip: &IpAddr) -> bool {
+    nets.iter().any(|net| net.contains(ip))
+}
+
 /// Who made a request, as far as the gateway can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Client {
     pub ip: IpAddr,
-    /// Over TLS, from loopback, or through a trusted proxy that did not say
-    /// it received plain HTTP.
+    /// Over TLS, from a configured secure peer, or through a trusted proxy
+    /// that said exactly `https`.
     pub secure: bool,
 }
 
-/// The client behind `peer`, trusting forwarding headers only from
-/// `trusted_proxies`.
-pub fn client(peer: &Peer, headers: &HeaderMap, trusted_proxies: &[IpNet]) -> Client {
+/// A trusted proxy sent a forwarding chain that is not a list of IP
+/// addresses: refused, since skipping an entry could let a spoofed one
+/// stand in for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MalformedForwarding;
+
+/// The client behind `peer`, believing forwarding headers only from
+/// `trust.proxies`.
+pub fn client(peer: &Peer, headers: &HeaderMap, trust: &Trust) -> Result<Client, MalformedForwarding> {
     let peer_ip = peer.addr.ip().to_canonical();
-    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
-    if !trusted(&peer_ip) {
-        return Client { ip: peer_ip, secure: peer.tls || peer_ip.is_loopback() };
+    if !contains(&trust.proxies, &peer_ip) {
+        return Ok(Client { ip: peer_ip, secure: peer.tls || contains(&trust.secure_peers, &peer_ip) });
     }
     // Each proxy appends the address it received from: the client is the
     // right-most address no trusted proxy added.
-    let forwarded: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
-        .map(|ip| ip.to_canonical())
-        .collect();
-    let ip = forwarded.iter().rev().find(|ip| !trusted(ip)).copied().unwrap_or(peer_ip);
-    let plain = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("http"));
-    Client { ip, secure: peer.tls || !plain }
+    let mut forwarded = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let value = value.to_str().map_err(|_| MalformedForwarding)?;
+        for entry in value.split(',') {
+            let ip = entry.trim().parse::<IpAddr>().map_err(|_| MalformedForwarding)?;
+            forwarded.push(ip.to_canonical());
+        }
+    }
+    let ip = forwarded.iter().rev().find(|ip| !contains(&trust.proxies, ip)).or(forwarded.first());
+    let mut protos = headers.get_all("x-forwarded-proto").iter();
+    let https = match (protos.next(), protos.next()) {
+        (Some(only), None) => only.to_str().is_ok_and(|proto| proto.trim().eq_ignore_ascii_case("https")),
+        _ => false,
+    };
+    Ok(Client { ip: ip.copied().unwrap_or(peer_ip), secure: https })
 }
 
 /// The TLS acceptor for the operator's certificate chain and private key.
@@ -103,7 +126,8 @@ pub fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor> {
 }
 
 /// A listener whose connections are TLS streams. Handshakes run on their
-/// own tasks (a slow client holds up nobody) and are dropped after
+/// own tasks (a slow client holds up nobody), at most `handshakes_max` at
+/// once (more wait in the kernel's backlog), and are dropped after
 /// `HANDSHAKE_TIMEOUT` or on failure.
 pub struct TlsListener {
     local_addr: SocketAddr,
@@ -112,15 +136,18 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
-    pub fn new(tcp: TcpListener, acceptor: TlsAcceptor) -> Result<TlsListener> {
+    pub fn new(tcp: TcpListener, acceptor: TlsAcceptor, handshakes_max: usize) -> Result<TlsListener> {
         let local_addr = tcp.local_addr()?;
         let (sender, ready) = mpsc::channel(READY_CONNECTIONS_MAX);
+        let handshakes = Arc::new(Semaphore::new(handshakes_max));
         let acceptor_task = tokio::spawn(async move {
             let mut tcp = tcp;
             loop {
+                let slot = Arc::clone(&handshakes).acquire_owned().await.expect("the semaphore is never closed");
                 let (stream, addr) = Listener::accept(&mut tcp).await;
                 let (acceptor, sender) = (acceptor.clone(), sender.clone());
                 tokio::spawn(async move {
+                    let _slot = slot;
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let _ = sender.send((tls, addr)).await;
@@ -172,23 +199,56 @@ mod tests {
 
     #[test]
     fn the_client_is_the_peer_unless_the_peer_is_a_trusted_proxy() {
-        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        let spoofed = headers(&[("x-forwarded-for", "198.51.100.7")]);
-        let direct = client(&peer("203.0.113.9", false), &spoofed, &proxies);
+        let trust = Trust { proxies: vec!["10.0.0.0/8".parse().unwrap()], secure_peers: Vec::new() };
+        let spoofed = headers(&[("x-forwarded-for", "198.51.100.7"), ("x-forwarded-proto", "https")]);
+        let direct = client(&peer("203.0.113.9", false), &spoofed, &trust);
         assert_eq!(
             direct,
-            Client { ip: "203.0.113.9".parse().unwrap(), secure: false },
+            Ok(Client { ip: "203.0.113.9".parse().unwrap(), secure: false }),
             "headers from anyone else are ignored"
         );
-        assert!(client(&peer("203.0.113.9", true), &spoofed, &proxies).secure);
-        assert!(client(&peer("127.0.0.1", false), &spoofed, &proxies).secure, "loopback");
-        assert!(client(&peer("::ffff:127.0.0.1", false), &HeaderMap::new(), &[]).secure, "mapped loopback");
+        assert!(client(&peer("203.0.113.9", true), &spoofed, &trust).unwrap().secure);
+        assert!(!client(&peer("127.0.0.1", false), &spoofed, &trust).unwrap().secure, "loopback is not trusted");
+        let sidecar = Trust { secure_peers: vec!["127.0.0.1/32".parse().unwrap()], ..trust.clone() };
+        assert!(client(&peer("::ffff:127.0.0.1", false), &HeaderMap::new(), &sidecar).unwrap().secure, "mapped");
 
         let chain =
             headers(&[("x-forwarded-for", "192.0.2.1, 198.51.100.7, 10.1.1.1"), ("x-forwarded-proto", "https")]);
-        let proxied = client(&peer("10.0.0.2", false), &chain, &proxies);
-        assert_eq!(proxied, Client { ip: "198.51.100.7".parse().unwrap(), secure: true });
-        let plain = headers(&[("x-forwarded-for", "198.51.100.7"), ("x-forwarded-proto", "http")]);
-        assert!(!client(&peer("10.0.0.2", false), &plain, &proxies).secure);
+        let proxied = client(&peer("10.0.0.2", false), &chain, &trust);
+        assert_eq!(proxied, Ok(Client { ip: "198.51.100.7".parse().unwrap(), secure: true }));
+    }
+
+    #[test]
+    fn only_one_exact_https_from_a_trusted_proxy_is_secure() {
+        let trust = Trust { proxies: vec!["10.0.0.0/8".parse().unwrap()], secure_peers: Vec::new() };
+        let secure = |pairs: &[(&str, &str)]| client(&peer("10.0.0.2", true), &headers(pairs), &trust).unwrap().secure;
+        assert!(secure(&[("x-forwarded-proto", "HTTPS")]));
+        assert!(!secure(&[]), "missing: not secure, even over TLS from the proxy");
+        assert!(!secure(&[("x-forwarded-proto", "http")]));
+        assert!(!secure(&[("x-forwarded-proto", "https, http")]));
+        assert!(!secure(&[("x-forwarded-proto", "https"), ("x-forwarded-proto", "https")]), "two headers");
+        assert!(!secure(&[("x-forwarded-proto", "httpsx")]));
+    }
+
+    #[test]
+    fn a_malformed_forwarding_chain_is_refused_not_skipped() {
+        let trust = Trust { proxies: vec!["10.0.0.0/8".parse().unwrap()], secure_peers: Vec::new() };
+        for chain in ["198.51.100.7, garbage, 10.1.1.1", "198.51.100.7,,10.1.1.1", "unknown", "198.51.100.7:443", ""] {
+            let got = client(&peer("10.0.0.2", false), &headers(&[("x-forwarded-for", chain)]), &trust);
+            assert_eq!(got, Err(MalformedForwarding), "{chain:?}");
+        }
+        // Two header lines are one list, in order.
+        let mut two = headers(&[("x-forwarded-for", "192.0.2.1")]);
+        two.append("x-forwarded-for", "198.51.100.7".parse().unwrap());
+        assert_eq!(
+            client(&peer("10.0.0.2", false), &two, &trust).unwrap().ip,
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+        // All trusted: the left-most is the client.
+        let inside = headers(&[("x-forwarded-for", "10.9.9.9, 10.1.1.1")]);
+        assert_eq!(
+            client(&peer("10.0.0.2", false), &inside, &trust).unwrap().ip,
+            "10.9.9.9".parse::<IpAddr>().unwrap()
+        );
     }
 }

@@ -13,10 +13,11 @@ use super::fields::{Fields, fail};
 use crate::domain::scopes::Scope;
 use crate::domain::webhooks::{
     self, DeletedEndpoint, EVERY_EVENT, Event, EventType, ROTATION_OVERLAP_S_DEFAULT, ROTATION_OVERLAP_S_MAX,
-    URL_CHARS_MAX, WebhookEndpoint,
+    URL_CHARS_MAX, WebhookEndpoint, targets,
 };
 use crate::store::StoreError;
 use crate::values::error::ApiError;
+use crate::values::mode::Mode;
 use crate::values::page::Page;
 
 /// `POST /v1/webhook_endpoints {url, events}`.
@@ -38,8 +39,13 @@ pub async fn create_endpoint(
         });
         if !valid {
             fail(&mut errors, "url", "must be an absolute http:// or https:// URL");
-        } else if !allow_private && webhooks::names_internal_host(url) {
-            fail(&mut errors, "url", "must be a public address, not loopback, private or link-local");
+        } else if !allow_private && targets::names_internal_host(url) {
+            fail(&mut errors, "url", "must be a public address, not loopback, private or another special-purpose one");
+        } else if caller.mode() == Mode::Live
+            && !targets::is_https(url)
+            && !state.settings.webhooks.allow_plain_http_live
+        {
+            fail(&mut errors, "url", "must be an https:// URL for live webhooks");
         }
     }
     let events: Vec<String> = match fields.get("/events") {

@@ -5,10 +5,11 @@
 //! brings its next status check forward), or opens a dispute; a messenger's
 //! reports what became of its messages.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::checks::Schedule;
 use super::context::Context;
@@ -18,14 +19,15 @@ use super::payments::{self, PaymentRow};
 use super::transfers;
 use crate::plugins::{Callback, CallbackEvent, Failure, LoadedMessenger, MessengerCallback, PluginError};
 use crate::values::error::ApiError;
+use crate::values::mode::Mode;
 use crate::values::status::PaymentStatus;
 use crate::values::text::text_enum;
 
-/// Callbacks handled at once. Each costs a plugin instance and provider
-/// requests and needs no API key, so a flood must not take every instance
-/// from payments; past this the sender is told to send it again.
-const CALLBACKS_AT_ONCE: usize = 32;
-static CALLBACKS_IN_FLIGHT: Semaphore = Semaphore::const_new(CALLBACKS_AT_ONCE);
+/// Callbacks handled at once for each plugin. Each costs a plugin instance
+/// and provider requests and needs no API key, so a flood must not take
+/// every instance from payments, nor one rail's endpoint the slots of
+/// another's; past this the sender is told to send it again.
+pub const CALLBACKS_PER_PLUGIN: usize = 16;
 /// A callback that leaves a payment processing moves its next check no
 /// sooner than this: a prompt, which repeated callbacks cannot turn into a
 /// stream of provider requests (a check moves the schedule past it).
@@ -88,24 +90,54 @@ fn taken<T>(plugin: &str, answer: Result<Result<T, Failure>, PluginError>) -> Re
     }
 }
 
-fn permit() -> Result<tokio::sync::SemaphorePermit<'static>, ApiError> {
-    CALLBACKS_IN_FLIGHT.try_acquire().map_err(|_| ApiError::CallbackFailed("too many callbacks at once".into()))
+/// Each plugin's callback slots (`CALLBACKS_PER_PLUGIN`). Only plugins that
+/// exist get an entry, so the map stays as small as the plugin directory.
+#[derive(Default)]
+pub struct CallbackSlots {
+    by_plugin: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl CallbackSlots {
+    fn take(&self, plugin: &str) -> Result<OwnedSemaphorePermit, ApiError> {
+        let slots = {
+            let mut by_plugin = self.by_plugin.lock().expect("callback slots are never held across a panic");
+            let slots =
+                by_plugin.entry(plugin.to_string()).or_insert_with(|| Arc::new(Semaphore::new(CALLBACKS_PER_PLUGIN)));
+            Arc::clone(slots)
+        };
+        slots.try_acquire_owned().map_err(|_| ApiError::CallbackFailed("too many callbacks at once".into()))
+    }
+}
+
+/// Whether the payment `id` exists in `mode`: a rail configured for one
+/// mode never moves a payment of the other (two files of one rail may
+/// serve the two modes under the same name).
+fn payment_in_mode(conn: &rusqlite::Connection, id: &str, mode: Mode) -> Result<bool, crate::store::StoreError> {
+    use crate::store::TenantRecord;
+    Ok(PaymentRow::load(conn, id)?.is_some_and(|payment| payment.work.tenant.mode == mode))
 }
 
 /// Hands a provider's callback to the rail plugin it names (its file
 /// stem), and applies what the plugin makes of it.
 pub async fn from_rail(ctx: &Context, plugin: &str, callback: Callback) -> Result<CallbackAnswer, ApiError> {
     let rail = ctx.rails.rail_for_plugin(plugin).ok_or(ApiError::NotFound { what: "callback endpoint" })?;
-    let _permit = permit()?;
-    let rail_name = rail.name().to_string();
+    let _permit = ctx.callback_slots.take(plugin)?;
+    let (rail_name, mode) = (rail.name().to_string(), rail.mode());
     let answer = crate::plugins::call_blocking(move || rail.handle_callback(&callback)).await;
     let clock = ctx.clock.clone();
     let report = match taken(plugin, answer)? {
         CallbackEvent::Payment(report) => report,
         CallbackEvent::Ignored => return Ok(CallbackAnswer::status(AnswerStatus::Received(Received::Ignored))),
         CallbackEvent::DisputeOpened(notice) => {
-            let applied =
-                ctx.store.write(move |conn| disputes::open(conn, &rail_name, &notice, clock.now_ms())).await?;
+            let applied = ctx
+                .store
+                .write(move |conn| {
+                    if !payment_in_mode(conn, &notice.payment_id, mode)? {
+                        return Ok(DisputeApplied::Refused("no payment of this rail has the id the dispute names"));
+                    }
+                    disputes::open(conn, &rail_name, &notice, clock.now_ms())
+                })
+                .await?;
             if let DisputeApplied::Refused(why) = &applied {
                 // A real chargeback the gateway cannot attach: someone must look.
                 tracing::error!(plugin, why, "dispute notice refused; reconcile it with the provider");
@@ -130,6 +162,9 @@ pub async fn from_rail(ctx: &Context, plugin: &str, callback: Callback) -> Resul
     let applied = ctx
         .store
         .write(move |conn| {
+            if !payment_in_mode(conn, &payment_id, mode)? {
+                return Ok(ReportApplied::NotThisRail);
+            }
             let now_ms = clock.now_ms();
             let next = Schedule::Prompt(now_ms.saturating_add(PROMPT_DELAY_MS));
             lifecycle::apply_later_report::<PaymentRow>(conn, &payment_id, &rail_name, report.outcome, now_ms, next)
@@ -159,8 +194,8 @@ pub async fn from_messenger(
     messenger: Arc<LoadedMessenger>,
     callback: MessengerCallback,
 ) -> Result<(u16, String), ApiError> {
-    let _permit = permit()?;
     let plugin = messenger.plugin_name().to_string();
+    let _permit = ctx.callback_slots.take(&plugin)?;
     let answer = crate::plugins::call_blocking(move || messenger.handle_callback(&callback)).await;
     let answer = taken(&plugin, answer)?;
     if !answer.reports.is_empty() {
@@ -185,4 +220,19 @@ pub async fn from_messenger(
             .await?;
     }
     Ok((answer.status, answer.body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_at_one_plugin_leaves_the_others_their_slots() {
+        let slots = CallbackSlots::default();
+        let held: Vec<_> = (0..CALLBACKS_PER_PLUGIN).map(|_| slots.take("mtn-momo").unwrap()).collect();
+        assert!(matches!(slots.take("mtn-momo"), Err(ApiError::CallbackFailed(_))), "full: send it again later");
+        assert!(slots.take("stripe-card").is_ok(), "another rail's callbacks are unaffected");
+        drop(held);
+        assert!(slots.take("mtn-momo").is_ok(), "slots come back when callbacks finish");
+    }
 }

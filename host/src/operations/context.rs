@@ -29,4 +29,6 @@ pub struct Context {
     /// Wakes the transfer sweep (`workers::transfers`): a new transfer
     /// waits for its first claim code.
     pub claim_codes_due: Arc<tokio::sync::Notify>,
+    /// Callbacks in flight, per plugin.
+    pub callback_slots: Arc<super::callbacks::CallbackSlots>,
 }

@@ -395,7 +395,7 @@ pub async fn resume<O: RailOperation>(ctx: &Context, id: String) -> Result<(), A
     let rail = match op.rail() {
         None => None,
         // The rail that may already have acted, never whatever is bound today.
-        Some(name) => match ctx.rails.rail_named(name) {
+        Some(name) => match ctx.rails.rail_named(name, op.work().tenant.mode) {
             Some(rail) => Some(rail),
             None => {
                 tracing::warn!(kind = %O::KIND, id, rail = name, "cannot resume: its rail is not loaded; checked later");
@@ -472,7 +472,7 @@ pub fn on_approved<O: RailOperation>(conn: &Connection, id: &str, now_ms: i64) -
 pub async fn call_approved<O: RailOperation>(ctx: &Context, op: O) -> Result<(), ApiError> {
     let rail = match op.rail() {
         None => None,
-        Some(name) => match ctx.rails.rail_named(name) {
+        Some(name) => match ctx.rails.rail_named(name, op.work().tenant.mode) {
             Some(rail) => Some(rail),
             None => {
                 // Approved, so its money is held: a restart with the rail
@@ -529,7 +529,7 @@ pub async fn check<O: RailOperation>(ctx: &Context, due: DueCheck) -> Result<(),
             return Ok(());
         }
     };
-    let Some(rail) = op.rail().and_then(|name| ctx.rails.rail_named(name)) else {
+    let Some(rail) = op.rail().and_then(|name| ctx.rails.rail_named(name, op.work().tenant.mode)) else {
         tracing::warn!(kind = %O::KIND, id, rail = ?op.rail(), "status check postponed: the rail is not loaded");
         ctx.store.write(move |conn| checks::schedule(conn, O::KIND, &id, next)).await?;
         return Ok(());

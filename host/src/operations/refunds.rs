@@ -44,7 +44,7 @@ pub async fn create(ctx: &Context, request: KeyedRequest, new: NewRefund) -> Res
     // money never left the gateway and needs none.
     let rail = match payment.method {
         Method::Wallet => None,
-        _ => match ctx.rails.rail_named(&payment.rail) {
+        _ => match ctx.rails.rail_named(&payment.rail, request.tenant.mode) {
             Some(rail) => Some(rail),
             None => {
                 let unavailable = ApiError::PaymentMethodUnavailable(format!(

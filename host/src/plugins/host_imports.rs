@@ -30,6 +30,8 @@ pub const HTTP_RESPONSE_BYTES_MAX: u64 = 1 << 20;
 #[derive(Debug)]
 pub struct PluginContext {
     pub name: String,
+    /// The one mode it serves (`config::PluginSettings::mode`).
+    pub mode: crate::values::mode::Mode,
     pub config: BTreeMap<String, String>,
     /// Host names (no scheme or port) the plugin may reach over HTTP.
     pub allowed_hosts: Vec<String>,
@@ -92,6 +94,7 @@ impl PluginContext {
     pub fn new(name: String, setting: crate::config::PluginSettings) -> PluginContext {
         PluginContext {
             name,
+            mode: setting.serves(),
             config: setting.config,
             allowed_hosts: setting.allowed_hosts,
             redirect_hosts: setting.redirect_hosts,

@@ -43,6 +43,7 @@ pub use crate::config::PluginLimits;
 use crate::metrics::Metrics;
 use crate::values::entity::{Entities, Entity};
 use crate::values::method::Method;
+use crate::values::mode::Mode;
 
 /// How often the engine's epoch advances; deadlines are counted in ticks.
 const EPOCH_TICK_MS: u64 = 5;
@@ -323,6 +324,11 @@ impl LoadedRail {
         format!("{}@{}", self.context.name, self.info.version)
     }
 
+    /// The one mode this rail serves, as the operator configured it.
+    pub fn mode(&self) -> Mode {
+        self.context.mode
+    }
+
     /// The legal entity this rail moves money under for `method`, if it
     /// serves it.
     pub fn entity_for(&self, method: Method) -> Option<Entity> {
@@ -582,6 +588,11 @@ impl LoadedMessenger {
         &self.context.name
     }
 
+    /// The one mode this messenger serves, as the operator configured it.
+    pub fn mode(&self) -> Mode {
+        self.context.mode
+    }
+
     /// Asks the channel to deliver one message.
     pub fn send(&self, message: &Message) -> Result<Result<Sent, Failure>, PluginError> {
         let started = Instant::now();
@@ -766,11 +777,13 @@ impl From<Method> for PaymentMethod {
     }
 }
 
-/// Whether another plugin file already uses `rail`'s name. Payments record
-/// the rail by name, and callbacks come in by file stem: one name per stem
-/// keeps a plugin from settling another's payments.
+/// Whether another plugin file already uses `rail`'s name in its mode.
+/// Payments record the rail by name (and mode), and callbacks come in by
+/// file stem: one file per name and mode keeps a plugin from settling
+/// another's payments. (The same rail may serve test and live from two
+/// files, each configured for its mode.)
 pub fn name_taken(rails: &[Arc<LoadedRail>], rail: &LoadedRail) -> bool {
-    rails.iter().any(|r| r.name() == rail.name() && r.plugin_name() != rail.plugin_name())
+    rails.iter().any(|r| r.name() == rail.name() && r.mode() == rail.mode() && r.plugin_name() != rail.plugin_name())
 }
 
 /// The plugins found in a directory, by world.

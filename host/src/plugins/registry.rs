@@ -62,9 +62,11 @@ impl Registry {
         self.lock().rails.clone()
     }
 
-    /// The newest loaded rail that calls itself `name` (for payments recorded with that rail).
-    pub fn rail_named(&self, name: &str) -> Option<Arc<LoadedRail>> {
-        self.lock().rails.iter().rev().find(|r| r.name() == name).cloned()
+    /// The newest loaded rail that calls itself `name` and serves `mode`
+    /// (for operations recorded with that rail: never one configured for
+    /// the other mode, even if its configuration changed since).
+    pub fn rail_named(&self, name: &str, mode: Mode) -> Option<Arc<LoadedRail>> {
+        self.lock().rails.iter().rev().find(|r| r.name() == name && r.mode() == mode).cloned()
     }
 
     /// The newest loaded version of the rail plugin `plugin` (its file stem).
@@ -72,12 +74,19 @@ impl Registry {
         self.lock().rails.iter().rev().find(|r| r.plugin_name() == plugin).cloned()
     }
 
-    /// Compiles and checks a rail component. Slow: call it off the async threads.
-    pub fn load(&self, path: &Path) -> Result<Arc<LoadedRail>, String> {
+    /// Compiles and checks a rail component, without adding it. Slow: call
+    /// it off the async threads.
+    pub fn compile(&self, path: &Path) -> Result<Arc<LoadedRail>, String> {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).ok_or("the path names no file")?;
         let setting = self.settings.for_plugin(&name);
         let context = PluginContext::new(name, setting).with_clock(self.settings.clock.clone());
-        let rail = self.runtime.load_rail_for(path, context, &self.entities).map_err(|e| format!("{e:#}"))?;
+        self.runtime.load_rail_for(path, context, &self.entities).map_err(|e| format!("{e:#}"))
+    }
+
+    /// Adds a compiled rail (unbound), unless its id is loaded or another
+    /// loaded file uses its name. (Names once recorded under are bound to
+    /// their first file for good: `domain::rail_owners`, checked before.)
+    pub fn add(&self, rail: Arc<LoadedRail>) -> Result<Arc<LoadedRail>, String> {
         let mut changes = self.lock();
         if changes.rails.iter().any(|r| r.id() == rail.id()) {
             return Err(format!("{} is already loaded; give the new build another version", rail.id()));

@@ -1,6 +1,9 @@
 //! Which rail serves a payment: test mode reaches the sandbox simulator (or a
 //! rail the operator bound for test); live mode only ever reaches rails bound
-//! for live use, and never the simulator.
+//! for live use, and never the simulator. A rail serves only the mode its
+//! operator configured it for (`plugins.X.mode`, test by default), so a
+//! rail holding production credentials can never be bound for test keys,
+//! nor a sandbox one for live keys.
 
 use std::sync::Arc;
 
@@ -42,7 +45,7 @@ impl Routes {
     /// Test mode goes to the simulator among `rails`, unless `settings` bind
     /// another rail for a method; live mode only to rails bound for it.
     pub fn build(rails: &[Arc<LoadedRail>], settings: &[RouteSetting]) -> Result<Routes, String> {
-        let simulator = rails.iter().find(|r| r.name() == SIMULATOR_RAIL).cloned();
+        let simulator = rails.iter().find(|r| r.name() == SIMULATOR_RAIL && r.mode() == Mode::Test).cloned();
         let mut routes = Routes { simulator, bound: Vec::new() };
         for setting in settings {
             let mode = Mode::parse(&setting.mode).ok_or_else(|| format!("route mode {:?} is unknown", setting.mode))?;
@@ -69,6 +72,14 @@ impl Routes {
             for rail in std::iter::once(&binding.primary).chain(canary) {
                 if mode == Mode::Live && rail.name() == SIMULATOR_RAIL {
                     return Err("the simulator can never serve live payments".into());
+                }
+                if rail.mode() != mode {
+                    return Err(format!(
+                        "{} is configured for {} mode (plugins.{}.mode), so it never serves {mode} payments",
+                        rail.id(),
+                        rail.mode(),
+                        rail.plugin_name()
+                    ));
                 }
                 if rail.entity_for(method).is_none() {
                     return Err(format!("rail {} does not serve {method}", rail.id()));

@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0013_transfers.sql"),
     include_str!("../../migrations/0014_operation_core.sql"),
     include_str!("../../migrations/0015_customer_consent.sql"),
+    include_str!("../../migrations/0016_rail_owners.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

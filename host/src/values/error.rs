@@ -43,6 +43,8 @@ pub enum ApiError {
     InvalidJson(String),
     #[error("The request body exceeds {limit_bytes} bytes.")]
     PayloadTooLarge { limit_bytes: usize },
+    #[error("The request body did not arrive in time; send it again, all at once.")]
+    RequestTimeout,
     #[error("One or more request fields are missing or invalid.")]
     Validation(Vec<FieldError>),
     #[error("No {what} with that id exists on this account.")]
@@ -83,6 +85,11 @@ pub enum ApiError {
     InvalidScope { scope: &'static str },
     #[error("Live keys must be sent over HTTPS; this request came over plain HTTP.")]
     HttpsRequired,
+    #[error(
+        "The X-Forwarded-For header from the gateway's proxy is not a list of IP addresses; the request is refused \
+         rather than guessed at. Check the proxy's configuration."
+    )]
+    ForwardingMalformed,
     #[error("This API key may not be used from {ip}; add the address to the key's IP allowlist.")]
     IpNotAllowed { ip: String },
     #[error("This account is suspended. Contact support to restore API access.")]
@@ -160,11 +167,12 @@ impl ApiError {
             ApiError::QuoteAlreadyUsed { .. } | ApiError::WebhookEndpointLimit { .. } => StatusCode::CONFLICT,
             ApiError::FxRateUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound { .. } | ApiError::RouteNotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RailFailed { .. } => StatusCode::BAD_GATEWAY,
             ApiError::CallbackFailed(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::CallbackRejected(_) => StatusCode::BAD_REQUEST,
+            ApiError::CallbackRejected(_) | ApiError::ForwardingMalformed => StatusCode::BAD_REQUEST,
             ApiError::RefundNotAllowed(_) | ApiError::RefundExceedsPayment { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::InvalidScope { .. }
@@ -189,6 +197,7 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ApiError::InvalidJson(_) => "INVALID_JSON",
             ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::RequestTimeout => "REQUEST_TIMEOUT",
             ApiError::Validation(_) => "VALIDATION_ERROR",
             ApiError::NotFound { .. } => "RESOURCE_NOT_FOUND",
             ApiError::RouteNotFound { .. } => "ROUTE_NOT_FOUND",
@@ -216,6 +225,7 @@ impl ApiError {
             ApiError::InvalidScope { .. } => "INVALID_SCOPE",
             ApiError::IpNotAllowed { .. } => "IP_NOT_ALLOWED",
             ApiError::HttpsRequired => "HTTPS_REQUIRED",
+            ApiError::ForwardingMalformed => "FORWARDING_HEADER_INVALID",
             ApiError::AccountSuspended => "ACCOUNT_SUSPENDED",
             ApiError::AccountDeactivated => "ACCOUNT_DEACTIVATED",
             ApiError::KycTierInsufficient { .. } => "KYC_TIER_INSUFFICIENT",
@@ -284,6 +294,7 @@ mod tests {
             ApiError::IdempotencyKeyReused,
             ApiError::InvalidJson(String::new()),
             ApiError::PayloadTooLarge { limit_bytes: 1 },
+            ApiError::RequestTimeout,
             ApiError::Validation(vec![]),
             ApiError::NotFound { what: "payment" },
             ApiError::RouteNotFound { method: "GET".into(), path: "/".into() },
@@ -311,6 +322,7 @@ mod tests {
             ApiError::InvalidScope { scope: "payments:write" },
             ApiError::IpNotAllowed { ip: String::new() },
             ApiError::HttpsRequired,
+            ApiError::ForwardingMalformed,
             ApiError::AccountSuspended,
             ApiError::AccountDeactivated,
             ApiError::KycTierInsufficient { needed: 2, tier: 0 },
@@ -328,6 +340,7 @@ mod tests {
                 | ApiError::IdempotencyKeyReused
                 | ApiError::InvalidJson(_)
                 | ApiError::PayloadTooLarge { .. }
+                | ApiError::RequestTimeout
                 | ApiError::Validation(_)
                 | ApiError::NotFound { .. }
                 | ApiError::RouteNotFound { .. }
@@ -355,6 +368,7 @@ mod tests {
                 | ApiError::InvalidScope { .. }
                 | ApiError::IpNotAllowed { .. }
                 | ApiError::HttpsRequired
+                | ApiError::ForwardingMalformed
                 | ApiError::AccountSuspended
                 | ApiError::AccountDeactivated
                 | ApiError::KycTierInsufficient { .. }

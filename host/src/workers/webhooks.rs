@@ -2,23 +2,29 @@
 //! (`domain::webhooks::outbox`), sends them signed, logs every attempt, and
 //! schedules retries. A delivery is leased (its next attempt pushed past
 //! the send timeout) before it is sent, so a crash mid-send only means it
-//! is sent again later: at least once.
+//! is sent again later: at least once. Deliveries reach only public
+//! addresses (`domain::webhooks::targets`): the host is resolved once, its
+//! addresses checked, and the connection made to exactly those.
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::net::ToSocketAddrs;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use crate::config::WebhookSettings;
 use crate::domain::webhooks::outbox::{self, AttemptResult, Due};
-use crate::domain::webhooks::{is_internal_ip, signing};
+use crate::domain::webhooks::{signing, targets};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::values::clock::Clock;
+use crate::values::mode::Mode;
 
 /// A merchant's endpoint must answer within this, or the attempt fails.
 pub const DELIVERY_TIMEOUT_MS: u64 = 15_000;
@@ -75,12 +81,7 @@ struct Sender {
 
 impl Sender {
     async fn run(self, mut stopped: watch::Receiver<bool>, metrics: Arc<Metrics>) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_millis(DELIVERY_TIMEOUT_MS)))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
+        let agent = agent(self.settings.allow_private_targets);
         let mut sends = JoinSet::new();
         loop {
             while sends.try_join_next().is_some() {}
@@ -103,8 +104,8 @@ impl Sender {
                 self.leases.lock().expect("never poisoned").insert(delivery.delivery_id.clone(), delivery.lease_ms);
                 let (store, clock, agent, leases) =
                     (self.store.clone(), self.clock.clone(), agent.clone(), Arc::clone(&self.leases));
-                let (delays, allow_private) =
-                    (self.settings.retry_delays_ms.clone(), self.settings.allow_private_targets);
+                let (delays, plain_http_live) =
+                    (self.settings.retry_delays_ms.clone(), self.settings.allow_plain_http_live);
                 sends.spawn(async move {
                     let attempt = if delivery.endpoint_deleted {
                         AttemptResult {
@@ -115,7 +116,7 @@ impl Sender {
                         }
                     } else {
                         let (to_send, now_s) = (delivery.clone(), clock.now_ms() / 1000);
-                        tokio::task::spawn_blocking(move || send(&agent, &to_send, allow_private, now_s))
+                        tokio::task::spawn_blocking(move || send(&agent, &to_send, plain_http_live, now_s))
                             .await
                             .unwrap_or_else(|e| AttemptResult {
                                 status_code: None,
@@ -147,10 +148,56 @@ impl Sender {
     }
 }
 
+/// The agent deliveries go out through: no proxy (it would connect on our
+/// behalf, past the address check), no redirects (a public endpoint could
+/// send us on to an internal one), a deadline, and unless the operator
+/// allows private targets (tests, a private network), only public
+/// addresses.
+fn agent(allow_private: bool) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(DELIVERY_TIMEOUT_MS)))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .build();
+    if allow_private {
+        ureq::Agent::new_with_config(config)
+    } else {
+        ureq::Agent::with_parts(config, DefaultConnector::default(), PublicOnly)
+    }
+}
+
+/// Resolves a delivery's host and refuses it if any address it resolves to
+/// is special-purpose. ureq connects to exactly the addresses returned here,
+/// so a second, different DNS answer (rebinding) is never used.
+#[derive(Debug)]
+struct PublicOnly;
+
+/// Why a delivery was not sent. It names no address: the attempt log is
+/// the merchant's to read, and must not map the gateway's network.
+const REFUSED_TARGET: &str = "refused: the endpoint's host resolves to a loopback, private or other special-purpose \
+                              address; webhooks go to public addresses only";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{REFUSED_TARGET}")]
+struct RefusedTarget;
+
+impl Resolver for PublicOnly {
+    fn resolve(&self, uri: &Uri, config: &Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let addresses = DefaultResolver::default().resolve(uri, config, timeout)?;
+        if addresses.iter().any(|address| targets::is_special_purpose(address.ip())) {
+            return Err(ureq::Error::Other(Box::new(RefusedTarget)));
+        }
+        Ok(addresses)
+    }
+}
+
 /// Sends one delivery, signed at the moment of sending (`timestamp_s`).
-fn send(agent: &ureq::Agent, due: &Due, allow_private: bool, timestamp_s: i64) -> AttemptResult {
-    if !allow_private && let Err(refusal) = public_target(&due.url) {
-        return AttemptResult { status_code: None, latency_ms: 0, excerpt: None, error: Some(refusal) };
+fn send(agent: &ureq::Agent, due: &Due, plain_http_live: bool, timestamp_s: i64) -> AttemptResult {
+    let refused =
+        |why: &str| AttemptResult { status_code: None, latency_ms: 0, excerpt: None, error: Some(why.into()) };
+    if due.mode == Mode::Live && !targets::is_https(&due.url) && !plain_http_live {
+        return refused("refused: live webhook endpoints must use https");
     }
     let delivery = signing::Delivery {
         event_id: &due.event_id,
@@ -165,10 +212,12 @@ fn send(agent: &ureq::Agent, due: &Due, allow_private: bool, timestamp_s: i64) -
         request = request.header(name, value);
     }
     let started = Instant::now();
-    let result = request
-        .body(due.payload.as_bytes().to_vec())
-        .map_err(|e| e.to_string())
-        .and_then(|r| agent.run(r).map_err(|e| e.to_string()));
+    let result = request.body(due.payload.as_bytes().to_vec()).map_err(|e| e.to_string()).and_then(|r| {
+        agent.run(r).map_err(|err| match err {
+            ureq::Error::Other(other) if other.is::<RefusedTarget>() => REFUSED_TARGET.to_string(),
+            other => other.to_string(),
+        })
+    });
     let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     match result {
         Ok(response) => {
@@ -186,19 +235,21 @@ fn send(agent: &ureq::Agent, due: &Due, allow_private: bool, timestamp_s: i64) -
     }
 }
 
-/// Refuses a URL whose host resolves to a loopback, private, link-local or
-/// otherwise internal address: webhooks must not become a way to reach the
-/// gateway's own network. (The address is resolved again to connect, so a
-/// host that changes its DNS answer in between is not caught here.)
-fn public_target(url: &str) -> Result<(), String> {
-    let uri: ureq::http::Uri = url.parse().map_err(|_| format!("not a URL: {url}"))?;
-    let host = uri.host().ok_or("the URL has no host")?.trim_matches(|c| c == '[' || c == ']');
-    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
-    let addresses = (host, port).to_socket_addrs().map_err(|e| format!("cannot resolve {host}: {e}"))?;
-    for address in addresses {
-        if is_internal_ip(address.ip()) {
-            return Err(format!("refused: {host} resolves to the internal address {}", address.ip()));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The check is made on the addresses the connection will use: a name
+    /// (not a literal address) that resolves to loopback is refused when it
+    /// is resolved, before any connection.
+    #[test]
+    fn names_resolving_to_internal_addresses_are_refused_when_resolved() {
+        let agent = agent(false);
+        for url in ["http://localhost:1/hooks", "http://127.0.0.1:1/hooks", "http://[::1]:1/hooks"] {
+            match agent.post(url).send("{}") {
+                Err(ureq::Error::Other(err)) => assert!(err.is::<RefusedTarget>(), "{url}: {err}"),
+                other => panic!("{url}: {other:?}"),
+            }
         }
     }
-    Ok(())
 }

@@ -50,9 +50,11 @@ impl Settings {
             api_user: config::get("disbursement_api_user").unwrap_or_else(|| api_user.clone()),
             api_key: config::get("disbursement_api_key").unwrap_or_else(|| api_key.clone()),
         });
+        let target_environment = config::required("target_environment")?;
+        config::check_mode(target_environment == "sandbox", "target_environment")?;
         Ok(Settings {
             base_url: config::base_url("base_url", None)?,
-            target_environment: config::required("target_environment")?,
+            target_environment,
             callback_url: config::get("callback_url"),
             collection: Product {
                 name: "collection",

@@ -192,9 +192,11 @@ struct Settings {
 
 impl Settings {
     fn from_config() -> Result<Settings, Failure> {
+        let country_path = config::required("country_path")?;
+        config::check_mode(country_path == "dev", "country_path")?;
         Ok(Settings {
             base_url: config::base_url("base_url", Some(DEFAULT_BASE_URL))?,
-            country_path: config::required("country_path")?,
+            country_path,
             client_id: config::required("client_id")?,
             client_secret: config::required("client_secret")?,
             merchant_key: config::required("merchant_key")?,

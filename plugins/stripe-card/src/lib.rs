@@ -296,6 +296,9 @@ impl Settings {
         let secret_key = config::get("secret_key").filter(|k| !k.is_empty()).ok_or_else(|| {
             failure("NOT_CONFIGURED", "the operator has not set `secret_key` for the stripe-card rail", false)
         })?;
+        // Stripe's keys say their mode in their prefix.
+        let test_key = ["sk_test_", "rk_test_"].iter().any(|prefix| secret_key.starts_with(prefix));
+        config::check_mode(test_key, "secret_key")?;
         Ok(Settings {
             base_url: config::get("base_url")
                 .unwrap_or_else(|| DEFAULT_BASE_URL.to_string())

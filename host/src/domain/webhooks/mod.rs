@@ -5,9 +5,11 @@
 //! schedule runs out (`outbox`). Delivery is at least once; the event id is
 //! the same on every retry. This module owns `webhook_endpoints` and
 //! `events`; `outbox` owns `webhook_deliveries` and `webhook_attempts`.
+//! Where a webhook may go at all: `targets`.
 
 pub mod outbox;
 pub mod signing;
+pub mod targets;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -309,64 +311,5 @@ pub struct DeletedEndpoint {
 impl DeletedEndpoint {
     pub fn new(id: String) -> DeletedEndpoint {
         DeletedEndpoint { object: ObjectType::WebhookEndpoint, id, deleted: true }
-    }
-}
-
-/// Whether a URL's host is literally internal (an internal IP or localhost).
-/// Names are checked again, resolved, at every send.
-pub fn names_internal_host(url: &str) -> bool {
-    let Some(host) = url.parse::<ureq::http::Uri>().ok().and_then(|u| u.host().map(str::to_ascii_lowercase)) else {
-        return false;
-    };
-    let bare = host.trim_matches(|c| c == '[' || c == ']');
-    host == "localhost" || host.ends_with(".localhost") || bare.parse().is_ok_and(is_internal_ip)
-}
-
-/// Whether an address is one a webhook must never reach: loopback, private,
-/// link-local (cloud metadata lives there), unspecified, multicast.
-pub fn is_internal_ip(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]) // carrier-grade NAT
-        }
-        std::net::IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || v6.is_unique_local()
-                || v6.is_unicast_link_local()
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_internal_ip(std::net::IpAddr::V4(v4)))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn internal_hosts_are_recognised() {
-        for url in [
-            "http://127.0.0.1/x",
-            "http://10.1.2.3/",
-            "http://192.168.0.1/",
-            "http://172.16.0.1/",
-            "http://169.254.169.254/latest/meta-data",
-            "http://100.64.0.1/",
-            "http://localhost:8080/",
-            "http://[::1]/",
-            "http://[fd00::1]/",
-            "http://[::ffff:10.0.0.1]/",
-            "http://0.0.0.0/",
-        ] {
-            assert!(super::names_internal_host(url), "{url}");
-        }
-        for url in ["https://merchant.example/hooks", "http://8.8.8.8/", "http://[2001:4860::8888]/"] {
-            assert!(!super::names_internal_host(url), "{url}");
-        }
     }
 }

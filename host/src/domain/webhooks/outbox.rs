@@ -116,6 +116,8 @@ pub struct Due {
     pub secrets: Vec<String>,
     pub attempts: u32,
     pub endpoint_deleted: bool,
+    /// The endpoint's mode: live deliveries go over HTTPS only.
+    pub mode: crate::values::mode::Mode,
     /// The `next_attempt_at` the lease set.
     pub lease_ms: i64,
 }
@@ -126,7 +128,7 @@ pub fn lease_due(conn: &Connection, now_ms: i64, lease_ms: i64, limit: usize) ->
     let due: Vec<Due> = conn
         .prepare_cached(
             "SELECT d.id, d.event_id, e.type, e.payload, w.url, w.secret, w.previous_secret,
-                    w.previous_secret_expires_at, d.attempts, w.deleted_at IS NOT NULL
+                    w.previous_secret_expires_at, d.attempts, w.deleted_at IS NOT NULL, w.mode
              FROM webhook_deliveries d
              JOIN events e ON e.id = d.event_id
              JOIN webhook_endpoints w ON w.id = d.endpoint_id
@@ -151,6 +153,7 @@ pub fn lease_due(conn: &Connection, now_ms: i64, lease_ms: i64, limit: usize) ->
                 secrets,
                 attempts: r.get(8)?,
                 endpoint_deleted: r.get(9)?,
+                mode: r.get(10)?,
                 lease_ms,
             })
         })?
