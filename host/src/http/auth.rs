@@ -2,8 +2,9 @@
 //! (`sxm_test_sk_…`, `sxm_live_pk_…`); the database holds only its SHA-256
 //! (`domain::keys`). This module turns a request's key into a `Caller` or
 //! an error, in this order: a known, unrevoked key; an account whose
-//! standing allows keys of its mode (`accounts::gate`); for
-//! a live key, a secure request (`transport`); a client address on the
+//! standing allows keys of its mode (`accounts::gate`); a well-formed
+//! forwarding chain from a trusted proxy; for a live key, a secure request
+//! (`transport`); a client address on the
 //! key's allowlist; within the key's rate limit. Handlers then ask for the
 //! scope they need (`Caller::require`).
 

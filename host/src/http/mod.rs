@@ -48,8 +48,8 @@ pub struct AppState {
     /// What money movements need: the store, the clock, the rails, wallets,
     /// messengers, and the settings of status checks and transfers.
     pub ops: Context,
-    /// The FX-provider plugins quotes ask.
-    /// The FX providers, behind a short cache (`domain::fx::RateSource`).
+    /// The FX-provider plugins quotes ask, behind a short cache
+    /// (`domain::fx::RateSource`).
     pub fx_rates: Arc<crate::domain::fx::RateSource>,
     /// The operator's settings the API reads.
     pub settings: Arc<ApiSettings>,
