@@ -112,6 +112,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub transfers: TransferSettings,
     #[serde(default)]
+    pub bills: BillSettings,
+    #[serde(default)]
     pub codes: CodeSettings,
     #[serde(default)]
     pub entities: EntitySettings,
@@ -471,6 +473,25 @@ impl Default for PluginLimits {
     }
 }
 
+/// Bill purchases: which biller plugin sells each bill type in each mode.
+/// Without a route, test mode uses the sandbox biller for every type and
+/// live mode sells no bills.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillSettings {
+    #[serde(default)]
+    pub routes: Vec<BillRoute>,
+}
+
+/// Binds a biller plugin (by file stem) to a mode and bill type.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillRoute {
+    pub mode: String,
+    pub bill_type: String,
+    pub biller: String,
+}
+
 /// Binds a rail plugin (by file stem) to a mode and payment method.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -678,6 +699,7 @@ impl Default for FileConfig {
             rate_limits: RateLimitSettings::default(),
             settlement: SettlementSettings::default(),
             transfers: TransferSettings::default(),
+            bills: BillSettings::default(),
             codes: CodeSettings::default(),
             entities: EntitySettings::default(),
             tls: None,

@@ -4,6 +4,7 @@
 mod accounts;
 mod auth;
 mod balance;
+mod bills;
 mod consent;
 mod fx;
 mod idempotency;

@@ -133,3 +133,15 @@ async fn the_rust_merchant_client_waits_out_the_rate_limit() {
     assert_eq!(paid.status, "completed");
     assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 1);
 }
+
+#[tokio::test]
+async fn the_bills_script_buys_as_documented() {
+    let app = spawn_app().await;
+    let output = run_script("bills.sh", &app.base, &app.key).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the bills walk-through failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("all steps behaved as documented"), "{stdout}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM bill_payments WHERE status = 'completed' AND amount = 250000").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM bill_payments WHERE status = 'processing'").await, 1);
+    app.verify().expect("the ledger holds");
+}

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod balances;
+pub mod billers;
 pub mod codes;
 pub mod customers;
 pub mod fx;

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::auth::{Caller, KeyContext};
-use super::extract::{ApiPath, read_body};
+use super::extract::{ApiPath, ApiQuery, read_body};
 use super::fields::Fields;
 use crate::domain::accounts::{self, Account};
 use crate::domain::balances::{self, Balance};
@@ -18,6 +18,7 @@ use crate::operations::settlements::SettlementRow;
 use crate::operations::transactions::{self, Transaction, Verification, VerifyRequest};
 use crate::values::error::ApiError;
 use crate::values::page::Page;
+use crate::values::status::TransactionKind;
 
 /// The longest reference `POST /v1/transactions/verify` looks up.
 pub const REFERENCE_CHARS_MAX: usize = 255;
@@ -91,9 +92,22 @@ pub async fn get_transaction(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(lookup): ApiPath,
+    ApiQuery(query): ApiQuery,
 ) -> Result<axum::Json<Transaction>, ApiError> {
     caller.require(Scope::TransactionsRead)?;
-    Ok(axum::Json(transactions::find(&state.ops.store, &caller.tenant, lookup).await?))
+    let mut kind = None;
+    for (name, value) in &query {
+        match name.as_str() {
+            "type" => {
+                kind =
+                    Some(TransactionKind::parse(value).ok_or_else(|| {
+                        ApiError::invalid("type", format!("must be one of {}", TransactionKind::words()))
+                    })?)
+            }
+            other => return Err(ApiError::invalid(other, "is not a known parameter; expected type")),
+        }
+    }
+    Ok(axum::Json(transactions::find(&state.ops.store, &caller.tenant, lookup, kind).await?))
 }
 
 /// `POST /v1/transactions/verify`: reads only, so no idempotency key is needed.

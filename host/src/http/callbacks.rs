@@ -9,11 +9,12 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::extract::{ApiPath, read_body};
 use crate::operations::callbacks;
+use crate::plugins::billers::BillerCallback;
 use crate::plugins::{Callback, MessengerCallback};
 use crate::values::error::ApiError;
 
 /// It goes to the messenger of that plugin name (any method: channels
-/// check the URL with a GET), else to the rail (POST, PUT).
+/// check the URL with a GET), else to the biller or the rail (POST, PUT).
 pub async fn receive_callback(
     State(state): State<AppState>,
     ApiPath(plugin): ApiPath,
@@ -36,6 +37,10 @@ pub async fn receive_callback(
     }
     if method == Method::GET {
         return Err(ApiError::MethodNotAllowed { method: method.to_string(), path: uri.path().to_string() });
+    }
+    if let Some(biller) = state.ops.billers.by_plugin(&plugin) {
+        let callback = BillerCallback { method: method.to_string(), query, headers, body };
+        return Ok(axum::Json(callbacks::from_biller(&state.ops, biller, callback).await?).into_response());
     }
     let answer = callbacks::from_rail(&state.ops, &plugin, Callback { headers, query, body }).await?;
     Ok(axum::Json(answer).into_response())

@@ -10,6 +10,7 @@ pub mod admin;
 mod admin_accounts;
 mod approvals;
 pub mod auth;
+mod bills;
 mod callbacks;
 mod errors;
 mod extract;
@@ -121,6 +122,22 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/transfers/{id}", get(transfers::get_transfer))
         .route("/v1/claims", post(transfers::create_claim))
         .route("/v1/test/messages", get(transfers::list_test_messages))
+        .route("/v1/bills/catalog", get(bills::catalog))
+        .route("/v1/bills/data-plans", get(bills::data_plans))
+        .route("/v1/bills/cable-plans", get(bills::cable_plans))
+        .route("/v1/bills/education-plans", get(bills::education_plans))
+        .route("/v1/bills/epin-plans", get(bills::epin_plans))
+        .route("/v1/bills/electricity/verify", post(bills::verify_electricity))
+        .route("/v1/bills/cable/verify", post(bills::verify_cable))
+        .route("/v1/bills/education/verify", post(bills::verify_education))
+        .route("/v1/bills/bet/verify", post(bills::verify_bet))
+        .route("/v1/bills/airtime", post(bills::buy_airtime))
+        .route("/v1/bills/data", post(bills::buy_data))
+        .route("/v1/bills/electricity", post(bills::buy_electricity))
+        .route("/v1/bills/cable", post(bills::buy_cable))
+        .route("/v1/bills/education", post(bills::buy_education))
+        .route("/v1/bills/epin", post(bills::buy_epin))
+        .route("/v1/bills/bet", post(bills::buy_bet))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

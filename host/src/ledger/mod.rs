@@ -28,6 +28,11 @@ pub fn rail_owner(rail: &str) -> String {
     format!("rail:{rail}")
 }
 
+/// The owner of what we owe a biller's provider.
+pub fn biller_owner(biller: &str) -> String {
+    format!("biller:{biller}")
+}
+
 text_enum! {
     /// What an account holds. Assets are debit-normal (a positive sum means
     /// we hold or are owed money); liabilities and revenue are credit-normal
@@ -57,6 +62,16 @@ text_enum! {
         /// Money sent to a phone number not yet on Soxara, waiting for its
         /// owner to claim it, owned by that phone (liability).
         ClaimEscrow => "claim_escrow",
+        /// A merchant's money taken for bill purchases still processing,
+        /// owned by the merchant (liability).
+        BillClearing => "bill_clearing",
+        /// What we owe a biller's provider for bills it delivered, owned
+        /// by `biller:{plugin}` (liability).
+        BillerPayable => "biller_payable",
+        /// A test merchant's simulated balance for bill purchases, granted
+        /// once per currency from sandbox funding: test mode only, never
+        /// settled (liability).
+        SandboxBalance => "sandbox_balance",
     }
 }
 
@@ -90,6 +105,14 @@ text_enum! {
         TransferClaim => "transfer_claim",
         /// A waiting transfer returned to its merchant.
         TransferReturn => "transfer_return",
+        /// A bill purchase made: the merchant's money into bill clearing.
+        BillHold => "bill_hold",
+        /// A bill delivered: clearing to the biller's provider and the fee.
+        BillPaid => "bill_paid",
+        /// A bill refunded or failed: clearing back to the merchant.
+        BillReturn => "bill_return",
+        /// A test merchant's simulated bills balance (sandbox funding).
+        SandboxGrant => "sandbox_grant",
     }
 }
 

@@ -15,7 +15,7 @@ pub struct LedgerSummary {
 /// Checks every ledger invariant and returns the first violation found:
 /// each entry has at least two postings, stays in its mode and balances per
 /// currency; all balances per mode and currency sum to zero; no customer
-/// wallet is below zero.
+/// wallet (nor a test merchant's simulated bills balance) is below zero.
 pub fn verify(conn: &Connection) -> Result<LedgerSummary, String> {
     let first = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Result<Option<String>, String> {
         conn.query_row(sql, params, |row| row.get::<_, String>(0)).optional().map_err(|e| e.to_string())
@@ -52,10 +52,11 @@ pub fn verify(conn: &Connection) -> Result<LedgerSummary, String> {
         ),
         // customer wallet below zero
         (
-            "SELECT a.mode || ' ' || a.currency || ' wallet of ' || a.owner || ' is below zero: ' || -SUM(p.amount)
+            "SELECT a.mode || ' ' || a.currency || ' ' || a.kind || ' of ' || a.owner || ' is below zero: ' ||
+                    -SUM(p.amount)
              FROM postings p JOIN ledger_accounts a ON a.id = p.account_id
-             WHERE a.kind = ?1 GROUP BY a.id HAVING SUM(p.amount) > 0 LIMIT 1",
-            &[&AccountKind::CustomerWallet],
+             WHERE a.kind IN (?1, ?2) GROUP BY a.id HAVING SUM(p.amount) > 0 LIMIT 1",
+            &[&AccountKind::CustomerWallet, &AccountKind::SandboxBalance],
         ),
     ];
     for (sql, params) in checks {

@@ -2,8 +2,9 @@
 //! carry no API key: the plugin they name authenticates and reads them. A
 //! rail's callback settles a payment (through the lifecycle, so only a
 //! processing payment of that same rail moves, and "still processing" only
-//! brings its next status check forward), or opens a dispute; a messenger's
-//! reports what became of its messages.
+//! brings its next status check forward), or opens a dispute; a biller's
+//! settles a bill purchase the same way; a messenger's reports what became
+//! of its messages.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,16 +12,20 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::bills::BillPaymentRow;
 use super::checks::Schedule;
 use super::context::Context;
 use super::disputes::{self, DisputeApplied};
+use super::lifecycle::RailOperation;
 use super::lifecycle::{self, ReportApplied};
 use super::payments::{self, PaymentRow};
 use super::transfers;
-use crate::plugins::{Callback, CallbackEvent, Failure, LoadedMessenger, MessengerCallback, PluginError};
+use crate::plugins::billers::{BillerCallback, BillerCallbackEvent};
+use crate::plugins::{Callback, CallbackEvent, Failure, LoadedBiller, LoadedMessenger, MessengerCallback, PluginError};
+use crate::store::TenantRecord;
 use crate::values::error::ApiError;
 use crate::values::mode::Mode;
-use crate::values::status::PaymentStatus;
+use crate::values::status::{BillStatus, PaymentStatus};
 use crate::values::text::text_enum;
 
 /// Callbacks handled at once for each plugin. Each costs a plugin instance
@@ -60,6 +65,7 @@ pub struct CallbackAnswer {
 #[serde(untagged)]
 pub enum AnswerStatus {
     Payment(PaymentStatus),
+    Bill(BillStatus),
     Received(Received),
 }
 
@@ -113,7 +119,6 @@ impl CallbackSlots {
 /// mode never moves a payment of the other (two files of one rail may
 /// serve the two modes under the same name).
 fn payment_in_mode(conn: &rusqlite::Connection, id: &str, mode: Mode) -> Result<bool, crate::store::StoreError> {
-    use crate::store::TenantRecord;
     Ok(PaymentRow::load(conn, id)?.is_some_and(|payment| payment.work.tenant.mode == mode))
 }
 
@@ -181,6 +186,49 @@ pub async fn from_rail(ctx: &Context, plugin: &str, callback: Callback) -> Resul
         }
         ReportApplied::ReferenceMismatch => {
             Err(ApiError::CallbackRejected("the callback's provider reference is not the payment's".into()))
+        }
+    }
+}
+
+/// Hands a provider's callback to the biller plugin it names, and applies
+/// the purchase's outcome through the lifecycle: only a processing purchase
+/// made with that same biller file, in its mode, moves.
+pub async fn from_biller(
+    ctx: &Context,
+    biller: Arc<LoadedBiller>,
+    callback: BillerCallback,
+) -> Result<CallbackAnswer, ApiError> {
+    let plugin = biller.plugin_name().to_string();
+    let _permit = ctx.callback_slots.take(&plugin)?;
+    let mode = biller.mode();
+    let answer = crate::plugins::call_blocking(move || biller.handle_callback(&callback)).await;
+    let report = match taken(&plugin, answer)? {
+        BillerCallbackEvent::Purchase(report) => report,
+        BillerCallbackEvent::Ignored => return Ok(CallbackAnswer::status(AnswerStatus::Received(Received::Ignored))),
+    };
+    let (clock, id, name) = (ctx.clock.clone(), report.purchase_id.clone(), plugin.clone());
+    let applied = ctx
+        .store
+        .write(move |conn| {
+            if BillPaymentRow::load(conn, &id)?.is_none_or(|bill| bill.work.tenant.mode != mode) {
+                return Ok(ReportApplied::NotThisRail);
+            }
+            let now_ms = clock.now_ms();
+            let next = Schedule::Prompt(now_ms.saturating_add(PROMPT_DELAY_MS));
+            lifecycle::apply_later_report::<BillPaymentRow>(conn, &id, &name, report.outcome, now_ms, next)
+        })
+        .await?;
+    tracing::info!(plugin, purchase = %report.purchase_id, ?applied, "biller callback");
+    match applied {
+        ReportApplied::Applied(reported) => Ok(CallbackAnswer::status(AnswerStatus::Bill(
+            BillPaymentRow::final_status(reported).unwrap_or(BillStatus::Processing),
+        ))),
+        ReportApplied::AlreadyFinal => Ok(CallbackAnswer::status(AnswerStatus::Received(Received::AlreadyFinal))),
+        ReportApplied::NotThisRail => {
+            Err(ApiError::CallbackRejected("no purchase of this biller has the id the callback names".into()))
+        }
+        ReportApplied::ReferenceMismatch => {
+            Err(ApiError::CallbackRejected("the callback's provider reference is not the purchase's".into()))
         }
     }
 }

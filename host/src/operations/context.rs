@@ -1,11 +1,12 @@
 //! What money movements need from the application: the store, the clock,
-//! the rails, where customers' money is held, and the settings of status
+//! the rails and billers, where customers' money is held, and the settings of status
 //! checks and transfers. Workers and the HTTP layer hold one; the flows
 //! below them take the connection.
 
 use std::sync::Arc;
 
 use crate::config::{StatusCheckSettings, TransferSettings};
+use crate::domain::billers::Billers;
 use crate::domain::codes::Codes;
 use crate::domain::messaging::Messengers;
 use crate::domain::wallets::Wallets;
@@ -20,6 +21,8 @@ pub struct Context {
     /// Loaded rails and the routing table, changed live by operators.
     pub rails: Arc<Registry>,
     pub wallets: Wallets,
+    /// The biller bound to each mode and bill type.
+    pub billers: Arc<Billers>,
     /// The messenger bound to each mode (claim codes).
     pub messengers: Arc<Messengers>,
     /// One-time codes for claims and approvals.

@@ -29,6 +29,13 @@ text_enum! {
         Swaps => "POST /v1/fx/swaps",
         Transfers => "POST /v1/transfers",
         Claims => "POST /v1/claims",
+        BillAirtime => "POST /v1/bills/airtime",
+        BillData => "POST /v1/bills/data",
+        BillElectricity => "POST /v1/bills/electricity",
+        BillCable => "POST /v1/bills/cable",
+        BillEducation => "POST /v1/bills/education",
+        BillEpin => "POST /v1/bills/epin",
+        BillBet => "POST /v1/bills/bet",
     }
 }
 

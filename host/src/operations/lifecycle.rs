@@ -1,6 +1,7 @@
 //! The rail-operation lifecycle, written once for every money movement a
-//! rail carries out (a payment's collection, a refund, a settlement's
-//! payout). Each kind implements [`RailOperation`]; this module runs it:
+//! plugin carries out (a payment's collection, a refund, a settlement's
+//! payout through a rail; a bill bought from a biller). Each kind
+//! implements [`RailOperation`]; this module runs it:
 //!
 //! 1. **Submit**: the operation's own module inserts it in `processing`
 //!    together with its idempotency claim, in one write.
@@ -34,17 +35,71 @@ use super::approvals::{self, ApprovalRow, Ask};
 use super::checks::{self, DueCheck, Schedule};
 use super::context::Context;
 use super::idempotency::{self, KeyedRequest, Reply, StoredResponse};
-use crate::plugins::{Failure, LoadedRail, Money, PluginError, RailOutcome, TransactionStatus};
+use crate::plugins::billers::PurchaseOutcome;
+use crate::plugins::{Failure, Money, PluginError, RailOutcome, TransactionStatus};
 use crate::store::{StoreError, TenantRecord};
 use crate::values::error::ApiError;
 pub use crate::values::failure::FailureReason;
-use crate::values::mode::Tenant;
+use crate::values::mode::{Mode, Tenant};
 use crate::values::money::Currency;
 use crate::values::status::TransactionKind;
 
-/// What a rail said (its outcome, or a refusal as a value), or why it said
-/// nothing.
-pub type RailAnswer = Result<Result<RailOutcome, Failure>, PluginError>;
+/// What a plugin said (its outcome, or a refusal as a value), or why it
+/// said nothing.
+pub type Answer<T> = Result<Result<T, Failure>, PluginError>;
+/// What a rail said.
+pub type RailAnswer = Answer<RailOutcome>;
+
+/// What a plugin reports of an operation, whatever its world.
+pub trait Outcome: Send + 'static {
+    fn report(self) -> Report;
+    /// Done at once, with no plugin involved (wallet money).
+    fn instant() -> Self;
+}
+
+impl Outcome for RailOutcome {
+    fn report(self) -> Report {
+        Report::from(Ok(self))
+    }
+
+    fn instant() -> RailOutcome {
+        RailOutcome {
+            status: TransactionStatus::Completed,
+            provider_reference: None,
+            failure: None,
+            redirect_url: None,
+        }
+    }
+}
+
+impl Outcome for PurchaseOutcome {
+    fn report(self) -> Report {
+        Report {
+            status: self.status,
+            provider_reference: self.provider_reference,
+            failure: self.failure.map(|f| FailureReason { code: f.code, message: Some(f.message) }),
+            redirect_url: None,
+            tokens: self.tokens,
+        }
+    }
+
+    fn instant() -> PurchaseOutcome {
+        PurchaseOutcome {
+            status: TransactionStatus::Completed,
+            provider_reference: None,
+            tokens: vec![],
+            failure: None,
+        }
+    }
+}
+
+/// A plugin's answer as a report: a refusal as a value is a failed operation.
+fn report_of<T: Outcome>(answer: Result<T, Failure>) -> Report {
+    match answer {
+        Ok(outcome) => outcome.report(),
+        Err(failure) => Report::from(Err::<RailOutcome, _>(failure)),
+    }
+}
 
 /// What a rail reported about an operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +109,8 @@ pub struct Report {
     pub failure: Option<FailureReason>,
     /// Where the customer approves it (while processing).
     pub redirect_url: Option<String>,
+    /// What the customer needs to use a bill they bought (a token, PINs).
+    pub tokens: Vec<String>,
 }
 
 impl Report {
@@ -64,6 +121,7 @@ impl Report {
             provider_reference: None,
             failure: Some(FailureReason { code: code.into(), message: Some(message.into()) }),
             redirect_url: None,
+            tokens: Vec::new(),
         }
     }
 }
@@ -77,12 +135,14 @@ impl From<Result<RailOutcome, Failure>> for Report {
                 provider_reference: outcome.provider_reference,
                 failure: outcome.failure.map(|f| FailureReason { code: f.code, message: Some(f.message) }),
                 redirect_url: outcome.redirect_url,
+                tokens: Vec::new(),
             },
             Err(failure) => Report {
                 status: TransactionStatus::Failed,
                 provider_reference: None,
                 failure: Some(FailureReason { code: failure.code, message: Some(failure.message) }),
                 redirect_url: None,
+                tokens: Vec::new(),
             },
         }
     }
@@ -145,6 +205,9 @@ pub trait RailOperation: TenantRecord {
     const PROCESSING: Self::Status;
     /// What the rail is asked.
     type Request: Send + 'static;
+    /// The plugin that carries it (a rail, a biller), and what it answers.
+    type Plugin: Send + Sync + 'static;
+    type Outcome: Outcome;
 
     fn work(&self) -> &RailWork<Self::Status>;
     fn work_mut(&mut self) -> &mut RailWork<Self::Status>;
@@ -153,15 +216,18 @@ pub trait RailOperation: TenantRecord {
     fn rail(&self) -> Option<&str>;
     /// What the rail is asked, or why the stored row cannot say.
     fn rail_request(&self) -> Result<Self::Request, String>;
+    /// The loaded plugin of that name serving `mode`, if there is one.
+    fn plugin(ctx: &Context, name: &str, mode: Mode) -> Option<Arc<Self::Plugin>>;
     /// Asks the rail to act (its id is the provider's idempotency key).
-    fn call(rail: &LoadedRail, request: &Self::Request) -> RailAnswer;
+    fn call(rail: &Self::Plugin, request: &Self::Request) -> Answer<Self::Outcome>;
     /// Asks the rail where it stands. A `Failure` means the rail could
     /// not find out, not that the operation failed.
-    fn ask(rail: &LoadedRail, request: &Self::Request, provider_reference: Option<&str>) -> RailAnswer;
+    fn ask(rail: &Self::Plugin, request: &Self::Request, provider_reference: Option<&str>) -> Answer<Self::Outcome>;
     /// The final status a rail's report means; `None`: still processing.
     fn final_status(reported: TransactionStatus) -> Option<Self::Status>;
-    /// Takes what a report says beyond the rail's work while it stays
-    /// processing (a payment's page for the customer).
+    /// Takes what a report says beyond the rail's work (a payment's page
+    /// for the customer, a bill's tokens), before any final status is
+    /// settled.
     fn note(&mut self, _report: &Report) {}
     /// The customer's approval it waits for before its rail is called (it
     /// takes their money); `None`: it goes to the rail at once.
@@ -207,15 +273,15 @@ fn apply<O: RailOperation>(
     now_ms: i64,
     next: Schedule,
 ) -> Result<(), StoreError> {
-    let work = op.work_mut();
     if report.provider_reference.is_some() {
-        work.provider_reference.clone_from(&report.provider_reference);
+        op.work_mut().provider_reference.clone_from(&report.provider_reference);
     }
+    op.note(report);
     let Some(status) = O::final_status(report.status) else {
-        op.note(report);
         op.save(conn)?;
         return checks::schedule(conn, O::KIND, op.id(), next);
     };
+    let work = op.work_mut();
     work.status = status;
     work.failure.clone_from(&report.failure);
     work.completed_at_ms = Some(now_ms);
@@ -235,7 +301,7 @@ fn apply<O: RailOperation>(
 pub fn record_first_answer<O: RailOperation>(
     conn: &Connection,
     id: &str,
-    answer: RailAnswer,
+    answer: Answer<O::Outcome>,
     now_ms: i64,
     first_check_at_ms: i64,
 ) -> Result<Option<StoredResponse>, StoreError> {
@@ -254,7 +320,7 @@ pub fn record_first_answer<O: RailOperation>(
                 checks::schedule(conn, O::KIND, id, first)?;
                 unanswered = Some(error);
             }
-            Ok(answer) => apply(conn, &mut op, &Report::from(answer), now_ms, first)?,
+            Ok(answer) => apply(conn, &mut op, &report_of(answer), now_ms, first)?,
         }
     }
     if op.approval().is_some() {
@@ -305,7 +371,7 @@ pub fn apply_later_report<O: RailOperation>(
     conn: &Connection,
     id: &str,
     rail: &str,
-    outcome: RailOutcome,
+    outcome: O::Outcome,
     now_ms: i64,
     next: Schedule,
 ) -> Result<ReportApplied, StoreError> {
@@ -315,7 +381,7 @@ pub fn apply_later_report<O: RailOperation>(
     if !op.is_processing() {
         return Ok(ReportApplied::AlreadyFinal);
     }
-    let report = Report::from(Ok(outcome));
+    let report = outcome.report();
     let reference_differs = matches!(
         (&op.work().provider_reference, &report.provider_reference),
         (Some(stored), Some(reported)) if stored != reported
@@ -348,18 +414,13 @@ pub async fn detached<T: Send + 'static>(
 /// answer. Callers run it `detached`.
 pub async fn submit<O: RailOperation>(
     ctx: &Context,
-    rail: Option<Arc<LoadedRail>>,
+    rail: Option<Arc<O::Plugin>>,
     op: O,
 ) -> Result<Option<StoredResponse>, ApiError> {
     let request =
         op.rail_request().map_err(|why| ApiError::Internal(anyhow::anyhow!("{} {}: {why}", O::KIND, op.id())))?;
     let answer = match rail {
-        None => Ok(Ok(RailOutcome {
-            status: TransactionStatus::Completed,
-            provider_reference: None,
-            failure: None,
-            redirect_url: None,
-        })),
+        None => Ok(Ok(O::Outcome::instant())),
         Some(rail) => crate::plugins::call_blocking(move || O::call(&rail, &request)).await,
     };
     if let Err(error) = &answer {
@@ -395,7 +456,7 @@ pub async fn resume<O: RailOperation>(ctx: &Context, id: String) -> Result<(), A
     let rail = match op.rail() {
         None => None,
         // The rail that may already have acted, never whatever is bound today.
-        Some(name) => match ctx.rails.rail_named(name, op.work().tenant.mode) {
+        Some(name) => match O::plugin(ctx, name, op.work().tenant.mode) {
             Some(rail) => Some(rail),
             None => {
                 tracing::warn!(kind = %O::KIND, id, rail = name, "cannot resume: its rail is not loaded; checked later");
@@ -472,7 +533,7 @@ pub fn on_approved<O: RailOperation>(conn: &Connection, id: &str, now_ms: i64) -
 pub async fn call_approved<O: RailOperation>(ctx: &Context, op: O) -> Result<(), ApiError> {
     let rail = match op.rail() {
         None => None,
-        Some(name) => match ctx.rails.rail_named(name, op.work().tenant.mode) {
+        Some(name) => match O::plugin(ctx, name, op.work().tenant.mode) {
             Some(rail) => Some(rail),
             None => {
                 // Approved, so its money is held: a restart with the rail
@@ -529,12 +590,12 @@ pub async fn check<O: RailOperation>(ctx: &Context, due: DueCheck) -> Result<(),
             return Ok(());
         }
     };
-    let Some(rail) = op.rail().and_then(|name| ctx.rails.rail_named(name, op.work().tenant.mode)) else {
+    let Some(rail) = op.rail().and_then(|name| O::plugin(ctx, name, op.work().tenant.mode)) else {
         tracing::warn!(kind = %O::KIND, id, rail = ?op.rail(), "status check postponed: the rail is not loaded");
         ctx.store.write(move |conn| checks::schedule(conn, O::KIND, &id, next)).await?;
         return Ok(());
     };
-    let rail_name = rail.name().to_string();
+    let rail_name = op.rail().unwrap_or_default().to_string();
     let reference = op.work().provider_reference.clone();
     let answer = crate::plugins::call_blocking(move || O::ask(&rail, &request, reference.as_deref())).await;
     match answer {

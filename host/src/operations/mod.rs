@@ -1,6 +1,7 @@
 //! Operations: every money movement the gateway makes, each in its own
 //! module that owns its table, its object and what it means for the ledger.
-//! Those a rail carries out (payments, refunds, settlements) share one
+//! Those a plugin carries out (payments, refunds, settlements through a
+//! rail; bill purchases through a biller) share one
 //! lifecycle (`lifecycle`, `checks`, `rail_operations`); those that take a
 //! customer's money wait for their approval (`approvals`, `consent`);
 //! every write under
@@ -11,6 +12,7 @@
 //! May call: `domain`, `ledger`, `store`, `plugins`, `values`, `config`.
 
 pub mod approvals;
+pub mod bills;
 pub mod callbacks;
 pub mod checks;
 pub mod claims;

@@ -59,7 +59,8 @@ pub struct CardSummary {
     pub last4: String,
 }
 
-/// What the customer must do before a processing payment (or swap) can go on.
+/// What comes next for a processing payment or swap (what the customer must
+/// do), or for a bill (what the merchant should do).
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NextAction {
@@ -72,6 +73,11 @@ pub enum NextAction {
         #[serde(rename = "expires_at", serialize_with = "crate::values::clock::serialize_rfc3339")]
         expires_at_ms: i64,
     },
+    /// Wait for its webhook or poll `GET /v1/transactions/{reference}`; do
+    /// not retry (the provider is working on it).
+    Wait,
+    /// It failed with nothing taken: retry with a new idempotency key.
+    RetryWithNewKey,
 }
 
 /// The refund object.

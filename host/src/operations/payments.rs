@@ -7,6 +7,8 @@
 //! called; refused, expired or over-guessed, it fails with nothing moved. This module owns the `payments` table, the payment object,
 //! and what each status means for the ledger.
 
+use std::sync::Arc;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::value::RawValue;
 
@@ -19,7 +21,7 @@ use crate::domain::customers::{self, CustomerPhone};
 use crate::domain::wallets;
 use crate::domain::webhooks::{self, EventType};
 use crate::ledger::{self, Account, AccountKind, EntryKind, PLATFORM_OWNER, Posting};
-use crate::plugins::{CollectRequest, LoadedRail, PluginError, TransactionStatus};
+use crate::plugins::{CollectRequest, LoadedRail, PluginError, RailOutcome, TransactionStatus};
 use crate::store::{StoreError, TenantRecord};
 use crate::values::entity::Entity;
 use crate::values::error::ApiError;
@@ -429,6 +431,12 @@ impl RailOperation for PaymentRow {
     type Status = PaymentStatus;
     const PROCESSING: PaymentStatus = PaymentStatus::Processing;
     type Request = CollectRequest;
+    type Plugin = LoadedRail;
+    type Outcome = RailOutcome;
+
+    fn plugin(ctx: &Context, name: &str, mode: Mode) -> Option<Arc<LoadedRail>> {
+        ctx.rails.rail_named(name, mode)
+    }
 
     fn work(&self) -> &RailWork<PaymentStatus> {
         &self.work

@@ -3,6 +3,7 @@
 //! implements `RailOperation` and owns its table), its migration, and a line
 //! in each match below.
 
+use super::bills::BillPaymentRow;
 use super::checks::{self, DueCheck};
 use super::context::Context;
 use super::idempotency;
@@ -23,6 +24,7 @@ pub async fn check(ctx: &Context, due: DueCheck) -> Result<(), ApiError> {
         TransactionKind::Payment => lifecycle::check::<PaymentRow>(ctx, due).await,
         TransactionKind::Refund => lifecycle::check::<RefundRow>(ctx, due).await,
         TransactionKind::Settlement => lifecycle::check::<SettlementRow>(ctx, due).await,
+        TransactionKind::BillPayment => lifecycle::check::<BillPaymentRow>(ctx, due).await,
         other => {
             tracing::error!(kind = %other, id = due.operation_id, "a status check of a kind no rail carries; stopped");
             let id = due.operation_id;
@@ -48,6 +50,7 @@ pub async fn resume_in_flight(ctx: &Context) -> Result<usize, ApiError> {
         match TransactionKind::of_id(&id) {
             Some(TransactionKind::Payment) => lifecycle::resume::<PaymentRow>(ctx, id).await?,
             Some(TransactionKind::Refund) => lifecycle::resume::<RefundRow>(ctx, id).await?,
+            Some(TransactionKind::BillPayment) => lifecycle::resume::<BillPaymentRow>(ctx, id).await?,
             // Every other write stores its answer in the write that makes it.
             _ => tracing::error!(id, "an idempotency key without an answer for an operation that cannot be resumed"),
         }

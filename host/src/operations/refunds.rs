@@ -10,6 +10,8 @@
 //! customer's wallet) −A. The platform keeps its fee. This module owns the
 //! `refunds` table and the refund object.
 
+use std::sync::Arc;
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::context::Context;
@@ -20,11 +22,11 @@ use super::payments::PaymentRow;
 use crate::domain::customers;
 use crate::domain::webhooks::{self, EventType};
 use crate::ledger::{self, AccountKind, EntryKind, Posting};
-use crate::plugins::{LoadedRail, PluginError, RefundRequest, TransactionStatus};
+use crate::plugins::{LoadedRail, PluginError, RailOutcome, RefundRequest, TransactionStatus};
 use crate::store::{StoreError, TenantRecord};
 use crate::values::error::ApiError;
 use crate::values::method::Method;
-use crate::values::mode::Tenant;
+use crate::values::mode::{Mode, Tenant};
 use crate::values::money::Currency;
 use crate::values::status::{ObjectType, PaymentStatus, RefundStatus, TransactionKind};
 
@@ -218,6 +220,12 @@ impl RailOperation for RefundRow {
     type Status = RefundStatus;
     const PROCESSING: RefundStatus = RefundStatus::Processing;
     type Request = RefundRequest;
+    type Plugin = LoadedRail;
+    type Outcome = RailOutcome;
+
+    fn plugin(ctx: &Context, name: &str, mode: Mode) -> Option<Arc<LoadedRail>> {
+        ctx.rails.rail_named(name, mode)
+    }
 
     fn work(&self) -> &RailWork<RefundStatus> {
         &self.work

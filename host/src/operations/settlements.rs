@@ -15,18 +15,21 @@
 //! - `settlement_return` when the payout fails: `settlement_in_transit` +A,
 //!   `merchant_pending` −A (owed again, settled by a later batch).
 
+use std::sync::Arc;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::checks::{self, Schedule};
+use super::context::Context;
 use super::lifecycle::{self, FailureReason, RailAnswer, RailOperation, RailWork};
 use super::objects::{PayoutTo, ReportLine, Settlement, SettlementReport};
 use crate::domain::webhooks::{self, EventType};
 use crate::ledger::{self, Account, AccountKind, EntryKind, Posting, Settleable};
-use crate::plugins::{LoadedRail, PayoutRequest, TransactionStatus};
+use crate::plugins::{LoadedRail, PayoutRequest, RailOutcome, TransactionStatus};
 use crate::store::{StoreError, TenantRecord};
 use crate::values::entity::Entity;
 use crate::values::method::Method;
-use crate::values::mode::Tenant;
+use crate::values::mode::{Mode, Tenant};
 use crate::values::money::Currency;
 use crate::values::status::{ObjectType, SettlementStatus, TransactionKind};
 
@@ -232,6 +235,12 @@ impl RailOperation for SettlementRow {
     type Status = SettlementStatus;
     const PROCESSING: SettlementStatus = SettlementStatus::Processing;
     type Request = PayoutRequest;
+    type Plugin = LoadedRail;
+    type Outcome = RailOutcome;
+
+    fn plugin(ctx: &Context, name: &str, mode: Mode) -> Option<Arc<LoadedRail>> {
+        ctx.rails.rail_named(name, mode)
+    }
 
     fn work(&self) -> &RailWork<SettlementStatus> {
         &self.work

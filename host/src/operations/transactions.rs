@@ -7,6 +7,7 @@
 use rusqlite::Connection;
 use serde::Serialize;
 
+use super::bills::{BillPayment, BillPaymentRow};
 use super::idempotency;
 use super::objects::{Payment, Refund, Swap, TopUp, Transfer};
 use super::payments::PaymentRow;
@@ -32,6 +33,21 @@ pub enum Transaction {
     TopUp(TopUp),
     Swap(Swap),
     Transfer(Transfer),
+    BillPayment(BillPayment),
+}
+
+impl Transaction {
+    /// Its kind, as `?type=` names it.
+    pub fn kind(&self) -> TransactionKind {
+        match self {
+            Transaction::Payment(_) => TransactionKind::Payment,
+            Transaction::Refund(_) => TransactionKind::Refund,
+            Transaction::TopUp(_) => TransactionKind::TopUp,
+            Transaction::Swap(_) => TransactionKind::Swap,
+            Transaction::Transfer(_) => TransactionKind::Transfer,
+            Transaction::BillPayment(_) => TransactionKind::BillPayment,
+        }
+    }
 }
 
 /// The tenant's transaction `id` (its kind told by the id's prefix); `None`
@@ -52,6 +68,9 @@ pub fn owned(conn: &Connection, tenant: &Tenant, id: &str) -> Result<Option<Tran
             Some(transfer) => Some(Transaction::Transfer(transfer.object(conn)?)),
             None => None,
         },
+        Some(TransactionKind::BillPayment) => {
+            load_owned::<BillPaymentRow>(conn, tenant, id)?.map(|b| Transaction::BillPayment(b.object()))
+        }
         Some(TransactionKind::Settlement) | None => None,
     })
 }
@@ -61,16 +80,25 @@ pub fn owned(conn: &Connection, tenant: &Tenant, id: &str) -> Result<Option<Tran
 fn lookup(conn: &Connection, tenant: &Tenant, lookup: &str) -> Result<Option<Transaction>, StoreError> {
     let id = match idempotency::transaction_for_key(conn, tenant, lookup)? {
         Some(id) => id,
-        None => PaymentRow::id_by_reference(conn, tenant, lookup)?.unwrap_or_else(|| lookup.to_string()),
+        None => match PaymentRow::id_by_reference(conn, tenant, lookup)? {
+            Some(id) => id,
+            None => BillPaymentRow::id_by_reference(conn, tenant, lookup)?.unwrap_or_else(|| lookup.to_string()),
+        },
     };
     owned(conn, tenant, &id)
 }
 
-/// `GET /v1/transactions/{idempotency key, reference or id}`.
-pub async fn find(store: &Store, tenant: &Tenant, key_reference_or_id: String) -> Result<Transaction, ApiError> {
+/// `GET /v1/transactions/{idempotency key, reference or id}[?type=]`: one
+/// of another kind than `kind` (when given) is not found.
+pub async fn find(
+    store: &Store,
+    tenant: &Tenant,
+    key_reference_or_id: String,
+    kind: Option<TransactionKind>,
+) -> Result<Transaction, ApiError> {
     let tenant = tenant.clone();
     let found = store.read(move |conn| lookup(conn, &tenant, &key_reference_or_id)).await?;
-    found.ok_or(ApiError::NotFound { what: "transaction" })
+    found.filter(|t| kind.is_none_or(|kind| t.kind() == kind)).ok_or(ApiError::NotFound { what: "transaction" })
 }
 
 text_enum! {

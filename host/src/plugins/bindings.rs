@@ -38,3 +38,20 @@ pub mod messaging {
         },
     });
 }
+
+/// Billers: their own package (`wit/billing`), importing the gateway's
+/// shared interfaces.
+pub mod billing {
+    wasmtime::component::bindgen!({
+        world: "soxara:billing/biller-plugin",
+        path: ["../wit", "../wit/billing"],
+        with: {
+            "soxara:gateway/types": super::rail::soxara::gateway::types,
+            "soxara:gateway/log": super::rail::soxara::gateway::log,
+            "soxara:gateway/clock": super::rail::soxara::gateway::clock,
+            "soxara:gateway/config": super::rail::soxara::gateway::config,
+            "soxara:gateway/cache": super::rail::soxara::gateway::cache,
+            "soxara:gateway/http": super::rail::soxara::gateway::http,
+        },
+    });
+}

@@ -1,10 +1,12 @@
-//! Plugins: the wasmtime engine, loading rail components, and calling them
+//! Plugins: the wasmtime engine, loading components (rails, FX providers,
+//! messengers, billers), and calling them
 //! under limits. A plugin that traps, loops or exhausts its memory fails only
 //! the call it was in: every call gets a fresh store and instance, and a
 //! trapped instance is dropped, never reused.
 //!
 //! May call: `values`, `config`, `metrics`; never the database.
 
+pub mod billers;
 mod bindings;
 #[cfg(feature = "compiled-in-simulator")]
 mod compiled_in;
@@ -22,6 +24,7 @@ use anyhow::{Context, Result};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, Trap};
 
+pub use billers::LoadedBiller;
 use bindings::fx::FxPluginPre;
 pub use bindings::fx::exports::soxara::gateway::fx_provider::Rate as ProviderRate;
 use bindings::messaging::MessengerPluginPre;
@@ -792,9 +795,10 @@ pub struct LoadedPlugins {
     pub rails: Vec<Arc<LoadedRail>>,
     pub fx: Vec<Arc<LoadedFx>>,
     pub messengers: Vec<Arc<LoadedMessenger>>,
+    pub billers: Vec<Arc<LoadedBiller>>,
 }
 
-/// Loads every `*.wasm` in `dir` as a rail, an FX provider or a messenger, whichever world
+/// Loads every `*.wasm` in `dir` as a rail, an FX provider, a messenger or a biller, whichever world
 /// it fits, with its settings from `settings` (by file stem). A
 /// component that fits neither is logged and skipped.
 pub fn load_dir(
@@ -843,13 +847,20 @@ pub fn load_dir(
                         tracing::info!(messenger = %messenger.info.name, path = %path.display(), "messenger loaded");
                         loaded.messengers.push(messenger);
                     }
-                    Err(messenger_err) => tracing::warn!(
-                        path = %path.display(),
-                        as_rail = format!("{rail_err:#}"),
-                        as_fx = format!("{fx_err:#}"),
-                        as_messenger = format!("{messenger_err:#}"),
-                        "plugin not loaded: it fits no world this gateway hosts"
-                    ),
+                    Err(messenger_err) => match runtime.biller_from(&component, &path, context()) {
+                        Ok(biller) => {
+                            tracing::info!(biller = %biller.info.name, path = %path.display(), "biller loaded");
+                            loaded.billers.push(biller);
+                        }
+                        Err(biller_err) => tracing::warn!(
+                            path = %path.display(),
+                            as_rail = format!("{rail_err:#}"),
+                            as_fx = format!("{fx_err:#}"),
+                            as_messenger = format!("{messenger_err:#}"),
+                            as_biller = format!("{biller_err:#}"),
+                            "plugin not loaded: it fits no world this gateway hosts"
+                        ),
+                    },
                 },
             },
         }

@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0014_operation_core.sql"),
     include_str!("../../migrations/0015_customer_consent.sql"),
     include_str!("../../migrations/0016_rail_owners.sql"),
+    include_str!("../../migrations/0017_bill_payments.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -111,6 +111,15 @@ pub enum ApiError {
          Transfers are paid from money collected by mobile money and wallet payments."
     )]
     TransferBalanceInsufficient { currency: String, available: i64, needed: u64 },
+    #[error(
+        "Your {currency} balance is {available} minor units; this purchase needs {needed}. Nothing was bought and \
+         nothing was taken."
+    )]
+    InsufficientFunds { currency: String, available: i64, needed: u64 },
+    #[error("The customer identifier could not be verified: {0}")]
+    VerificationFailed(String),
+    #[error("{0}")]
+    ProviderUnavailable(String),
     #[error("No messaging channel is configured for {mode} mode to send this phone number a code; nothing was done.")]
     MessagingUnavailable { mode: super::mode::Mode },
     /// The same answer whether money is waiting or not, so that nobody
@@ -156,7 +165,11 @@ impl ApiError {
             ApiError::IdempotencyKeyReused | ApiError::PaymentMethodUnavailable(_) | ApiError::QuoteExpired { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ApiError::TransferBalanceInsufficient { .. } => StatusCode::PAYMENT_REQUIRED,
+            ApiError::TransferBalanceInsufficient { .. } | ApiError::InsufficientFunds { .. } => {
+                StatusCode::PAYMENT_REQUIRED
+            }
+            ApiError::VerificationFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::ProviderUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MessagingUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::ClaimCodeInvalid { .. } | ApiError::ApprovalCodeInvalid { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -204,6 +217,9 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             ApiError::PaymentMethodUnavailable(_) => "PAYMENT_METHOD_UNAVAILABLE",
             ApiError::TransferBalanceInsufficient { .. } => "INSUFFICIENT_BALANCE",
+            ApiError::InsufficientFunds { .. } => "INSUFFICIENT_FUNDS",
+            ApiError::VerificationFailed(_) => "VERIFICATION_FAILED",
+            ApiError::ProviderUnavailable(_) => "PROVIDER_UNAVAILABLE",
             ApiError::MessagingUnavailable { .. } => "MESSAGING_UNAVAILABLE",
             ApiError::ClaimCodeInvalid { .. } => "CLAIM_CODE_INVALID",
             ApiError::ApprovalCodeInvalid { .. } => "APPROVAL_CODE_INVALID",
@@ -301,6 +317,9 @@ mod tests {
             ApiError::MethodNotAllowed { method: "GET".into(), path: "/".into() },
             ApiError::PaymentMethodUnavailable(String::new()),
             ApiError::TransferBalanceInsufficient { currency: String::new(), available: 0, needed: 1 },
+            ApiError::InsufficientFunds { currency: String::new(), available: 0, needed: 1 },
+            ApiError::VerificationFailed(String::new()),
+            ApiError::ProviderUnavailable(String::new()),
             ApiError::MessagingUnavailable { mode: crate::values::mode::Mode::Live },
             ApiError::ClaimCodeInvalid { attempts_left: 1 },
             ApiError::ApprovalCodeInvalid { attempts_left: 1 },
@@ -347,6 +366,9 @@ mod tests {
                 | ApiError::MethodNotAllowed { .. }
                 | ApiError::PaymentMethodUnavailable(_)
                 | ApiError::TransferBalanceInsufficient { .. }
+                | ApiError::InsufficientFunds { .. }
+                | ApiError::VerificationFailed(_)
+                | ApiError::ProviderUnavailable(_)
                 | ApiError::MessagingUnavailable { .. }
                 | ApiError::ClaimCodeInvalid { .. }
                 | ApiError::ApprovalCodeInvalid { .. }

@@ -128,6 +128,7 @@ text_enum! {
         Swap => "swap",
         Transfer => "transfer",
         Settlement => "settlement",
+        BillPayment => "bill_payment",
     }
 }
 
@@ -141,6 +142,7 @@ impl TransactionKind {
             TransactionKind::Swap => "swap",
             TransactionKind::Transfer => "trf",
             TransactionKind::Settlement => "stl",
+            TransactionKind::BillPayment => "bill",
         }
     }
 
@@ -221,6 +223,9 @@ text_enum! {
         Account => "account",
         Approval => "approval",
         Balance => "balance",
+        BillCustomer => "bill_customer",
+        BillPlan => "bill_plan",
+        BillProvider => "bill_provider",
         Claim => "claim",
         Dispute => "dispute",
         FxQuote => "fx_quote",
@@ -232,9 +237,36 @@ text_enum! {
         Refund => "refund",
         Settlement => "settlement",
         TopUp => "top_up",
+        Transaction => "transaction",
         Transfer => "transfer",
         Wallet => "wallet",
         WalletAccess => "wallet_access",
         WebhookEndpoint => "webhook_endpoint",
+    }
+}
+
+text_enum! {
+    /// A bill purchase: the merchant's money is taken when it is made;
+    /// `completed`: delivered; `refunded`: the provider reversed it or
+    /// never delivered, and the money is back; `failed`: refused before
+    /// anything was bought, money back.
+    pub enum BillStatus {
+        Processing => "processing",
+        Completed => "completed",
+        Failed => "failed",
+        Refunded => "refunded",
+    }
+}
+
+text_enum! {
+    /// The kinds of bill, as the API names them (`POST /v1/bills/{type}`).
+    pub enum BillType {
+        Airtime => "airtime",
+        Data => "data",
+        Electricity => "electricity",
+        Cable => "cable",
+        Education => "education",
+        Epin => "epin",
+        Bet => "bet",
     }
 }

@@ -1,0 +1,512 @@
+//! Bills: the catalogue, plan listings, identifier checks and purchases
+//! (`/v1/bills/…`). Reads need `bills:read`, purchases `bills:write` and an
+//! idempotency key; all need a secret key (a check names a customer).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::AppState;
+use super::auth::Caller;
+use super::extract::{ApiQuery, keyed_write, read_body, reply};
+use super::fields::{Fields, Parsed, fail};
+use crate::domain::billers::wit;
+use crate::domain::scopes::Scope;
+use crate::operations::bills::{self, NewPurchase, plans_path, provider_field, verify_path};
+use crate::operations::idempotency::WriteEndpoint;
+use crate::plugins::billers::{IdentifierCheck, Provider};
+use crate::values::error::{ApiError, FieldError};
+use crate::values::status::{BillType, ObjectType};
+
+/// Longest provider slug, plan code or meter type.
+const NAME_CHARS_MAX: usize = 64;
+/// Most ePINs one purchase may buy.
+const QUANTITY_MAX: u64 = 10;
+
+/// The field that holds a bill type's primary customer identifier.
+fn identifier_field(bill_type: BillType) -> &'static str {
+    match bill_type {
+        BillType::Airtime | BillType::Data | BillType::Epin => "phone",
+        BillType::Electricity => "meter_number",
+        BillType::Cable => "smartcard_number",
+        BillType::Education => "profile_id",
+        BillType::Bet => "account_id",
+    }
+}
+
+fn endpoint(bill_type: BillType) -> WriteEndpoint {
+    match bill_type {
+        BillType::Airtime => WriteEndpoint::BillAirtime,
+        BillType::Data => WriteEndpoint::BillData,
+        BillType::Electricity => WriteEndpoint::BillElectricity,
+        BillType::Cable => WriteEndpoint::BillCable,
+        BillType::Education => WriteEndpoint::BillEducation,
+        BillType::Epin => WriteEndpoint::BillEpin,
+        BillType::Bet => WriteEndpoint::BillBet,
+    }
+}
+
+/// A phone as billers take it: E.164 or the local format the provider's
+/// country prints (`09012341234`), 7 to 15 digits.
+fn bill_phone(text: &str) -> Result<String, String> {
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    if (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_string())
+    } else {
+        Err("must be a phone number of 7 to 15 digits, local (09012341234) or E.164 (+231770001234)".into())
+    }
+}
+
+/// A meter, smartcard, profile or account number: 4 to 32 letters, digits
+/// and dashes (the biller checks the provider's own format).
+fn account_number(text: &str) -> Result<String, String> {
+    let fits = (4..=32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if fits { Ok(text.to_string()) } else { Err("must be 4 to 32 letters, digits or dashes".into()) }
+}
+
+/// A string field checked by `check`.
+fn checked(
+    fields: &Fields,
+    field: &str,
+    required: bool,
+    errors: &mut Vec<FieldError>,
+    check: fn(&str) -> Result<String, String>,
+) -> Option<String> {
+    let text = fields.string(field, NAME_CHARS_MAX, required, errors)?;
+    check(&text).map_err(|why| fail(errors, field, why)).ok()
+}
+
+/// A provider slug or plan code, lower-cased as the catalogue spells it.
+fn slug(fields: &Fields, field: &str, required: bool, errors: &mut Vec<FieldError>) -> Option<String> {
+    fields.string(field, NAME_CHARS_MAX, required, errors).map(|s| s.to_ascii_lowercase())
+}
+
+/// A meter's type, `prepaid` (the default) or `postpaid`.
+fn meter_type(fields: &Fields, errors: &mut Vec<FieldError>) -> Option<String> {
+    match fields.string("meter_type", NAME_CHARS_MAX, false, errors).as_deref() {
+        None => Some("prepaid".into()),
+        Some(kind @ ("prepaid" | "postpaid")) => Some(kind.into()),
+        Some(_) => {
+            fail(errors, "meter_type", "must be prepaid or postpaid");
+            None
+        }
+    }
+}
+
+/// The fields a purchase of `bill_type` takes.
+fn purchase_fields(bill_type: BillType) -> &'static [&'static str] {
+    match bill_type {
+        BillType::Airtime => &["network", "phone", "amount", "currency"],
+        BillType::Data => &["network", "phone", "plan"],
+        BillType::Electricity => &["provider", "meter_number", "meter_type", "amount", "currency", "phone"],
+        BillType::Cable => &["provider", "smartcard_number", "plan", "phone"],
+        BillType::Education => &["provider", "profile_id", "plan", "phone"],
+        BillType::Epin => &["provider", "plan", "quantity", "phone"],
+        BillType::Bet => &["provider", "account_id", "amount", "currency", "phone"],
+    }
+}
+
+fn parse_purchase(bill_type: BillType, body: &[u8]) -> Result<Parsed<NewPurchase>, ApiError> {
+    let known = purchase_fields(bill_type);
+    let fields = Fields::parse(body, known)?;
+    let mut errors = fields.errors();
+    let provider = slug(&fields, provider_field(bill_type), true, &mut errors);
+    let id_field = identifier_field(bill_type);
+    let identifier = match id_field {
+        "phone" => checked(&fields, id_field, true, &mut errors, bill_phone),
+        _ => checked(&fields, id_field, true, &mut errors, account_number),
+    };
+    let phone = match id_field {
+        "phone" => identifier.clone(),
+        _ => checked(&fields, "phone", false, &mut errors, bill_phone),
+    };
+    let identifier_kind = match bill_type {
+        BillType::Electricity => meter_type(&fields, &mut errors),
+        _ => None,
+    };
+    let plan = known.contains(&"plan").then(|| slug(&fields, "plan", false, &mut errors)).flatten();
+    // Required where the type sells by amount; the catalogue says whether a
+    // provider does (`operations::bills` refuses a mismatch).
+    let amount = if known.contains(&"amount") && fields.get("/amount").is_some() {
+        let amount = fields.amount(&mut errors);
+        let currency = fields.currency("currency", &mut errors);
+        amount.zip(currency)
+    } else {
+        if known.contains(&"amount") {
+            fail(&mut errors, "amount", "is required: an integer of minor units (e.g. 50000 for LRD 500.00)");
+        }
+        None
+    };
+    let quantity = match fields.get("/quantity") {
+        None => Some(1),
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|q| (1..=QUANTITY_MAX).contains(&q)) => {
+            n.as_u64().and_then(|q| u32::try_from(q).ok())
+        }
+        Some(_) => {
+            fail(&mut errors, "quantity", format!("must be a whole number from 1 to {QUANTITY_MAX}"));
+            None
+        }
+    };
+    let purchase = match (provider, identifier, quantity) {
+        (Some(provider), Some(identifier), Some(quantity)) => {
+            Some(NewPurchase { bill_type, provider, identifier, identifier_kind, plan, quantity, amount, phone })
+        }
+        _ => None,
+    };
+    fields.done(purchase, errors)
+}
+
+async fn purchase(
+    bill_type: BillType,
+    state: AppState,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (request, new) = keyed_write(&caller, Scope::BillsWrite, endpoint(bill_type), &headers, body, |body| {
+        parse_purchase(bill_type, body)
+    })
+    .await?;
+    reply(bills::purchase(&state.ops, request, new).await?)
+}
+
+/// `POST /v1/bills/airtime`.
+pub async fn buy_airtime(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Body) -> Result<Response, ApiError> {
+    purchase(BillType::Airtime, s, c, h, b).await
+}
+
+/// `POST /v1/bills/data`.
+pub async fn buy_data(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Body) -> Result<Response, ApiError> {
+    purchase(BillType::Data, s, c, h, b).await
+}
+
+/// `POST /v1/bills/electricity`.
+pub async fn buy_electricity(
+    State(s): State<AppState>,
+    c: Caller,
+    h: HeaderMap,
+    b: Body,
+) -> Result<Response, ApiError> {
+    purchase(BillType::Electricity, s, c, h, b).await
+}
+
+/// `POST /v1/bills/cable`.
+pub async fn buy_cable(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Body) -> Result<Response, ApiError> {
+    purchase(BillType::Cable, s, c, h, b).await
+}
+
+/// `POST /v1/bills/education`.
+pub async fn buy_education(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Body) -> Result<Response, ApiError> {
+    purchase(BillType::Education, s, c, h, b).await
+}
+
+/// `POST /v1/bills/epin`.
+pub async fn buy_epin(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Body) -> Result<Response, ApiError> {
+    purchase(BillType::Epin, s, c, h, b).await
+}
+
+/// `POST /v1/bills/bet`.
+pub async fn buy_bet(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Body) -> Result<Response, ApiError> {
+    purchase(BillType::Bet, s, c, h, b).await
+}
+
+/// An amount range of the catalogue, in minor units.
+#[derive(Serialize)]
+pub struct Amounts {
+    currency: String,
+    min: u64,
+    max: u64,
+}
+
+/// One provider of one bill type, with the endpoints that serve it.
+#[derive(Serialize)]
+pub struct CatalogEntry {
+    object: ObjectType,
+    #[serde(rename = "type")]
+    bill_type: BillType,
+    provider: String,
+    name: String,
+    /// Purchases name a plan (`plan`) rather than an amount.
+    by_plan: bool,
+    amounts: Vec<Amounts>,
+    verifiable: bool,
+    endpoints: Vec<String>,
+}
+
+impl CatalogEntry {
+    fn new(bill_type: BillType, provider: &Provider) -> CatalogEntry {
+        let field = provider_field(bill_type);
+        let mut endpoints = Vec::new();
+        if let Some(path) = plans_path(bill_type).filter(|_| provider.by_plan) {
+            endpoints.push(format!("GET {path}?{field}={}", provider.slug));
+        }
+        if let Some(path) = verify_path(bill_type).filter(|_| provider.verifiable) {
+            endpoints.push(format!("POST {path}"));
+        }
+        endpoints.push(format!("POST /v1/bills/{bill_type}"));
+        CatalogEntry {
+            object: ObjectType::BillProvider,
+            bill_type,
+            provider: provider.slug.clone(),
+            name: provider.name.clone(),
+            by_plan: provider.by_plan,
+            amounts: provider
+                .amounts
+                .iter()
+                .map(|r| Amounts { currency: r.currency.clone(), min: r.min, max: r.max })
+                .collect(),
+            verifiable: provider.verifiable,
+            endpoints,
+        }
+    }
+}
+
+/// A list that never has more (catalogues and plans come whole).
+#[derive(Serialize)]
+pub struct Listing<T: Serialize> {
+    object: ObjectType,
+    data: Vec<T>,
+    has_more: bool,
+}
+
+impl<T: Serialize> Listing<T> {
+    fn of(data: Vec<T>) -> axum::Json<Listing<T>> {
+        axum::Json(Listing { object: ObjectType::List, data, has_more: false })
+    }
+}
+
+/// The query parameter `name`, refusing any other.
+fn only_param<'a>(query: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {
+    let mut value = None;
+    for (key, v) in query {
+        if key != name {
+            return Err(ApiError::invalid(key, format!("is not a known parameter; expected {name}")));
+        }
+        value = Some(v.as_str());
+    }
+    Ok(value)
+}
+
+/// `GET /v1/bills/catalog[?type=]`: every provider this mode sells from.
+pub async fn catalog(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery,
+) -> Result<axum::Json<Listing<CatalogEntry>>, ApiError> {
+    caller.require(Scope::BillsRead)?;
+    let only = match only_param(&query, "type")? {
+        None => None,
+        Some(text) => Some(
+            BillType::parse(text)
+                .ok_or_else(|| ApiError::invalid("type", format!("must be one of {}", BillType::words())))?,
+        ),
+    };
+    let mut entries = Vec::new();
+    for (bill_type, biller) in state.ops.billers.bound(caller.tenant.mode) {
+        if only.is_some_and(|t| t != bill_type) {
+            continue;
+        }
+        let providers = biller.info.providers.iter().filter(|p| p.bill_type == wit(bill_type));
+        entries.extend(providers.map(|p| CatalogEntry::new(bill_type, p)));
+    }
+    Ok(Listing::of(entries))
+}
+
+/// One plan, priced in minor units.
+#[derive(Serialize)]
+pub struct PlanEntry {
+    object: ObjectType,
+    #[serde(rename = "type")]
+    bill_type: BillType,
+    provider: String,
+    code: String,
+    name: String,
+    amount: u64,
+    currency: String,
+}
+
+async fn list_plans(
+    bill_type: BillType,
+    state: AppState,
+    caller: Caller,
+    query: Vec<(String, String)>,
+) -> Result<axum::Json<Listing<PlanEntry>>, ApiError> {
+    caller.require(Scope::BillsRead)?;
+    let field = provider_field(bill_type);
+    let slug = only_param(&query, field)?
+        .ok_or_else(|| ApiError::invalid(field, format!("is required; see GET /v1/bills/catalog?type={bill_type}")))?
+        .to_ascii_lowercase();
+    let biller = bills::biller_for(&state.ops, caller.tenant.mode, bill_type)?;
+    let provider = bills::provider_of(&biller, bill_type, &slug)?;
+    if !provider.by_plan {
+        return Err(ApiError::invalid(field, format!("{slug} sells by amount, not by plan; it has no plans")));
+    }
+    let plans = bills::plans(Arc::clone(&biller), bill_type, &provider).await?;
+    Ok(Listing::of(
+        plans
+            .into_iter()
+            .map(|plan| PlanEntry {
+                object: ObjectType::BillPlan,
+                bill_type,
+                provider: slug.clone(),
+                code: plan.code,
+                name: plan.name,
+                amount: plan.price.amount,
+                currency: plan.price.currency,
+            })
+            .collect(),
+    ))
+}
+
+/// `GET /v1/bills/data-plans?network=`.
+pub async fn data_plans(
+    State(s): State<AppState>,
+    c: Caller,
+    ApiQuery(q): ApiQuery,
+) -> Result<axum::Json<Listing<PlanEntry>>, ApiError> {
+    list_plans(BillType::Data, s, c, q).await
+}
+
+/// `GET /v1/bills/cable-plans?provider=` (TV bouquets).
+pub async fn cable_plans(
+    State(s): State<AppState>,
+    c: Caller,
+    ApiQuery(q): ApiQuery,
+) -> Result<axum::Json<Listing<PlanEntry>>, ApiError> {
+    list_plans(BillType::Cable, s, c, q).await
+}
+
+/// `GET /v1/bills/education-plans?provider=`.
+pub async fn education_plans(
+    State(s): State<AppState>,
+    c: Caller,
+    ApiQuery(q): ApiQuery,
+) -> Result<axum::Json<Listing<PlanEntry>>, ApiError> {
+    list_plans(BillType::Education, s, c, q).await
+}
+
+/// `GET /v1/bills/epin-plans?provider=`.
+pub async fn epin_plans(
+    State(s): State<AppState>,
+    c: Caller,
+    ApiQuery(q): ApiQuery,
+) -> Result<axum::Json<Listing<PlanEntry>>, ApiError> {
+    list_plans(BillType::Epin, s, c, q).await
+}
+
+/// Who an identifier belongs to.
+#[derive(Serialize)]
+pub struct BillCustomer {
+    object: ObjectType,
+    #[serde(rename = "type")]
+    bill_type: BillType,
+    provider: String,
+    customer_identifier: String,
+    name: String,
+    details: BTreeMap<String, String>,
+}
+
+async fn verify(
+    bill_type: BillType,
+    state: AppState,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<BillCustomer>, ApiError> {
+    caller.require(Scope::BillsRead)?;
+    let id_field = identifier_field(bill_type);
+    let mut known = vec!["provider", id_field];
+    if bill_type == BillType::Electricity {
+        known.push("meter_type");
+    }
+    let body = read_body(&headers, body).await?;
+    let fields = Fields::parse(&body, &known)?;
+    let mut errors = fields.errors();
+    let provider = slug(&fields, "provider", true, &mut errors);
+    let identifier = checked(&fields, id_field, true, &mut errors, account_number);
+    let identifier_kind = match bill_type {
+        BillType::Electricity => meter_type(&fields, &mut errors),
+        _ => None,
+    };
+    let (Some(slug), Some(identifier)) = (provider, identifier) else {
+        return Err(ApiError::Validation(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let biller = bills::biller_for(&state.ops, caller.tenant.mode, bill_type)?;
+    let provider = bills::provider_of(&biller, bill_type, &slug)?;
+    if !provider.verifiable {
+        return Err(ApiError::invalid("provider", format!("{slug} has no customer check; purchase directly")));
+    }
+    let check = IdentifierCheck {
+        bill_type: wit(bill_type),
+        provider: slug.clone(),
+        identifier: identifier.clone(),
+        identifier_kind,
+    };
+    let caller_biller = Arc::clone(&biller);
+    let answer = crate::plugins::call_blocking(move || caller_biller.verify(&check)).await;
+    match answer {
+        Ok(Ok(customer)) => Ok(axum::Json(BillCustomer {
+            object: ObjectType::BillCustomer,
+            bill_type,
+            provider: slug,
+            customer_identifier: identifier,
+            name: customer.name,
+            details: customer.details.into_iter().collect(),
+        })),
+        Ok(Err(failure)) if failure.retryable => Err(ApiError::ProviderUnavailable(format!(
+            "The bill provider could not check the identifier now ({}); retry shortly.",
+            failure.message
+        ))),
+        Ok(Err(failure)) => Err(ApiError::VerificationFailed(failure.message)),
+        Err(error) => Err(bills::unavailable(&biller, &error)),
+    }
+}
+
+/// `POST /v1/bills/electricity/verify`: a meter.
+pub async fn verify_electricity(
+    State(s): State<AppState>,
+    c: Caller,
+    h: HeaderMap,
+    b: Body,
+) -> Result<axum::Json<BillCustomer>, ApiError> {
+    verify(BillType::Electricity, s, c, h, b).await
+}
+
+/// `POST /v1/bills/cable/verify`: a smartcard.
+pub async fn verify_cable(
+    State(s): State<AppState>,
+    c: Caller,
+    h: HeaderMap,
+    b: Body,
+) -> Result<axum::Json<BillCustomer>, ApiError> {
+    verify(BillType::Cable, s, c, h, b).await
+}
+
+/// `POST /v1/bills/education/verify`: a JAMB profile.
+pub async fn verify_education(
+    State(s): State<AppState>,
+    c: Caller,
+    h: HeaderMap,
+    b: Body,
+) -> Result<axum::Json<BillCustomer>, ApiError> {
+    verify(BillType::Education, s, c, h, b).await
+}
+
+/// `POST /v1/bills/bet/verify`: a bet account.
+pub async fn verify_bet(
+    State(s): State<AppState>,
+    c: Caller,
+    h: HeaderMap,
+    b: Body,
+) -> Result<axum::Json<BillCustomer>, ApiError> {
+    verify(BillType::Bet, s, c, h, b).await
+}
