@@ -381,3 +381,32 @@ async fn callbacks_reach_the_biller_that_takes_none_and_are_refused() {
     assert_eq!((refused.status.as_u16(), refused.code()), (400, "CALLBACK_REJECTED"), "{:?}", refused.body);
     assert!(refused.body["error"]["message"].as_str().unwrap().contains("NOT_SUPPORTED"), "{:?}", refused.body);
 }
+
+#[tokio::test]
+async fn a_bill_too_small_for_a_fee_completes_with_none_and_the_ledger_adds_up() {
+    let app = spawn_app().await;
+    // USD 0.50: 1% rounds down to nothing.
+    let body = json!({ "network": "mtn", "phone": "0886001234", "amount": 50, "currency": "USD" });
+    let bought = app.post(&app.key, "/v1/bills/airtime", &new_key(), &body).await;
+    assert_eq!((bought.status.as_u16(), &bought.body["status"]), (201, &json!("completed")), "{:?}", bought.body);
+    assert_eq!((bought.body["fee"].as_i64(), bought.body["net_amount"].as_i64()), (Some(0), Some(50)));
+    // An odd amount: the fee rounds down, the provider is owed the rest.
+    let body = json!({ "network": "mtn", "phone": "0886001234", "amount": 1_999, "currency": "USD" });
+    let bought = app.post(&app.key, "/v1/bills/airtime", &new_key(), &body).await;
+    assert_eq!((bought.body["fee"].as_i64(), bought.body["net_amount"].as_i64()), (Some(19), Some(1_980)));
+    let sum = |kind: &'static str| {
+        let app = &app;
+        async move {
+            app.count(&format!(
+                "SELECT SUM(p.amount) FROM postings p JOIN ledger_accounts a ON a.id = p.account_id
+                 WHERE a.kind = '{kind}' AND a.currency = 'USD'"
+            ))
+            .await
+        }
+    };
+    assert_eq!(sum("fee_revenue").await, -19, "the platform earned 19");
+    assert_eq!(sum("biller_payable").await, -(50 + 1_980), "the provider is owed the rest");
+    assert_eq!(sum("bill_clearing").await, 0, "nothing left in clearing");
+    assert_eq!(sandbox_balance(&app, "USD").await, 1_000_000 - 50 - 1_999);
+    app.verify().expect("the ledger balances");
+}

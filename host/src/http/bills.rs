@@ -466,7 +466,12 @@ async fn verify(
             "The bill provider could not check the identifier now ({}); retry shortly.",
             failure.message
         ))),
-        Ok(Err(failure)) => Err(ApiError::VerificationFailed(failure.message)),
+        Ok(Err(failure)) if failure.code == "VERIFICATION_FAILED" => Err(ApiError::VerificationFailed(failure.message)),
+        // Any other refusal is the provider's or the biller's, not the customer's.
+        Ok(Err(failure)) => {
+            tracing::warn!(biller = biller.plugin_name(), code = %failure.code, message = %failure.message, "verify refused");
+            Err(ApiError::ProviderUnavailable("The bill provider could not check the identifier.".into()))
+        }
         Err(error) => Err(bills::unavailable(&biller, &error)),
     }
 }

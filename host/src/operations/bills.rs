@@ -577,11 +577,13 @@ impl RailOperation for BillPaymentRow {
             let payable =
                 Account { owner: ledger::biller_owner(&self.biller), ..self.account(AccountKind::BillerPayable) };
             let revenue = Account { owner: PLATFORM_OWNER.to_string(), ..self.account(AccountKind::FeeRevenue) };
-            let postings = [
-                clearing,
-                Posting { account: payable, amount_minor: -(self.amount_minor - self.fee_minor) },
-                Posting { account: revenue, amount_minor: -self.fee_minor },
-            ];
+            let mut postings =
+                vec![clearing, Posting { account: payable, amount_minor: -(self.amount_minor - self.fee_minor) }];
+            // A bill under 100 minor units carries no fee, and the ledger
+            // takes no posting of zero.
+            if self.fee_minor > 0 {
+                postings.push(Posting { account: revenue, amount_minor: -self.fee_minor });
+            }
             ledger::post(conn, tenant.mode, EntryKind::BillPaid, id, &postings, now_ms)?;
             return webhooks::emit(conn, tenant, EventType::TransactionCompleted, id, &self.object(), now_ms).map(drop);
         }
