@@ -16,8 +16,8 @@ pub use super::bindings::billing::exports::soxara::billing::biller::{
 };
 use super::bindings::billing::{BillerPlugin, BillerPluginPre};
 use super::{
-    Failure, HostState, PluginContext, PluginError, PluginLimits, Runtime, TransactionStatus, check_answer, classify,
-    new_store, outcome_label,
+    Failure, HostState, PluginContext, PluginError, PluginLimits, Runtime, TransactionStatus, check_answer,
+    outcome_label, run_once,
 };
 use crate::metrics::Metrics;
 use crate::values::mode::Mode;
@@ -198,12 +198,7 @@ impl LoadedBiller {
         &self,
         f: impl FnOnce(&BillerPlugin, &mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
-        let mut store = new_store(&self.engine, &self.context, &self.limits);
-        let outcome = self.pre.instantiate(&mut store).and_then(|plugin| f(&plugin, &mut store));
-        if let Some(wasi) = &store.data().wasi {
-            wasi.flush_to_log(&self.context);
-        }
-        outcome.map_err(|e| classify(e, &self.limits))
+        run_once(&self.engine, &self.context, &self.limits, |store| self.pre.instantiate(store), f)
     }
 }
 

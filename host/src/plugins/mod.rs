@@ -459,12 +459,7 @@ impl LoadedRail {
                 return Err(PluginError::Host("a compiled-in rail has no component to instantiate".into()));
             }
         };
-        let mut store = new_store(engine, &self.context, &self.limits);
-        let outcome = pre.instantiate(&mut store).and_then(|rail| f(&rail, &mut store));
-        if let Some(wasi) = &store.data().wasi {
-            wasi.flush_to_log(&self.context);
-        }
-        outcome.map_err(|e| classify(e, &self.limits))
+        run_once(engine, &self.context, &self.limits, |store| pre.instantiate(store), f)
     }
 }
 
@@ -647,12 +642,7 @@ impl LoadedMessenger {
         &self,
         f: impl FnOnce(&bindings::messaging::MessengerPlugin, &mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
-        let mut store = new_store(&self.engine, &self.context, &self.limits);
-        let outcome = self.pre.instantiate(&mut store).and_then(|plugin| f(&plugin, &mut store));
-        if let Some(wasi) = &store.data().wasi {
-            wasi.flush_to_log(&self.context);
-        }
-        outcome.map_err(|e| classify(e, &self.limits))
+        run_once(&self.engine, &self.context, &self.limits, |store| self.pre.instantiate(store), f)
     }
 }
 
@@ -701,6 +691,24 @@ impl PluginError {
             PluginError::Busy => "busy",
         }
     }
+}
+
+/// Runs one export of any world in a fresh store and instance (`instantiate`
+/// makes it), with the call deadline and memory cap; what the plugin wrote
+/// to WASI's stdout/stderr goes to its log.
+fn run_once<P, T>(
+    engine: &Engine,
+    context: &Arc<PluginContext>,
+    limits: &PluginLimits,
+    instantiate: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<P>,
+    f: impl FnOnce(&P, &mut Store<HostState>) -> wasmtime::Result<T>,
+) -> Result<T, PluginError> {
+    let mut store = new_store(engine, context, limits);
+    let outcome = instantiate(&mut store).and_then(|plugin| f(&plugin, &mut store));
+    if let Some(wasi) = &store.data().wasi {
+        wasi.flush_to_log(context);
+    }
+    outcome.map_err(|e| classify(e, limits))
 }
 
 /// A fresh store for one call, with the call deadline and memory cap.
