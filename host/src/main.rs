@@ -56,11 +56,11 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminAction {
-    /// List loaded rail versions.
+    /// List loaded rail and biller versions.
     Plugins,
     /// List bindings.
     Routes,
-    /// Load a rail component (compiled and checked before it is added).
+    /// Load a rail or biller component (compiled and checked before it is added).
     Load { path: PathBuf },
     /// Bind a rail (name or name@version) to a mode and method, atomically.
     Bind {
@@ -83,8 +83,51 @@ enum AdminAction {
         #[arg(long)]
         method: String,
     },
-    /// Forget a rail version nothing is bound to.
+    /// Forget a rail or biller version nothing is bound to.
     Unload { id: String },
+    /// List biller bindings.
+    BillRoutes,
+    /// Bind a biller (name or name@version) to a mode and bill type, atomically.
+    BillBind {
+        #[arg(long)]
+        mode: String,
+        /// airtime, data, electricity, cable, education, epin or bet.
+        #[arg(long)]
+        bill_type: String,
+        #[arg(long)]
+        plugin: String,
+        /// A second biller that takes `--percent` of the purchases.
+        #[arg(long, requires = "percent")]
+        canary: Option<String>,
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+        percent: Option<u8>,
+    },
+    /// Restore the biller binding in place before the last change.
+    BillRollback {
+        #[arg(long)]
+        mode: String,
+        #[arg(long)]
+        bill_type: String,
+    },
+    /// List bill purchases across merchants, newest first.
+    Bills {
+        #[arg(long)]
+        merchant_id: Option<String>,
+        #[arg(long)]
+        mode: Option<String>,
+        /// processing, completed, failed or refunded.
+        #[arg(long)]
+        status: Option<String>,
+        /// The biller plugin that carried them.
+        #[arg(long)]
+        biller: Option<String>,
+        /// 1–100 (default 10).
+        #[arg(long)]
+        limit: Option<u16>,
+        /// The last id of the previous page.
+        #[arg(long)]
+        starting_after: Option<String>,
+    },
     /// Create a merchant account.
     MerchantCreate {
         #[arg(long)]
@@ -157,6 +200,21 @@ fn given(pairs: &[(&str, Option<serde_json::Value>)]) -> serde_json::Value {
     pairs.iter().filter_map(|(name, value)| Some((name.to_string(), value.clone()?))).collect()
 }
 
+/// `?name=value&…` of the parameters given, percent-encoded; empty if none.
+fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let given: Vec<String> =
+        pairs.iter().filter_map(|(name, value)| Some(format!("{name}={}", encode((*value)?)))).collect();
+    if given.is_empty() { String::new() } else { format!("?{}", given.join("&")) }
+}
+
 /// The admin token, from `--token-file` or `SOXARA_ADMIN_TOKEN`.
 fn admin_token(token_file: Option<&std::path::Path>) -> Result<String> {
     let token = match token_file {
@@ -207,6 +265,31 @@ fn admin(url: &str, token: &str, agent: &ureq::Agent, action: AdminAction) -> Re
             ("POST", "/admin/routes/rollback".to_string(), Some(serde_json::json!({ "mode": mode, "method": method })))
         }
         AdminAction::Unload { id } => ("DELETE", format!("/admin/plugins/{id}"), None),
+        AdminAction::BillRoutes => ("GET", "/admin/bills/routes".to_string(), None),
+        AdminAction::BillBind { mode, bill_type, plugin, canary, percent } => {
+            let mut body = serde_json::json!({ "mode": mode, "bill_type": bill_type, "plugin": plugin });
+            if let (Some(canary), Some(percent)) = (canary, percent) {
+                body["canary"] = serde_json::json!({ "plugin": canary, "percent": percent });
+            }
+            ("POST", "/admin/bills/routes".to_string(), Some(body))
+        }
+        AdminAction::BillRollback { mode, bill_type } => (
+            "POST",
+            "/admin/bills/routes/rollback".to_string(),
+            Some(serde_json::json!({ "mode": mode, "bill_type": bill_type })),
+        ),
+        AdminAction::Bills { merchant_id, mode, status, biller, limit, starting_after } => {
+            let limit = limit.map(|n| n.to_string());
+            let query = query_string(&[
+                ("merchant_id", merchant_id.as_deref()),
+                ("mode", mode.as_deref()),
+                ("status", status.as_deref()),
+                ("biller", biller.as_deref()),
+                ("limit", limit.as_deref()),
+                ("starting_after", starting_after.as_deref()),
+            ]);
+            ("GET", format!("/admin/bills{query}"), None)
+        }
         AdminAction::MerchantCreate { name, kyc_tier, kyb_status } => {
             let body = given(&[
                 ("name", Some(name.into())),

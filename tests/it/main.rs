@@ -4,6 +4,7 @@
 mod accounts;
 mod auth;
 mod balance;
+mod biller_registry;
 mod bills;
 mod consent;
 mod fx;

@@ -1,11 +1,16 @@
 //! Which biller plugin sells each bill type in each mode. Test mode uses
 //! the sandbox biller for every type unless a route says otherwise; live
-//! mode sells only what `[[bills.routes]]` binds. A biller serves the one
-//! mode its plugin is configured for, so a test key can never reach a
-//! biller holding production credentials.
+//! mode sells only what `[[bills.routes]]` (or an operator, through the
+//! admin API) binds. A biller serves the one mode its plugin is configured
+//! for, so a test key can never reach a biller holding production
+//! credentials. Operators change bindings while bills are bought, as for
+//! rails (`plugins::registry`): the table is swapped atomically, a purchase
+//! that has its biller finishes on it, and changes are serialised.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
 
 use crate::config::BillSettings;
 use crate::plugins::LoadedBiller;
@@ -16,10 +21,44 @@ use crate::values::status::BillType;
 /// The sandbox biller's name: it never sells in live mode.
 pub const SANDBOX_BILLER: &str = "biller-sandbox";
 
-/// The billers bound to each mode and bill type.
+/// Previous bindings kept per (mode, bill type) for rollback.
+const ROLLBACK_DEPTH_MAX: usize = 16;
+
+/// The biller bound to a mode and bill type, and optionally a canary that
+/// takes a share of the purchases.
+#[derive(Clone)]
+pub struct BillerBinding {
+    pub primary: Arc<LoadedBiller>,
+    pub canary: Option<(Arc<LoadedBiller>, u8)>,
+}
+
+impl BillerBinding {
+    /// The biller for one purchase: the canary for `percent`% of them.
+    fn pick(&self) -> Arc<LoadedBiller> {
+        match &self.canary {
+            Some((canary, percent)) if rand::random_range(0..100u8) < *percent => Arc::clone(canary),
+            _ => Arc::clone(&self.primary),
+        }
+    }
+
+    fn uses(&self, biller: &LoadedBiller) -> bool {
+        let same = |b: &Arc<LoadedBiller>| std::ptr::eq(Arc::as_ptr(b), biller);
+        same(&self.primary) || self.canary.as_ref().is_some_and(|(c, _)| same(c))
+    }
+}
+
+type Table = BTreeMap<(Mode, BillType), BillerBinding>;
+
+/// The billers loaded, and those bound to each mode and bill type.
 pub struct Billers {
-    bound: BTreeMap<(Mode, BillType), Arc<LoadedBiller>>,
+    table: ArcSwap<Table>,
+    changes: Mutex<Changes>,
+}
+
+/// What only operators change, under one lock.
+struct Changes {
     loaded: Vec<Arc<LoadedBiller>>,
+    history: HashMap<(Mode, BillType), Vec<Option<BillerBinding>>>,
 }
 
 impl Billers {
@@ -27,10 +66,10 @@ impl Billers {
     /// biller that is not loaded, serves the other mode or does not sell the
     /// type stops the start.
     pub fn bind(settings: &BillSettings, loaded: &[Arc<LoadedBiller>]) -> anyhow::Result<Billers> {
-        let mut bound = BTreeMap::new();
+        let mut table = Table::new();
         if let Some(sandbox) = loaded.iter().find(|b| b.plugin_name() == SANDBOX_BILLER && b.mode() == Mode::Test) {
             for bill_type in BillType::ALL.iter().filter(|t| sandbox.sells(wit(**t))) {
-                bound.insert((Mode::Test, *bill_type), Arc::clone(sandbox));
+                table.insert((Mode::Test, *bill_type), BillerBinding { primary: Arc::clone(sandbox), canary: None });
             }
         }
         for route in &settings.routes {
@@ -42,44 +81,160 @@ impl Billers {
                 .iter()
                 .find(|b| b.plugin_name() == route.biller)
                 .ok_or_else(|| anyhow::anyhow!("{at}: no biller plugin {:?} is loaded", route.biller))?;
-            anyhow::ensure!(
-                biller.mode() == mode,
-                "{at}: {} is configured for {} mode (plugins.{}.mode)",
-                route.biller,
-                biller.mode(),
-                route.biller
-            );
-            anyhow::ensure!(
-                mode == Mode::Test || biller.info.name != SANDBOX_BILLER,
-                "{at}: the sandbox biller never sells live bills"
-            );
-            anyhow::ensure!(biller.sells(wit(bill_type)), "{at}: {} sells no {bill_type} bills", route.biller);
-            bound.insert((mode, bill_type), Arc::clone(biller));
+            check(mode, bill_type, biller).map_err(|why| anyhow::anyhow!("{at}: {why}"))?;
+            table.insert((mode, bill_type), BillerBinding { primary: Arc::clone(biller), canary: None });
         }
-        Ok(Billers { bound, loaded: loaded.to_vec() })
+        Ok(Billers {
+            table: ArcSwap::from_pointee(table),
+            changes: Mutex::new(Changes { loaded: loaded.to_vec(), history: HashMap::new() }),
+        })
     }
 
-    /// The biller selling `bill_type` bills in `mode`.
+    /// The biller for one purchase of `bill_type` in `mode` (the canary for
+    /// its share of them).
     pub fn for_type(&self, mode: Mode, bill_type: BillType) -> Option<Arc<LoadedBiller>> {
-        self.bound.get(&(mode, bill_type)).cloned()
+        self.table.load().get(&(mode, bill_type)).map(BillerBinding::pick)
     }
 
-    /// The loaded biller of that plugin name serving `mode`: the one a
-    /// purchase was made with, whatever is bound today.
+    /// The newest loaded biller of that plugin name serving `mode`: the one
+    /// a purchase was made with (status checks), whatever is bound today.
     pub fn named(&self, plugin_name: &str, mode: Mode) -> Option<Arc<LoadedBiller>> {
-        self.loaded.iter().find(|b| b.plugin_name() == plugin_name && b.mode() == mode).cloned()
+        self.lock().loaded.iter().rev().find(|b| b.plugin_name() == plugin_name && b.mode() == mode).cloned()
     }
 
-    /// The loaded biller of that plugin name, in whichever mode it serves
-    /// (callbacks come in by file stem).
+    /// The newest loaded biller of that plugin name, in whichever mode it
+    /// serves (callbacks come in by file stem).
     pub fn by_plugin(&self, plugin_name: &str) -> Option<Arc<LoadedBiller>> {
-        self.loaded.iter().find(|b| b.plugin_name() == plugin_name).cloned()
+        self.lock().loaded.iter().rev().find(|b| b.plugin_name() == plugin_name).cloned()
     }
 
-    /// Every binding of `mode`, by bill type.
-    pub fn bound(&self, mode: Mode) -> impl Iterator<Item = (BillType, &Arc<LoadedBiller>)> {
-        self.bound.iter().filter(move |((m, _), _)| *m == mode).map(|((_, t), b)| (*t, b))
+    /// The primary biller of every binding of `mode`, by bill type.
+    pub fn bound(&self, mode: Mode) -> Vec<(BillType, Arc<LoadedBiller>)> {
+        let table = self.table.load();
+        table.iter().filter(|((m, _), _)| *m == mode).map(|((_, t), b)| (*t, Arc::clone(&b.primary))).collect()
     }
+
+    /// Every binding, for listings.
+    pub fn bindings(&self) -> Vec<(Mode, BillType, BillerBinding)> {
+        self.table.load().iter().map(|((m, t), b)| (*m, *t, b.clone())).collect()
+    }
+
+    /// Every loaded biller version, in load order.
+    pub fn loaded(&self) -> Vec<Arc<LoadedBiller>> {
+        self.lock().loaded.clone()
+    }
+
+    /// Whether any binding uses `biller`.
+    pub fn in_use(&self, biller: &LoadedBiller) -> bool {
+        self.table.load().values().any(|b| b.uses(biller))
+    }
+
+    /// Adds a compiled biller (unbound), unless that version is loaded.
+    pub fn add(&self, biller: Arc<LoadedBiller>) -> Result<Arc<LoadedBiller>, String> {
+        let mut changes = self.lock();
+        if changes.loaded.iter().any(|b| b.id() == biller.id()) {
+            return Err(format!("{} is already loaded; give the new build another version", biller.id()));
+        }
+        changes.loaded.push(Arc::clone(&biller));
+        Ok(biller)
+    }
+
+    /// Binds `plugin` (an id `name@version`, or a plugin name for its newest
+    /// version) to a mode and bill type, optionally with a canary taking
+    /// `percent`% of purchases. The previous binding is kept for rollback.
+    pub fn bind_type(
+        &self,
+        mode: Mode,
+        bill_type: BillType,
+        plugin: &str,
+        canary: Option<(&str, u8)>,
+    ) -> Result<(), String> {
+        let mut changes = self.lock();
+        let primary = find(&changes.loaded, plugin)?;
+        let canary = match canary {
+            Some((_, percent)) if percent > 100 => return Err("a canary percentage is 0 to 100".into()),
+            Some((plugin, percent)) => Some((find(&changes.loaded, plugin)?, percent)),
+            None => None,
+        };
+        check(mode, bill_type, &primary)?;
+        if let Some((canary, _)) = &canary {
+            check(mode, bill_type, canary)?;
+        }
+        let current = self.table.load_full();
+        let mut next = (*current).clone();
+        next.insert((mode, bill_type), BillerBinding { primary, canary });
+        let history = changes.history.entry((mode, bill_type)).or_default();
+        history.push(current.get(&(mode, bill_type)).cloned());
+        if history.len() > ROLLBACK_DEPTH_MAX {
+            history.remove(0);
+        }
+        self.table.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// Restores the binding that was in place before the last change (none
+    /// at all, if there was none).
+    pub fn rollback(&self, mode: Mode, bill_type: BillType) -> Result<(), String> {
+        let mut changes = self.lock();
+        let previous = changes
+            .history
+            .get_mut(&(mode, bill_type))
+            .and_then(Vec::pop)
+            .ok_or("no earlier binding to roll back to")?;
+        let mut next = (*self.table.load_full()).clone();
+        match previous {
+            Some(binding) => next.insert((mode, bill_type), binding),
+            None => next.remove(&(mode, bill_type)),
+        };
+        self.table.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// Forgets a biller version that nothing is bound to. (Purchases it left
+    /// processing are checked by the newest version of the same plugin.)
+    pub fn unload(&self, id: &str) -> Result<(), String> {
+        let mut changes = self.lock();
+        let biller =
+            changes.loaded.iter().find(|b| b.id() == id).cloned().ok_or_else(|| format!("{id} is not loaded"))?;
+        if self.in_use(&biller) {
+            return Err(format!("{id} is in use; bind something else first"));
+        }
+        changes.loaded.retain(|b| b.id() != id);
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Changes> {
+        self.changes.lock().expect("biller changes never panic while holding the lock")
+    }
+}
+
+/// Whether `biller` may sell `bill_type` bills in `mode`.
+fn check(mode: Mode, bill_type: BillType, biller: &LoadedBiller) -> Result<(), String> {
+    if biller.mode() != mode {
+        return Err(format!(
+            "{} is configured for {} mode (plugins.{}.mode), so it never sells {mode} bills",
+            biller.id(),
+            biller.mode(),
+            biller.plugin_name()
+        ));
+    }
+    if mode == Mode::Live && biller.info.name == SANDBOX_BILLER {
+        return Err("the sandbox biller never sells live bills".into());
+    }
+    if !biller.sells(wit(bill_type)) {
+        return Err(format!("{} sells no {bill_type} bills", biller.id()));
+    }
+    Ok(())
+}
+
+/// A biller by id (`name@version`) or by plugin name (its newest version).
+fn find(loaded: &[Arc<LoadedBiller>], plugin: &str) -> Result<Arc<LoadedBiller>, String> {
+    loaded
+        .iter()
+        .rev()
+        .find(|b| b.id() == plugin || b.plugin_name() == plugin)
+        .cloned()
+        .ok_or_else(|| format!("no biller {plugin:?} is loaded"))
 }
 
 /// The WIT's name for a bill type.

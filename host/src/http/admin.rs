@@ -1,7 +1,8 @@
 //! The admin API, on its own listener (loopback by default) and behind its
 //! own token: operators list, load, bind (with canaries), roll back and
-//! unload rail plugins while the gateway serves payments, and manage
-//! merchant accounts and their keys (`admin_accounts`).
+//! unload rail and biller plugins while the gateway serves payments, bind
+//! billers (`admin_billers`), and manage merchant accounts and their keys
+//! (`admin_accounts`).
 
 use std::sync::Arc;
 
@@ -15,11 +16,13 @@ use serde::Serialize;
 
 use super::AdminState;
 use super::fields::{Fields, fail};
+use crate::domain::billers::{Billers, wit};
 use crate::domain::rail_owners;
-use crate::plugins::registry::Registry;
+use crate::plugins::registry::{Compiled, Registry};
 use crate::values::error::{ApiError, FieldError};
 use crate::values::method::Method;
 use crate::values::mode::Mode;
+use crate::values::status::BillType;
 
 pub fn router(state: AdminState) -> Router {
     Router::new()
@@ -28,6 +31,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/routes", get(list_routes).post(bind_route))
         .route("/admin/routes/rollback", post(rollback_route))
         .merge(super::admin_accounts::routes())
+        .merge(super::admin_billers::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }
@@ -50,10 +54,23 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The loaded rail versions, as `GET /admin/plugins` lists them.
+/// The loaded rail and biller versions, as `GET /admin/plugins` lists them.
 #[derive(Serialize)]
 struct Plugins {
     rails: Vec<PluginListing>,
+    billers: Vec<BillerListing>,
+}
+
+#[derive(Serialize)]
+struct BillerListing {
+    id: String,
+    plugin: String,
+    name: String,
+    version: String,
+    path: String,
+    mode: Mode,
+    bill_types: Vec<BillType>,
+    in_use: bool,
 }
 
 #[derive(Serialize)]
@@ -68,7 +85,7 @@ struct PluginListing {
     in_use: bool,
 }
 
-fn plugins(registry: &Registry) -> Plugins {
+fn plugins(registry: &Registry, billers: &Billers) -> Plugins {
     let routes = registry.routes();
     let rails = registry
         .rails()
@@ -84,7 +101,21 @@ fn plugins(registry: &Registry) -> Plugins {
             in_use: routes.uses(rail),
         })
         .collect();
-    Plugins { rails }
+    let billers = billers
+        .loaded()
+        .iter()
+        .map(|biller| BillerListing {
+            id: biller.id(),
+            plugin: biller.plugin_name().to_string(),
+            name: biller.info.name.clone(),
+            version: biller.info.version.clone(),
+            path: biller.path.display().to_string(),
+            mode: biller.mode(),
+            bill_types: BillType::ALL.iter().copied().filter(|t| biller.sells(wit(*t))).collect(),
+            in_use: billers.in_use(biller),
+        })
+        .collect();
+    Plugins { rails, billers }
 }
 
 /// The bindings, as `GET /admin/routes` lists them.
@@ -125,16 +156,18 @@ fn routes(registry: &Registry) -> RouteListing {
     RouteListing { routes, default: "test mode uses the simulator for methods not bound here" }
 }
 
-/// A rail version just loaded.
+/// A rail or biller version just loaded.
 #[derive(Serialize)]
 struct Loaded {
+    /// `rail` or `biller`.
+    kind: &'static str,
     id: String,
     name: String,
     version: String,
 }
 
 async fn list_plugins(State(state): State<AdminState>) -> axum::Json<Plugins> {
-    axum::Json(plugins(&state.app.ops.rails))
+    axum::Json(plugins(&state.app.ops.rails, &state.app.ops.billers))
 }
 
 async fn list_routes(State(state): State<AdminState>) -> axum::Json<RouteListing> {
@@ -142,7 +175,8 @@ async fn list_routes(State(state): State<AdminState>) -> axum::Json<RouteListing
 }
 
 /// `POST /admin/plugins {"path": "/srv/plugins/rail-x.wasm"}`: compiles off
-/// the request threads, checks the world, and adds the version (unbound).
+/// the request threads, checks the world (rail or biller), and adds the
+/// version (unbound).
 async fn load_plugin(State(state): State<AdminState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let fields = Fields::parse(&body, &["path"])?;
     let mut errors = fields.errors();
@@ -153,12 +187,26 @@ async fn load_plugin(State(state): State<AdminState>, body: axum::body::Bytes) -
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading panicked: {e}")))?
         .map_err(ApiError::PluginRejected)?;
+    let compiled = match compiled {
+        Compiled::Rail(rail) => rail,
+        Compiled::Biller(biller) => {
+            let loaded = state.app.ops.billers.add(biller).map_err(ApiError::PluginRejected)?;
+            let body = Loaded {
+                kind: "biller",
+                id: loaded.id(),
+                name: loaded.info.name.clone(),
+                version: loaded.info.version.clone(),
+            };
+            return Ok((StatusCode::CREATED, axum::Json(body)).into_response());
+        }
+    };
     let (rail, mode, plugin) = (compiled.name().to_string(), compiled.mode(), compiled.plugin_name().to_string());
     let now_ms = state.app.ops.clock.now_ms();
     let owned = state.app.ops.store.write(move |conn| rail_owners::claim(conn, &rail, mode, &plugin, now_ms)).await?;
     owned.map_err(ApiError::PluginRejected)?;
     let loaded = state.app.ops.rails.add(compiled).map_err(ApiError::PluginRejected)?;
-    let body = Loaded { id: loaded.id(), name: loaded.name().to_string(), version: loaded.info.version.clone() };
+    let body =
+        Loaded { kind: "rail", id: loaded.id(), name: loaded.name().to_string(), version: loaded.info.version.clone() };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
@@ -166,8 +214,13 @@ async fn unload_plugin(
     State(state): State<AdminState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Plugins>, ApiError> {
-    state.app.ops.rails.unload(&id).map_err(ApiError::PluginRejected)?;
-    Ok(axum::Json(plugins(&state.app.ops.rails)))
+    let ops = &state.app.ops;
+    if ops.billers.loaded().iter().any(|b| b.id() == id) {
+        ops.billers.unload(&id).map_err(ApiError::PluginRejected)?;
+    } else {
+        ops.rails.unload(&id).map_err(ApiError::PluginRejected)?;
+    }
+    Ok(axum::Json(plugins(&ops.rails, &ops.billers)))
 }
 
 /// Reads `mode` and `method` (both required).

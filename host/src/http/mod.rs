@@ -8,6 +8,7 @@
 mod account;
 pub mod admin;
 mod admin_accounts;
+mod admin_billers;
 mod approvals;
 pub mod auth;
 mod bills;

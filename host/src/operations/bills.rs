@@ -39,6 +39,7 @@ use crate::values::entity::Entity;
 use crate::values::error::ApiError;
 use crate::values::mode::{Mode, Tenant};
 use crate::values::money::{self, AMOUNT_MINOR_MAX, Currency, display_amount};
+use crate::values::page::{Page, PageRequest};
 use crate::values::status::{BillStatus, BillType, ObjectType, TransactionKind};
 
 /// The platform's fee on a bill, in basis points of its amount, rounded
@@ -449,6 +450,89 @@ impl BillPaymentRow {
             },
         }
     }
+}
+
+/// Which bills an operator lists (`GET /admin/bills`): every filter given
+/// must match.
+#[derive(Debug, Clone, Default)]
+pub struct OperatorFilter {
+    pub merchant_id: Option<String>,
+    pub mode: Option<Mode>,
+    pub status: Option<BillStatus>,
+    /// The biller plugin (file stem) that carried them.
+    pub biller: Option<String>,
+}
+
+/// A bill as operators see it: whose it is and which biller carried it.
+/// Tokens and PINs are the customer's: operators see how many were
+/// delivered, never the values.
+#[derive(Debug, Clone, Serialize)]
+pub struct OperatorBill {
+    pub merchant_id: String,
+    pub biller: String,
+    #[serde(flatten)]
+    pub transaction: BillPayment,
+    pub tokens_delivered: usize,
+}
+
+/// Bills across merchants, newest first, a page at a time.
+pub async fn list_for_operator(
+    ctx: &Context,
+    filter: OperatorFilter,
+    page: PageRequest,
+) -> Result<Page<OperatorBill>, ApiError> {
+    let page = ctx
+        .store
+        .read(move |conn| {
+            let cursor: Option<i64> = match &page.starting_after {
+                None => None,
+                Some(id) => Some(
+                    conn.prepare_cached("SELECT rowid FROM bill_payments WHERE id = ?1")?
+                        .query_row(params![id], |r| r.get(0))
+                        .optional()?
+                        .ok_or_else(|| {
+                            StoreError::rejected(ApiError::invalid(
+                                "starting_after",
+                                "is no bill's id; use the id of the last item of the previous page",
+                            ))
+                        })?,
+                ),
+            };
+            let rows = conn
+                .prepare_cached(&format!(
+                    "{SELECT} WHERE rowid < ?1 AND (?2 IS NULL OR merchant_id = ?2) AND (?3 IS NULL OR mode = ?3)
+                       AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR biller = ?5)
+                     ORDER BY rowid DESC LIMIT ?6"
+                ))?
+                .query_map(
+                    params![
+                        cursor.unwrap_or(i64::MAX),
+                        filter.merchant_id,
+                        filter.mode,
+                        filter.status,
+                        filter.biller,
+                        i64::try_from(page.limit + 1).unwrap_or(i64::MAX)
+                    ],
+                    BillPaymentRow::from_row,
+                )?
+                .collect::<Result<Vec<_>, _>>()?;
+            let bills = rows
+                .into_iter()
+                .map(|row| {
+                    let mut transaction = row.object();
+                    let tokens_delivered = std::mem::take(&mut transaction.bill.tokens).len();
+                    OperatorBill {
+                        merchant_id: row.work.tenant.merchant_id.clone(),
+                        biller: row.biller.clone(),
+                        transaction,
+                        tokens_delivered,
+                    }
+                })
+                .collect();
+            Ok(Page::from_fetched(bills, page.limit))
+        })
+        .await?;
+    Ok(page)
 }
 
 /// Where a tenant's bills are paid from: in live mode its balance held by

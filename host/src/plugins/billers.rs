@@ -2,7 +2,7 @@
 //! under the same limits as rails, and refusing answers no honest biller
 //! gives (oversized strings, bad codes, a failed outcome without a reason).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -50,6 +50,7 @@ impl Runtime {
             limits: self.limits.with(&context.limit_overrides),
             context: Arc::new(context),
             metrics: Arc::clone(&self.metrics),
+            path: path.to_path_buf(),
             info: BillerInfo { name: String::new(), version: String::new(), providers: vec![] },
         };
         let info = biller.call(|plugin, store| plugin.soxara_billing_biller().call_describe(store))?;
@@ -67,6 +68,8 @@ pub struct LoadedBiller {
     context: Arc<PluginContext>,
     limits: PluginLimits,
     metrics: Arc<Metrics>,
+    /// The component file it was loaded from.
+    pub path: PathBuf,
     pub info: BillerInfo,
 }
 

@@ -174,15 +174,10 @@ impl Runtime {
     /// Compiles a rail component, checks it against the rail world, and asks
     /// it to describe itself.
     /// Any entity it names is taken as it is: for tools that run a rail
-    /// without a ledger (the testkit); the gateway uses `load_rail_for`.
+    /// without a ledger (the testkit); the gateway checks them
+    /// (`rail_from` with its entities).
     pub fn load_rail(&self, path: &Path, context: PluginContext) -> Result<Arc<LoadedRail>> {
         self.rail_from(&self.compile(path)?, path, context, None)
-    }
-
-    /// `load_rail`, refusing a rail that names an entity not in `entities`
-    /// for a method it serves.
-    pub fn load_rail_for(&self, path: &Path, context: PluginContext, entities: &Entities) -> Result<Arc<LoadedRail>> {
-        self.rail_from(&self.compile(path)?, path, context, Some(entities))
     }
 
     /// `load_rail` for a compiled component.

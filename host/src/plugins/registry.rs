@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use super::routes::{Binding, Routes};
-use super::{LoadedRail, PluginContext, Runtime};
+use super::{LoadedBiller, LoadedRail, PluginContext, Runtime};
 use crate::config::PluginConfigs;
 use crate::values::entity::Entities;
 use crate::values::method::Method;
@@ -18,6 +18,12 @@ use crate::values::mode::Mode;
 
 /// Previous bindings kept per (mode, method) for rollback.
 const ROLLBACK_DEPTH_MAX: usize = 16;
+
+/// A component operators can load while the gateway serves.
+pub enum Compiled {
+    Rail(Arc<LoadedRail>),
+    Biller(Arc<LoadedBiller>),
+}
 
 pub struct Registry {
     runtime: Arc<Runtime>,
@@ -74,13 +80,20 @@ impl Registry {
         self.lock().rails.iter().rev().find(|r| r.plugin_name() == plugin).cloned()
     }
 
-    /// Compiles and checks a rail component, without adding it. Slow: call
-    /// it off the async threads.
-    pub fn compile(&self, path: &Path) -> Result<Arc<LoadedRail>, String> {
+    /// Compiles and checks a rail or biller component, without adding it.
+    /// Slow: call it off the async threads.
+    pub fn compile(&self, path: &Path) -> Result<Compiled, String> {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).ok_or("the path names no file")?;
         let setting = self.settings.for_plugin(&name);
-        let context = PluginContext::new(name, setting).with_clock(self.settings.clock.clone());
-        self.runtime.load_rail_for(path, context, &self.entities).map_err(|e| format!("{e:#}"))
+        let context = || PluginContext::new(name.clone(), setting.clone()).with_clock(self.settings.clock.clone());
+        let component = self.runtime.compile(path).map_err(|e| format!("{e:#}"))?;
+        match self.runtime.rail_from(&component, path, context(), Some(&self.entities)) {
+            Ok(rail) => Ok(Compiled::Rail(rail)),
+            Err(rail_err) => match self.runtime.biller_from(&component, path, context()) {
+                Ok(biller) => Ok(Compiled::Biller(biller)),
+                Err(biller_err) => Err(format!("as a rail: {rail_err:#}; as a biller: {biller_err:#}")),
+            },
+        }
     }
 
     /// Adds a compiled rail (unbound), unless its id is loaded or another
