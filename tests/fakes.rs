@@ -3,6 +3,7 @@
 pub mod example_pay;
 pub mod mtn;
 pub mod orange;
+pub mod reloadly;
 pub mod stripe;
 pub mod whatsapp;
 

@@ -21,6 +21,7 @@ mod rail_template;
 mod rate_limits;
 mod refunds;
 mod registry;
+mod reloadly;
 mod settlements;
 mod stripe;
 mod tenancy;
