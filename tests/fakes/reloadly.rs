@@ -100,6 +100,8 @@ struct Inner {
     pending_reads: usize,
     /// Report reads that still miss every top-up (a lagging report).
     report_lag: usize,
+    /// Status reads answered `404` (a transaction not visible yet).
+    status_lag: usize,
     detects: usize,
     status_reads: usize,
     report_reads: usize,
@@ -160,6 +162,12 @@ impl FakeReloadly {
     /// The next `reads` report reads miss every top-up.
     pub fn lag_reports(&self, reads: usize) {
         self.inner().report_lag = reads;
+    }
+
+    /// The next `reads` status reads answer `404`, as if Reloadly did not
+    /// show the transaction yet.
+    pub fn lag_status(&self, reads: usize) {
+        self.inner().status_lag = reads;
     }
 
     /// Every `POST /topups` received.
@@ -523,6 +531,10 @@ async fn status(State(state): State<Arc<Mutex<Inner>>>, headers: HeaderMap, Path
         return refused;
     }
     inner.status_reads += 1;
+    if inner.status_lag > 0 {
+        inner.status_lag -= 1;
+        return error(StatusCode::NOT_FOUND, "TRANSACTION_NOT_FOUND", "No such transaction", &path);
+    }
     let pending_reads = inner.pending_reads;
     let Some(topup) = inner.topups.iter_mut().find(|t| t.transaction_id.to_string() == id) else {
         return error(StatusCode::NOT_FOUND, "TRANSACTION_NOT_FOUND", "No such transaction", &path);

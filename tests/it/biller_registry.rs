@@ -90,7 +90,14 @@ async fn load_bind_canary_roll_back_and_unload_a_biller() {
     let rollback = json!({"mode": "test", "bill_type": "airtime"});
     let rolled = app.admin(Method::POST, "/admin/bills/routes/rollback", Some(rollback.clone())).await;
     assert_eq!(rolled.status, 200, "{:?}", rolled.body);
-    assert_eq!(carried_by(&app, &buy_airtime(&app).await).await, "biller-alt", "back to the binding before the canary");
+    let airtime_route = rolled.body["routes"].as_array().unwrap().iter().find(|r| r["bill_type"] == "airtime").unwrap();
+    assert_eq!(
+        (&airtime_route["plugin"], &airtime_route["canary"]),
+        (&json!("biller-alt@0.1.0"), &Value::Null),
+        "back to the binding before the canary: {}",
+        rolled.body
+    );
+    assert_eq!(carried_by(&app, &buy_airtime(&app).await).await, "biller-alt");
 
     // In use, it cannot be unloaded; rolled back to the sandbox, it can.
     let in_use = app.admin(Method::DELETE, "/admin/plugins/biller-alt@0.1.0", None).await;
@@ -232,4 +239,40 @@ async fn swaps_under_load_fail_no_purchase() {
     assert!(failed.is_empty(), "{} purchases failed during the swaps: {failed:?}", failed.len());
     assert!(ok > 0, "the load ran");
     app.verify().expect("the ledger holds");
+}
+
+/// The last loaded version of a plugin stays while purchases it carried
+/// are still processing: their status checks need it.
+#[tokio::test]
+async fn the_last_version_of_a_biller_stays_while_its_purchases_are_processing() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    load(&app, &alternate_biller(&dir)).await;
+    bind(&app, json!({"mode": "test", "bill_type": "airtime", "plugin": "biller-alt"})).await;
+    // The sandbox table: a phone ending 9999 stays processing.
+    let waiting = json!({ "network": "mtn", "phone": "09012349999", "amount": 5_000, "currency": "LRD" });
+    let bought = app.post(&app.key, "/v1/bills/airtime", &new_key(), &waiting).await;
+    assert_eq!(bought.body["status"], "processing", "{:?}", bought.body);
+    bind(&app, json!({"mode": "test", "bill_type": "airtime", "plugin": "biller-sandbox"})).await;
+
+    let refused = app.admin(Method::DELETE, "/admin/plugins/biller-alt@0.1.0", None).await;
+    assert_eq!((refused.status.as_u16(), refused.code()), (422, "PLUGIN_REJECTED"), "{:?}", refused.body);
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("1 of its purchases"), "{:?}", refused.body);
+}
+
+/// A rollback never brings back a version unloaded since.
+#[tokio::test]
+async fn a_rollback_never_rebinds_an_unloaded_version() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    load(&app, &alternate_biller(&dir)).await;
+    bind(&app, json!({"mode": "test", "bill_type": "airtime", "plugin": "biller-alt"})).await;
+    bind(&app, json!({"mode": "test", "bill_type": "airtime", "plugin": "biller-sandbox"})).await;
+    let unloaded = app.admin(Method::DELETE, "/admin/plugins/biller-alt@0.1.0", None).await;
+    assert_eq!(unloaded.status, 200, "nothing of it is processing: {:?}", unloaded.body);
+    let rollback = json!({"mode": "test", "bill_type": "airtime"});
+    let back = app.admin(Method::POST, "/admin/bills/routes/rollback", Some(rollback)).await;
+    assert_eq!(back.code(), "PLUGIN_REJECTED", "{:?}", back.body);
+    assert!(back.body["error"]["message"].as_str().unwrap().contains("unloaded since"), "{:?}", back.body);
+    assert_eq!(carried_by(&app, &buy_airtime(&app).await).await, "biller-sandbox", "the binding stayed");
 }

@@ -281,21 +281,62 @@ async fn a_refusal_or_a_refund_gives_the_merchant_its_money_back() {
     assert_eq!(sandbox_balance(&app, "LRD").await, LRD_GRANT, "the money is back");
     assert_eq!(bought.body["fee"], 0);
 
-    // Lost to a 5xx, then refused for good when a status check sends it
-    // again: nothing was bought, so it fails and the money comes back.
+    // Lost to a 5xx, then refused for its own content when a status check
+    // sends it again: the first was refused the same, nothing was bought,
+    // so it fails and the money comes back.
     fake.push_fault(Fault::ServerError);
-    fake.push_fault(Fault::Refuse(400, "INSUFFICIENT_BALANCE"));
+    fake.push_fault(Fault::Refuse(400, "INVALID_RECIPIENT_PHONE"));
     let bought = airtime(&app, "mtn", reloadly::MTN_PHONE, 30_000).await;
     assert_eq!(bought.body["status"], "processing", "{:?}", bought.body);
     let purchase_id = id(&bought);
     let done = settled(&app, &purchase_id).await;
     assert_eq!(
         (done["status"].as_str(), done["failure"]["code"].as_str()),
-        (Some("failed"), Some("PROVIDER_FUNDS_LOW"))
+        (Some("failed"), Some("VERIFICATION_FAILED"))
     );
     assert_eq!(fake.topups_for(&purchase_id), 0);
     assert_eq!(sandbox_balance(&app, "LRD").await, LRD_GRANT, "the money is back");
     app.verify().expect("the ledger balances");
+}
+
+/// A re-send refused for a reason about the account or the moment (the
+/// balance here) may follow from a first top-up the report does not show
+/// yet: the purchase stays processing, and the next check settles it.
+#[tokio::test]
+async fn a_resend_refused_for_the_balance_keeps_the_purchase_processing() {
+    let fake = FakeReloadly::start().await;
+    let app = gateway(&fake, &[], 100).await;
+    fake.push_fault(Fault::ServerError);
+    fake.push_fault(Fault::Refuse(400, "INSUFFICIENT_BALANCE"));
+    let bought = airtime(&app, "mtn", reloadly::MTN_PHONE, 30_000).await;
+    assert_eq!(bought.body["status"], "processing", "{:?}", bought.body);
+    let purchase_id = id(&bought);
+    let done = settled(&app, &purchase_id).await;
+    assert_eq!(done["status"], "completed", "not failed on the balance refusal: {done}");
+    assert_eq!(fake.topup_posts(), 3, "the first, the refused re-send, the one that went through");
+    assert_eq!(fake.topups_for(&purchase_id), 1, "bought once");
+    assert_eq!(sandbox_balance(&app, "LRD").await, LRD_GRANT - 30_000);
+    app.verify().expect("the ledger balances");
+}
+
+/// Once Reloadly has given a transaction id, a status check asks about
+/// that transaction only: a `404` while it is not visible yet (and a
+/// lagging report) never makes it send the top-up again.
+#[tokio::test]
+async fn a_known_transaction_is_never_sent_again() {
+    let fake = FakeReloadly::start().await;
+    fake.push_fault(Fault::Outcome("PENDING"));
+    fake.lag_status(3);
+    fake.lag_reports(100);
+    let app = gateway(&fake, &[], 50).await;
+    let bought = airtime(&app, "mtn", reloadly::MTN_PHONE, 9_000).await;
+    assert_eq!(bought.body["status"], "processing", "{:?}", bought.body);
+    let purchase_id = id(&bought);
+    let done = settled(&app, &purchase_id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(fake.status_reads() >= 4, "three 404s, then the answer: {}", fake.status_reads());
+    assert_eq!((fake.topup_posts(), fake.report_reads()), (1, 0), "never re-sent, never looked up by report");
+    assert_eq!(sandbox_balance(&app, "LRD").await, LRD_GRANT - 9_000);
 }
 
 #[tokio::test]

@@ -159,6 +159,17 @@ impl Billers {
         check(mode, bill_type, &primary)?;
         if let Some((canary, _)) = &canary {
             check(mode, bill_type, canary)?;
+            // The catalogue lists the primary's providers; a canary selling
+            // others would refuse a share of purchases at random.
+            if slugs(canary, bill_type) != slugs(&primary, bill_type) {
+                return Err(format!(
+                    "canary {} sells {bill_type} from {:?}, the primary {} from {:?}: a canary must sell the same",
+                    canary.id(),
+                    slugs(canary, bill_type),
+                    primary.id(),
+                    slugs(&primary, bill_type)
+                ));
+            }
         }
         let current = self.table.load_full();
         let mut next = (*current).clone();
@@ -178,9 +189,24 @@ impl Billers {
         let mut changes = self.lock();
         let previous = changes
             .history
-            .get_mut(&(mode, bill_type))
-            .and_then(Vec::pop)
+            .get(&(mode, bill_type))
+            .and_then(|h| h.last().cloned())
             .ok_or("no earlier binding to roll back to")?;
+        // A version unloaded since cannot come back through a rollback.
+        if let Some(binding) = &previous {
+            let canary = binding.canary.as_ref().map(|(c, _)| c);
+            for biller in std::iter::once(&binding.primary).chain(canary) {
+                if !changes.loaded.iter().any(|b| Arc::ptr_eq(b, biller)) {
+                    return Err(format!(
+                        "the binding before used {}, which has been unloaded since; bind what you want instead",
+                        biller.id()
+                    ));
+                }
+            }
+        }
+        if let Some(history) = changes.history.get_mut(&(mode, bill_type)) {
+            history.pop();
+        }
         let mut next = (*self.table.load_full()).clone();
         match previous {
             Some(binding) => next.insert((mode, bill_type), binding),
@@ -203,9 +229,28 @@ impl Billers {
         Ok(())
     }
 
+    /// Whether a loaded version other than `id` of the same plugin serves
+    /// the same mode: the one that would check `id`'s purchases.
+    pub fn has_successor(&self, id: &str) -> bool {
+        let changes = self.lock();
+        let Some(biller) = changes.loaded.iter().find(|b| b.id() == id) else { return false };
+        changes
+            .loaded
+            .iter()
+            .any(|b| b.id() != id && b.plugin_name() == biller.plugin_name() && b.mode() == biller.mode())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Changes> {
         self.changes.lock().expect("biller changes never panic while holding the lock")
     }
+}
+
+/// The provider slugs `biller` sells `bill_type` bills from, sorted.
+fn slugs(biller: &LoadedBiller, bill_type: BillType) -> Vec<&str> {
+    let mut slugs: Vec<&str> =
+        biller.info.providers.iter().filter(|p| p.bill_type == wit(bill_type)).map(|p| p.slug.as_str()).collect();
+    slugs.sort_unstable();
+    slugs
 }
 
 /// Whether `biller` may sell `bill_type` bills in `mode`.

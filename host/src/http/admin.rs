@@ -18,6 +18,7 @@ use super::AdminState;
 use super::fields::{Fields, fail};
 use crate::domain::billers::{Billers, wit};
 use crate::domain::rail_owners;
+use crate::operations::bills;
 use crate::plugins::registry::{Compiled, Registry};
 use crate::values::error::{ApiError, FieldError};
 use crate::values::method::Method;
@@ -215,7 +216,19 @@ async fn unload_plugin(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Plugins>, ApiError> {
     let ops = &state.app.ops;
-    if ops.billers.loaded().iter().any(|b| b.id() == id) {
+    if let Some(biller) = ops.billers.loaded().into_iter().find(|b| b.id() == id) {
+        // The last version of a plugin checks its purchases still processing.
+        if !ops.billers.has_successor(&id) {
+            let (plugin, mode) = (biller.plugin_name().to_string(), biller.mode());
+            let processing = ops.store.read(move |conn| bills::processing_count(conn, &plugin, mode)).await?;
+            if processing > 0 {
+                return Err(ApiError::PluginRejected(format!(
+                    "{id} is the last loaded version of {} and {processing} of its purchases are still processing; \
+                     load a newer version first, or wait until they settle",
+                    biller.plugin_name()
+                )));
+            }
+        }
         ops.billers.unload(&id).map_err(ApiError::PluginRejected)?;
     } else {
         ops.rails.unload(&id).map_err(ApiError::PluginRejected)?;

@@ -452,6 +452,14 @@ impl BillPaymentRow {
     }
 }
 
+/// How many purchases of the biller plugin `biller` in `mode` are still
+/// processing: their status checks need a loaded version of it.
+pub fn processing_count(conn: &Connection, biller: &str, mode: Mode) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*) FROM bill_payments WHERE biller = ?1 AND mode = ?2 AND status = ?3")?
+        .query_row(params![biller, mode, BillStatus::Processing], |row| row.get(0))?)
+}
+
 /// Which bills an operator lists (`GET /admin/bills`): every filter given
 /// must match.
 #[derive(Debug, Clone, Default)]

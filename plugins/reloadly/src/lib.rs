@@ -19,7 +19,10 @@
 //!   transactions report. Only when Reloadly has no top-up under that id is
 //!   it sent again, under the same id, while the purchase is young
 //!   (`RESEND_WINDOW_MS`); later the check reports an error and the purchase
-//!   stays processing for reconciliation.
+//!   stays processing for reconciliation. A known transaction id is never
+//!   sent again, and a re-send fails the purchase only when Reloadly refuses
+//!   the request's own content (the phone, the amount): a report can lag,
+//!   and a refusal about the account may follow from the first top-up.
 //! - `verify` and `handle-callback`: not offered (a phone cannot be
 //!   checked; Reloadly's synchronous top-ups need no callback).
 //!
@@ -113,11 +116,16 @@ impl Guest for Reloadly {
 
     fn status(request: PurchaseRequest, provider_reference: Option<String>) -> Result<PurchaseOutcome, Failure> {
         let settings = Settings::from_config()?;
-        let known = match provider_reference.as_deref() {
-            Some(transaction_id) => settings.status(transaction_id)?,
-            None => None,
-        };
-        if let Some(mut found) = known {
+        if let Some(transaction_id) = provider_reference.as_deref() {
+            // Reloadly gave this id, so it has the top-up: ask about that
+            // one, and never send it again whatever the answer.
+            let Some(mut found) = settings.status(transaction_id)? else {
+                return Err(failure(
+                    "NOT_FOUND_AT_PROVIDER",
+                    format!("Reloadly does not show top-up {transaction_id} yet; checking again later"),
+                    true,
+                ));
+            };
             // Keep the reference when a status answer leaves its id out.
             found.transaction_id = found.transaction_id.or(provider_reference);
             return Ok(protocol::outcome(found));
@@ -136,18 +144,24 @@ impl Guest for Reloadly {
             ));
         }
         // Never received (lost on the way, or refused by a 5xx before it
-        // was stored): send it again under the same customIdentifier.
+        // was stored): send it again under the same customIdentifier. The
+        // report may only be lagging, so anything short of Reloadly
+        // refusing the request's own content leaves the purchase processing.
         log::log(Level::Info, &format!("top-up {} unknown to Reloadly; sending it again", request.purchase_id));
-        match Topup::prepare(&settings, &request).and_then(|topup| send(&settings, &topup)) {
-            // Reloadly has no top-up under this id and refused it for good
-            // now: nothing was bought, so the purchase fails (the money
-            // goes back). A retryable refusal is sent again at the next check.
-            Err(failure) if !failure.retryable => Ok(PurchaseOutcome {
+        let topup = Topup::prepare(&settings, &request).map_err(still_processing)?;
+        match send(&settings, &topup) {
+            // The same request was sent the first time, so it was refused
+            // then too: nothing was bought, and the money goes back.
+            Err(refusal) if protocol::refuses_the_request(&refusal) => Ok(PurchaseOutcome {
                 status: TransactionStatus::Failed,
                 provider_reference: None,
                 tokens: vec![],
-                failure: Some(failure),
+                failure: Some(refusal),
             }),
+            // A refusal that depends on the account or the moment (the
+            // balance, a limit, "recently recharged") may follow from the
+            // first top-up itself: never fail on it.
+            Err(refusal) => Err(still_processing(refusal)),
             answer => answer,
         }
     }
@@ -251,6 +265,11 @@ fn send(settings: &Settings, topup: &Topup) -> Result<PurchaseOutcome, Failure> 
         },
         Sent::Refused(failure) => Err(failure),
     }
+}
+
+/// A failure that leaves the purchase processing for the next check.
+fn still_processing(failure: Failure) -> Failure {
+    Failure { retryable: true, ..failure }
 }
 
 fn processing() -> PurchaseOutcome {

@@ -493,8 +493,8 @@ pub fn parse_status(body: &[u8]) -> Result<Found, String> {
 
 /// The top-up made under `custom_identifier` in a transactions report
 /// (`GET /topups/reports/transactions?customIdentifier=…`: a page, or a
-/// bare list), or `None` when Reloadly has none. Reports list top-ups
-/// Reloadly carried out, so an entry without a status is successful.
+/// bare list), or `None` when Reloadly has none. An entry without a status
+/// is taken as pending: its transaction status is asked next.
 pub fn parse_report(body: &[u8], custom_identifier: &str) -> Result<Option<Found>, String> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -511,7 +511,9 @@ pub fn parse_report(body: &[u8], custom_identifier: &str) -> Result<Option<Found
     let Some(entry) = entries.into_iter().find(|t| t.custom_identifier.as_deref() == Some(custom_identifier)) else {
         return Ok(None);
     };
-    let status = Some(entry.status.clone().unwrap_or_else(|| "SUCCESSFUL".to_string()));
+    // An entry without a status settles nothing: pending, it carries its
+    // transaction id, whose status check then says.
+    let status = Some(entry.status.clone().unwrap_or_else(|| "PENDING".to_string()));
     found(entry, status).map(Some)
 }
 
@@ -578,6 +580,13 @@ pub fn is_unknown_phone(code: &str) -> bool {
             | "RECIPIENT_PHONE_INACTIVE"
             | "PHONE_BANNED_BY_OPERATOR"
     )
+}
+
+/// Whether a failure is Reloadly refusing a top-up for its own content
+/// (the phone, the amount), which the same request sent earlier met too;
+/// not one about the gateway's account or the moment.
+pub fn refuses_the_request(failure: &Failure) -> bool {
+    !failure.retryable && matches!(failure.code.as_str(), "VERIFICATION_FAILED" | "AMOUNT_NOT_SUPPORTED")
 }
 
 /// Our failure for a Reloadly error code. Only the customer's own mistakes
@@ -844,7 +853,10 @@ mod tests {
         let page = br#"{"content": [{"transactionId": 5, "customIdentifier": "bill_2", "status": "SUCCESSFUL"},
             {"transactionId": 6, "customIdentifier": "bill_1"}], "totalElements": 2}"#;
         let found = parse_report(page, "bill_1").unwrap().unwrap();
-        assert_eq!(found, Found { transaction_id: Some("6".into()), standing: Standing::Successful });
+        // No status: pending until its transaction status says.
+        assert_eq!(found, Found { transaction_id: Some("6".into()), standing: Standing::Pending });
+        let found = parse_report(page, "bill_2").unwrap().unwrap();
+        assert_eq!(found, Found { transaction_id: Some("5".into()), standing: Standing::Successful });
         assert_eq!(parse_report(page, "bill_3").unwrap(), None);
         assert_eq!(parse_report(br#"{"content": []}"#, "bill_1").unwrap(), None);
         let list = br#"[{"transactionId": 7, "customIdentifier": "bill_1", "status": "REFUNDED"}]"#;
@@ -874,6 +886,12 @@ mod tests {
     #[test]
     fn duplicates_are_told_by_code_or_message() {
         assert!(is_duplicate("CUSTOM_IDENTIFIER_ALREADY_USED", ""));
+        // Only refusals of the request's own content are final on a re-send.
+        assert!(refuses_the_request(&failure_for_error("INVALID_RECIPIENT_PHONE", "")));
+        assert!(refuses_the_request(&failure_for_error("INVALID_AMOUNT", "")));
+        assert!(!refuses_the_request(&failure_for_error("INSUFFICIENT_BALANCE", "")));
+        assert!(!refuses_the_request(&failure_for_error("PHONE_RECENTLY_RECHARGED", "")));
+        assert!(!refuses_the_request(&failure_for_error("SOMETHING_NEW", "")));
         assert!(is_duplicate("INVALID_INPUT", "This custom identifier has already been used"));
         assert!(!is_duplicate("INSUFFICIENT_BALANCE", "Insufficient balance"));
     }
