@@ -81,6 +81,11 @@ async fn a_settlement_pays_out_what_was_collected_before_the_cutoff() {
     );
     let listed = app.get(&app.key, "/v1/settlements").await;
     assert_eq!(listed.body["data"][0]["id"], id);
+    // Also a transaction like any other, by id and `?type=settlement`.
+    let found = app.get(&app.key, &format!("/v1/transactions/{id}?type=settlement")).await;
+    assert_eq!((found.status.as_u16(), found.body["id"].as_str()), (200, Some(id)), "{:?}", found.body);
+    assert_eq!(found.body["status"], "paid");
+    assert_eq!(app.get(&app.key, &format!("/v1/transactions/{id}?type=payment")).await.status, 404);
     let events = format!("SELECT count(*) FROM events WHERE type = 'settlement.paid' AND object_id = '{id}'");
     assert_eq!(app.count(&events).await, 1);
 
@@ -90,6 +95,7 @@ async fn a_settlement_pays_out_what_was_collected_before_the_cutoff() {
     // Other merchants never see it.
     let (_, other) = app.create_merchant("Other shop").await;
     assert_eq!(app.get(&other, &format!("/v1/settlements/{id}")).await.status, 404);
+    assert_eq!(app.get(&other, &format!("/v1/transactions/{id}")).await.status, 404);
     assert_eq!(app.get(&other, "/v1/settlements").await.body["data"], json!([]));
 }
 

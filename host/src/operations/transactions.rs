@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use super::bills::{BillPayment, BillPaymentRow};
 use super::idempotency;
-use super::objects::{Payment, Refund, Swap, TopUp, Transfer};
+use super::objects::{Payment, Refund, Settlement, Swap, TopUp, Transfer};
 use super::payments::PaymentRow;
 use super::refunds::RefundRow;
+use super::settlements::SettlementRow;
 use super::swaps::SwapRow;
 use super::top_ups::TopUpRow;
 use super::transfers::TransferRow;
@@ -34,6 +35,7 @@ pub enum Transaction {
     Swap(Swap),
     Transfer(Transfer),
     BillPayment(BillPayment),
+    Settlement(Settlement),
 }
 
 impl Transaction {
@@ -46,6 +48,7 @@ impl Transaction {
             Transaction::Swap(_) => TransactionKind::Swap,
             Transaction::Transfer(_) => TransactionKind::Transfer,
             Transaction::BillPayment(_) => TransactionKind::BillPayment,
+            Transaction::Settlement(_) => TransactionKind::Settlement,
         }
     }
 }
@@ -71,7 +74,10 @@ pub fn owned(conn: &Connection, tenant: &Tenant, id: &str) -> Result<Option<Tran
         Some(TransactionKind::BillPayment) => {
             load_owned::<BillPaymentRow>(conn, tenant, id)?.map(|b| Transaction::BillPayment(b.object()))
         }
-        Some(TransactionKind::Settlement) | None => None,
+        Some(TransactionKind::Settlement) => {
+            load_owned::<SettlementRow>(conn, tenant, id)?.map(|s| Transaction::Settlement(s.object()))
+        }
+        None => None,
     })
 }
 
