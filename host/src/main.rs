@@ -73,7 +73,7 @@ enum AdminAction {
         /// A second rail that takes `--percent` of the calls.
         #[arg(long, requires = "percent")]
         canary: Option<String>,
-        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+        #[arg(long, requires = "canary", value_parser = clap::value_parser!(u8).range(0..=100))]
         percent: Option<u8>,
     },
     /// Restore the binding in place before the last change.

@@ -134,10 +134,11 @@ struct BindingListing {
     canary: Option<CanaryListing>,
 }
 
+/// A canary in a binding listing (rails' and billers').
 #[derive(Serialize)]
-struct CanaryListing {
-    plugin: String,
-    percent: u8,
+pub(super) struct CanaryListing {
+    pub plugin: String,
+    pub percent: u8,
 }
 
 fn routes(registry: &Registry) -> RouteListing {
@@ -253,6 +254,18 @@ fn mode_and_method(fields: &Fields, errors: &mut Vec<FieldError>) -> (Option<Mod
     (mode, method)
 }
 
+/// Reads the optional `canary: {"plugin", "percent"}` of a binding.
+pub(super) fn canary(fields: &Fields, errors: &mut Vec<FieldError>) -> Option<(String, u8)> {
+    let canary = fields.get("/canary")?;
+    match (canary["plugin"].as_str(), canary["percent"].as_u64().and_then(|p| u8::try_from(p).ok())) {
+        (Some(plugin), Some(percent)) if percent <= 100 => Some((plugin.to_string(), percent)),
+        _ => {
+            fail(errors, "canary", "must be {\"plugin\": \"name or id\", \"percent\": 0..100}");
+            None
+        }
+    }
+}
+
 /// `POST /admin/routes {"mode","method","plugin","canary":{"plugin","percent"}?}`:
 /// swaps the binding atomically; calls in flight finish on the old rail.
 async fn bind_route(
@@ -263,16 +276,7 @@ async fn bind_route(
     let mut errors = fields.errors();
     let (mode, method) = mode_and_method(&fields, &mut errors);
     let plugin = fields.string("plugin", 256, true, &mut errors);
-    let canary = match fields.get("/canary") {
-        None => None,
-        Some(canary) => match (canary["plugin"].as_str(), canary["percent"].as_u64()) {
-            (Some(plugin), Some(percent)) if percent <= 100 => Some((plugin.to_string(), percent as u8)),
-            _ => {
-                fail(&mut errors, "canary", "must be {\"plugin\": \"name or id\", \"percent\": 0..100}");
-                None
-            }
-        },
-    };
+    let canary = canary(&fields, &mut errors);
     let (Some(mode), Some(method), Some(plugin), true) = (mode, method, plugin, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };

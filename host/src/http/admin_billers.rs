@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use serde::Serialize;
 
 use super::AdminState;
+use super::admin::{CanaryListing, canary};
 use super::extract::ApiQuery;
 use super::fields::{Fields, fail, page_query};
 use crate::domain::billers::Billers;
@@ -45,12 +46,6 @@ struct BindingListing {
     bill_type: BillType,
     plugin: String,
     canary: Option<CanaryListing>,
-}
-
-#[derive(Serialize)]
-struct CanaryListing {
-    plugin: String,
-    percent: u8,
 }
 
 fn routes_of(billers: &Billers) -> RouteListing {
@@ -98,16 +93,7 @@ async fn bind_route(
     let mut errors = fields.errors();
     let (mode, bill_type) = mode_and_type(&fields, &mut errors);
     let plugin = fields.string("plugin", 256, true, &mut errors);
-    let canary = match fields.get("/canary") {
-        None => None,
-        Some(canary) => match (canary["plugin"].as_str(), canary["percent"].as_u64()) {
-            (Some(plugin), Some(percent)) if percent <= 100 => Some((plugin.to_string(), percent as u8)),
-            _ => {
-                fail(&mut errors, "canary", "must be {\"plugin\": \"name or id\", \"percent\": 0..100}");
-                None
-            }
-        },
-    };
+    let canary = canary(&fields, &mut errors);
     let (Some(mode), Some(bill_type), Some(plugin), true) = (mode, bill_type, plugin, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
