@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use soxara::config::{FileConfig, PluginLimitOverrides, PluginSettings, RouteSetting};
+use soxara::config::{BillRoute, FileConfig, PluginLimitOverrides, PluginSettings, RouteSetting};
 use soxara_tests::fakes::FakeRates;
 use soxara_tests::{TestApp, momo, new_key, spawn_app_with_plugins, test_plugin};
 
@@ -231,5 +231,64 @@ async fn a_python_rail_that_sleeps_or_raises_fails_only_its_own_request() {
     let fine = app.pay(&app.key, Some(&new_key()), &momo(100, "USD", "+231770004321")).await;
     assert_eq!(fine.body["status"], "completed", "{:?}", fine.body);
     assert!(fine.body["provider_reference"].as_str().unwrap().starts_with("py_"));
+    app.verify().expect("the ledger holds");
+}
+
+/// A biller is as untrusted as a rail: one that loops, exhausts memory,
+/// traps or answers garbage leaves only its own purchase processing (for
+/// reconciliation, the merchant's money held, never lost), while other
+/// bills and payments keep completing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_biller_fails_only_its_own_purchases() {
+    let mut config = FileConfig::default();
+    config.bills.routes.push(BillRoute {
+        mode: "test".into(),
+        bill_type: "airtime".into(),
+        biller: "hostile-biller".into(),
+    });
+    let limits =
+        PluginLimitOverrides { call_ms_max: Some(300), memory_bytes_max: Some(16 << 20), output_chars_max: None };
+    config.plugins.insert("hostile-biller".into(), PluginSettings { limits, ..PluginSettings::default() });
+    let app = spawn_app_with_plugins(config, &[test_plugin("hostile-biller")]).await;
+    let airtime = |last4: &str| json!({ "network": "mtn", "phone": format!("0901234{last4}"), "amount": 5_000, "currency": "LRD" });
+    let fine = app.post(&app.key, "/v1/bills/airtime", &new_key(), &airtime("1234")).await;
+    assert_eq!(fine.body["status"], "completed", "the hostile biller is bound: {:?}", fine.body);
+    assert!(fine.body["provider_reference"].as_str().unwrap().starts_with("hostile_"), "{:?}", fine.body);
+
+    let data = json!({ "network": "mtn", "phone": "09012341234", "plan": "mtn-1gb-7d" });
+    for (last4, outcome) in [("0001", "timeout"), ("0002", "memory"), ("0003", "trap"), ("0004", "malformed")] {
+        let calls = |text: &str| -> u64 {
+            let line = format!(
+                r#"soxara_plugin_calls_total{{plugin="hostile-biller",export="purchase",outcome="{outcome}"}} "#
+            );
+            text.lines().find_map(|l| l.strip_prefix(&line)).map_or(0, |n| n.parse().unwrap())
+        };
+        let metrics =
+            || async { app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap() };
+        let before = calls(&metrics().await);
+        // Good purchases (data, from the sandbox biller) and payments run alongside.
+        let (bad_key, bill_key, payment_key) = (new_key(), new_key(), new_key());
+        let (bad_body, payment_body) = (airtime(last4), momo(500, "USD", "+231770001234"));
+        let bad = app.post(&app.key, "/v1/bills/airtime", &bad_key, &bad_body);
+        let good_bill = app.post(&app.key, "/v1/bills/data", &bill_key, &data);
+        let good_payment = app.pay(&app.key, Some(&payment_key), &payment_body);
+        let (bad, good_bill, good_payment) = tokio::join!(bad, good_bill, good_payment);
+
+        assert_eq!(bad.status, 201, "{last4}: {:?}", bad.body);
+        assert_eq!(bad.body["status"], "processing", "{last4}: left for status checks, not failed: {:?}", bad.body);
+        let shown = bad.body.to_string();
+        for detail in ["deadline", "memory", "trap", "malformed", "panicked", "999999999"] {
+            assert!(!shown.contains(detail), "{last4}: the plugin's detail reached the merchant: {shown}");
+        }
+        assert_eq!(calls(&metrics().await), before + 1, "{last4}: the call ended as {outcome}");
+        assert_eq!(
+            good_bill.body["status"], "completed",
+            "{last4}: a good bill failed alongside: {:?}",
+            good_bill.body
+        );
+        assert_eq!(good_payment.body["status"], "completed", "{last4}: {:?}", good_payment.body);
+    }
+    let after = app.post(&app.key, "/v1/bills/airtime", &new_key(), &airtime("5678")).await;
+    assert_eq!(after.body["status"], "completed", "the biller serves again after each: {:?}", after.body);
     app.verify().expect("the ledger holds");
 }
