@@ -15,37 +15,16 @@ use arc_swap::ArcSwap;
 use crate::config::BillSettings;
 use crate::plugins::LoadedBiller;
 use crate::plugins::billers::BillType as WitBillType;
+use crate::plugins::registry::ROLLBACK_DEPTH_MAX;
+use crate::plugins::routes::Binding;
 use crate::values::mode::Mode;
 use crate::values::status::BillType;
 
 /// The sandbox biller's name: it never sells in live mode.
 pub const SANDBOX_BILLER: &str = "biller-sandbox";
 
-/// Previous bindings kept per (mode, bill type) for rollback.
-const ROLLBACK_DEPTH_MAX: usize = 16;
-
-/// The biller bound to a mode and bill type, and optionally a canary that
-/// takes a share of the purchases.
-#[derive(Clone)]
-pub struct BillerBinding {
-    pub primary: Arc<LoadedBiller>,
-    pub canary: Option<(Arc<LoadedBiller>, u8)>,
-}
-
-impl BillerBinding {
-    /// The biller for one purchase: the canary for `percent`% of them.
-    fn pick(&self) -> Arc<LoadedBiller> {
-        match &self.canary {
-            Some((canary, percent)) if rand::random_range(0..100u8) < *percent => Arc::clone(canary),
-            _ => Arc::clone(&self.primary),
-        }
-    }
-
-    fn uses(&self, biller: &LoadedBiller) -> bool {
-        let same = |b: &Arc<LoadedBiller>| std::ptr::eq(Arc::as_ptr(b), biller);
-        same(&self.primary) || self.canary.as_ref().is_some_and(|(c, _)| same(c))
-    }
-}
+/// The biller bound to a mode and bill type, with its canary if any.
+pub type BillerBinding = Binding<LoadedBiller>;
 
 type Table = BTreeMap<(Mode, BillType), BillerBinding>;
 

@@ -16,8 +16,8 @@ use crate::values::entity::Entities;
 use crate::values::method::Method;
 use crate::values::mode::Mode;
 
-/// Previous bindings kept per (mode, method) for rollback.
-const ROLLBACK_DEPTH_MAX: usize = 16;
+/// Previous bindings kept per slot for rollback (rails' and billers').
+pub const ROLLBACK_DEPTH_MAX: usize = 16;
 
 /// A component operators can load while the gateway serves.
 pub enum Compiled {

@@ -16,21 +16,32 @@ use crate::values::money::Currency;
 /// The name the sandbox simulator gives itself in `describe`.
 pub const SIMULATOR_RAIL: &str = "simulator";
 
-/// The rail bound to a mode and method, and optionally a canary that takes
-/// a share of the calls.
-#[derive(Clone)]
-pub struct Binding {
-    pub primary: Arc<LoadedRail>,
-    pub canary: Option<(Arc<LoadedRail>, u8)>,
+/// The plugin bound to a slot (a mode and method for rails, a mode and bill
+/// type for billers), and optionally a canary that takes a share of the calls.
+pub struct Binding<P = LoadedRail> {
+    pub primary: Arc<P>,
+    pub canary: Option<(Arc<P>, u8)>,
 }
 
-impl Binding {
-    /// The rail for one call: the canary for `percent`% of calls.
-    fn pick(&self) -> Arc<LoadedRail> {
+impl<P> Clone for Binding<P> {
+    fn clone(&self) -> Binding<P> {
+        Binding { primary: Arc::clone(&self.primary), canary: self.canary.clone() }
+    }
+}
+
+impl<P> Binding<P> {
+    /// The plugin for one call: the canary for `percent`% of calls.
+    pub fn pick(&self) -> Arc<P> {
         match &self.canary {
             Some((canary, percent)) if rand::random_range(0..100u8) < *percent => Arc::clone(canary),
             _ => Arc::clone(&self.primary),
         }
+    }
+
+    /// Whether `plugin` is its primary or its canary.
+    pub fn uses(&self, plugin: &P) -> bool {
+        let same = |p: &Arc<P>| std::ptr::eq(Arc::as_ptr(p), plugin);
+        same(&self.primary) || self.canary.as_ref().is_some_and(|(c, _)| same(c))
     }
 }
 
@@ -105,9 +116,8 @@ impl Routes {
 
     /// Whether any binding (or the simulator slot) uses `rail`.
     pub fn uses(&self, rail: &LoadedRail) -> bool {
-        let same = |r: &Arc<LoadedRail>| std::ptr::eq(Arc::as_ptr(r), rail);
-        self.simulator.as_ref().is_some_and(same)
-            || self.bound.iter().any(|(_, _, b)| same(&b.primary) || b.canary.as_ref().is_some_and(|(c, _)| same(c)))
+        self.simulator.as_ref().is_some_and(|s| std::ptr::eq(Arc::as_ptr(s), rail))
+            || self.bound.iter().any(|(_, _, b)| b.uses(rail))
     }
 
     /// The rail for a payment, or a message saying why there is none.
