@@ -200,6 +200,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
     let routes = Routes::build(&plugins.rails, &config.file.routes).map_err(|e| anyhow::anyhow!("config: {e}"))?;
     let messengers = Messengers::bind(&config.file.transfers, &plugins.messengers)?;
     let billers = crate::domain::billers::Billers::bind(&config.file.bills, &plugins.billers)?;
+    let traders = crate::domain::traders::Traders::bind(&config.file.trades, &plugins.traders)?;
     let registry = Registry::new(Arc::new(runtime), plugin_configs, entities.clone(), plugins.rails, routes);
     let ops = Context {
         store,
@@ -207,6 +208,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         rails: Arc::new(registry),
         wallets: Wallets::new(entities.wallets().clone()),
         billers: Arc::new(billers),
+        traders: Arc::new(traders),
         messengers: Arc::new(messengers),
         codes: Arc::new(Codes { key: code_key, settings: config.file.codes.clone() }),
         checks: config.file.status_checks.clone(),

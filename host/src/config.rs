@@ -114,6 +114,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub bills: BillSettings,
     #[serde(default)]
+    pub trades: TradeSettings,
+    #[serde(default)]
     pub codes: CodeSettings,
     #[serde(default)]
     pub entities: EntitySettings,
@@ -492,6 +494,26 @@ pub struct BillRoute {
     pub biller: String,
 }
 
+/// Trades (gift card sales, RMB purchases, crypto sales): which trader
+/// plugin carries each kind in each mode. Without a route, test mode uses
+/// the sandbox trader for every kind it trades and live mode trades nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradeSettings {
+    #[serde(default)]
+    pub routes: Vec<TradeRoute>,
+}
+
+/// Binds a trader plugin (by file stem) to a mode and trade kind
+/// (`gift_card_sale`, `rmb_purchase`, `crypto_sale`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradeRoute {
+    pub mode: String,
+    pub trade: String,
+    pub trader: String,
+}
+
 /// Binds a rail plugin (by file stem) to a mode and payment method.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -700,6 +722,7 @@ impl Default for FileConfig {
             settlement: SettlementSettings::default(),
             transfers: TransferSettings::default(),
             bills: BillSettings::default(),
+            trades: TradeSettings::default(),
             codes: CodeSettings::default(),
             entities: EntitySettings::default(),
             tls: None,

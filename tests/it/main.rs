@@ -22,6 +22,7 @@ mod rate_limits;
 mod refunds;
 mod registry;
 mod reloadly;
+mod rmb;
 mod settlements;
 mod stripe;
 mod tenancy;

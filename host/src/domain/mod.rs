@@ -17,6 +17,7 @@ pub mod keys;
 pub mod messaging;
 pub mod rail_owners;
 pub mod scopes;
+pub mod traders;
 pub mod wallet_access;
 pub mod wallets;
 pub mod webhooks;

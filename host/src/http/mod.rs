@@ -19,6 +19,7 @@ pub mod fields;
 mod fx;
 mod payments;
 pub mod rate_limit;
+mod rmb;
 pub mod serve;
 mod transfers;
 pub mod transport;
@@ -139,6 +140,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/bills/education", post(bills::buy_education))
         .route("/v1/bills/epin", post(bills::buy_epin))
         .route("/v1/bills/bet", post(bills::buy_bet))
+        .route("/v1/rmb/channels", get(rmb::channels))
+        .route("/v1/rmb/rates", get(rmb::rates))
+        .route("/v1/rmb/quote", get(rmb::quote))
+        .route("/v1/rmb/orders", post(rmb::create_order))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))

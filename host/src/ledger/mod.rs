@@ -28,6 +28,11 @@ pub fn rail_owner(rail: &str) -> String {
     format!("rail:{rail}")
 }
 
+/// The owner of what we owe a trader's desk.
+pub fn trader_owner(trader: &str) -> String {
+    format!("trader:{trader}")
+}
+
 /// The owner of what we owe a biller's provider.
 pub fn biller_owner(biller: &str) -> String {
     format!("biller:{biller}")
@@ -72,6 +77,12 @@ text_enum! {
         /// once per currency from sandbox funding: test mode only, never
         /// settled (liability).
         SandboxBalance => "sandbox_balance",
+        /// A merchant's money taken for trades still processing (RMB
+        /// purchases), owned by the merchant (liability).
+        TradeClearing => "trade_clearing",
+        /// What we owe a trader's desk for trades it carried out, owned by
+        /// `trader:{plugin}` (liability).
+        TraderPayable => "trader_payable",
     }
 }
 
@@ -111,6 +122,12 @@ text_enum! {
         BillPaid => "bill_paid",
         /// A bill refunded or failed: clearing back to the merchant.
         BillReturn => "bill_return",
+        /// An RMB purchase accepted: the merchant's money into trade clearing.
+        RmbHold => "rmb_hold",
+        /// An RMB purchase paid out: clearing to the trader and the fee.
+        RmbPaid => "rmb_paid",
+        /// An RMB purchase refunded or failed: clearing back to the merchant.
+        RmbReturn => "rmb_return",
         /// A test merchant's simulated bills balance (sandbox funding).
         SandboxGrant => "sandbox_grant",
     }

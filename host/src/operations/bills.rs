@@ -6,9 +6,7 @@
 //! is short), then asked of the biller under the purchase id and recorded
 //! by the lifecycle; status checks follow one left processing.
 //!
-//! The money is the merchant's balance held by the wallet entity in live
-//! mode (what transfers spend), and in test mode a simulated balance granted
-//! once per currency ([`SANDBOX_BALANCE`]), never settled.
+//! The money is the merchant's spending balance ([`merchant_funds`]).
 //!
 //! Ledger, in the wallet entity (transaction = the purchase id):
 //! - `bill_hold` when it is made: the balance +A, `bill_clearing` −A;
@@ -26,6 +24,7 @@ use serde::Serialize;
 use super::context::Context;
 use super::idempotency::{self, Claimed, KeyedRequest, Reply, StoredResponse};
 use super::lifecycle::{self, Answer, FailureReason, RailOperation, RailWork};
+use super::merchant_funds;
 use super::objects::NextAction;
 use crate::domain::billers::wit;
 use crate::domain::wallets::Wallets;
@@ -46,11 +45,6 @@ use crate::values::status::{BillStatus, BillType, ObjectType, TransactionKind};
 /// down: its share of what the provider is owed (the seed's example, 50 of
 /// 5,000).
 pub const BILL_FEE_BPS: u64 = 100;
-
-/// A test merchant's simulated bills balance, per currency, in minor units:
-/// USD 10,000.00 and LRD 2,000,000.00. Purchases spend it and refunds give
-/// it back; it is never paid out.
-pub const SANDBOX_BALANCE: [(&str, i64); 2] = [("USD", 1_000_000), ("LRD", 200_000_000)];
 
 /// A validated purchase request.
 #[derive(Debug, Clone)]
@@ -306,7 +300,7 @@ impl BillPaymentRow {
     /// the balance is short.
     fn insert(&self, conn: &Connection, wallets: &Wallets, now_ms: i64) -> Result<BillPaymentRow, StoreError> {
         let work = &self.work;
-        let source = balance_account(conn, wallets, &work.tenant, self.currency, now_ms)?;
+        let source = merchant_funds::spending_account(conn, wallets, &work.tenant, self.currency, now_ms)?;
         let available = ledger::balance(conn, &source)?
             .checked_neg()
             .ok_or_else(|| StoreError::Invariant(format!("balance of {} overflows", work.tenant.merchant_id)))?;
@@ -543,39 +537,6 @@ pub async fn list_for_operator(
     Ok(page)
 }
 
-/// Where a tenant's bills are paid from: in live mode its balance held by
-/// the wallet entity; in test mode its simulated bills balance, granted on
-/// first use.
-fn balance_account(
-    conn: &Connection,
-    wallets: &Wallets,
-    tenant: &Tenant,
-    currency: Currency,
-    now_ms: i64,
-) -> Result<Account, StoreError> {
-    if tenant.mode == Mode::Live {
-        return Ok(wallets.account(Mode::Live, &tenant.merchant_id, AccountKind::MerchantPending, currency));
-    }
-    let balance = wallets.account(Mode::Test, &tenant.merchant_id, AccountKind::SandboxBalance, currency);
-    let grant_id = format!("sandbox_bills:{}:{currency}", tenant.merchant_id);
-    let granted: Option<i64> = conn
-        .prepare_cached("SELECT id FROM journal_entries WHERE kind = ?1 AND transaction_id = ?2")?
-        .query_row(params![EntryKind::SandboxGrant, grant_id], |row| row.get(0))
-        .optional()?;
-    if granted.is_none() {
-        let amount_minor = SANDBOX_BALANCE.iter().find(|(code, _)| *code == currency.code).map_or(0, |(_, a)| *a);
-        if amount_minor > 0 {
-            let funding = wallets.account(Mode::Test, PLATFORM_OWNER, AccountKind::SandboxFunding, currency);
-            let postings = [
-                Posting { account: funding, amount_minor },
-                Posting { account: balance.clone(), amount_minor: -amount_minor },
-            ];
-            ledger::post(conn, Mode::Test, EntryKind::SandboxGrant, &grant_id, &postings, now_ms)?;
-        }
-    }
-    Ok(balance)
-}
-
 impl TenantRecord for BillPaymentRow {
     const WHAT: &'static str = "bill payment";
 
@@ -680,7 +641,7 @@ impl RailOperation for BillPaymentRow {
             return webhooks::emit(conn, tenant, EventType::TransactionCompleted, id, &self.object(), now_ms).map(drop);
         }
         let wallets = Wallets::new(self.entity.clone());
-        let source = balance_account(conn, &wallets, tenant, self.currency, now_ms)?;
+        let source = merchant_funds::spending_account(conn, &wallets, tenant, self.currency, now_ms)?;
         let postings = [clearing, Posting { account: source, amount_minor: -self.amount_minor }];
         ledger::post(conn, tenant.mode, EntryKind::BillReturn, id, &postings, now_ms)?;
         let event = if self.work.status == BillStatus::Refunded {

@@ -9,6 +9,7 @@ use crate::config::{StatusCheckSettings, TransferSettings};
 use crate::domain::billers::Billers;
 use crate::domain::codes::Codes;
 use crate::domain::messaging::Messengers;
+use crate::domain::traders::Traders;
 use crate::domain::wallets::Wallets;
 use crate::plugins::registry::Registry;
 use crate::store::Store;
@@ -23,6 +24,8 @@ pub struct Context {
     pub wallets: Wallets,
     /// The biller bound to each mode and bill type.
     pub billers: Arc<Billers>,
+    /// The trader bound to each mode and trade kind.
+    pub traders: Arc<Traders>,
     /// The messenger bound to each mode (claim codes).
     pub messengers: Arc<Messengers>,
     /// One-time codes for claims and approvals.

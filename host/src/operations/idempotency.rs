@@ -36,6 +36,7 @@ text_enum! {
         BillEducation => "POST /v1/bills/education",
         BillEpin => "POST /v1/bills/epin",
         BillBet => "POST /v1/bills/bet",
+        RmbOrders => "POST /v1/rmb/orders",
     }
 }
 

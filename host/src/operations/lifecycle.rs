@@ -36,6 +36,7 @@ use super::checks::{self, DueCheck, Schedule};
 use super::context::Context;
 use super::idempotency::{self, KeyedRequest, Reply, StoredResponse};
 use crate::plugins::billers::PurchaseOutcome;
+use crate::plugins::traders::TradeOutcome;
 use crate::plugins::{Failure, Money, PluginError, RailOutcome, TransactionStatus};
 use crate::store::{StoreError, TenantRecord};
 use crate::values::error::ApiError;
@@ -88,6 +89,27 @@ impl Outcome for PurchaseOutcome {
             status: TransactionStatus::Completed,
             provider_reference: None,
             tokens: vec![],
+            failure: None,
+        }
+    }
+}
+
+impl Outcome for TradeOutcome {
+    fn report(self) -> Report {
+        Report {
+            status: self.status,
+            provider_reference: self.provider_reference,
+            failure: self.failure.map(|f| FailureReason { code: f.code, message: Some(f.message) }),
+            redirect_url: None,
+            tokens: Vec::new(),
+        }
+    }
+
+    fn instant() -> TradeOutcome {
+        TradeOutcome {
+            status: TransactionStatus::Completed,
+            provider_reference: None,
+            verified_value: None,
             failure: None,
         }
     }

@@ -1,7 +1,8 @@
 //! Operations: every money movement the gateway makes, each in its own
 //! module that owns its table, its object and what it means for the ledger.
 //! Those a plugin carries out (payments, refunds, settlements through a
-//! rail; bill purchases through a biller) share one
+//! rail; bill purchases through a biller; RMB purchases through a trader)
+//! share one
 //! lifecycle (`lifecycle`, `checks`, `rail_operations`); those that take a
 //! customer's money wait for their approval (`approvals`, `consent`);
 //! every write under
@@ -21,10 +22,12 @@ mod context;
 pub mod disputes;
 pub mod idempotency;
 pub mod lifecycle;
+pub mod merchant_funds;
 pub mod objects;
 pub mod payments;
 pub mod rail_operations;
 pub mod refunds;
+pub mod rmb;
 pub mod settlement_batches;
 pub mod settlements;
 pub mod swaps;

@@ -10,6 +10,7 @@ use super::idempotency;
 use super::lifecycle;
 use super::payments::PaymentRow;
 use super::refunds::RefundRow;
+use super::rmb::RmbPurchaseRow;
 use super::settlements::SettlementRow;
 use crate::values::error::ApiError;
 use crate::values::status::TransactionKind;
@@ -25,6 +26,7 @@ pub async fn check(ctx: &Context, due: DueCheck) -> Result<(), ApiError> {
         TransactionKind::Refund => lifecycle::check::<RefundRow>(ctx, due).await,
         TransactionKind::Settlement => lifecycle::check::<SettlementRow>(ctx, due).await,
         TransactionKind::BillPayment => lifecycle::check::<BillPaymentRow>(ctx, due).await,
+        TransactionKind::RmbPurchase => lifecycle::check::<RmbPurchaseRow>(ctx, due).await,
         other => {
             tracing::error!(kind = %other, id = due.operation_id, "a status check of a kind no rail carries; stopped");
             let id = due.operation_id;
@@ -51,6 +53,7 @@ pub async fn resume_in_flight(ctx: &Context) -> Result<usize, ApiError> {
             Some(TransactionKind::Payment) => lifecycle::resume::<PaymentRow>(ctx, id).await?,
             Some(TransactionKind::Refund) => lifecycle::resume::<RefundRow>(ctx, id).await?,
             Some(TransactionKind::BillPayment) => lifecycle::resume::<BillPaymentRow>(ctx, id).await?,
+            Some(TransactionKind::RmbPurchase) => lifecycle::resume::<RmbPurchaseRow>(ctx, id).await?,
             // Every other write stores its answer in the write that makes it.
             _ => tracing::error!(id, "an idempotency key without an answer for an operation that cannot be resumed"),
         }

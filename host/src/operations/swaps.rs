@@ -146,7 +146,7 @@ impl SwapRow {
         let quote = crate::store::load_owned::<QuoteRow>(conn, tenant, &new.quote_id)?
             .ok_or_else(|| refuse(ApiError::NotFound { what: "quote" }))?;
         if let Some(swap_id) = swap_of_quote(conn, &quote.id)? {
-            return Err(refuse(ApiError::QuoteAlreadyUsed { swap_id }));
+            return Err(refuse(ApiError::QuoteAlreadyUsed { by: format!("swap {swap_id}") }));
         }
         if now_ms > quote.expires_at_ms {
             return Err(refuse(ApiError::QuoteExpired { expired_at: rfc3339(quote.expires_at_ms) }));

@@ -12,6 +12,7 @@ use super::idempotency;
 use super::objects::{Payment, Refund, Settlement, Swap, TopUp, Transfer};
 use super::payments::PaymentRow;
 use super::refunds::RefundRow;
+use super::rmb::{RmbPurchase, RmbPurchaseRow};
 use super::settlements::SettlementRow;
 use super::swaps::SwapRow;
 use super::top_ups::TopUpRow;
@@ -35,6 +36,7 @@ pub enum Transaction {
     Swap(Swap),
     Transfer(Transfer),
     BillPayment(BillPayment),
+    RmbPurchase(RmbPurchase),
     Settlement(Settlement),
 }
 
@@ -48,6 +50,7 @@ impl Transaction {
             Transaction::Swap(_) => TransactionKind::Swap,
             Transaction::Transfer(_) => TransactionKind::Transfer,
             Transaction::BillPayment(_) => TransactionKind::BillPayment,
+            Transaction::RmbPurchase(_) => TransactionKind::RmbPurchase,
             Transaction::Settlement(_) => TransactionKind::Settlement,
         }
     }
@@ -74,6 +77,9 @@ pub fn owned(conn: &Connection, tenant: &Tenant, id: &str) -> Result<Option<Tran
         Some(TransactionKind::BillPayment) => {
             load_owned::<BillPaymentRow>(conn, tenant, id)?.map(|b| Transaction::BillPayment(b.object()))
         }
+        Some(TransactionKind::RmbPurchase) => {
+            load_owned::<RmbPurchaseRow>(conn, tenant, id)?.map(|r| Transaction::RmbPurchase(r.object()))
+        }
         Some(TransactionKind::Settlement) => {
             load_owned::<SettlementRow>(conn, tenant, id)?.map(|s| Transaction::Settlement(s.object()))
         }
@@ -88,7 +94,10 @@ fn lookup(conn: &Connection, tenant: &Tenant, lookup: &str) -> Result<Option<Tra
         Some(id) => id,
         None => match PaymentRow::id_by_reference(conn, tenant, lookup)? {
             Some(id) => id,
-            None => BillPaymentRow::id_by_reference(conn, tenant, lookup)?.unwrap_or_else(|| lookup.to_string()),
+            None => match BillPaymentRow::id_by_reference(conn, tenant, lookup)? {
+                Some(id) => id,
+                None => RmbPurchaseRow::id_by_reference(conn, tenant, lookup)?.unwrap_or_else(|| lookup.to_string()),
+            },
         },
     };
     owned(conn, tenant, &id)

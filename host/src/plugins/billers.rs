@@ -205,7 +205,7 @@ impl LoadedBiller {
     }
 }
 
-fn sane(text: &str, what: &str, chars_max: usize) -> Result<(), String> {
+pub(super) fn sane(text: &str, what: &str, chars_max: usize) -> Result<(), String> {
     if text.is_empty() || text.chars().count() > chars_max || text.chars().any(char::is_control) {
         return Err(format!("{what} is empty, has control characters or is over {chars_max} characters"));
     }
@@ -213,7 +213,7 @@ fn sane(text: &str, what: &str, chars_max: usize) -> Result<(), String> {
 }
 
 /// A slug merchants type: lower-case letters, digits and dashes.
-fn is_slug(text: &str) -> bool {
+pub(super) fn is_slug(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 64
         && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')

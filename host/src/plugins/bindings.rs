@@ -55,3 +55,19 @@ pub mod billing {
         },
     });
 }
+
+/// Traders: the `trader` interface of the billing package.
+pub mod trading {
+    wasmtime::component::bindgen!({
+        world: "soxara:billing/trader-plugin",
+        path: ["../wit", "../wit/billing"],
+        with: {
+            "soxara:gateway/types": super::rail::soxara::gateway::types,
+            "soxara:gateway/log": super::rail::soxara::gateway::log,
+            "soxara:gateway/clock": super::rail::soxara::gateway::clock,
+            "soxara:gateway/config": super::rail::soxara::gateway::config,
+            "soxara:gateway/cache": super::rail::soxara::gateway::cache,
+            "soxara:gateway/http": super::rail::soxara::gateway::http,
+        },
+    });
+}

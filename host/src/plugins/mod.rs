@@ -13,6 +13,7 @@ mod compiled_in;
 pub mod host_imports;
 pub mod registry;
 pub mod routes;
+pub mod traders;
 mod wasi;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ pub use bindings::rail::soxara::gateway::log::Level as LogLevel;
 pub use bindings::rail::soxara::gateway::types::{Failure, Money, PaymentMethod, TransactionStatus};
 use bindings::rail::{RailPlugin, RailPluginPre};
 pub use host_imports::{HostState, Outside, PluginContext, RealOutside};
+pub use traders::LoadedTrader;
 
 pub use crate::config::PluginLimits;
 use crate::metrics::Metrics;
@@ -799,9 +801,10 @@ pub struct LoadedPlugins {
     pub fx: Vec<Arc<LoadedFx>>,
     pub messengers: Vec<Arc<LoadedMessenger>>,
     pub billers: Vec<Arc<LoadedBiller>>,
+    pub traders: Vec<Arc<LoadedTrader>>,
 }
 
-/// Loads every `*.wasm` in `dir` as a rail, an FX provider, a messenger or a biller, whichever world
+/// Loads every `*.wasm` in `dir` as a rail, an FX provider, a messenger, a biller or a trader, whichever world
 /// it fits, with its settings from `settings` (by file stem). A
 /// component that fits neither is logged and skipped.
 pub fn load_dir(
@@ -855,14 +858,21 @@ pub fn load_dir(
                             tracing::info!(biller = %biller.info.name, path = %path.display(), "biller loaded");
                             loaded.billers.push(biller);
                         }
-                        Err(biller_err) => tracing::warn!(
-                            path = %path.display(),
-                            as_rail = format!("{rail_err:#}"),
-                            as_fx = format!("{fx_err:#}"),
-                            as_messenger = format!("{messenger_err:#}"),
-                            as_biller = format!("{biller_err:#}"),
-                            "plugin not loaded: it fits no world this gateway hosts"
-                        ),
+                        Err(biller_err) => match runtime.trader_from(&component, &path, context()) {
+                            Ok(trader) => {
+                                tracing::info!(trader = %trader.info.name, path = %path.display(), "trader loaded");
+                                loaded.traders.push(trader);
+                            }
+                            Err(trader_err) => tracing::warn!(
+                                path = %path.display(),
+                                as_rail = format!("{rail_err:#}"),
+                                as_fx = format!("{fx_err:#}"),
+                                as_messenger = format!("{messenger_err:#}"),
+                                as_biller = format!("{biller_err:#}"),
+                                as_trader = format!("{trader_err:#}"),
+                                "plugin not loaded: it fits no world this gateway hosts"
+                            ),
+                        },
                     },
                 },
             },

@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0015_customer_consent.sql"),
     include_str!("../../migrations/0016_rail_owners.sql"),
     include_str!("../../migrations/0017_bill_payments.sql"),
+    include_str!("../../migrations/0018_rmb_purchases.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

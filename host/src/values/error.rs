@@ -59,8 +59,8 @@ pub enum ApiError {
     TestModeOnly,
     #[error("The quote expired at {expired_at}; request a new quote.")]
     QuoteExpired { expired_at: String },
-    #[error("The quote was already executed by swap {swap_id}; request a new quote.")]
-    QuoteAlreadyUsed { swap_id: String },
+    #[error("The quote was already used by {by}; request a new quote.")]
+    QuoteAlreadyUsed { by: String },
     #[error("An account may have at most {max} webhook endpoints per mode; delete one first.")]
     WebhookEndpointLimit { max: i64 },
     #[error("No FX provider could give a {from}/{to} rate right now; retry shortly.")]
@@ -327,7 +327,7 @@ mod tests {
             ApiError::ApprovalNotPending { status: crate::values::status::ApprovalStatus::Expired },
             ApiError::TestModeOnly,
             ApiError::QuoteExpired { expired_at: String::new() },
-            ApiError::QuoteAlreadyUsed { swap_id: String::new() },
+            ApiError::QuoteAlreadyUsed { by: String::new() },
             ApiError::FxRateUnavailable { from: String::new(), to: String::new() },
             ApiError::WebhookEndpointLimit { max: 3 },
             ApiError::RailFailed { payment_id: String::new() },

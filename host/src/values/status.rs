@@ -129,6 +129,7 @@ text_enum! {
         Transfer => "transfer",
         Settlement => "settlement",
         BillPayment => "bill_payment",
+        RmbPurchase => "rmb_purchase",
     }
 }
 
@@ -143,6 +144,7 @@ impl TransactionKind {
             TransactionKind::Transfer => "trf",
             TransactionKind::Settlement => "stl",
             TransactionKind::BillPayment => "bill",
+            TransactionKind::RmbPurchase => "rmb",
         }
     }
 
@@ -235,6 +237,9 @@ text_enum! {
         Message => "message",
         Payment => "payment",
         Refund => "refund",
+        RmbChannel => "rmb_channel",
+        RmbQuote => "rmb_quote",
+        RmbRate => "rmb_rate",
         Settlement => "settlement",
         TopUp => "top_up",
         Transaction => "transaction",
@@ -251,6 +256,28 @@ text_enum! {
     /// never delivered, and the money is back; `failed`: refused before
     /// anything was bought, money back.
     pub enum BillStatus {
+        Processing => "processing",
+        Completed => "completed",
+        Failed => "failed",
+        Refunded => "refunded",
+    }
+}
+
+text_enum! {
+    /// The kinds of trade, each carried by a trader plugin.
+    pub enum TradeKind {
+        GiftCardSale => "gift_card_sale",
+        RmbPurchase => "rmb_purchase",
+        CryptoSale => "crypto_sale",
+    }
+}
+
+text_enum! {
+    /// An RMB purchase: the merchant's money is taken when the order is
+    /// accepted; `completed`: paid out to the recipient; `refunded`: the
+    /// payout was reversed or refused, and the money is back; `failed`:
+    /// refused before anything was paid, money back.
+    pub enum RmbStatus {
         Processing => "processing",
         Completed => "completed",
         Failed => "failed",

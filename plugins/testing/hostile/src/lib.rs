@@ -30,7 +30,10 @@ impl Guest for Hostile {
         RailInfo {
             name: "hostile".to_string(),
             version: "0.1.0".to_string(),
-            methods: vec![SupportedMethod { method: PaymentMethod::OrangeMoney, entity: "Phoenix Hub Liberia, Inc.".to_string() }],
+            methods: vec![SupportedMethod {
+                method: PaymentMethod::OrangeMoney,
+                entity: "Phoenix Hub Liberia, Inc.".to_string(),
+            }],
             currencies: vec!["USD".to_string(), "LRD".to_string()],
         }
     }

@@ -1,0 +1,204 @@
+//! Trader components (`soxara:billing` `trader`): loading one, calling its
+//! exports under the same limits as rails and billers, and refusing answers
+//! no honest trader gives (oversized strings, bad codes, unusable rates, a
+//! finished outcome without a reason).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Store};
+
+use super::billers::{is_slug, sane};
+pub use super::bindings::trading::exports::soxara::billing::trader::{
+    AddressRequest, CardForm, CardImage, CryptoAsset, CryptoNetwork, Deposit, DepositState, GiftCardBrand,
+    GiftCardOffer, GiftCardSale, Rate as TradeRate, RmbChannel, RmbOrder, RmbTerms, TestDepositRequest, TradeKind,
+    TradeOutcome, TraderInfo,
+};
+use super::bindings::trading::{TraderPlugin, TraderPluginPre};
+use super::{
+    Failure, HostState, PluginContext, PluginError, PluginLimits, Runtime, TransactionStatus, check_answer,
+    outcome_label, run_once,
+};
+use crate::metrics::Metrics;
+use crate::values::mode::Mode;
+
+/// The most entries one listing (brands, channels, assets, rates) may hold.
+const LISTING_MAX: usize = 500;
+
+impl Runtime {
+    /// Checks a compiled component against the trader world and asks it to
+    /// describe itself.
+    pub(super) fn trader_from(
+        &self,
+        component: &Component,
+        path: &Path,
+        context: PluginContext,
+    ) -> Result<Arc<LoadedTrader>> {
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .and_then(TraderPluginPre::new)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("{} does not fit the soxara:billing trader world", path.display()))?;
+        let mut trader = LoadedTrader {
+            engine: self.engine.clone(),
+            pre,
+            limits: self.limits.with(&context.limit_overrides),
+            context: Arc::new(context),
+            metrics: Arc::clone(&self.metrics),
+            path: path.to_path_buf(),
+            info: TraderInfo { name: String::new(), version: String::new(), trades: vec![] },
+        };
+        let info = trader.call(|plugin, store| plugin.soxara_billing_trader().call_describe(store))?;
+        sane(&info.name, "the name", trader.limits.output_chars_max)
+            .and_then(|()| sane(&info.version, "the version", trader.limits.output_chars_max))
+            .map_err(|why| anyhow::anyhow!("{} describes itself wrongly: {why}", path.display()))?;
+        trader.info = info;
+        Ok(Arc::new(trader))
+    }
+}
+
+/// A trader component, compiled and linked, ready to instantiate per call.
+pub struct LoadedTrader {
+    engine: Engine,
+    pre: TraderPluginPre<HostState>,
+    context: Arc<PluginContext>,
+    limits: PluginLimits,
+    metrics: Arc<Metrics>,
+    /// The component file it was loaded from.
+    pub path: PathBuf,
+    pub info: TraderInfo,
+}
+
+/// A plugin's answer, or why it gave none.
+pub type TraderAnswer<T> = Result<Result<T, Failure>, PluginError>;
+
+impl LoadedTrader {
+    /// The name the operator knows it by: its component's file stem.
+    pub fn plugin_name(&self) -> &str {
+        &self.context.name
+    }
+
+    /// The one mode this trader serves, as the operator configured it.
+    pub fn mode(&self) -> Mode {
+        self.context.mode
+    }
+
+    /// `plugin_name@version`.
+    pub fn id(&self) -> String {
+        format!("{}@{}", self.context.name, self.info.version)
+    }
+
+    /// Whether it trades `kind`.
+    pub fn trades(&self, kind: TradeKind) -> bool {
+        self.info.trades.contains(&kind)
+    }
+
+    pub fn rmb_offer(&self) -> TraderAnswer<RmbTerms> {
+        let chars_max = self.limits.output_chars_max;
+        self.checked(
+            "rmb-offer",
+            |plugin, store| plugin.soxara_billing_trader().call_rmb_offer(store),
+            |offer| check_rmb_offer(offer, chars_max),
+        )
+    }
+
+    pub fn rmb_buy(&self, order: &RmbOrder) -> TraderAnswer<TradeOutcome> {
+        let chars_max = self.limits.output_chars_max;
+        self.checked(
+            "rmb-buy",
+            |plugin, store| plugin.soxara_billing_trader().call_rmb_buy(store, order),
+            |outcome| check_outcome(outcome, chars_max),
+        )
+    }
+
+    /// Asks where an order left processing stands (a `Failure`: could not find out).
+    pub fn rmb_status(&self, order: &RmbOrder, provider_reference: Option<&str>) -> TraderAnswer<TradeOutcome> {
+        let chars_max = self.limits.output_chars_max;
+        self.checked(
+            "rmb-status",
+            |plugin, store| plugin.soxara_billing_trader().call_rmb_status(store, order, provider_reference),
+            |outcome| check_outcome(outcome, chars_max),
+        )
+    }
+
+    /// Runs one export, checks what it answered and records the call's metrics.
+    fn checked<T>(
+        &self,
+        export: &str,
+        f: impl FnOnce(&TraderPlugin, &mut Store<HostState>) -> wasmtime::Result<Result<T, Failure>>,
+        check: impl FnOnce(&T) -> Result<(), String>,
+    ) -> TraderAnswer<T> {
+        let started = Instant::now();
+        let chars_max = self.limits.output_chars_max;
+        let answer = self.call(f).and_then(|answer| {
+            let checked = match &answer {
+                Ok(value) => check(value),
+                Err(failure) => check_answer(&Err(failure.clone()), chars_max),
+            };
+            checked.map_err(PluginError::MalformedOutput)?;
+            Ok(answer)
+        });
+        self.metrics.plugin_call(self.plugin_name(), export, outcome_label(&answer), started.elapsed().as_secs_f64());
+        answer
+    }
+
+    /// Runs one export in a fresh store with the call deadline and memory cap.
+    fn call<T>(
+        &self,
+        f: impl FnOnce(&TraderPlugin, &mut Store<HostState>) -> wasmtime::Result<T>,
+    ) -> Result<T, PluginError> {
+        run_once(&self.engine, &self.context, &self.limits, |store| self.pre.instantiate(store), f)
+    }
+}
+
+/// A rate the host can compute with: known codes, a positive fraction.
+fn check_rate(rate: &TradeRate) -> Result<(), String> {
+    let code = |c: &str| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase());
+    if !code(&rate.base) || !code(&rate.quote) || rate.numerator == 0 || rate.denominator == 0 {
+        return Err(format!("an unusable rate {}→{}", rate.base, rate.quote));
+    }
+    Ok(())
+}
+
+fn check_rmb_offer(offer: &RmbTerms, chars_max: usize) -> Result<(), String> {
+    if offer.channels.len() > LISTING_MAX || offer.rates.len() > LISTING_MAX {
+        return Err(format!("more than {LISTING_MAX} channels or rates"));
+    }
+    for (n, channel) in offer.channels.iter().enumerate() {
+        if !is_slug(&channel.slug) || offer.channels[..n].iter().any(|c| c.slug == channel.slug) {
+            return Err(format!("channel slug {:?} is not a unique slug", channel.slug));
+        }
+        sane(&channel.name, "a channel's name", chars_max)?;
+        sane(&channel.recipient_label, "a channel's recipient label", chars_max)?;
+        if channel.min == 0 || channel.min > channel.max {
+            return Err(format!("channel {} has unusable limits", channel.slug));
+        }
+    }
+    for rate in &offer.rates {
+        check_rate(rate)?;
+        if rate.quote != "CNY" {
+            return Err(format!("an RMB rate into {}, not CNY", rate.quote));
+        }
+    }
+    Ok(())
+}
+
+fn check_outcome(outcome: &TradeOutcome, chars_max: usize) -> Result<(), String> {
+    if let Some(reference) = &outcome.provider_reference {
+        sane(reference, "the provider reference", chars_max)?;
+    }
+    if outcome.verified_value.is_some() && outcome.status != TransactionStatus::Completed {
+        return Err("a verified value for a trade that is not completed".into());
+    }
+    match (&outcome.status, &outcome.failure) {
+        (TransactionStatus::Failed | TransactionStatus::Cancelled | TransactionStatus::Refunded, None) => {
+            Err("an unsuccessful outcome without a failure".into())
+        }
+        (_, Some(failure)) => check_answer(&Err(failure.clone()), chars_max),
+        _ => Ok(()),
+    }
+}
