@@ -227,6 +227,20 @@ impl TestApp {
         answer(request.send().await.expect("the request is sent")).await
     }
 
+    /// An operator's `GET` of a file from the admin API: its status and bytes.
+    pub async fn admin_bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        let app = self.app.as_ref().expect("the app is running");
+        let response = self
+            .client
+            .get(format!("http://{}{path}", app.admin_addr))
+            .bearer_auth(&app.admin_token)
+            .send()
+            .await
+            .expect("the request is sent");
+        let status = response.status().as_u16();
+        (status, response.bytes().await.expect("the body is read").to_vec())
+    }
+
     /// Creates another key (an operator action) and returns it. For a live
     /// key the operator first verifies the account for live use (KYC Tier 3,
     /// KYB approved), since every request checks it.

@@ -209,6 +209,7 @@ pub async fn start(config: Config) -> Result<RunningApp> {
         wallets: Wallets::new(entities.wallets().clone()),
         billers: Arc::new(billers),
         traders: Arc::new(traders),
+        card_images: crate::domain::card_images::CardImages::for_database(&config.database),
         messengers: Arc::new(messengers),
         codes: Arc::new(Codes { key: code_key, settings: config.file.codes.clone() }),
         checks: config.file.status_checks.clone(),

@@ -109,6 +109,37 @@ enum AdminAction {
         #[arg(long)]
         bill_type: String,
     },
+    /// List gift card sales across merchants, oldest first (the review queue).
+    GiftCards {
+        /// pending, completed or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// 1–100 (default 10).
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        starting_after: Option<String>,
+    },
+    /// Approve a pending gift card sale at the face value verified (minor
+    /// units, at most the declared value): the merchant is credited once.
+    GiftCardApprove {
+        id: String,
+        #[arg(long)]
+        verified_value: u64,
+        /// Who verified it (recorded).
+        #[arg(long)]
+        reviewer: String,
+    },
+    /// Reject a pending gift card sale: nothing is credited.
+    GiftCardReject {
+        id: String,
+        /// Why, shown to the merchant.
+        #[arg(long)]
+        reason: String,
+        /// Who decided it (recorded).
+        #[arg(long)]
+        reviewer: String,
+    },
     /// List bill purchases across merchants, newest first.
     Bills {
         #[arg(long)]
@@ -290,6 +321,25 @@ fn admin(url: &str, token: &str, agent: &ureq::Agent, action: AdminAction) -> Re
             ]);
             ("GET", format!("/admin/bills{query}"), None)
         }
+        AdminAction::GiftCards { status, limit, starting_after } => {
+            let limit = limit.map(|n| n.to_string());
+            let query = query_string(&[
+                ("status", status.as_deref()),
+                ("limit", limit.as_deref()),
+                ("starting_after", starting_after.as_deref()),
+            ]);
+            ("GET", format!("/admin/gift-cards{query}"), None)
+        }
+        AdminAction::GiftCardApprove { id, verified_value, reviewer } => (
+            "POST",
+            format!("/admin/gift-cards/{id}/approve"),
+            Some(serde_json::json!({ "verified_value": verified_value, "reviewer": reviewer })),
+        ),
+        AdminAction::GiftCardReject { id, reason, reviewer } => (
+            "POST",
+            format!("/admin/gift-cards/{id}/reject"),
+            Some(serde_json::json!({ "reason": reason, "reviewer": reviewer })),
+        ),
         AdminAction::MerchantCreate { name, kyc_tier, kyb_status } => {
             let body = given(&[
                 ("name", Some(name.into())),

@@ -8,6 +8,7 @@ mod biller_registry;
 mod bills;
 mod consent;
 mod fx;
+mod gift_cards;
 mod idempotency;
 mod isolation;
 mod ledger;

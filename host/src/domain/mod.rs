@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod balances;
 pub mod billers;
+pub mod card_images;
 pub mod codes;
 pub mod customers;
 pub mod fx;

@@ -33,6 +33,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/routes/rollback", post(rollback_route))
         .merge(super::admin_accounts::routes())
         .merge(super::admin_billers::routes())
+        .merge(super::admin_trades::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }

@@ -48,14 +48,19 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiQuery {
 /// Reads the whole body, refusing more than `REQUEST_BODY_BYTES_MAX` and a
 /// body slower than the listener allows (`serve`).
 pub async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
-    let too_large = ApiError::PayloadTooLarge { limit_bytes: REQUEST_BODY_BYTES_MAX };
+    read_body_up_to(headers, body, REQUEST_BODY_BYTES_MAX).await
+}
+
+/// [`read_body`] with another limit (an endpoint that takes uploads).
+pub async fn read_body_up_to(headers: &HeaderMap, body: Body, limit_bytes: usize) -> Result<Bytes, ApiError> {
+    let too_large = ApiError::PayloadTooLarge { limit_bytes };
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > REQUEST_BODY_BYTES_MAX as u64) {
+    if declared.is_some_and(|len| len > limit_bytes as u64) {
         return Err(too_large);
     }
     // Past the declared length, a chunked body can still run over.
-    axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX).await.map_err(|err| {
+    axum::body::to_bytes(body, limit_bytes).await.map_err(|err| {
         if caused_by::<BodyTimedOut>(&err) {
             ApiError::RequestTimeout
         } else if caused_by::<http_body_util::LengthLimitError>(&err) {
@@ -119,9 +124,22 @@ pub async fn keyed_write<T>(
     body: Body,
     parse: impl FnOnce(&[u8]) -> Result<Parsed<T>, ApiError>,
 ) -> Result<(KeyedRequest, T), ApiError> {
+    keyed_write_up_to(caller, scope, endpoint, headers, body, REQUEST_BODY_BYTES_MAX, parse).await
+}
+
+/// [`keyed_write`] with another body limit (an endpoint that takes uploads).
+pub async fn keyed_write_up_to<T>(
+    caller: &Caller,
+    scope: Scope,
+    endpoint: WriteEndpoint,
+    headers: &HeaderMap,
+    body: Body,
+    limit_bytes: usize,
+    parse: impl FnOnce(&[u8]) -> Result<Parsed<T>, ApiError>,
+) -> Result<(KeyedRequest, T), ApiError> {
     caller.require(scope)?;
     let key = key_from_headers(headers)?;
-    let body = read_body(headers, body).await?;
+    let body = read_body_up_to(headers, body, limit_bytes).await?;
     let parsed = parse(&body)?;
     Ok((KeyedRequest::new(caller.tenant.clone(), key, endpoint, &parsed.canonical), parsed.value))
 }

@@ -71,12 +71,18 @@ impl Fields {
 
     /// `amount`: a positive integer of minor units, read from the raw text.
     pub fn amount(&self, errors: &mut Vec<FieldError>) -> Option<u64> {
-        match self.raw.get("amount") {
+        self.amount_field("amount", errors)
+    }
+
+    /// A required amount field: a positive integer of minor units, read
+    /// from the raw text.
+    pub fn amount_field(&self, field: &str, errors: &mut Vec<FieldError>) -> Option<u64> {
+        match self.raw.get(field) {
             None => {
-                fail(errors, "amount", "is required: an integer of minor units (e.g. 1250 for USD 12.50)");
+                fail(errors, field, "is required: an integer of minor units (e.g. 1250 for USD 12.50)");
                 None
             }
-            Some(raw) => money::parse_amount_minor(raw.get()).map_err(|m| fail(errors, "amount", m)).ok(),
+            Some(raw) => money::parse_amount_minor(raw.get()).map_err(|m| fail(errors, field, m)).ok(),
         }
     }
 

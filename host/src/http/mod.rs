@@ -9,6 +9,7 @@ mod account;
 pub mod admin;
 mod admin_accounts;
 mod admin_billers;
+mod admin_trades;
 mod approvals;
 pub mod auth;
 mod bills;
@@ -17,6 +18,7 @@ mod errors;
 mod extract;
 pub mod fields;
 mod fx;
+mod gift_cards;
 mod payments;
 pub mod rate_limit;
 mod rmb;
@@ -140,6 +142,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/bills/education", post(bills::buy_education))
         .route("/v1/bills/epin", post(bills::buy_epin))
         .route("/v1/bills/bet", post(bills::buy_bet))
+        .route("/v1/gift-cards/catalog", get(gift_cards::catalog))
+        .route("/v1/gift-cards/sales", post(gift_cards::sell))
         .route("/v1/rmb/channels", get(rmb::channels))
         .route("/v1/rmb/rates", get(rmb::rates))
         .route("/v1/rmb/quote", get(rmb::quote))

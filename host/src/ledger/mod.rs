@@ -80,8 +80,9 @@ text_enum! {
         /// A merchant's money taken for trades still processing (RMB
         /// purchases), owned by the merchant (liability).
         TradeClearing => "trade_clearing",
-        /// What we owe a trader's desk for trades it carried out, owned by
-        /// `trader:{plugin}` (liability).
+        /// What we owe a trader's desk for trades it carried out (RMB paid
+        /// out), less what it owes us (gift cards it bought), owned by
+        /// `trader:{plugin}` (liability; a debit balance is owed to us).
         TraderPayable => "trader_payable",
     }
 }
@@ -128,6 +129,9 @@ text_enum! {
         RmbPaid => "rmb_paid",
         /// An RMB purchase refunded or failed: clearing back to the merchant.
         RmbReturn => "rmb_return",
+        /// A gift card sale verified: the trader owes its price, the
+        /// merchant is credited it less the fee.
+        GiftCardCredit => "gift_card_credit",
         /// A test merchant's simulated bills balance (sandbox funding).
         SandboxGrant => "sandbox_grant",
     }

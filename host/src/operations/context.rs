@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::config::{StatusCheckSettings, TransferSettings};
 use crate::domain::billers::Billers;
+use crate::domain::card_images::CardImages;
 use crate::domain::codes::Codes;
 use crate::domain::messaging::Messengers;
 use crate::domain::traders::Traders;
@@ -26,6 +27,8 @@ pub struct Context {
     pub billers: Arc<Billers>,
     /// The trader bound to each mode and trade kind.
     pub traders: Arc<Traders>,
+    /// Photos of physical gift cards, beside the database.
+    pub card_images: CardImages,
     /// The messenger bound to each mode (claim codes).
     pub messengers: Arc<Messengers>,
     /// One-time codes for claims and approvals.

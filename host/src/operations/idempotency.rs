@@ -37,6 +37,7 @@ text_enum! {
         BillEpin => "POST /v1/bills/epin",
         BillBet => "POST /v1/bills/bet",
         RmbOrders => "POST /v1/rmb/orders",
+        GiftCardSales => "POST /v1/gift-cards/sales",
     }
 }
 

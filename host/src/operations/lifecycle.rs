@@ -81,6 +81,7 @@ impl Outcome for PurchaseOutcome {
             failure: self.failure.map(|f| FailureReason { code: f.code, message: Some(f.message) }),
             redirect_url: None,
             tokens: self.tokens,
+            verified_minor: None,
         }
     }
 
@@ -102,6 +103,7 @@ impl Outcome for TradeOutcome {
             failure: self.failure.map(|f| FailureReason { code: f.code, message: Some(f.message) }),
             redirect_url: None,
             tokens: Vec::new(),
+            verified_minor: self.verified_value.map(|v| v.amount),
         }
     }
 
@@ -133,6 +135,9 @@ pub struct Report {
     pub redirect_url: Option<String>,
     /// What the customer needs to use a bill they bought (a token, PINs).
     pub tokens: Vec<String>,
+    /// A gift card's face value as the desk verified it, in minor units of
+    /// the card's currency, when it differs from what was declared.
+    pub verified_minor: Option<u64>,
 }
 
 impl Report {
@@ -144,6 +149,7 @@ impl Report {
             failure: Some(FailureReason { code: code.into(), message: Some(message.into()) }),
             redirect_url: None,
             tokens: Vec::new(),
+            verified_minor: None,
         }
     }
 }
@@ -158,6 +164,7 @@ impl From<Result<RailOutcome, Failure>> for Report {
                 failure: outcome.failure.map(|f| FailureReason { code: f.code, message: Some(f.message) }),
                 redirect_url: outcome.redirect_url,
                 tokens: Vec::new(),
+                verified_minor: None,
             },
             Err(failure) => Report {
                 status: TransactionStatus::Failed,
@@ -165,6 +172,7 @@ impl From<Result<RailOutcome, Failure>> for Report {
                 failure: Some(FailureReason { code: failure.code, message: Some(failure.message) }),
                 redirect_url: None,
                 tokens: Vec::new(),
+                verified_minor: None,
             },
         }
     }

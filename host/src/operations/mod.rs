@@ -20,6 +20,7 @@ pub mod claims;
 pub mod consent;
 mod context;
 pub mod disputes;
+pub mod gift_cards;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod merchant_funds;

@@ -6,6 +6,7 @@
 use super::bills::BillPaymentRow;
 use super::checks::{self, DueCheck};
 use super::context::Context;
+use super::gift_cards::GiftCardSaleRow;
 use super::idempotency;
 use super::lifecycle;
 use super::payments::PaymentRow;
@@ -27,6 +28,7 @@ pub async fn check(ctx: &Context, due: DueCheck) -> Result<(), ApiError> {
         TransactionKind::Settlement => lifecycle::check::<SettlementRow>(ctx, due).await,
         TransactionKind::BillPayment => lifecycle::check::<BillPaymentRow>(ctx, due).await,
         TransactionKind::RmbPurchase => lifecycle::check::<RmbPurchaseRow>(ctx, due).await,
+        TransactionKind::GiftCardSale => lifecycle::check::<GiftCardSaleRow>(ctx, due).await,
         other => {
             tracing::error!(kind = %other, id = due.operation_id, "a status check of a kind no rail carries; stopped");
             let id = due.operation_id;
@@ -54,6 +56,7 @@ pub async fn resume_in_flight(ctx: &Context) -> Result<usize, ApiError> {
             Some(TransactionKind::Refund) => lifecycle::resume::<RefundRow>(ctx, id).await?,
             Some(TransactionKind::BillPayment) => lifecycle::resume::<BillPaymentRow>(ctx, id).await?,
             Some(TransactionKind::RmbPurchase) => lifecycle::resume::<RmbPurchaseRow>(ctx, id).await?,
+            Some(TransactionKind::GiftCardSale) => lifecycle::resume::<GiftCardSaleRow>(ctx, id).await?,
             // Every other write stores its answer in the write that makes it.
             _ => tracing::error!(id, "an idempotency key without an answer for an operation that cannot be resumed"),
         }

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::bills::{BillPayment, BillPaymentRow};
+use super::gift_cards::{GiftCardSaleObject, GiftCardSaleRow};
 use super::idempotency;
 use super::objects::{Payment, Refund, Settlement, Swap, TopUp, Transfer};
 use super::payments::PaymentRow;
@@ -37,6 +38,7 @@ pub enum Transaction {
     Transfer(Transfer),
     BillPayment(BillPayment),
     RmbPurchase(RmbPurchase),
+    GiftCardSale(GiftCardSaleObject),
     Settlement(Settlement),
 }
 
@@ -51,6 +53,7 @@ impl Transaction {
             Transaction::Transfer(_) => TransactionKind::Transfer,
             Transaction::BillPayment(_) => TransactionKind::BillPayment,
             Transaction::RmbPurchase(_) => TransactionKind::RmbPurchase,
+            Transaction::GiftCardSale(_) => TransactionKind::GiftCardSale,
             Transaction::Settlement(_) => TransactionKind::Settlement,
         }
     }
@@ -80,6 +83,9 @@ pub fn owned(conn: &Connection, tenant: &Tenant, id: &str) -> Result<Option<Tran
         Some(TransactionKind::RmbPurchase) => {
             load_owned::<RmbPurchaseRow>(conn, tenant, id)?.map(|r| Transaction::RmbPurchase(r.object()))
         }
+        Some(TransactionKind::GiftCardSale) => {
+            load_owned::<GiftCardSaleRow>(conn, tenant, id)?.map(|g| Transaction::GiftCardSale(g.object()))
+        }
         Some(TransactionKind::Settlement) => {
             load_owned::<SettlementRow>(conn, tenant, id)?.map(|s| Transaction::Settlement(s.object()))
         }
@@ -90,17 +96,21 @@ pub fn owned(conn: &Connection, tenant: &Tenant, id: &str) -> Result<Option<Tran
 /// The tenant's transaction an idempotency key, a payment reference or an
 /// id names.
 fn lookup(conn: &Connection, tenant: &Tenant, lookup: &str) -> Result<Option<Transaction>, StoreError> {
-    let id = match idempotency::transaction_for_key(conn, tenant, lookup)? {
-        Some(id) => id,
-        None => match PaymentRow::id_by_reference(conn, tenant, lookup)? {
-            Some(id) => id,
-            None => match BillPaymentRow::id_by_reference(conn, tenant, lookup)? {
-                Some(id) => id,
-                None => RmbPurchaseRow::id_by_reference(conn, tenant, lookup)?.unwrap_or_else(|| lookup.to_string()),
-            },
-        },
-    };
-    owned(conn, tenant, &id)
+    type ByReference = fn(&Connection, &Tenant, &str) -> Result<Option<String>, StoreError>;
+    const BY_REFERENCE: [ByReference; 4] = [
+        PaymentRow::id_by_reference,
+        BillPaymentRow::id_by_reference,
+        RmbPurchaseRow::id_by_reference,
+        GiftCardSaleRow::id_by_reference,
+    ];
+    let mut id = idempotency::transaction_for_key(conn, tenant, lookup)?;
+    for by_reference in BY_REFERENCE {
+        if id.is_some() {
+            break;
+        }
+        id = by_reference(conn, tenant, lookup)?;
+    }
+    owned(conn, tenant, id.as_deref().unwrap_or(lookup))
 }
 
 /// `GET /v1/transactions/{idempotency key, reference or id}[?type=]`: one

@@ -97,6 +97,38 @@ impl LoadedTrader {
         self.info.trades.contains(&kind)
     }
 
+    pub fn gift_card_catalog(&self) -> TraderAnswer<Vec<GiftCardBrand>> {
+        let chars_max = self.limits.output_chars_max;
+        self.checked(
+            "gift-card-catalog",
+            |plugin, store| plugin.soxara_billing_trader().call_gift_card_catalog(store),
+            |brands| check_brands(brands, chars_max),
+        )
+    }
+
+    pub fn gift_card_sell(&self, sale: &GiftCardSale) -> TraderAnswer<TradeOutcome> {
+        let chars_max = self.limits.output_chars_max;
+        self.checked(
+            "gift-card-sell",
+            |plugin, store| plugin.soxara_billing_trader().call_gift_card_sell(store, sale),
+            |outcome| check_sale_outcome(outcome, sale, chars_max),
+        )
+    }
+
+    /// Asks where a sale left pending stands (a `Failure`: could not find out).
+    pub fn gift_card_status(
+        &self,
+        sale: &GiftCardSale,
+        provider_reference: Option<&str>,
+    ) -> TraderAnswer<TradeOutcome> {
+        let chars_max = self.limits.output_chars_max;
+        self.checked(
+            "gift-card-status",
+            |plugin, store| plugin.soxara_billing_trader().call_gift_card_status(store, sale, provider_reference),
+            |outcome| check_sale_outcome(outcome, sale, chars_max),
+        )
+    }
+
     pub fn rmb_offer(&self) -> TraderAnswer<RmbTerms> {
         let chars_max = self.limits.output_chars_max;
         self.checked(
@@ -160,6 +192,48 @@ fn check_rate(rate: &TradeRate) -> Result<(), String> {
     let code = |c: &str| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase());
     if !code(&rate.base) || !code(&rate.quote) || rate.numerator == 0 || rate.denominator == 0 {
         return Err(format!("an unusable rate {}→{}", rate.base, rate.quote));
+    }
+    Ok(())
+}
+
+fn check_brands(brands: &[GiftCardBrand], chars_max: usize) -> Result<(), String> {
+    if brands.len() > LISTING_MAX {
+        return Err(format!("more than {LISTING_MAX} brands"));
+    }
+    for (n, brand) in brands.iter().enumerate() {
+        if !is_slug(&brand.slug) || brands[..n].iter().any(|b| b.slug == brand.slug) {
+            return Err(format!("brand slug {:?} is not a unique slug", brand.slug));
+        }
+        sane(&brand.name, "a brand's name", chars_max)?;
+        for offer in &brand.offers {
+            let country_ok = offer.country.len() == 2 && offer.country.bytes().all(|b| b.is_ascii_uppercase());
+            if !country_ok || offer.denominations.is_empty() || offer.denominations.contains(&0) {
+                return Err(format!("brand {} has an unusable offer for {:?}", brand.slug, offer.country));
+            }
+            if offer.denominations.len() > LISTING_MAX || offer.rates.len() > LISTING_MAX || offer.forms.is_empty() {
+                return Err(format!("brand {} lists too many or no denominations, rates or forms", brand.slug));
+            }
+            for rate in &offer.rates {
+                check_rate(rate)?;
+                if rate.base != offer.card_currency {
+                    return Err(format!("brand {} has a rate from {}, not its card currency", brand.slug, rate.base));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A sale's outcome: a verified value only in the card's currency and never
+/// more than declared.
+fn check_sale_outcome(outcome: &TradeOutcome, sale: &GiftCardSale, chars_max: usize) -> Result<(), String> {
+    check_outcome(outcome, chars_max)?;
+    if let Some(verified) = &outcome.verified_value
+        && (verified.currency != sale.face_value.currency
+            || verified.amount == 0
+            || verified.amount > sale.face_value.amount)
+    {
+        return Err("a verified value in another currency, of zero or above the declared face value".into());
     }
     Ok(())
 }

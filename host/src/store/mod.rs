@@ -49,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0016_rail_owners.sql"),
     include_str!("../../migrations/0017_bill_payments.sql"),
     include_str!("../../migrations/0018_rmb_purchases.sql"),
+    include_str!("../../migrations/0019_gift_card_sales.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -141,6 +141,8 @@ pub enum ApiError {
     CodeAttemptsExceeded,
     #[error("The approval is {status}, no longer pending; nothing changed.")]
     ApprovalNotPending { status: super::status::ApprovalStatus },
+    #[error("The trade is {status}, no longer pending; nothing changed.")]
+    TradeNotPending { status: String },
     #[error("An internal error occurred; it has been logged with the request id.")]
     Internal(#[from] anyhow::Error),
 }
@@ -175,7 +177,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::CodeAttemptsExceeded => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::ApprovalNotPending { .. } => StatusCode::CONFLICT,
+            ApiError::ApprovalNotPending { .. } | ApiError::TradeNotPending { .. } => StatusCode::CONFLICT,
             ApiError::TestModeOnly => StatusCode::FORBIDDEN,
             ApiError::QuoteAlreadyUsed { .. } | ApiError::WebhookEndpointLimit { .. } => StatusCode::CONFLICT,
             ApiError::FxRateUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -225,6 +227,7 @@ impl ApiError {
             ApiError::ApprovalCodeInvalid { .. } => "APPROVAL_CODE_INVALID",
             ApiError::CodeAttemptsExceeded => "CODE_ATTEMPTS_EXCEEDED",
             ApiError::ApprovalNotPending { .. } => "APPROVAL_NOT_PENDING",
+            ApiError::TradeNotPending { .. } => "TRADE_NOT_PENDING",
             ApiError::TestModeOnly => "TEST_MODE_ONLY",
             ApiError::QuoteExpired { .. } => "QUOTE_EXPIRED",
             ApiError::QuoteAlreadyUsed { .. } => "QUOTE_ALREADY_USED",
@@ -325,6 +328,7 @@ mod tests {
             ApiError::ApprovalCodeInvalid { attempts_left: 1 },
             ApiError::CodeAttemptsExceeded,
             ApiError::ApprovalNotPending { status: crate::values::status::ApprovalStatus::Expired },
+            ApiError::TradeNotPending { status: String::new() },
             ApiError::TestModeOnly,
             ApiError::QuoteExpired { expired_at: String::new() },
             ApiError::QuoteAlreadyUsed { by: String::new() },
@@ -374,6 +378,7 @@ mod tests {
                 | ApiError::ApprovalCodeInvalid { .. }
                 | ApiError::CodeAttemptsExceeded
                 | ApiError::ApprovalNotPending { .. }
+                | ApiError::TradeNotPending { .. }
                 | ApiError::TestModeOnly
                 | ApiError::QuoteExpired { .. }
                 | ApiError::QuoteAlreadyUsed { .. }

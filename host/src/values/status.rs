@@ -130,6 +130,7 @@ text_enum! {
         Settlement => "settlement",
         BillPayment => "bill_payment",
         RmbPurchase => "rmb_purchase",
+        GiftCardSale => "gift_card_sale",
     }
 }
 
@@ -145,6 +146,7 @@ impl TransactionKind {
             TransactionKind::Settlement => "stl",
             TransactionKind::BillPayment => "bill",
             TransactionKind::RmbPurchase => "rmb",
+            TransactionKind::GiftCardSale => "gcs",
         }
     }
 
@@ -232,6 +234,7 @@ text_enum! {
         Dispute => "dispute",
         FxQuote => "fx_quote",
         FxSwap => "fx_swap",
+        GiftCardBrand => "gift_card_brand",
         KeyPair => "key_pair",
         List => "list",
         Message => "message",
@@ -269,6 +272,25 @@ text_enum! {
         GiftCardSale => "gift_card_sale",
         RmbPurchase => "rmb_purchase",
         CryptoSale => "crypto_sale",
+    }
+}
+
+text_enum! {
+    /// A gift card sale: `pending` while the desk verifies the card;
+    /// `completed`: verified, and the merchant's balance credited;
+    /// `cancelled`: not verified (or not accepted), nothing credited.
+    pub enum GiftCardStatus {
+        Pending => "pending",
+        Completed => "completed",
+        Cancelled => "cancelled",
+    }
+}
+
+text_enum! {
+    /// How a gift card is handed over.
+    pub enum CardForm {
+        Ecode => "ecode",
+        Physical => "physical",
     }
 }
 

@@ -1,0 +1,237 @@
+//! Gift card sales (`/v1/gift-cards/…`): the catalogue of brands with their
+//! sell rates, and sales of e-codes or physical cards (photos sent in the
+//! body, base64). Reads need `gift_cards:read`, sales `gift_cards:write`
+//! and an idempotency key; all need a secret key.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::AppState;
+use super::auth::Caller;
+use super::extract::{ApiQuery, keyed_write_up_to, reply};
+use super::fields::{Fields, Parsed, fail};
+use crate::domain::card_images::sniff;
+use crate::domain::fx::{RateObject, Ratio};
+use crate::domain::scopes::Scope;
+use crate::operations::gift_cards::{self, NewImage, NewSale};
+use crate::operations::idempotency::WriteEndpoint;
+use crate::plugins::traders::CardForm as WitCardForm;
+use crate::values::error::{ApiError, FieldError};
+use crate::values::status::{CardForm, ObjectType};
+
+/// The most photos one sale may carry, and the largest photo, in bytes.
+pub const IMAGES_MAX: usize = 4;
+pub const IMAGE_BYTES_MAX: usize = 2 << 20;
+/// A sale's body: its photos in base64 (4 bytes per 3) and the fields.
+const SALE_BODY_BYTES_MAX: usize = IMAGES_MAX * IMAGE_BYTES_MAX / 3 * 4 + (64 << 10);
+/// Longest e-code (with its PIN) or note, and photo file name.
+const INFO_CHARS_MAX: usize = 256;
+const FILE_NAME_CHARS_MAX: usize = 128;
+
+/// One brand the desk buys, with what it pays per country.
+#[derive(Serialize)]
+pub struct BrandEntry {
+    object: ObjectType,
+    brand: String,
+    name: String,
+    offers: Vec<OfferEntry>,
+}
+
+#[derive(Serialize)]
+pub struct OfferEntry {
+    country: String,
+    card_currency: String,
+    /// Face values bought, in minor units of `card_currency`.
+    denominations: Vec<u64>,
+    forms: Vec<CardForm>,
+    /// What one unit of face value pays, per payout currency.
+    rates: Vec<PayoutRate>,
+}
+
+#[derive(Serialize)]
+pub struct PayoutRate {
+    payout_currency: String,
+    rate: RateObject,
+}
+
+/// A list that never has more.
+#[derive(Serialize)]
+pub struct Listing<T: Serialize> {
+    object: ObjectType,
+    data: Vec<T>,
+    has_more: bool,
+}
+
+/// `GET /v1/gift-cards/catalog`.
+pub async fn catalog(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery,
+) -> Result<axum::Json<Listing<BrandEntry>>, ApiError> {
+    caller.require(Scope::GiftCardsRead)?;
+    if let Some((name, _)) = query.first() {
+        return Err(ApiError::invalid(name, "is not a known parameter; the catalogue takes none"));
+    }
+    let brands = gift_cards::catalog(gift_cards::trader_for(&state.ops, caller.tenant.mode)?).await?;
+    let data = brands
+        .into_iter()
+        .map(|brand| BrandEntry {
+            object: ObjectType::GiftCardBrand,
+            brand: brand.slug,
+            name: brand.name,
+            offers: brand
+                .offers
+                .into_iter()
+                .map(|offer| OfferEntry {
+                    country: offer.country,
+                    card_currency: offer.card_currency,
+                    denominations: offer.denominations,
+                    forms: offer
+                        .forms
+                        .iter()
+                        .map(|f| match f {
+                            WitCardForm::Ecode => CardForm::Ecode,
+                            WitCardForm::Physical => CardForm::Physical,
+                        })
+                        .collect(),
+                    rates: offer
+                        .rates
+                        .into_iter()
+                        .filter_map(|r| {
+                            let rate = Ratio::new(u128::from(r.numerator), u128::from(r.denominator))?;
+                            Some(PayoutRate { payout_currency: r.quote, rate: RateObject::from(rate) })
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(axum::Json(Listing { object: ObjectType::List, data, has_more: false }))
+}
+
+/// `POST /v1/gift-cards/sales`.
+pub async fn sell(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (request, new) = keyed_write_up_to(
+        &caller,
+        Scope::GiftCardsWrite,
+        WriteEndpoint::GiftCardSales,
+        &headers,
+        body,
+        SALE_BODY_BYTES_MAX,
+        parse_sale,
+    )
+    .await?;
+    reply(gift_cards::sell(&state.ops, request, new).await?)
+}
+
+/// One photo: `{file_name, content_type, data}` with `data` base64, the
+/// type one of JPEG, PNG, WebP and matching the bytes.
+fn photo(n: usize, value: &Value, errors: &mut Vec<FieldError>) -> Option<NewImage> {
+    let field = format!("images[{n}]");
+    let text = |key: &str| value.get(key).and_then(Value::as_str);
+    let (Some(file_name), Some(declared), Some(data)) = (text("file_name"), text("content_type"), text("data")) else {
+        fail(errors, &field, "must be an object with file_name, content_type and data (base64)");
+        return None;
+    };
+    if let Some(extra) =
+        value.as_object().and_then(|o| o.keys().find(|k| !["file_name", "content_type", "data"].contains(&k.as_str())))
+    {
+        fail(errors, &format!("{field}.{extra}"), "is not a known field; expected file_name, content_type, data");
+        return None;
+    }
+    let name_ok = !file_name.is_empty()
+        && file_name.chars().count() <= FILE_NAME_CHARS_MAX
+        && !file_name.contains(['/', '\\'])
+        && !file_name.chars().any(char::is_control);
+    if !name_ok {
+        fail(
+            errors,
+            &format!("{field}.file_name"),
+            format!("must be a file name of 1 to {FILE_NAME_CHARS_MAX} characters, without a path"),
+        );
+        return None;
+    }
+    if data.len() > IMAGE_BYTES_MAX / 3 * 4 + 4 {
+        fail(errors, &format!("{field}.data"), format!("is over {} MiB", IMAGE_BYTES_MAX >> 20));
+        return None;
+    }
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) else {
+        fail(errors, &format!("{field}.data"), "must be the photo's bytes in standard base64");
+        return None;
+    };
+    if bytes.len() > IMAGE_BYTES_MAX {
+        fail(errors, &format!("{field}.data"), format!("is over {} MiB", IMAGE_BYTES_MAX >> 20));
+        return None;
+    }
+    let Some(content_type) = sniff(&bytes) else {
+        fail(errors, &format!("{field}.data"), "is not a JPEG, PNG or WebP image");
+        return None;
+    };
+    if declared != content_type {
+        fail(errors, &format!("{field}.content_type"), format!("says {declared}, but the data is {content_type}"));
+        return None;
+    }
+    Some(NewImage { file_name: file_name.to_string(), content_type, bytes })
+}
+
+fn parse_sale(body: &[u8]) -> Result<Parsed<NewSale>, ApiError> {
+    const KNOWN: [&str; 8] =
+        ["brand", "country", "form", "face_value", "card_currency", "payout_currency", "additional_info", "images"];
+    let fields = Fields::parse(body, &KNOWN)?;
+    let mut errors = fields.errors();
+    let brand = fields.string("brand", 64, true, &mut errors).map(|b| b.to_ascii_lowercase());
+    let country = fields.string("country", 2, true, &mut errors).map(|c| c.to_ascii_uppercase());
+    let form = fields.string("form", 16, true, &mut errors).and_then(|f| {
+        CardForm::parse(&f).or_else(|| {
+            fail(&mut errors, "form", format!("must be one of {}", CardForm::words()));
+            None
+        })
+    });
+    let face_value = fields.amount_field("face_value", &mut errors);
+    let card_currency = fields.currency("card_currency", &mut errors);
+    let payout_currency = fields.currency("payout_currency", &mut errors);
+    let additional_info = fields.string("additional_info", INFO_CHARS_MAX, false, &mut errors);
+    let images: Vec<NewImage> = match fields.get("/images") {
+        None => Vec::new(),
+        Some(Value::Array(items)) if items.len() <= IMAGES_MAX => {
+            items.iter().enumerate().filter_map(|(n, item)| photo(n, item, &mut errors)).collect()
+        }
+        Some(Value::Array(_)) => {
+            fail(&mut errors, "images", format!("must hold at most {IMAGES_MAX} photos"));
+            Vec::new()
+        }
+        Some(_) => {
+            fail(&mut errors, "images", "must be a list of photos");
+            Vec::new()
+        }
+    };
+    match form {
+        Some(CardForm::Ecode) if additional_info.as_deref().is_none_or(|i| i.trim().is_empty()) => {
+            fail(&mut errors, "additional_info", "is required for an e-code: the card's code (and PIN)");
+        }
+        Some(CardForm::Ecode) if fields.get("/images").is_some() => {
+            fail(&mut errors, "images", "are for physical cards; an e-code sends its code in additional_info");
+        }
+        Some(CardForm::Physical) if fields.get("/images").and_then(Value::as_array).is_none_or(Vec::is_empty) => {
+            fail(&mut errors, "images", "are required for a physical card: photos of its front and back");
+        }
+        _ => {}
+    }
+    let sale = match (brand, country, form, face_value, card_currency, payout_currency) {
+        (Some(brand), Some(country), Some(form), Some(face_value), Some(card_currency), Some(payout_currency)) => {
+            Some(NewSale { brand, country, form, face_value, card_currency, payout_currency, additional_info, images })
+        }
+        _ => None,
+    };
+    fields.done(sale, errors)
+}
