@@ -7,6 +7,7 @@ mod balance;
 mod biller_registry;
 mod bills;
 mod consent;
+mod crypto;
 mod fx;
 mod gift_cards;
 mod idempotency;

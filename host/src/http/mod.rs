@@ -14,6 +14,7 @@ mod approvals;
 pub mod auth;
 mod bills;
 mod callbacks;
+mod crypto;
 mod errors;
 mod extract;
 pub mod fields;
@@ -142,6 +143,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/bills/education", post(bills::buy_education))
         .route("/v1/bills/epin", post(bills::buy_epin))
         .route("/v1/bills/bet", post(bills::buy_bet))
+        .route("/v1/crypto/assets", get(crypto::assets))
+        .route("/v1/crypto/addresses", post(crypto::address))
+        .route("/v1/crypto/test-deposit", post(crypto::test_deposit))
         .route("/v1/gift-cards/catalog", get(gift_cards::catalog))
         .route("/v1/gift-cards/sales", post(gift_cards::sell))
         .route("/v1/rmb/channels", get(rmb::channels))

@@ -132,6 +132,9 @@ text_enum! {
         /// A gift card sale verified: the trader owes its price, the
         /// merchant is credited it less the fee.
         GiftCardCredit => "gift_card_credit",
+        /// A crypto deposit confirmed: the trader owes its price, the
+        /// merchant is credited it less the fee.
+        CryptoCredit => "crypto_credit",
         /// A test merchant's simulated bills balance (sandbox funding).
         SandboxGrant => "sandbox_grant",
     }

@@ -38,6 +38,7 @@ text_enum! {
         BillBet => "POST /v1/bills/bet",
         RmbOrders => "POST /v1/rmb/orders",
         GiftCardSales => "POST /v1/gift-cards/sales",
+        CryptoTestDeposits => "POST /v1/crypto/test-deposit",
     }
 }
 

@@ -19,6 +19,7 @@ pub mod checks;
 pub mod claims;
 pub mod consent;
 mod context;
+pub mod crypto;
 pub mod disputes;
 pub mod gift_cards;
 pub mod idempotency;

@@ -29,6 +29,8 @@ pub async fn check(ctx: &Context, due: DueCheck) -> Result<(), ApiError> {
         TransactionKind::BillPayment => lifecycle::check::<BillPaymentRow>(ctx, due).await,
         TransactionKind::RmbPurchase => lifecycle::check::<RmbPurchaseRow>(ctx, due).await,
         TransactionKind::GiftCardSale => lifecycle::check::<GiftCardSaleRow>(ctx, due).await,
+        // A deposit is reported, not submitted: it has its own check.
+        TransactionKind::CryptoSale => super::crypto::check(ctx, due).await,
         other => {
             tracing::error!(kind = %other, id = due.operation_id, "a status check of a kind no rail carries; stopped");
             let id = due.operation_id;

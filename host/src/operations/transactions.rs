@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::bills::{BillPayment, BillPaymentRow};
+use super::crypto::{CryptoSale, SaleRow as CryptoSaleRow};
 use super::gift_cards::{GiftCardSaleObject, GiftCardSaleRow};
 use super::idempotency;
 use super::objects::{Payment, Refund, Settlement, Swap, TopUp, Transfer};
@@ -39,6 +40,7 @@ pub enum Transaction {
     BillPayment(BillPayment),
     RmbPurchase(RmbPurchase),
     GiftCardSale(GiftCardSaleObject),
+    CryptoSale(CryptoSale),
     Settlement(Settlement),
 }
 
@@ -54,6 +56,7 @@ impl Transaction {
             Transaction::BillPayment(_) => TransactionKind::BillPayment,
             Transaction::RmbPurchase(_) => TransactionKind::RmbPurchase,
             Transaction::GiftCardSale(_) => TransactionKind::GiftCardSale,
+            Transaction::CryptoSale(_) => TransactionKind::CryptoSale,
             Transaction::Settlement(_) => TransactionKind::Settlement,
         }
     }
@@ -86,6 +89,9 @@ pub fn owned(conn: &Connection, tenant: &Tenant, id: &str) -> Result<Option<Tran
         Some(TransactionKind::GiftCardSale) => {
             load_owned::<GiftCardSaleRow>(conn, tenant, id)?.map(|g| Transaction::GiftCardSale(g.object()))
         }
+        Some(TransactionKind::CryptoSale) => {
+            load_owned::<CryptoSaleRow>(conn, tenant, id)?.map(|c| Transaction::CryptoSale(c.object()))
+        }
         Some(TransactionKind::Settlement) => {
             load_owned::<SettlementRow>(conn, tenant, id)?.map(|s| Transaction::Settlement(s.object()))
         }
@@ -97,11 +103,12 @@ pub fn owned(conn: &Connection, tenant: &Tenant, id: &str) -> Result<Option<Tran
 /// id names.
 fn lookup(conn: &Connection, tenant: &Tenant, lookup: &str) -> Result<Option<Transaction>, StoreError> {
     type ByReference = fn(&Connection, &Tenant, &str) -> Result<Option<String>, StoreError>;
-    const BY_REFERENCE: [ByReference; 4] = [
+    const BY_REFERENCE: [ByReference; 5] = [
         PaymentRow::id_by_reference,
         BillPaymentRow::id_by_reference,
         RmbPurchaseRow::id_by_reference,
         GiftCardSaleRow::id_by_reference,
+        CryptoSaleRow::id_by_reference,
     ];
     let mut id = idempotency::transaction_for_key(conn, tenant, lookup)?;
     for by_reference in BY_REFERENCE {

@@ -129,6 +129,45 @@ impl LoadedTrader {
         )
     }
 
+    pub fn crypto_assets(&self) -> TraderAnswer<Vec<CryptoAsset>> {
+        let chars_max = self.limits.output_chars_max;
+        self.checked(
+            "crypto-assets",
+            |plugin, store| plugin.soxara_billing_trader().call_crypto_assets(store),
+            |assets| check_assets(assets, chars_max),
+        )
+    }
+
+    /// The owner's deposit address for an asset on a network.
+    pub fn deposit_address(&self, request: &AddressRequest) -> TraderAnswer<String> {
+        let chars_max = self.limits.output_chars_max;
+        self.checked(
+            "deposit-address",
+            |plugin, store| plugin.soxara_billing_trader().call_deposit_address(store, request),
+            |address| check_address(address, chars_max),
+        )
+    }
+
+    /// Where a deposit stands (a `Failure`: could not find out).
+    pub fn deposit_status(&self, deposit_id: &str) -> TraderAnswer<Deposit> {
+        let chars_max = self.limits.output_chars_max;
+        self.checked(
+            "deposit-status",
+            |plugin, store| plugin.soxara_billing_trader().call_deposit_status(store, deposit_id),
+            |deposit| check_deposit(deposit, chars_max),
+        )
+    }
+
+    /// A simulated deposit (sandbox traders).
+    pub fn test_deposit(&self, request: &TestDepositRequest) -> TraderAnswer<Deposit> {
+        let chars_max = self.limits.output_chars_max;
+        self.checked(
+            "test-deposit",
+            |plugin, store| plugin.soxara_billing_trader().call_test_deposit(store, request),
+            |deposit| check_deposit(deposit, chars_max),
+        )
+    }
+
     pub fn rmb_offer(&self) -> TraderAnswer<RmbTerms> {
         let chars_max = self.limits.output_chars_max;
         self.checked(
@@ -234,6 +273,56 @@ fn check_sale_outcome(outcome: &TradeOutcome, sale: &GiftCardSale, chars_max: us
             || verified.amount > sale.face_value.amount)
     {
         return Err("a verified value in another currency, of zero or above the declared face value".into());
+    }
+    Ok(())
+}
+
+fn check_assets(assets: &[CryptoAsset], chars_max: usize) -> Result<(), String> {
+    if assets.len() > LISTING_MAX {
+        return Err(format!("more than {LISTING_MAX} assets"));
+    }
+    for (n, asset) in assets.iter().enumerate() {
+        let symbol_ok = (2..=10).contains(&asset.symbol.len())
+            && asset.symbol.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if !symbol_ok || assets[..n].iter().any(|a| a.symbol == asset.symbol) {
+            return Err(format!("asset symbol {:?} is not a unique upper-case symbol", asset.symbol));
+        }
+        sane(&asset.name, "an asset's name", chars_max)?;
+        if asset.decimals > 18 || asset.networks.is_empty() || asset.networks.len() > LISTING_MAX {
+            return Err(format!("asset {} has unusable decimals or networks", asset.symbol));
+        }
+        for network in &asset.networks {
+            if !is_slug(&network.slug) {
+                return Err(format!("network slug {:?} is not a slug", network.slug));
+            }
+            sane(&network.name, "a network's name", chars_max)?;
+        }
+        for rate in &asset.rates {
+            let quote_ok = rate.quote.len() == 3 && rate.quote.bytes().all(|b| b.is_ascii_uppercase());
+            if rate.base != asset.symbol || !quote_ok || rate.numerator == 0 || rate.denominator == 0 {
+                return Err(format!("asset {} has an unusable rate {}→{}", asset.symbol, rate.base, rate.quote));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An address: printable, no spaces, of a sane length.
+fn check_address(address: &str, chars_max: usize) -> Result<(), String> {
+    sane(address, "the address", chars_max.min(128))?;
+    if address.chars().any(char::is_whitespace) {
+        return Err("an address with spaces".into());
+    }
+    Ok(())
+}
+
+fn check_deposit(deposit: &Deposit, chars_max: usize) -> Result<(), String> {
+    sane(&deposit.deposit_id, "the deposit id", chars_max)?;
+    check_address(&deposit.address, chars_max)?;
+    sane(&deposit.asset, "the deposit's asset", chars_max)?;
+    sane(&deposit.network, "the deposit's network", chars_max)?;
+    if deposit.amount == 0 {
+        return Err("a deposit of nothing".into());
     }
     Ok(())
 }

@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0017_bill_payments.sql"),
     include_str!("../../migrations/0018_rmb_purchases.sql"),
     include_str!("../../migrations/0019_gift_card_sales.sql"),
+    include_str!("../../migrations/0020_crypto_sales.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -131,6 +131,7 @@ text_enum! {
         BillPayment => "bill_payment",
         RmbPurchase => "rmb_purchase",
         GiftCardSale => "gift_card_sale",
+        CryptoSale => "crypto_sale",
     }
 }
 
@@ -147,6 +148,7 @@ impl TransactionKind {
             TransactionKind::BillPayment => "bill",
             TransactionKind::RmbPurchase => "rmb",
             TransactionKind::GiftCardSale => "gcs",
+            TransactionKind::CryptoSale => "cry",
         }
     }
 
@@ -231,6 +233,8 @@ text_enum! {
         BillPlan => "bill_plan",
         BillProvider => "bill_provider",
         Claim => "claim",
+        CryptoAsset => "crypto_asset",
+        DepositAddress => "deposit_address",
         Dispute => "dispute",
         FxQuote => "fx_quote",
         FxSwap => "fx_swap",
@@ -283,6 +287,27 @@ text_enum! {
         Pending => "pending",
         Completed => "completed",
         Cancelled => "cancelled",
+    }
+}
+
+text_enum! {
+    /// A crypto sale: `pending` while its deposit confirms (or is held for
+    /// compliance review); `completed`: confirmed and credited; `failed`:
+    /// rejected, never credited.
+    pub enum CryptoStatus {
+        Pending => "pending",
+        Completed => "completed",
+        Failed => "failed",
+    }
+}
+
+text_enum! {
+    /// Where a deposit stands at the custody provider.
+    pub enum DepositState {
+        Confirming => "confirming",
+        Confirmed => "confirmed",
+        Held => "held",
+        Rejected => "rejected",
     }
 }
 
