@@ -231,3 +231,15 @@ async fn bad_sales_are_refused_with_the_field_that_is_wrong_and_nothing_stored()
     assert_eq!(app.count("SELECT COUNT(*) FROM gift_card_sales").await, 0, "nothing sold");
     assert_eq!(app.count("SELECT COUNT(*) FROM idempotency_keys").await, 0, "no key bound");
 }
+
+#[tokio::test]
+async fn callbacks_reach_the_trader_that_takes_none_and_are_refused() {
+    let app = spawn_app().await;
+    let pending = sell(&app, &new_key(), &ecode("GIFT-USA-9999")).await;
+    let request = app.client.post(format!("{}/v1/callbacks/trader-sandbox", app.base)).body("{}");
+    let refused = soxara_tests::answer(request.send().await.unwrap()).await;
+    assert_eq!((refused.status.as_u16(), refused.code()), (400, "CALLBACK_REJECTED"), "{:?}", refused.body);
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("UNEXPECTED_CALLBACK"), "{:?}", refused.body);
+    let still = app.get(&app.key, &format!("/v1/transactions/{}", pending.body["id"].as_str().unwrap())).await;
+    assert_eq!(still.body["status"], "pending", "nothing moved");
+}

@@ -72,6 +72,11 @@ impl Traders {
         self.bound.get(&(mode, kind)).cloned()
     }
 
+    /// The loaded trader of that plugin name (a callback's), whatever its mode.
+    pub fn by_plugin(&self, plugin_name: &str) -> Option<Arc<LoadedTrader>> {
+        self.loaded.iter().find(|t| t.plugin_name() == plugin_name).cloned()
+    }
+
     /// The loaded trader of that plugin name serving `mode`: the one a trade
     /// was made with (status checks, callbacks), whatever is bound today.
     pub fn named(&self, plugin_name: &str, mode: Mode) -> Option<Arc<LoadedTrader>> {

@@ -10,11 +10,13 @@ use super::AppState;
 use super::extract::{ApiPath, read_body};
 use crate::operations::callbacks;
 use crate::plugins::billers::BillerCallback;
+use crate::plugins::traders::TraderCallback;
 use crate::plugins::{Callback, MessengerCallback};
 use crate::values::error::ApiError;
 
 /// It goes to the messenger of that plugin name (any method: channels
-/// check the URL with a GET), else to the biller or the rail (POST, PUT).
+/// check the URL with a GET), else to the biller, the trader or the rail
+/// (POST, PUT).
 pub async fn receive_callback(
     State(state): State<AppState>,
     ApiPath(plugin): ApiPath,
@@ -41,6 +43,10 @@ pub async fn receive_callback(
     if let Some(biller) = state.ops.billers.by_plugin(&plugin) {
         let callback = BillerCallback { method: method.to_string(), query, headers, body };
         return Ok(axum::Json(callbacks::from_biller(&state.ops, biller, callback).await?).into_response());
+    }
+    if let Some(trader) = state.ops.traders.by_plugin(&plugin) {
+        let callback = TraderCallback { method: method.to_string(), query, headers, body };
+        return Ok(axum::Json(callbacks::from_trader(&state.ops, trader, callback).await?).into_response());
     }
     let answer = callbacks::from_rail(&state.ops, &plugin, Callback { headers, query, body }).await?;
     Ok(axum::Json(answer).into_response())

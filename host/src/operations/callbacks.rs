@@ -3,8 +3,8 @@
 //! rail's callback settles a payment (through the lifecycle, so only a
 //! processing payment of that same rail moves, and "still processing" only
 //! brings its next status check forward), or opens a dispute; a biller's
-//! settles a bill purchase the same way; a messenger's reports what became
-//! of its messages.
+//! settles a bill purchase the same way, a trader's a trade (or records a
+//! crypto deposit); a messenger's reports what became of its messages.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,16 +16,22 @@ use super::bills::BillPaymentRow;
 use super::checks::Schedule;
 use super::context::Context;
 use super::disputes::{self, DisputeApplied};
+use super::gift_cards::GiftCardSaleRow;
 use super::lifecycle::RailOperation;
 use super::lifecycle::{self, ReportApplied};
 use super::payments::{self, PaymentRow};
+use super::rmb::RmbPurchaseRow;
 use super::transfers;
 use crate::plugins::billers::{BillerCallback, BillerCallbackEvent};
-use crate::plugins::{Callback, CallbackEvent, Failure, LoadedBiller, LoadedMessenger, MessengerCallback, PluginError};
+use crate::plugins::traders::{TradeEvent, TraderCallback};
+use crate::plugins::{
+    Callback, CallbackEvent, Failure, LoadedBiller, LoadedMessenger, LoadedTrader, MessengerCallback, PluginError,
+    TransactionStatus,
+};
 use crate::store::TenantRecord;
 use crate::values::error::ApiError;
 use crate::values::mode::Mode;
-use crate::values::status::{BillStatus, PaymentStatus};
+use crate::values::status::{BillStatus, CryptoStatus, GiftCardStatus, PaymentStatus, RmbStatus, TransactionKind};
 use crate::values::text::text_enum;
 
 /// Callbacks handled at once for each plugin. Each costs a plugin instance
@@ -66,6 +72,9 @@ pub struct CallbackAnswer {
 pub enum AnswerStatus {
     Payment(PaymentStatus),
     Bill(BillStatus),
+    GiftCard(GiftCardStatus),
+    Rmb(RmbStatus),
+    Crypto(CryptoStatus),
     Received(Received),
 }
 
@@ -206,18 +215,8 @@ pub async fn from_biller(
         BillerCallbackEvent::Purchase(report) => report,
         BillerCallbackEvent::Ignored => return Ok(CallbackAnswer::status(AnswerStatus::Received(Received::Ignored))),
     };
-    let (clock, id, name) = (ctx.clock.clone(), report.purchase_id.clone(), plugin.clone());
-    let applied = ctx
-        .store
-        .write(move |conn| {
-            if BillPaymentRow::load(conn, &id)?.is_none_or(|bill| bill.work.tenant.mode != mode) {
-                return Ok(ReportApplied::NotThisRail);
-            }
-            let now_ms = clock.now_ms();
-            let next = Schedule::Prompt(now_ms.saturating_add(PROMPT_DELAY_MS));
-            lifecycle::apply_later_report::<BillPaymentRow>(conn, &id, &name, report.outcome, now_ms, next)
-        })
-        .await?;
+    let applied =
+        apply_report::<BillPaymentRow>(ctx, mode, report.purchase_id.clone(), plugin.clone(), report.outcome).await?;
     tracing::info!(plugin, purchase = %report.purchase_id, ?applied, "biller callback");
     match applied {
         ReportApplied::Applied(reported) => Ok(CallbackAnswer::status(AnswerStatus::Bill(
@@ -229,6 +228,82 @@ pub async fn from_biller(
         }
         ReportApplied::ReferenceMismatch => {
             Err(ApiError::CallbackRejected("the callback's provider reference is not the purchase's".into()))
+        }
+    }
+}
+
+/// Applies a plugin's report on the operation `id` through the lifecycle,
+/// promptly checking one left processing: only an operation of that same
+/// plugin file, in its mode, moves.
+async fn apply_report<O: RailOperation>(
+    ctx: &Context,
+    mode: Mode,
+    id: String,
+    plugin: String,
+    outcome: O::Outcome,
+) -> Result<ReportApplied, ApiError> {
+    let clock = ctx.clock.clone();
+    Ok(ctx
+        .store
+        .write(move |conn| {
+            if O::load(conn, &id)?.is_none_or(|op| op.tenant().mode != mode) {
+                return Ok(ReportApplied::NotThisRail);
+            }
+            let now_ms = clock.now_ms();
+            let next = Schedule::Prompt(now_ms.saturating_add(PROMPT_DELAY_MS));
+            lifecycle::apply_later_report::<O>(conn, &id, &plugin, outcome, now_ms, next)
+        })
+        .await?)
+}
+
+/// Hands a desk's or custody provider's callback to the trader plugin it
+/// names: a trade's report moves a pending gift card sale or a processing
+/// RMB purchase of that trader file, in its mode, through the lifecycle; a
+/// deposit's is recorded for the merchant whose address it reached
+/// (`crypto::reported`: once per deposit id).
+pub async fn from_trader(
+    ctx: &Context,
+    trader: Arc<LoadedTrader>,
+    callback: TraderCallback,
+) -> Result<CallbackAnswer, ApiError> {
+    let plugin = trader.plugin_name().to_string();
+    let _permit = ctx.callback_slots.take(&plugin)?;
+    let mode = trader.mode();
+    let caller = Arc::clone(&trader);
+    let answer = crate::plugins::call_blocking(move || caller.handle_callback(&callback)).await;
+    let report = match taken(&plugin, answer)? {
+        TradeEvent::Trade(report) => report,
+        TradeEvent::Deposit(deposit) => {
+            let status = super::crypto::reported(ctx, &trader, deposit).await?;
+            return Ok(CallbackAnswer::status(AnswerStatus::Crypto(status)));
+        }
+        TradeEvent::Ignored => return Ok(CallbackAnswer::status(AnswerStatus::Received(Received::Ignored))),
+    };
+    let id = report.trade_id.clone();
+    let (applied, status) = match TransactionKind::of_id(&id) {
+        Some(TransactionKind::GiftCardSale) => {
+            let applied =
+                apply_report::<GiftCardSaleRow>(ctx, mode, id.clone(), plugin.clone(), report.outcome).await?;
+            let status =
+                |s| AnswerStatus::GiftCard(GiftCardSaleRow::final_status(s).unwrap_or(GiftCardStatus::Pending));
+            (applied, status as fn(TransactionStatus) -> AnswerStatus)
+        }
+        Some(TransactionKind::RmbPurchase) => {
+            let applied = apply_report::<RmbPurchaseRow>(ctx, mode, id.clone(), plugin.clone(), report.outcome).await?;
+            let status = |s| AnswerStatus::Rmb(RmbPurchaseRow::final_status(s).unwrap_or(RmbStatus::Processing));
+            (applied, status as fn(TransactionStatus) -> AnswerStatus)
+        }
+        _ => return Err(ApiError::CallbackRejected("no trade of this trader has the id the callback names".into())),
+    };
+    tracing::info!(plugin, trade = %id, ?applied, "trader callback");
+    match applied {
+        ReportApplied::Applied(reported) => Ok(CallbackAnswer::status(status(reported))),
+        ReportApplied::AlreadyFinal => Ok(CallbackAnswer::status(AnswerStatus::Received(Received::AlreadyFinal))),
+        ReportApplied::NotThisRail => {
+            Err(ApiError::CallbackRejected("no trade of this trader has the id the callback names".into()))
+        }
+        ReportApplied::ReferenceMismatch => {
+            Err(ApiError::CallbackRejected("the callback's provider reference is not the trade's".into()))
         }
     }
 }

@@ -200,6 +200,22 @@ impl AddressRow {
             .optional()?)
     }
 
+    /// The address `address` on `network` the trader `trader` gave, in `mode`.
+    fn of_trader(
+        conn: &Connection,
+        mode: Mode,
+        trader: &str,
+        network: &str,
+        address: &str,
+    ) -> Result<Option<AddressRow>, StoreError> {
+        Ok(conn
+            .prepare_cached(&format!(
+                "{SELECT_ADDRESS} WHERE mode = ?1 AND trader = ?2 AND network = ?3 AND address = ?4"
+            ))?
+            .query_row(params![mode, trader, network, address], AddressRow::from_row)
+            .optional()?)
+    }
+
     /// The tenant's existing address for the asset and network, with the
     /// payout currency asked for now.
     fn reuse(conn: &Connection, tenant: &Tenant, ask: &AddressAsk) -> Result<Option<AddressRow>, StoreError> {
@@ -365,6 +381,45 @@ fn state_of(state: WitDepositState) -> DepositState {
         WitDepositState::Held => DepositState::Held,
         WitDepositState::Rejected => DepositState::Rejected,
     }
+}
+
+/// Records a deposit a trader reported (a custody provider's callback) for
+/// the merchant whose address it reached: a new deposit id makes a sale,
+/// a known one moves its sale while pending. Answers the sale's status.
+pub async fn reported(ctx: &Context, trader: &Arc<LoadedTrader>, deposit: Deposit) -> Result<CryptoStatus, ApiError> {
+    let (mode, name) = (trader.mode(), trader.plugin_name().to_string());
+    let (lookup, wanted) = (name.clone(), deposit.clone());
+    let address = ctx
+        .store
+        .read(move |conn| AddressRow::of_trader(conn, mode, &lookup, &wanted.network, &wanted.address))
+        .await?
+        .filter(|a| a.asset == deposit.asset)
+        .ok_or_else(|| ApiError::CallbackRejected("no address of this trader received the deposit".into()))?;
+    let priced = pricing(trader, &deposit, address.payout_currency).await?;
+    let (clock, checks, entity) = (ctx.clock.clone(), ctx.checks.clone(), ctx.wallets.entity().clone());
+    let status = ctx
+        .store
+        .write(move |conn| {
+            let now_ms = clock.now_ms();
+            if let Some(mut sale) = SaleRow::by_deposit(conn, mode, &name, &deposit.deposit_id)? {
+                if sale.apply(conn, &deposit, priced.rate, now_ms)? {
+                    checks::finish(conn, &sale.id, Schedule::Prompt(now_ms))?;
+                }
+                return Ok(sale.status);
+            }
+            let id = TransactionKind::CryptoSale.new_id();
+            let made = Made { id, key: None, test_reference: None, entity, now_ms };
+            let mut sale = SaleRow::new(made, &address, &deposit, priced.decimals);
+            sale.insert(conn)?;
+            sale.apply(conn, &deposit, priced.rate, now_ms)?;
+            if sale.status == CryptoStatus::Pending {
+                let first = Schedule::First(now_ms + checks.delay_ms(0));
+                checks::schedule(conn, TransactionKind::CryptoSale, &sale.id, first)?;
+            }
+            Ok(sale.status)
+        })
+        .await?;
+    Ok(status)
 }
 
 /// Asks the trader where a pending deposit stands, and records it.

@@ -13,9 +13,9 @@ use wasmtime::{Engine, Store};
 
 use super::billers::{is_slug, sane};
 pub use super::bindings::trading::exports::soxara::billing::trader::{
-    AddressRequest, CardForm, CardImage, CryptoAsset, CryptoNetwork, Deposit, DepositState, GiftCardBrand,
-    GiftCardOffer, GiftCardSale, Rate as TradeRate, RmbChannel, RmbOrder, RmbTerms, TestDepositRequest, TradeKind,
-    TradeOutcome, TraderInfo,
+    AddressRequest, Callback as TraderCallback, CardForm, CardImage, CryptoAsset, CryptoNetwork, Deposit, DepositState,
+    GiftCardBrand, GiftCardOffer, GiftCardSale, Rate as TradeRate, RmbChannel, RmbOrder, RmbTerms, TestDepositRequest,
+    TradeEvent, TradeKind, TradeOutcome, TradeReport, TraderInfo,
 };
 use super::bindings::trading::{TraderPlugin, TraderPluginPre};
 use super::{
@@ -165,6 +165,22 @@ impl LoadedTrader {
             "test-deposit",
             |plugin, store| plugin.soxara_billing_trader().call_test_deposit(store, request),
             |deposit| check_deposit(deposit, chars_max),
+        )
+    }
+
+    /// Lets the trader authenticate and read a desk's or custody
+    /// provider's callback.
+    pub fn handle_callback(&self, callback: &TraderCallback) -> TraderAnswer<TradeEvent> {
+        let chars_max = self.limits.output_chars_max;
+        self.checked(
+            "handle-callback",
+            |plugin, store| plugin.soxara_billing_trader().call_handle_callback(store, callback),
+            |event| match event {
+                TradeEvent::Trade(report) => sane(&report.trade_id, "the trade id", chars_max)
+                    .and_then(|()| check_outcome(&report.outcome, chars_max)),
+                TradeEvent::Deposit(deposit) => check_deposit(deposit, chars_max),
+                TradeEvent::Ignored => Ok(()),
+            },
         )
     }
 
