@@ -13,7 +13,8 @@ CREATE TABLE crypto_addresses (
     payout_currency TEXT NOT NULL,
     created_at      INTEGER NOT NULL,
     UNIQUE (merchant_id, mode, asset, network),
-    UNIQUE (mode, trader, network, address)
+    -- One address may take several assets of a network (a token and the coin).
+    UNIQUE (mode, trader, asset, network, address)
 ) STRICT;
 
 -- `deposit_id`: the custody provider's (a transaction hash and output),

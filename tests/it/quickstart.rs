@@ -145,3 +145,17 @@ async fn the_bills_script_buys_as_documented() {
     assert_eq!(app.count("SELECT COUNT(*) FROM bill_payments WHERE status = 'processing'").await, 1);
     app.verify().expect("the ledger holds");
 }
+
+#[tokio::test]
+async fn the_trades_script_trades_as_documented() {
+    let app = spawn_app().await;
+    let output = run_script("trades.sh", &app.base, &app.key).await;
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the trades walk-through failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("all steps behaved as documented"), "{stdout}");
+    for table in ["rmb_purchases", "gift_card_sales", "crypto_sales"] {
+        let completed = app.count(&format!("SELECT COUNT(*) FROM {table} WHERE status = 'completed'")).await;
+        assert_eq!(completed, 1, "{table}");
+    }
+    app.verify().expect("the ledger holds");
+}

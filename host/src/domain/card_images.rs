@@ -68,8 +68,10 @@ impl CardImages {
         std::fs::create_dir_all(&self.dir)?;
         // Written aside and renamed, so that a crash never leaves a partial
         // file under a hash it does not have.
-        let partial = self.dir.join(format!("{sha256}.{}.partial", std::process::id()));
-        let mut file = std::fs::File::create(&partial)?;
+        // Named uniquely: two sales with the same photo at once (a retry
+        // racing the original) never write one temporary file.
+        let partial = self.dir.join(format!("{sha256}.{}.partial", crate::values::ids::new_id("tmp")));
+        let mut file = std::fs::File::create_new(&partial)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&partial, &path)?;

@@ -282,6 +282,7 @@ pub async fn from_trader(
     let id = report.trade_id.clone();
     let (applied, status) = match TransactionKind::of_id(&id) {
         Some(TransactionKind::GiftCardSale) => {
+            super::gift_cards::fits(ctx, id.clone(), &report.outcome).await?;
             let applied =
                 apply_report::<GiftCardSaleRow>(ctx, mode, id.clone(), plugin.clone(), report.outcome).await?;
             let status =

@@ -200,20 +200,24 @@ impl AddressRow {
             .optional()?)
     }
 
-    /// The address `address` on `network` the trader `trader` gave, in `mode`.
+    /// The address the trader `trader` gave in `mode` that `deposit` reached.
     fn of_trader(
         conn: &Connection,
         mode: Mode,
         trader: &str,
-        network: &str,
-        address: &str,
+        deposit: &Deposit,
     ) -> Result<Option<AddressRow>, StoreError> {
         Ok(conn
             .prepare_cached(&format!(
-                "{SELECT_ADDRESS} WHERE mode = ?1 AND trader = ?2 AND network = ?3 AND address = ?4"
+                "{SELECT_ADDRESS} WHERE mode = ?1 AND trader = ?2 AND asset = ?3 AND network = ?4 AND address = ?5"
             ))?
-            .query_row(params![mode, trader, network, address], AddressRow::from_row)
+            .query_row(params![mode, trader, deposit.asset, deposit.network, deposit.address], AddressRow::from_row)
             .optional()?)
+    }
+
+    /// Whether `deposit` reached this address.
+    fn received(&self, deposit: &Deposit) -> bool {
+        deposit.address == self.address && deposit.asset == self.asset && deposit.network == self.network
     }
 
     /// The tenant's existing address for the asset and network, with the
@@ -310,25 +314,11 @@ pub async fn test_deposit(ctx: &Context, request: KeyedRequest, ask: TestDeposit
         let refusal = ApiError::ProviderUnavailable("The trader that gave this address is not loaded.".into());
         return idempotency::replay_or(&ctx.store, &request, refusal).await;
     };
-    let simulated = TestDepositRequest {
-        address: address.address.clone(),
-        asset: address.asset.clone(),
-        network: address.network.clone(),
-        amount: ask.amount,
-        test_reference: ask.test_reference.clone(),
+    let (deposit, listing) = match simulate(&trader, &address, &ask).await {
+        Ok(simulated) => simulated,
+        // A used key answers as it did, whatever the trader says now.
+        Err(refusal) => return idempotency::replay_or(&ctx.store, &request, refusal).await,
     };
-    let caller = Arc::clone(&trader);
-    let deposit = match crate::plugins::call_blocking(move || caller.test_deposit(&simulated)).await {
-        Ok(Ok(deposit)) => deposit,
-        Ok(Err(failure)) if failure.retryable => return Err(ApiError::ProviderUnavailable(failure.message)),
-        Ok(Err(failure)) => return Err(ApiError::invalid("body", failure.message)),
-        Err(error) => return Err(no_answer(&trader, &error)),
-    };
-    if deposit.address != address.address || deposit.asset != address.asset || deposit.network != address.network {
-        tracing::error!(trader = trader.plugin_name(), "a test deposit reported to another address");
-        return Err(ApiError::ProviderUnavailable("The crypto desk answered about another address.".into()));
-    }
-    let priced = pricing(&trader, &deposit, address.payout_currency).await?;
     let id = TransactionKind::CryptoSale.new_id();
     let (key, checks, entity) = (request.key.clone(), ctx.checks.clone(), ctx.wallets.entity().clone());
     let (reply, _) = idempotency::write_once(&ctx.store, &ctx.clock, request, id.clone(), move |conn, now_ms| {
@@ -339,9 +329,10 @@ pub async fn test_deposit(ctx: &Context, request: KeyedRequest, ask: TestDeposit
             )));
         }
         let made = Made { id, key: Some(key), test_reference: Some(ask.test_reference), entity, now_ms };
-        let mut sale = SaleRow::new(made, &address, &deposit, priced.decimals);
+        let mut sale =
+            SaleRow::new(made, &address, &deposit, listing.decimals(&deposit.asset)?).map_err(StoreError::rejected)?;
         sale.insert(conn)?;
-        sale.apply(conn, &deposit, priced.rate, now_ms)?;
+        sale.apply(conn, &deposit, &listing, now_ms)?;
         if sale.status == CryptoStatus::Pending {
             checks::schedule(
                 conn,
@@ -356,22 +347,49 @@ pub async fn test_deposit(ctx: &Context, request: KeyedRequest, ask: TestDeposit
     Ok(reply)
 }
 
-/// The asset's decimals, and its rate now when the deposit is confirmed
-/// (credited at the rate of its confirmation).
-struct Pricing {
-    decimals: u8,
-    rate: Option<Ratio>,
+/// Asks the sandbox trader for a deposit to `address`, and its assets now.
+async fn simulate(
+    trader: &Arc<LoadedTrader>,
+    address: &AddressRow,
+    ask: &TestDepositAsk,
+) -> Result<(Deposit, Listing), ApiError> {
+    let simulated = TestDepositRequest {
+        address: address.address.clone(),
+        asset: address.asset.clone(),
+        network: address.network.clone(),
+        amount: ask.amount,
+        test_reference: ask.test_reference.clone(),
+    };
+    let caller = Arc::clone(trader);
+    let deposit = match crate::plugins::call_blocking(move || caller.test_deposit(&simulated)).await {
+        Ok(Ok(deposit)) => deposit,
+        Ok(Err(failure)) if failure.retryable => return Err(ApiError::ProviderUnavailable(failure.message)),
+        Ok(Err(failure)) => return Err(ApiError::invalid("body", failure.message)),
+        Err(error) => return Err(no_answer(trader, &error)),
+    };
+    if !address.received(&deposit) {
+        tracing::error!(trader = trader.plugin_name(), "a test deposit reported to another address");
+        return Err(ApiError::ProviderUnavailable("The crypto desk answered about another address.".into()));
+    }
+    Ok((deposit, Listing(assets(Arc::clone(trader)).await?)))
 }
 
-async fn pricing(trader: &Arc<LoadedTrader>, deposit: &Deposit, payout: Currency) -> Result<Pricing, ApiError> {
-    let listed = assets(Arc::clone(trader)).await?;
-    let asset = listed
-        .iter()
-        .find(|a| a.symbol == deposit.asset)
-        .ok_or_else(|| ApiError::ProviderUnavailable(format!("The crypto desk no longer lists {}.", deposit.asset)))?;
-    let rate =
-        (deposit.state == WitDepositState::Confirmed).then(|| rate_of(&listed, &deposit.asset, payout)).flatten();
-    Ok(Pricing { decimals: asset.decimals, rate })
+/// The trader's assets as listed just before a deposit is recorded: a
+/// confirmed deposit is credited at the rate of its confirmation.
+struct Listing(Vec<CryptoAsset>);
+
+impl Listing {
+    /// The base units per coin of `asset`, as the trader lists it.
+    fn decimals(&self, asset: &str) -> Result<u8, StoreError> {
+        self.0.iter().find(|a| a.symbol == asset).map(|a| a.decimals).ok_or_else(|| {
+            StoreError::rejected(ApiError::ProviderUnavailable(format!("The crypto desk no longer lists {asset}.")))
+        })
+    }
+
+    /// The rate of one whole coin of `asset` in `payout`, if listed.
+    fn rate(&self, asset: &str, payout: Currency) -> Option<Ratio> {
+        rate_of(&self.0, asset, payout)
+    }
 }
 
 fn state_of(state: WitDepositState) -> DepositState {
@@ -391,27 +409,32 @@ pub async fn reported(ctx: &Context, trader: &Arc<LoadedTrader>, deposit: Deposi
     let (lookup, wanted) = (name.clone(), deposit.clone());
     let address = ctx
         .store
-        .read(move |conn| AddressRow::of_trader(conn, mode, &lookup, &wanted.network, &wanted.address))
+        .read(move |conn| AddressRow::of_trader(conn, mode, &lookup, &wanted))
         .await?
-        .filter(|a| a.asset == deposit.asset)
         .ok_or_else(|| ApiError::CallbackRejected("no address of this trader received the deposit".into()))?;
-    let priced = pricing(trader, &deposit, address.payout_currency).await?;
+    let listing = Listing(assets(Arc::clone(trader)).await?);
     let (clock, checks, entity) = (ctx.clock.clone(), ctx.checks.clone(), ctx.wallets.entity().clone());
     let status = ctx
         .store
         .write(move |conn| {
             let now_ms = clock.now_ms();
             if let Some(mut sale) = SaleRow::by_deposit(conn, mode, &name, &deposit.deposit_id)? {
-                if sale.apply(conn, &deposit, priced.rate, now_ms)? {
+                if !sale.is_of(&deposit) {
+                    return Err(StoreError::rejected(ApiError::CallbackRejected(
+                        "the deposit id names a deposit to another address or of another asset".into(),
+                    )));
+                }
+                if sale.apply(conn, &deposit, &listing, now_ms)? {
                     checks::finish(conn, &sale.id, Schedule::Prompt(now_ms))?;
                 }
                 return Ok(sale.status);
             }
             let id = TransactionKind::CryptoSale.new_id();
             let made = Made { id, key: None, test_reference: None, entity, now_ms };
-            let mut sale = SaleRow::new(made, &address, &deposit, priced.decimals);
+            let mut sale = SaleRow::new(made, &address, &deposit, listing.decimals(&deposit.asset)?)
+                .map_err(|why| StoreError::rejected(ApiError::CallbackRejected(why.to_string())))?;
             sale.insert(conn)?;
-            sale.apply(conn, &deposit, priced.rate, now_ms)?;
+            sale.apply(conn, &deposit, &listing, now_ms)?;
             if sale.status == CryptoStatus::Pending {
                 let first = Schedule::First(now_ms + checks.delay_ms(0));
                 checks::schedule(conn, TransactionKind::CryptoSale, &sale.id, first)?;
@@ -440,21 +463,27 @@ pub async fn check(ctx: &Context, due: DueCheck) -> Result<(), ApiError> {
         return Ok(());
     };
     let (caller, deposit_id) = (Arc::clone(&trader), sale.deposit_id.clone());
-    let deposit = match crate::plugins::call_blocking(move || caller.deposit_status(&deposit_id)).await {
-        Ok(Ok(deposit)) if deposit.deposit_id == sale.deposit_id => deposit,
-        other => {
-            tracing::info!(id, answer = ?other.map(|a| a.map(|d| d.deposit_id)), "deposit status unknown; checking later");
+    let answer = crate::plugins::call_blocking(move || caller.deposit_status(&deposit_id)).await;
+    let listing = match answer {
+        Ok(Ok(deposit)) if sale.is_of(&deposit) => assets(Arc::clone(&trader)).await.map(|l| (deposit, Listing(l))),
+        Ok(Ok(_)) => Err(ApiError::ProviderUnavailable("the trader answered about another deposit".into())),
+        Ok(Err(failure)) => Err(ApiError::ProviderUnavailable(failure.message)),
+        Err(error) => Err(ApiError::ProviderUnavailable(error.to_string())),
+    };
+    let (deposit, listing) = match listing {
+        Ok(found) => found,
+        Err(why) => {
+            tracing::info!(id, %why, "deposit status unknown; checking later");
             ctx.store.write(move |conn| checks::schedule(conn, TransactionKind::CryptoSale, &id, next)).await?;
             return Ok(());
         }
     };
-    let priced = pricing(&trader, &deposit, sale.payout_currency).await?;
     let clock = ctx.clock.clone();
     ctx.store
         .write(move |conn| {
             let now_ms = clock.now_ms();
             let Some(mut sale) = SaleRow::load(conn, &id)? else { return Ok(()) };
-            sale.apply(conn, &deposit, priced.rate, now_ms)?;
+            sale.apply(conn, &deposit, &listing, now_ms)?;
             if sale.status == CryptoStatus::Pending {
                 checks::schedule(conn, TransactionKind::CryptoSale, &id, next)
             } else {
@@ -508,8 +537,16 @@ const SELECT_SALE: &str = "SELECT s.id, s.merchant_id, s.mode, s.reference, s.id
      s.created_at, s.completed_at FROM crypto_sales s JOIN crypto_addresses a ON a.id = s.address_id";
 
 impl SaleRow {
-    fn new(made: Made, address: &AddressRow, deposit: &Deposit, decimals: u8) -> SaleRow {
-        SaleRow {
+    /// A new sale of `deposit`, or why its amount cannot be held (over
+    /// `i64::MAX` base units: logged for the operator to reconcile).
+    fn new(made: Made, address: &AddressRow, deposit: &Deposit, decimals: u8) -> Result<SaleRow, ApiError> {
+        let amount = i64::try_from(deposit.amount).map_err(|_| {
+            tracing::error!(deposit = %deposit.deposit_id, amount = deposit.amount, "a deposit too large to record");
+            ApiError::ProviderUnavailable(
+                "The deposit's amount is too large to record; the operator reconciles it.".into(),
+            )
+        })?;
+        Ok(SaleRow {
             id: made.id,
             tenant: address.tenant.clone(),
             reference: crate::values::ids::new_reference("CRY", made.now_ms),
@@ -521,7 +558,7 @@ impl SaleRow {
             asset: deposit.asset.clone(),
             network: deposit.network.clone(),
             decimals,
-            amount: i64::try_from(deposit.amount).unwrap_or(i64::MAX),
+            amount,
             confirmations: deposit.confirmations,
             state: state_of(deposit.state),
             status: CryptoStatus::Pending,
@@ -533,7 +570,16 @@ impl SaleRow {
             entity: made.entity,
             created_at_ms: made.now_ms,
             completed_at_ms: None,
-        }
+        })
+    }
+
+    /// Whether `deposit` is this sale's: the same address, asset and network.
+    fn is_of(&self, deposit: &Deposit) -> bool {
+        deposit.deposit_id == self.deposit_id
+            && deposit.address == self.address
+            && deposit.asset == self.asset
+            && deposit.network == self.network
+            && u64::try_from(self.amount).is_ok_and(|amount| amount == deposit.amount)
     }
 
     fn insert(&self, conn: &Connection) -> Result<(), StoreError> {
@@ -639,18 +685,21 @@ impl SaleRow {
     }
 
     /// Records where its deposit stands, while it is pending: confirmed and
-    /// priced (`rate`), it is credited once; rejected, it fails; otherwise
+    /// priced (the listing has its rate), it is credited once; rejected, it fails; otherwise
     /// it stays pending with the provider's state. Returns whether it ended.
     fn apply(
         &mut self,
         conn: &Connection,
         deposit: &Deposit,
-        rate: Option<Ratio>,
+        listing: &Listing,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         if self.status != CryptoStatus::Pending {
             return Ok(false);
         }
+        // Priced by the sale's own asset and payout currency, whatever the
+        // address is credited in now.
+        let rate = listing.rate(&self.asset, self.payout_currency);
         self.state = state_of(deposit.state);
         self.confirmations = deposit.confirmations;
         let event = match (self.state, rate) {

@@ -171,8 +171,10 @@ pub async fn sell(ctx: &Context, request: KeyedRequest, new: NewSale) -> Result<
         // A used key answers as it did, whatever changed since.
         Err(refusal) => return idempotency::replay_or(&ctx.store, &request, refusal).await,
     };
-    let (payout, fee) = price(new.face_value, rate, new.card_currency, new.payout_currency)
-        .map_err(|why| ApiError::invalid("face_value", why))?;
+    let (payout, fee) = match price(new.face_value, rate, new.card_currency, new.payout_currency) {
+        Ok(priced) => priced,
+        Err(why) => return idempotency::replay_or(&ctx.store, &request, ApiError::invalid("face_value", why)).await,
+    };
     // The photos are durable before the sale that names them is committed.
     let (images, photos) = (ctx.card_images.clone(), new.images.clone());
     let records = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<ImageRecord>> {
@@ -525,6 +527,11 @@ impl RailOperation for GiftCardSaleRow {
         let Some(verified) = report.verified_minor.filter(|_| report.status == TransactionStatus::Completed) else {
             return;
         };
+        // Checked before it gets here (`fits`); never more than declared.
+        if verified == 0 || verified > u64::try_from(self.face_value).unwrap_or(0) {
+            tracing::error!(sale = %self.work.id, verified, "a verified value outside 1..=face value; ignored");
+            return;
+        }
         if let Ok((payout, fee)) = price(verified, self.rate, self.card_currency, self.payout_currency) {
             self.verified_value = Some(to_i64(verified));
             self.payout = to_i64(payout);
@@ -582,6 +589,29 @@ impl RailOperation for GiftCardSaleRow {
     /// Always the transaction, `201`: pending until verified.
     fn response(&self, _unanswered: Option<&PluginError>) -> Option<StoredResponse> {
         Some(StoredResponse::created(&self.object()))
+    }
+}
+
+/// Whether a trader's report on sale `id` (a callback's) is one an honest
+/// desk gives: a verified value in the card's currency, from 1 to the
+/// declared face value. Status checks and sales check this in the plugin
+/// layer, where the sale is at hand.
+pub async fn fits(ctx: &Context, id: String, outcome: &TradeOutcome) -> Result<(), ApiError> {
+    let Some(verified) = outcome.verified_value.clone() else {
+        return Ok(());
+    };
+    let sale = ctx.store.read(move |conn| GiftCardSaleRow::load(conn, &id)).await?;
+    let fits = sale.is_some_and(|sale| {
+        verified.currency == sale.card_currency.code
+            && verified.amount > 0
+            && u64::try_from(sale.face_value).is_ok_and(|face| verified.amount <= face)
+    });
+    if fits {
+        Ok(())
+    } else {
+        Err(ApiError::CallbackRejected(
+            "the verified value is not in the card's currency, or not within its face value".into(),
+        ))
     }
 }
 

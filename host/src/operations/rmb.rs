@@ -283,6 +283,18 @@ pub struct NewOrder {
 
 /// `POST /v1/rmb/orders`.
 pub async fn order(ctx: &Context, request: KeyedRequest, new: NewOrder) -> Result<Reply, ApiError> {
+    // The trader the quote was priced by carries the order: one not loaded
+    // now (a restart without it) refuses the order before anything is
+    // written. An unknown quote is refused in the write, with the rest.
+    let (tenant, quote_id) = (request.tenant.clone(), new.quote_id.clone());
+    let quote = ctx.store.read(move |conn| crate::store::load_owned::<QuoteRow>(conn, &tenant, &quote_id)).await?;
+    let trader = quote.as_ref().and_then(|q| ctx.traders.named(&q.trader, q.tenant.mode));
+    if quote.is_some() && trader.is_none() {
+        let refusal = ApiError::ProviderUnavailable(
+            "The desk that priced this quote is not available; request a new quote.".into(),
+        );
+        return idempotency::replay_or(&ctx.store, &request, refusal).await;
+    }
     let now_ms = ctx.clock.now_ms();
     let id = TransactionKind::RmbPurchase.new_id();
     let ctx = ctx.clone();
@@ -295,10 +307,12 @@ pub async fn order(ctx: &Context, request: KeyedRequest, new: NewOrder) -> Resul
             Claimed::Used(reply) => return Ok(reply),
             Claimed::New(row) => row,
         };
-        // The trader the quote was priced by; if it is no longer loaded,
-        // the order stays processing for the status checks.
-        let trader = ctx.traders.named(&row.trader, row.work.tenant.mode);
-        let stored = lifecycle::submit(&ctx, trader, row).await?;
+        // Never `None` here (a new order had its quote); `None` would tell
+        // the lifecycle no rail is involved, so it is refused instead, and
+        // the unanswered order is resumed at the next start.
+        let trader = trader
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("RMB order {} without its trader", row.work.id)))?;
+        let stored = lifecycle::submit(&ctx, Some(trader), row).await?;
         stored.map(Reply::new).ok_or_else(|| ApiError::Internal(anyhow::anyhow!("an RMB order's key stored no answer")))
     })
     .await

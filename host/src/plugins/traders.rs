@@ -337,8 +337,8 @@ fn check_deposit(deposit: &Deposit, chars_max: usize) -> Result<(), String> {
     check_address(&deposit.address, chars_max)?;
     sane(&deposit.asset, "the deposit's asset", chars_max)?;
     sane(&deposit.network, "the deposit's network", chars_max)?;
-    if deposit.amount == 0 {
-        return Err("a deposit of nothing".into());
+    if deposit.amount == 0 || i64::try_from(deposit.amount).is_err() {
+        return Err("a deposit of nothing, or of more base units than the gateway records".into());
     }
     Ok(())
 }
