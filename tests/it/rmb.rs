@@ -196,3 +196,40 @@ async fn channels_rates_and_bad_input() {
     assert_eq!(missing.status, 404, "{:?}", missing.body);
     assert_eq!(app.count("SELECT COUNT(*) FROM rmb_purchases").await, 0, "nothing ordered");
 }
+
+/// Starts a gateway on a fresh database with `file`, and says why not.
+async fn start_with(file: soxara::config::FileConfig) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let config = soxara::app::Config {
+        database: dir.path().join("gateway.db"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        plugin_dir: soxara_tests::plugin_dir(),
+        file,
+        clock: soxara::values::clock::Clock::adjustable(),
+    };
+    soxara::app::start(config).await.map(drop).map_err(|e| format!("{e:#}"))
+}
+
+#[tokio::test]
+async fn trade_routes_are_checked_at_start() {
+    let route = |mode: &str, trade: &str, trader: &str| {
+        let mut file = soxara::config::FileConfig::default();
+        file.admin.listen = "127.0.0.1:0".parse().unwrap();
+        file.trades.routes.push(soxara::config::TradeRoute {
+            mode: mode.into(),
+            trade: trade.into(),
+            trader: trader.into(),
+        });
+        file
+    };
+    for (file, why) in [
+        (route("live", "rmb_purchase", "trader-sandbox"), "configured for test mode"),
+        (route("test", "rmb_purchase", "no-such-desk"), "no trader plugin \"no-such-desk\" is loaded"),
+        (route("test", "bonds", "trader-sandbox"), "trade must be one of"),
+        (route("staging", "rmb_purchase", "trader-sandbox"), "mode must be test or live"),
+    ] {
+        let refused = start_with(file).await.expect_err(why);
+        assert!(refused.contains(why), "{why}: {refused}");
+    }
+    start_with(route("test", "rmb_purchase", "trader-sandbox")).await.expect("a test route to the sandbox trader");
+}
