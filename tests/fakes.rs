@@ -1,5 +1,7 @@
 //! Fake provider servers on loopback ports, speaking the providers' protocols.
 
+pub mod custody;
+pub mod desk;
 pub mod example_pay;
 pub mod mtn;
 pub mod orange;

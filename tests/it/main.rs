@@ -8,6 +8,8 @@ mod biller_registry;
 mod bills;
 mod consent;
 mod crypto;
+mod custody;
+mod desk;
 mod fx;
 mod gift_cards;
 mod idempotency;
