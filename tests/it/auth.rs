@@ -38,7 +38,11 @@ async fn missing_and_bad_keys_are_refused_with_the_envelope() {
     assert_eq!(missing.code(), "AUTHENTICATION_REQUIRED");
     let error = &missing.body["error"];
     assert!(error["message"].as_str().unwrap().contains("Authorization: Bearer"));
-    assert_eq!(error["doc_url"], "https://docs.soxara.com/errors#authentication_required");
+    assert_eq!(error["doc_url"], "/docs/errors#authentication_required");
+    // The page it points at is served, with that code's entry.
+    let page = app.client.get(format!("{}/docs/errors", app.base)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<a id=\"authentication_required\"></a>"));
     assert!(error["request_id"].as_str().unwrap().starts_with("req_"));
     assert_eq!(missing.headers["x-request-id"], error["request_id"].as_str().unwrap());
 

@@ -88,6 +88,7 @@ pub struct ApiSettings {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/docs/errors", get(error_codes))
         .route("/metrics", get(metrics))
         .route("/v1/payments", post(payments::create_payment))
         .route("/v1/payments/{id}", get(payments::get_payment))
@@ -191,6 +192,13 @@ struct Health {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     rails: Option<Vec<String>>,
+}
+
+/// `GET /docs/errors`: every error code, what it means and what to do
+/// (docs/errors.md, compiled in): where each error's `doc_url` points.
+async fn error_codes() -> Response {
+    let page = include_str!("../../../docs/errors.md");
+    ([(axum::http::header::CONTENT_TYPE, "text/markdown; charset=utf-8")], page).into_response()
 }
 
 async fn health(State(state): State<AppState>) -> Response {

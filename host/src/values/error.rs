@@ -8,8 +8,10 @@
 use axum::http::StatusCode;
 use serde::Serialize;
 
-/// Where each code is documented; the code, lower-cased, is the anchor.
-pub const DOC_URL_BASE: &str = "https://docs.soxara.com/errors#";
+/// Where each code is documented: docs/errors.md, which the gateway serves
+/// at this path (relative to the API's own address, so it is right behind
+/// any host name); the code, lower-cased, is the anchor.
+pub const DOC_URL_BASE: &str = "/docs/errors#";
 
 tokio::task_local! {
     /// The id of the request being served, set by the request-id middleware.
@@ -405,6 +407,17 @@ mod tests {
             }
         }
         all
+    }
+
+    #[test]
+    fn every_code_has_its_entry_in_the_errors_page() {
+        let page = include_str!("../../../docs/errors.md");
+        for e in every_variant() {
+            let anchor = format!("<a id=\"{}\"></a>", e.code().to_ascii_lowercase());
+            assert!(page.contains(&anchor), "docs/errors.md has no entry for {}", e.code());
+            let row = format!("| {} | [`{}`]", e.status().as_u16(), e.code());
+            assert!(page.contains(&row), "docs/errors.md lists {} with another status", e.code());
+        }
     }
 
     #[test]
