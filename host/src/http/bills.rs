@@ -16,6 +16,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::{ApiQuery, keyed_write, read_body, reply};
 use super::fields::{Fields, Parsed, fail};
+use super::listing::Listing;
 use crate::domain::billers::wit;
 use crate::domain::scopes::Scope;
 use crate::operations::bills::{self, NewPurchase, plans_path, provider_field, verify_path};
@@ -264,20 +265,6 @@ impl CatalogEntry {
             verifiable: provider.verifiable,
             endpoints,
         }
-    }
-}
-
-/// A list that never has more (catalogues and plans come whole).
-#[derive(Serialize)]
-pub struct Listing<T: Serialize> {
-    object: ObjectType,
-    data: Vec<T>,
-    has_more: bool,
-}
-
-impl<T: Serialize> Listing<T> {
-    fn of(data: Vec<T>) -> axum::Json<Listing<T>> {
-        axum::Json(Listing { object: ObjectType::List, data, has_more: false })
     }
 }
 

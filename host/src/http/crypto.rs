@@ -14,7 +14,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::{ApiQuery, keyed_write, read_body, reply};
 use super::fields::{Fields, Parsed, fail};
-use crate::domain::fx::{RateObject, Ratio};
+use super::listing::{Listing, PayoutRate, no_params};
 use crate::domain::scopes::Scope;
 use crate::operations::crypto::{self, AddressAsk, TestDepositAsk};
 use crate::operations::idempotency::WriteEndpoint;
@@ -43,19 +43,6 @@ pub struct NetworkEntry {
     min_deposit: String,
 }
 
-#[derive(Serialize)]
-pub struct PayoutRate {
-    payout_currency: String,
-    rate: RateObject,
-}
-
-#[derive(Serialize)]
-pub struct Listing<T: Serialize> {
-    object: ObjectType,
-    data: Vec<T>,
-    has_more: bool,
-}
-
 /// `GET /v1/crypto/assets`.
 pub async fn assets(
     State(state): State<AppState>,
@@ -63,9 +50,7 @@ pub async fn assets(
     ApiQuery(query): ApiQuery,
 ) -> Result<axum::Json<Listing<AssetEntry>>, ApiError> {
     caller.require(Scope::CryptoRead)?;
-    if let Some((name, _)) = query.first() {
-        return Err(ApiError::invalid(name, "is not a known parameter; this listing takes none"));
-    }
+    no_params(&query)?;
     let listed = crypto::assets(crypto::trader_for(&state.ops, caller.tenant.mode)?).await?;
     let data = listed
         .into_iter()
@@ -84,17 +69,10 @@ pub async fn assets(
                     min_deposit: n.min_deposit.to_string(),
                 })
                 .collect(),
-            rates: asset
-                .rates
-                .into_iter()
-                .filter_map(|r| {
-                    let rate = Ratio::new(u128::from(r.numerator), u128::from(r.denominator))?;
-                    Some(PayoutRate { payout_currency: r.quote, rate: RateObject::from(rate) })
-                })
-                .collect(),
+            rates: PayoutRate::all(asset.rates),
         })
         .collect();
-    Ok(axum::Json(Listing { object: ObjectType::List, data, has_more: false }))
+    Ok(Listing::of(data))
 }
 
 /// `POST /v1/crypto/addresses {asset, network, payout_currency}`: `201`

@@ -15,8 +15,8 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::{ApiQuery, keyed_write_up_to, reply};
 use super::fields::{Fields, Parsed, fail};
+use super::listing::{Listing, PayoutRate, no_params};
 use crate::domain::card_images::sniff;
-use crate::domain::fx::{RateObject, Ratio};
 use crate::domain::scopes::Scope;
 use crate::operations::gift_cards::{self, NewImage, NewSale};
 use crate::operations::idempotency::WriteEndpoint;
@@ -53,20 +53,6 @@ pub struct OfferEntry {
     rates: Vec<PayoutRate>,
 }
 
-#[derive(Serialize)]
-pub struct PayoutRate {
-    payout_currency: String,
-    rate: RateObject,
-}
-
-/// A list that never has more.
-#[derive(Serialize)]
-pub struct Listing<T: Serialize> {
-    object: ObjectType,
-    data: Vec<T>,
-    has_more: bool,
-}
-
 /// `GET /v1/gift-cards/catalog`.
 pub async fn catalog(
     State(state): State<AppState>,
@@ -74,9 +60,7 @@ pub async fn catalog(
     ApiQuery(query): ApiQuery,
 ) -> Result<axum::Json<Listing<BrandEntry>>, ApiError> {
     caller.require(Scope::GiftCardsRead)?;
-    if let Some((name, _)) = query.first() {
-        return Err(ApiError::invalid(name, "is not a known parameter; the catalogue takes none"));
-    }
+    no_params(&query)?;
     let brands = gift_cards::catalog(gift_cards::trader_for(&state.ops, caller.tenant.mode)?).await?;
     let data = brands
         .into_iter()
@@ -99,19 +83,12 @@ pub async fn catalog(
                             WitCardForm::Physical => CardForm::Physical,
                         })
                         .collect(),
-                    rates: offer
-                        .rates
-                        .into_iter()
-                        .filter_map(|r| {
-                            let rate = Ratio::new(u128::from(r.numerator), u128::from(r.denominator))?;
-                            Some(PayoutRate { payout_currency: r.quote, rate: RateObject::from(rate) })
-                        })
-                        .collect(),
+                    rates: PayoutRate::all(offer.rates),
                 })
                 .collect(),
         })
         .collect();
-    Ok(axum::Json(Listing { object: ObjectType::List, data, has_more: false }))
+    Ok(Listing::of(data))
 }
 
 /// `POST /v1/gift-cards/sales`.

@@ -20,6 +20,7 @@ mod extract;
 pub mod fields;
 mod fx;
 mod gift_cards;
+mod listing;
 mod payments;
 pub mod rate_limit;
 mod rmb;

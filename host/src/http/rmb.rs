@@ -13,6 +13,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::{ApiQuery, keyed_write, reply};
 use super::fields::{Fields, Parsed, fail};
+use super::listing::{Listing, no_params};
 use crate::domain::fx::{Amount, RateObject, Ratio};
 use crate::domain::scopes::Scope;
 use crate::operations::idempotency::WriteEndpoint;
@@ -25,26 +26,6 @@ use crate::values::status::ObjectType;
 /// number) and name.
 const RECIPIENT_CHARS_MAX: usize = 64;
 const NAME_CHARS_MAX: usize = 128;
-
-/// A list that never has more.
-#[derive(Serialize)]
-pub struct Listing<T: Serialize> {
-    object: ObjectType,
-    data: Vec<T>,
-    has_more: bool,
-}
-
-fn listing<T: Serialize>(data: Vec<T>) -> axum::Json<Listing<T>> {
-    axum::Json(Listing { object: ObjectType::List, data, has_more: false })
-}
-
-/// Refuses any query parameter: these listings take none.
-fn no_params(query: &[(String, String)]) -> Result<(), ApiError> {
-    match query.first() {
-        Some((name, _)) => Err(ApiError::invalid(name, "is not a known parameter; this listing takes none")),
-        None => Ok(()),
-    }
-}
 
 /// One way to pay a recipient, with its order limits in fen.
 #[derive(Serialize)]
@@ -68,7 +49,7 @@ pub async fn channels(
     no_params(&query)?;
     let offer = rmb::offer(rmb::trader_for(&state.ops, caller.tenant.mode)?).await?;
     let fen = |amount: u64| Amount { currency: CNY, amount: i64::try_from(amount).unwrap_or(i64::MAX) };
-    Ok(listing(
+    Ok(Listing::of(
         offer
             .channels
             .into_iter()
@@ -102,7 +83,7 @@ pub async fn rates(
     caller.require(Scope::RmbRead)?;
     no_params(&query)?;
     let offer = rmb::offer(rmb::trader_for(&state.ops, caller.tenant.mode)?).await?;
-    Ok(listing(
+    Ok(Listing::of(
         offer
             .rates
             .into_iter()
