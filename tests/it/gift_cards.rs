@@ -126,6 +126,12 @@ async fn the_review_queue_credits_the_approved_value_once_and_records_who() {
     let other = sell(&app, &new_key(), &ecode("GIFT-USA-9999")).await;
     let (id, other_id) = (pending.body["id"].as_str().unwrap(), other.body["id"].as_str().unwrap());
 
+    // Operators see the traders loaded and what each carries.
+    let plugins = app.admin(Method::GET, "/admin/plugins", None).await;
+    let sandbox = plugins.body["traders"].as_array().unwrap().iter().find(|t| t["plugin"] == "trader-sandbox").unwrap();
+    assert_eq!(sandbox["mode"], "test");
+    assert_eq!(sandbox["bound"], json!(["gift_card_sale", "rmb_purchase", "crypto_sale"]), "{sandbox}");
+
     let queue = app.admin(Method::GET, "/admin/gift-cards?status=pending", None).await;
     assert_eq!(queue.status, 200, "{:?}", queue.body);
     let listed: Vec<&str> = queue.body["data"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();

@@ -72,6 +72,16 @@ impl Traders {
         self.bound.get(&(mode, kind)).cloned()
     }
 
+    /// Every loaded trader.
+    pub fn loaded(&self) -> &[Arc<LoadedTrader>] {
+        &self.loaded
+    }
+
+    /// The kinds `trader` carries now.
+    pub fn bound_to(&self, trader: &Arc<LoadedTrader>) -> Vec<TradeKind> {
+        self.bound.iter().filter(|(_, t)| Arc::ptr_eq(t, trader)).map(|((_, kind), _)| *kind).collect()
+    }
+
     /// The loaded trader of that plugin name (a callback's), whatever its mode.
     pub fn by_plugin(&self, plugin_name: &str) -> Option<Arc<LoadedTrader>> {
         self.loaded.iter().find(|t| t.plugin_name() == plugin_name).cloned()

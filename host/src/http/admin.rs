@@ -18,12 +18,13 @@ use super::AdminState;
 use super::fields::{Fields, fail};
 use crate::domain::billers::{Billers, wit};
 use crate::domain::rail_owners;
+use crate::domain::traders::{self, Traders};
 use crate::operations::bills;
 use crate::plugins::registry::{Compiled, Registry};
 use crate::values::error::{ApiError, FieldError};
 use crate::values::method::Method;
 use crate::values::mode::Mode;
-use crate::values::status::BillType;
+use crate::values::status::{BillType, TradeKind};
 
 pub fn router(state: AdminState) -> Router {
     Router::new()
@@ -56,11 +57,26 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The loaded rail and biller versions, as `GET /admin/plugins` lists them.
+/// The loaded rail, biller and trader versions, as `GET /admin/plugins`
+/// lists them.
 #[derive(Serialize)]
 struct Plugins {
     rails: Vec<PluginListing>,
     billers: Vec<BillerListing>,
+    traders: Vec<TraderListing>,
+}
+
+/// A trader, and the trades it carries now (bound at start).
+#[derive(Serialize)]
+struct TraderListing {
+    id: String,
+    plugin: String,
+    name: String,
+    version: String,
+    path: String,
+    mode: Mode,
+    trades: Vec<TradeKind>,
+    bound: Vec<TradeKind>,
 }
 
 #[derive(Serialize)]
@@ -87,7 +103,7 @@ struct PluginListing {
     in_use: bool,
 }
 
-fn plugins(registry: &Registry, billers: &Billers) -> Plugins {
+fn plugins(registry: &Registry, billers: &Billers, traders: &Traders) -> Plugins {
     let routes = registry.routes();
     let rails = registry
         .rails()
@@ -117,7 +133,21 @@ fn plugins(registry: &Registry, billers: &Billers) -> Plugins {
             in_use: billers.in_use(biller),
         })
         .collect();
-    Plugins { rails, billers }
+    let traders = traders
+        .loaded()
+        .iter()
+        .map(|trader| TraderListing {
+            id: trader.id(),
+            plugin: trader.plugin_name().to_string(),
+            name: trader.info.name.clone(),
+            version: trader.info.version.clone(),
+            path: trader.path.display().to_string(),
+            mode: trader.mode(),
+            trades: TradeKind::ALL.iter().copied().filter(|k| trader.trades(traders::wit(*k))).collect(),
+            bound: traders.bound_to(trader),
+        })
+        .collect();
+    Plugins { rails, billers, traders }
 }
 
 /// The bindings, as `GET /admin/routes` lists them.
@@ -170,7 +200,7 @@ struct Loaded {
 }
 
 async fn list_plugins(State(state): State<AdminState>) -> axum::Json<Plugins> {
-    axum::Json(plugins(&state.app.ops.rails, &state.app.ops.billers))
+    axum::Json(plugins(&state.app.ops.rails, &state.app.ops.billers, &state.app.ops.traders))
 }
 
 async fn list_routes(State(state): State<AdminState>) -> axum::Json<RouteListing> {
@@ -235,7 +265,7 @@ async fn unload_plugin(
     } else {
         ops.rails.unload(&id).map_err(ApiError::PluginRejected)?;
     }
-    Ok(axum::Json(plugins(&ops.rails, &ops.billers)))
+    Ok(axum::Json(plugins(&ops.rails, &ops.billers, &ops.traders)))
 }
 
 /// Reads `mode` and `method` (both required).
