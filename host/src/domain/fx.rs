@@ -55,6 +55,21 @@ impl Ratio {
         Ratio::new(self.num.checked_mul(keep)?, self.den.checked_mul(10_000)?)
     }
 
+    /// A rate stored as its numerator and denominator in two TEXT columns
+    /// (they may exceed SQLite's 64-bit integers).
+    pub fn from_columns(row: &rusqlite::Row, num: usize, den: usize) -> rusqlite::Result<Ratio> {
+        Ratio::from_optional_columns(row, num, den)?
+            .ok_or_else(|| rusqlite::Error::InvalidColumnName(format!("no rate in columns {num} and {den}")))
+    }
+
+    /// [`Ratio::from_columns`] for a rate that may not be set yet (both NULL).
+    pub fn from_optional_columns(row: &rusqlite::Row, num: usize, den: usize) -> rusqlite::Result<Option<Ratio>> {
+        let (n, d): (Option<String>, Option<String>) = (row.get(num)?, row.get(den)?);
+        let (Some(n), Some(d)) = (n, d) else { return Ok(None) };
+        let bad = || rusqlite::Error::InvalidColumnName(format!("rate {n}/{d}"));
+        Ratio::new(n.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?).map(Some).ok_or_else(bad)
+    }
+
     /// The rate as a decimal with 6 places, rounded down, for display only.
     pub fn display(&self) -> String {
         let scaled = self.num.saturating_mul(1_000_000) / self.den;
@@ -305,10 +320,6 @@ impl QuoteRow {
     }
 
     pub fn load(conn: &Connection, id: &str) -> Result<Option<QuoteRow>, StoreError> {
-        let ratio = |num: String, den: String| -> rusqlite::Result<Ratio> {
-            let bad = || rusqlite::Error::InvalidColumnName(format!("rate {num}/{den}"));
-            Ratio::new(num.parse().map_err(|_| bad())?, den.parse().map_err(|_| bad())?).ok_or_else(bad)
-        };
         let row = conn
             .prepare_cached(
                 "SELECT id, merchant_id, mode, from_currency, to_currency, from_amount, to_amount, mid_to_amount,
@@ -324,8 +335,8 @@ impl QuoteRow {
                     from_amount_minor: row.get(5)?,
                     to_amount_minor: row.get(6)?,
                     mid_to_amount_minor: row.get(7)?,
-                    rate: ratio(row.get(8)?, row.get(9)?)?,
-                    mid: ratio(row.get(10)?, row.get(11)?)?,
+                    rate: Ratio::from_columns(row, 8, 9)?,
+                    mid: Ratio::from_columns(row, 10, 11)?,
                     spread_bps: row.get(12)?,
                     providers: row.get(13)?,
                     created_at_ms: row.get(14)?,

@@ -614,18 +614,7 @@ impl SaleRow {
     }
 
     fn from_row(row: &Row) -> rusqlite::Result<SaleRow> {
-        let fraction = |i: usize| -> rusqlite::Result<Option<u128>> {
-            let text: Option<String> = row.get(i)?;
-            text.map(|t| {
-                t.parse()
-                    .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
-            })
-            .transpose()
-        };
-        let rate = match (fraction(17)?, fraction(18)?) {
-            (Some(num), Some(den)) => Ratio::new(num, den),
-            _ => None,
-        };
+        let rate = Ratio::from_optional_columns(row, 17, 18)?;
         Ok(SaleRow {
             id: row.get(0)?,
             tenant: Tenant { merchant_id: row.get(1)?, mode: row.get(2)? },

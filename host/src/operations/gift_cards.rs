@@ -320,10 +320,6 @@ impl GiftCardSaleRow {
         let conversion = |i: usize, e: Box<dyn std::error::Error + Send + Sync>| {
             rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
         };
-        let fraction = |i: usize| -> rusqlite::Result<u128> {
-            let text: String = row.get(i)?;
-            text.parse().map_err(|e| conversion(i, Box::new(e)))
-        };
         let images: String = row.get(22)?;
         Ok(GiftCardSaleRow {
             work: RailWork {
@@ -345,7 +341,7 @@ impl GiftCardSaleRow {
             face_value: row.get(16)?,
             verified_value: row.get(17)?,
             payout_currency: row.get(18)?,
-            rate: Ratio::new(fraction(19)?, fraction(20)?).ok_or(rusqlite::Error::InvalidQuery)?,
+            rate: Ratio::from_columns(row, 19, 20)?,
             additional_info: row.get(21)?,
             images: serde_json::from_str(&images).map_err(|e| conversion(22, Box::new(e)))?,
             entity: row.get(23)?,

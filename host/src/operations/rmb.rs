@@ -194,12 +194,6 @@ impl QuoteRow {
     }
 
     fn from_row(row: &Row) -> rusqlite::Result<QuoteRow> {
-        let fraction = |i: usize| -> rusqlite::Result<u128> {
-            let text: String = row.get(i)?;
-            text.parse()
-                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
-        };
-        let (num, den) = (fraction(9)?, fraction(10)?);
         Ok(QuoteRow {
             id: row.get(0)?,
             tenant: Tenant { merchant_id: row.get(1)?, mode: row.get(2)? },
@@ -209,7 +203,7 @@ impl QuoteRow {
             pay_currency: row.get(6)?,
             cost_minor: row.get(7)?,
             fee_minor: row.get(8)?,
-            rate: Ratio::new(num, den).ok_or(rusqlite::Error::InvalidQuery)?,
+            rate: Ratio::from_columns(row, 9, 10)?,
             created_at_ms: row.get(11)?,
             expires_at_ms: row.get(12)?,
         })
