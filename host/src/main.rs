@@ -47,6 +47,9 @@ enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Print the API's OpenAPI 3.1 document (what `GET /openapi.json` serves
+    /// and docs/openapi.json holds).
+    Openapi,
     /// Check every ledger invariant in a database; exit 1 on the first violation.
     Verify {
         #[arg(long, env = "SOXARA_DATABASE", default_value = "data/soxara.db")]
@@ -420,6 +423,9 @@ async fn run() -> Result<()> {
             let token = admin_token(token_file.as_deref())?;
             let agent = admin_agent(ca_file.as_deref())?;
             tokio::task::spawn_blocking(move || admin(&url, &token, &agent, action)).await??;
+        }
+        Command::Openapi => {
+            print!("{}", soxara::http::openapi::json());
         }
         Command::Verify { database } => {
             let conn = soxara::store::open_read_only(&database)

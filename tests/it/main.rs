@@ -17,6 +17,7 @@ mod isolation;
 mod ledger;
 mod limits;
 mod mtn;
+mod openapi;
 mod orange;
 mod payments;
 mod properties;

@@ -13,8 +13,10 @@ use crate::values::status::{JoinedBy, TransactionKind};
 
 /// The customer an object names, by phone (`Option<String>` where an
 /// object may have none).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CustomerPhone<P = String> {
+    /// The customer's phone number, E.164.
+    #[schema(examples("+231770001234"))]
     pub phone: P,
 }
 

@@ -388,15 +388,16 @@ impl TenantRecord for QuoteRow {
 }
 
 /// An amount of one currency, as objects show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Amount {
     pub currency: Currency,
+    /// In the currency's minor unit.
     pub amount: i64,
 }
 
 /// A rate as objects show it: the exact fraction (as decimal strings: it
 /// may exceed 64 bits) and a 6-place decimal for people.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RateObject {
     pub numerator: String,
     pub denominator: String,

@@ -20,6 +20,11 @@ use crate::values::error::ApiError;
 use crate::values::page::Page;
 use crate::values::status::TransactionKind;
 
+/// The operations described here, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub(super) struct Api;
+
 /// The longest reference `POST /v1/transactions/verify` looks up.
 pub const REFERENCE_CHARS_MAX: usize = 255;
 

@@ -19,6 +19,11 @@ use crate::values::error::ApiError;
 use crate::values::phone::parse_e164;
 use crate::values::status::ApprovalPurpose;
 
+/// The operations described here, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub(super) struct Api;
+
 /// `GET /v1/approvals/{id}`.
 pub async fn get_approval(
     State(state): State<AppState>,

@@ -25,6 +25,11 @@ use crate::plugins::billers::{IdentifierCheck, Provider};
 use crate::values::error::{ApiError, FieldError};
 use crate::values::status::{BillType, ObjectType};
 
+/// The operations described here, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub(super) struct Api;
+
 /// Longest provider slug, plan code or meter type.
 const NAME_CHARS_MAX: usize = 64;
 /// Most ePINs one purchase may buy.

@@ -14,6 +14,11 @@ use crate::plugins::traders::TraderCallback;
 use crate::plugins::{Callback, MessengerCallback};
 use crate::values::error::ApiError;
 
+/// The operations described here, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub(super) struct Api;
+
 /// It goes to the messenger of that plugin name (any method: channels
 /// check the URL with a GET), else to the biller, the trader or the rail
 /// (POST, PUT).

@@ -21,6 +21,11 @@ use crate::operations::idempotency::WriteEndpoint;
 use crate::values::error::ApiError;
 use crate::values::status::ObjectType;
 
+/// The operations described here, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub(super) struct Api;
+
 /// One asset, its networks and what a whole coin pays.
 #[derive(Serialize)]
 pub struct AssetEntry {

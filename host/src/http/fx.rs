@@ -16,6 +16,11 @@ use crate::operations::swaps::{self, NewSwap};
 use crate::values::error::{ApiError, FieldError};
 use crate::values::money::{self, Currency};
 
+/// The operations described here, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub(super) struct Api;
+
 /// `GET /v1/fx/quote?from=USD&to=LRD&amount=1234`.
 pub async fn get_quote(
     State(state): State<AppState>,

@@ -24,6 +24,11 @@ use crate::plugins::traders::CardForm as WitCardForm;
 use crate::values::error::{ApiError, FieldError};
 use crate::values::status::{CardForm, ObjectType};
 
+/// The operations described here, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub(super) struct Api;
+
 /// The most photos one sale may carry, and the largest photo, in bytes.
 pub const IMAGES_MAX: usize = 4;
 pub const IMAGE_BYTES_MAX: usize = 2 << 20;

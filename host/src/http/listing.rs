@@ -9,7 +9,7 @@ use crate::plugins::traders::TradeRate;
 use crate::values::status::ObjectType;
 
 /// A list that never has more.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Listing<T: Serialize> {
     object: ObjectType,
     data: Vec<T>,
@@ -24,7 +24,7 @@ impl<T: Serialize> Listing<T> {
 
 /// What one unit of something (a gift card's face value, a coin) pays in
 /// one currency.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PayoutRate {
     payout_currency: String,
     rate: RateObject,

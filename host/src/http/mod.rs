@@ -21,6 +21,7 @@ pub mod fields;
 mod fx;
 mod gift_cards;
 mod listing;
+pub mod openapi;
 mod payments;
 pub mod rate_limit;
 mod rmb;
@@ -90,6 +91,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/docs/errors", get(error_codes))
+        .route("/openapi.json", get(openapi::serve))
         .route("/metrics", get(metrics))
         .route("/v1/payments", post(payments::create_payment))
         .route("/v1/payments/{id}", get(payments::get_payment))
@@ -187,21 +189,44 @@ async fn metrics(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<t
     ([(header::CONTENT_TYPE, content_type)], state.metrics.encode()).into_response()
 }
 
+/// The gateway's own operations, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(health, error_codes, openapi::serve))]
+struct Api;
+
 /// What `/health` answers.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Health {
+    /// `ok`, or `unavailable` when the database cannot be read.
     status: &'static str,
+    /// The rails loaded, by name (while the database answers).
     #[serde(skip_serializing_if = "Option::is_none")]
     rails: Option<Vec<String>>,
 }
 
-/// `GET /docs/errors`: every error code, what it means and what to do
-/// (docs/errors.md, compiled in): where each error's `doc_url` points.
+/// Every error code, what it means and what to do: the page each error's
+/// `doc_url` points at (docs/errors.md).
+#[utoipa::path(
+    get,
+    path = "/docs/errors",
+    tag = "Gateway",
+    responses((status = 200, description = "The errors page, Markdown.", body = String, content_type = "text/markdown")),
+)]
 async fn error_codes() -> Response {
-    let page = include_str!("../../../docs/errors.md");
+    let page = crate::values::error::ERRORS_PAGE;
     ([(axum::http::header::CONTENT_TYPE, "text/markdown; charset=utf-8")], page).into_response()
 }
 
+/// Whether the gateway serves: its database answers.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "Gateway",
+    responses(
+        (status = 200, description = "Serving.", body = Health),
+        (status = 503, description = "The database does not answer.", body = Health),
+    ),
+)]
 async fn health(State(state): State<AppState>) -> Response {
     let database = state.ops.store.read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await;
     match database {

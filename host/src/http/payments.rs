@@ -11,6 +11,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::{ApiPath, keyed_write, reply};
 use super::fields::{Fields, Parsed, fail};
+use super::openapi::IdempotencyKey;
 use crate::domain::scopes::Scope;
 use crate::operations::disputes::DisputeRow;
 use crate::operations::idempotency::WriteEndpoint;
@@ -29,7 +30,28 @@ pub const CARD_TOKEN_CHARS_MAX: usize = 255;
 pub const REASON_CHARS_MAX: usize = 500;
 const PAYMENT_ID_CHARS_MAX: usize = 64;
 
-/// `POST /v1/payments`.
+/// The operations described here, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create_payment, get_payment, create_refund, get_refund, get_dispute))]
+pub(super) struct Api;
+
+/// Create a payment
+///
+/// Charges a customer by card, mobile money or their wallet. The answer is
+/// the payment: `processing` while the customer approves (see
+/// `next_action`), or already `completed` or `failed`. A retry with the same
+/// idempotency key answers the same (`Idempotency-Replayed: true`).
+#[utoipa::path(
+    post,
+    path = "/v1/payments",
+    tag = "Payments",
+    params(IdempotencyKey),
+    request_body = doc::NewPaymentBody,
+    responses(
+        (status = 201, description = "The payment.", body = Payment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+    ),
+    security(("api_key" = ["payments:write"])),
+)]
 pub async fn create_payment(
     State(state): State<AppState>,
     caller: Caller,
@@ -41,7 +63,15 @@ pub async fn create_payment(
     reply(payments::create(&state.ops, request, new).await?)
 }
 
-/// `GET /v1/payments/{id}`.
+/// Retrieve a payment.
+#[utoipa::path(
+    get,
+    path = "/v1/payments/{id}",
+    tag = "Payments",
+    params(("id" = String, Path, description = "The payment's id (`pay_…`).")),
+    responses((status = 200, description = "The payment.", body = Payment)),
+    security(("api_key" = ["payments:read"])),
+)]
 pub async fn get_payment(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,7 +82,20 @@ pub async fn get_payment(
     Ok(axum::Json(payment.object()))
 }
 
-/// `POST /v1/refunds`.
+/// Refund a payment
+///
+/// Returns a completed payment's money, in whole or in part.
+#[utoipa::path(
+    post,
+    path = "/v1/refunds",
+    tag = "Refunds",
+    params(IdempotencyKey),
+    request_body = doc::NewRefundBody,
+    responses(
+        (status = 201, description = "The refund.", body = Refund, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+    ),
+    security(("api_key" = ["refunds:write"])),
+)]
 pub async fn create_refund(
     State(state): State<AppState>,
     caller: Caller,
@@ -64,7 +107,15 @@ pub async fn create_refund(
     reply(refunds::create(&state.ops, request, new).await?)
 }
 
-/// `GET /v1/refunds/{id}`.
+/// Retrieve a refund.
+#[utoipa::path(
+    get,
+    path = "/v1/refunds/{id}",
+    tag = "Refunds",
+    params(("id" = String, Path, description = "The refund's id (`ref_…`).")),
+    responses((status = 200, description = "The refund.", body = Refund)),
+    security(("api_key" = ["refunds:read"])),
+)]
 pub async fn get_refund(
     State(state): State<AppState>,
     caller: Caller,
@@ -75,7 +126,15 @@ pub async fn get_refund(
     Ok(axum::Json(refund.object()))
 }
 
-/// `GET /v1/disputes/{id}`.
+/// Retrieve a dispute.
+#[utoipa::path(
+    get,
+    path = "/v1/disputes/{id}",
+    tag = "Disputes",
+    params(("id" = String, Path, description = "The dispute's id (`dsp_…`).")),
+    responses((status = 200, description = "The dispute.", body = Dispute)),
+    security(("api_key" = ["disputes:read"])),
+)]
 pub async fn get_dispute(
     State(state): State<AppState>,
     caller: Caller,
@@ -264,6 +323,62 @@ pub fn parse_new_refund(body: &[u8]) -> Result<Parsed<NewRefund>, ApiError> {
         fail(&mut errors, "payment_id", "must be a payment id (pay_…)");
     }
     fields.done(payment_id.map(|payment_id| NewRefund { payment_id, amount_minor, reason }), errors)
+}
+
+/// The request bodies as the OpenAPI document shows them (read by hand
+/// above, so that every bad field is reported).
+#[allow(dead_code)]
+mod doc {
+    use std::collections::BTreeMap;
+
+    use crate::http::openapi::{AmountMinor, CustomerInput};
+    use crate::values::method::Method;
+    use crate::values::money::Currency;
+
+    #[derive(utoipa::ToSchema)]
+    #[schema(examples(json!({"amount": 1250, "currency": "USD", "method": "mtn_momo", "customer": {"phone": "+231770001234"}})))]
+    pub struct NewPaymentBody {
+        amount: AmountMinor,
+        currency: Currency,
+        method: Method,
+        /// The paying customer: required for `mtn_momo`, `orange_money` and
+        /// `wallet`.
+        customer: Option<CustomerInput>,
+        /// Card payments only, and required for them.
+        card: Option<CardBody>,
+        #[schema(max_length = 500)]
+        description: Option<String>,
+        /// Up to 20 keys (1 to 40 characters) of strings up to 500
+        /// characters, echoed on the payment and its events.
+        metadata: Option<BTreeMap<String, String>>,
+    }
+
+    /// A card: a token from the card provider's client library or, with
+    /// test keys only, a test number (`4242424242424242` succeeds).
+    #[derive(utoipa::ToSchema)]
+    #[serde(untagged)]
+    pub enum CardBody {
+        Token {
+            #[schema(pattern = "^(pm_|tok_)[A-Za-z0-9_]*$", max_length = 255)]
+            token: String,
+        },
+        Number {
+            /// 12 to 19 digits passing the Luhn check.
+            #[schema(pattern = "^[0-9 ]{12,30}$")]
+            number: String,
+        },
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[schema(examples(json!({"payment_id": "pay_01J9Z3YB7QK4T5V8X2W6M0N1PR", "amount": 500, "reason": "requested_by_customer"})))]
+    pub struct NewRefundBody {
+        #[schema(pattern = "^pay_", max_length = 64)]
+        payment_id: String,
+        /// What to refund; the whole unrefunded amount if absent.
+        amount: Option<AmountMinor>,
+        #[schema(max_length = 500)]
+        reason: Option<String>,
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,11 @@ use crate::values::error::{ApiError, FieldError};
 use crate::values::money::{self, Currency};
 use crate::values::status::ObjectType;
 
+/// The operations described here, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub(super) struct Api;
+
 /// Longest recipient identifier (an Alipay or WeChat ID, a bank card
 /// number) and name.
 const RECIPIENT_CHARS_MAX: usize = 64;

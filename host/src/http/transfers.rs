@@ -22,6 +22,11 @@ use crate::values::page::Page;
 use crate::values::phone::parse_e164;
 use crate::values::status::TransferStatus;
 
+/// The operations described here, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub(super) struct Api;
+
 /// Longest transfer description.
 const DESCRIPTION_CHARS_MAX: usize = 255;
 

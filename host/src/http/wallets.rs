@@ -19,6 +19,11 @@ use crate::values::error::ApiError;
 use crate::values::page::Page;
 use crate::values::phone::parse_e164;
 
+/// The operations described here, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub(super) struct Api;
+
 /// `GET /v1/customers/{phone}/wallets`: one wallet per enabled currency,
 /// if the customer lets this merchant see them (`wallet-access`); else
 /// `404`, as for a phone with no wallets: nobody learns a balance, or that

@@ -20,6 +20,11 @@ use crate::values::error::ApiError;
 use crate::values::mode::Mode;
 use crate::values::page::Page;
 
+/// The operations described here, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths())]
+pub(super) struct Api;
+
 /// `POST /v1/webhook_endpoints {url, events}`.
 pub async fn create_endpoint(
     State(state): State<AppState>,

@@ -19,7 +19,7 @@ use crate::values::status::{
 };
 
 /// The payment object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Payment {
     pub(super) object: ObjectType,
     pub id: String,
@@ -37,14 +37,17 @@ pub struct Payment {
     pub method: Method,
     pub customer: CustomerPhone<Option<String>>,
     pub description: Option<String>,
+    #[schema(value_type = Object)]
     pub metadata: Box<RawValue>,
     pub livemode: bool,
     pub entity: Entity,
     pub provider_reference: Option<String>,
     pub idempotency_key: String,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
     #[serde(rename = "completed_at", serialize_with = "serialize_rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub card: Option<CardSummary>,
@@ -54,14 +57,14 @@ pub struct Payment {
     pub next_action: Option<NextAction>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CardSummary {
     pub last4: String,
 }
 
 /// What comes next for a processing payment or swap (what the customer must
 /// do), or for a bill (what the merchant should do).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum NextAction {
     /// Approve on the provider's page at `url`.
@@ -71,6 +74,7 @@ pub enum NextAction {
     CustomerApproval {
         approval: String,
         #[serde(rename = "expires_at", serialize_with = "crate::values::clock::serialize_rfc3339")]
+        #[schema(value_type = String, format = DateTime)]
         expires_at_ms: i64,
     },
     /// Wait for its webhook or poll `GET /v1/transactions/{reference}`; do
@@ -81,7 +85,7 @@ pub enum NextAction {
 }
 
 /// The refund object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Refund {
     pub(super) object: ObjectType,
     pub id: String,
@@ -94,8 +98,10 @@ pub struct Refund {
     pub provider_reference: Option<String>,
     pub idempotency_key: String,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
     #[serde(rename = "completed_at", serialize_with = "serialize_rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at_ms: Option<i64>,
     pub entity: Entity,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,7 +109,7 @@ pub struct Refund {
 }
 
 /// The settlement object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Settlement {
     pub(super) object: ObjectType,
     pub id: String,
@@ -115,24 +121,27 @@ pub struct Settlement {
     pub status: SettlementStatus,
     pub provider_reference: Option<String>,
     #[serde(rename = "cutoff_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub cutoff_at_ms: i64,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
     #[serde(rename = "completed_at", serialize_with = "serialize_rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureReason>,
 }
 
 /// Where a settlement was paid.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PayoutTo {
     pub method: Method,
     pub destination: String,
 }
 
 /// A settlement with the movements it covered (`GET /v1/settlements/{id}`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SettlementReport {
     #[serde(flatten)]
     pub settlement: Settlement,
@@ -140,18 +149,19 @@ pub struct SettlementReport {
 }
 
 /// One movement of the merchant's pending balance a settlement covered.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReportLine {
     pub transaction_id: String,
     #[serde(rename = "type")]
     pub kind: EntryKind,
     pub amount: i64,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
 }
 
 /// The dispute object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Dispute {
     pub(super) object: ObjectType,
     pub id: String,
@@ -162,12 +172,13 @@ pub struct Dispute {
     pub reason: String,
     pub status: DisputeStatus,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
     pub entity: Entity,
 }
 
 /// The transfer object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Transfer {
     pub(super) object: ObjectType,
     pub id: String,
@@ -184,14 +195,17 @@ pub struct Transfer {
     pub entity: Entity,
     pub livemode: bool,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
     #[serde(rename = "completed_at", serialize_with = "serialize_rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at_ms: Option<i64>,
     #[serde(rename = "returned_at", serialize_with = "serialize_rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub returned_at_ms: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Recipient {
     pub phone: String,
     /// Whether the phone is on Soxara (now).
@@ -199,13 +213,13 @@ pub struct Recipient {
 }
 
 /// Until when a transfer's recipient may claim it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ClaimWindow {
     pub expires_at: String,
 }
 
 /// The swap object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Swap {
     pub(super) object: ObjectType,
     pub id: String,
@@ -219,8 +233,10 @@ pub struct Swap {
     pub rate: RateObject,
     pub livemode: bool,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
     #[serde(rename = "completed_at", serialize_with = "serialize_rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureReason>,
@@ -229,7 +245,7 @@ pub struct Swap {
 }
 
 /// The top-up object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TopUp {
     pub(super) object: ObjectType,
     pub id: String,
@@ -241,11 +257,12 @@ pub struct TopUp {
     pub currency: Currency,
     pub livemode: bool,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
 }
 
 /// What a successful claim answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Claim {
     pub(super) object: ObjectType,
     pub id: String,
@@ -255,23 +272,24 @@ pub struct Claim {
     pub livemode: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Claimant {
     pub phone: String,
     pub joined_by: JoinedBy,
     #[serde(rename = "registered_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub registered_at_ms: i64,
 }
 
 /// A transfer a claim credited.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Credited {
     pub id: String,
     pub amount: i64,
     pub currency: Currency,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WalletBalance {
     pub currency: Currency,
     pub balance: i64,

@@ -42,6 +42,20 @@ impl serde::Serialize for Entity {
     }
 }
 
+/// The entity's registered name, in the OpenAPI document (the set is the
+/// operator's, so not an enum).
+impl utoipa::PartialSchema for Entity {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("The legal entity the money moved under, by its registered name."))
+            .examples(["Phoenix Hub Liberia, Inc."])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Entity {}
+
 impl rusqlite::types::ToSql for Entity {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         Ok(rusqlite::types::ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(self.0.as_bytes())))

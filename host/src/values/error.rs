@@ -19,7 +19,7 @@ tokio::task_local! {
 }
 
 /// A field that failed validation and why.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -279,15 +279,21 @@ impl ApiError {
 }
 
 /// The error object every failure is sent as.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ErrorEnvelope {
     pub error: ErrorBody,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// What went wrong, stable: branch on this (docs/errors.md).
+    #[schema(schema_with = error_code_schema)]
     pub code: &'static str,
+    /// What went wrong and what to do, for people.
     pub message: String,
+    /// The code's entry in the errors page.
+    #[schema(examples("/docs/errors#validation_error"))]
     pub doc_url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -297,6 +303,26 @@ pub struct ErrorBody {
     /// The payment left processing (`RAIL_ERROR`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
+}
+
+/// Every error code, from the errors page's status table (rows of
+/// ``| 400 | [`CODE`](#code) |``); a test checks the list against the
+/// variants.
+pub fn error_codes() -> Vec<&'static str> {
+    ERRORS_PAGE
+        .lines()
+        .filter_map(|line| line.strip_prefix("| ")?.split_once(" | [`")?.1.split_once('`').map(|(code, _)| code))
+        .collect()
+}
+
+/// docs/errors.md, compiled in: served at `/docs/errors`.
+pub const ERRORS_PAGE: &str = include_str!("../../../docs/errors.md");
+
+fn error_code_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(error_codes()))
+        .build()
 }
 
 #[cfg(test)]
@@ -411,13 +437,23 @@ mod tests {
 
     #[test]
     fn every_code_has_its_entry_in_the_errors_page() {
-        let page = include_str!("../../../docs/errors.md");
+        let page = ERRORS_PAGE;
         for e in every_variant() {
             let anchor = format!("<a id=\"{}\"></a>", e.code().to_ascii_lowercase());
             assert!(page.contains(&anchor), "docs/errors.md has no entry for {}", e.code());
             let row = format!("| {} | [`{}`]", e.status().as_u16(), e.code());
             assert!(page.contains(&row), "docs/errors.md lists {} with another status", e.code());
         }
+    }
+
+    #[test]
+    fn the_errors_page_lists_exactly_the_codes() {
+        let mut listed = error_codes();
+        listed.sort_unstable();
+        let mut codes: Vec<&str> = every_variant().iter().map(ApiError::code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(listed, codes);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 /// A failure's stable code (`UPPER_SNAKE_CASE`) and what it means.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FailureReason {
     pub code: String,
     pub message: Option<String>,

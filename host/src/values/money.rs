@@ -55,6 +55,19 @@ impl serde::Serialize for Currency {
     }
 }
 
+/// An ISO 4217 code of an enabled currency, in the OpenAPI document.
+impl utoipa::PartialSchema for Currency {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(CURRENCIES.iter().map(|c| c.code)))
+            .description(Some("An ISO 4217 currency code. Amounts in that currency are integers in its minor unit."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Currency {}
+
 impl rusqlite::types::ToSql for Currency {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         Ok(rusqlite::types::ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(self.code.as_bytes())))

@@ -25,7 +25,7 @@ impl Default for PageRequest {
 }
 
 /// A page of a list: the list object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T: Serialize> {
     object: ObjectType,
     pub data: Vec<T>,

@@ -1,0 +1,256 @@
+//! The OpenAPI 3.1 document: generated from the handlers' `#[utoipa::path]`
+//! annotations and the objects' `ToSchema`, served at `GET /openapi.json`,
+//! printed by `soxara openapi` and checked in as docs/openapi.json (a test
+//! fails when the two differ).
+//!
+//! Each handler module describes its own operations (`Api`); this module
+//! joins them and adds what every operation shares: the error envelope as
+//! the `default` response, `X-Request-Id` on every response, and the two
+//! ways to send a key.
+
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use utoipa::OpenApi;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+use crate::values::money::AMOUNT_MINOR_MAX;
+use crate::values::page::PAGE_LIMIT_MAX;
+
+/// The security scheme of `Authorization: Bearer <key>`; each operation
+/// names it with the scope it needs.
+pub const BEARER: &str = "api_key";
+/// The same keys sent as `X-API-Key: <key>`.
+const HEADER: &str = "api_key_header";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Soxara gateway API",
+        description = "Payments, refunds, disputes, wallets, FX, transfers to a WhatsApp number, bills and \
+trades for merchants in Liberia. Amounts are integers in the currency's minor unit (USD 12.50 is \
+`1250`). Test keys (`sxm_test_…`) reach the sandbox, live keys (`sxm_live_…`) real rails, on the same \
+URL. Every error is the envelope `{\"error\": {\"code\", \"message\", \"doc_url\", \"request_id\"}}`; \
+the codes are listed at `/docs/errors`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    servers((url = "http://127.0.0.1:8080", description = "The gateway `cargo xtask run` starts")),
+    tags(
+        (name = "Payments", description = "Charging a customer by card, mobile money or wallet."),
+        (name = "Refunds", description = "Returning a completed payment's money."),
+        (name = "Disputes", description = "Chargebacks the card network opened."),
+        (name = "Transactions", description = "Any money movement, by id or reference."),
+        (name = "Customers", description = "Customers' wallets and history, with their consent."),
+        (name = "Approvals", description = "A customer's one-time code for a debit of their money."),
+        (name = "FX", description = "Quotes and swaps between a customer's wallets."),
+        (name = "Transfers", description = "Sending money to a WhatsApp number."),
+        (name = "Account", description = "The merchant's account, balance, settlements and scopes."),
+        (name = "Webhooks", description = "Endpoints the gateway posts events to, and the events."),
+        (name = "Bills", description = "Airtime, data, electricity, cable, education, e-pins and betting."),
+        (name = "Gift cards", description = "Selling gift cards for money."),
+        (name = "Crypto", description = "Selling crypto for money: deposit addresses."),
+        (name = "RMB", description = "Buying Chinese yuan for a supplier."),
+        (name = "Sandbox", description = "Tools for test keys."),
+        (name = "Callbacks", description = "Where providers report outcomes (not for merchants)."),
+        (name = "Gateway", description = "Health and documents."),
+    ),
+    components(schemas(crate::values::error::ErrorEnvelope)),
+    modifiers(&Conventions),
+)]
+struct Base;
+
+/// The whole document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut document = Base::openapi();
+    let parts = [
+        super::Api::openapi(),
+        super::payments::Api::openapi(),
+        super::account::Api::openapi(),
+        super::wallets::Api::openapi(),
+        super::approvals::Api::openapi(),
+        super::fx::Api::openapi(),
+        super::transfers::Api::openapi(),
+        super::webhooks::Api::openapi(),
+        super::bills::Api::openapi(),
+        super::gift_cards::Api::openapi(),
+        super::crypto::Api::openapi(),
+        super::rmb::Api::openapi(),
+        super::callbacks::Api::openapi(),
+    ];
+    for part in parts {
+        document.merge(part);
+    }
+    Conventions.apply(&mut document);
+    document
+}
+
+/// The document as served and checked in: pretty JSON, one trailing newline.
+pub fn json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        let mut text = document().to_pretty_json().expect("the document serializes");
+        text.push('\n');
+        text
+    })
+}
+
+/// `GET /openapi.json`: this document (no key needed).
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "Gateway",
+    responses((status = 200, description = "This document.", content_type = "application/json")),
+)]
+pub async fn serve() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], json()).into_response()
+}
+
+/// The idempotency key every write takes.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // describes a header; read by `extract::key_from_headers`
+pub struct IdempotencyKey {
+    /// Makes the write safe to retry: the same key with the same body
+    /// answers the first outcome again (with `Idempotency-Replayed: true`);
+    /// with another body it is `409 IDEMPOTENCY_KEY_REUSED`. 1 to 255
+    /// printable ASCII characters; a UUID v4 is ideal. `X-Idempotency-Key`
+    /// is accepted too.
+    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255, pattern = "^[!-~]+$")]
+    idempotency_key: String,
+}
+
+/// A list's page: cursor pagination.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query `fields::page_query` reads
+pub struct PageParams {
+    /// How many items (1 to 100; 10 if absent).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// The last id of the previous page.
+    starting_after: Option<String>,
+}
+
+const _: () = assert!(PAGE_LIMIT_MAX == 100, "PageParams documents the page limit");
+
+/// An amount in the currency's minor unit (USD 12.50 is `1250`): a JSON
+/// integer, never a string or a decimal.
+pub struct AmountMinor;
+
+impl utoipa::PartialSchema for AmountMinor {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                utoipa::openapi::schema::KnownFormat::Int64,
+            )))
+            .minimum(Some(1))
+            .maximum(Some(AMOUNT_MINOR_MAX))
+            .description(Some("An amount in the currency's minor unit (USD 12.50 is `1250`): a JSON integer."))
+            .examples([1250])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AmountMinor {}
+
+/// A customer named by phone, in a request.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes input `fields::Fields::phone_of` reads
+pub struct CustomerInput {
+    /// E.164: `+`, then 8 to 15 digits, the first not 0.
+    #[schema(pattern = "^\\+[1-9][0-9]{7,14}$", examples("+231770001234"))]
+    phone: String,
+}
+
+/// What every operation shares, added after the parts are joined.
+struct Conventions;
+
+impl utoipa::Modify for Conventions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key: secret (`sxm_test_sk_…`, `sxm_live_sk_…`) or, for the scopes that allow \
+                         it, public (`sxm_test_pk_…`). The scopes listed are the one the operation needs.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            HEADER,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "The same keys as `Authorization: Bearer`, in a header of their own.",
+            ))),
+        );
+    }
+}
+
+impl Conventions {
+    /// Runs over the joined document: every operation gets the error
+    /// envelope as its `default` response, `X-Request-Id` on every
+    /// response, and the header way to send its key.
+    fn apply(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let request_id = HeaderBuilder::new()
+            .schema(plain(Type::String))
+            .description(Some("The request's id, also in error bodies and the gateway's logs."))
+            .build();
+        let retry_after = HeaderBuilder::new()
+            .schema(plain(Type::Integer))
+            .description(Some("Seconds to wait before retrying (`429 RATE_LIMITED`, `503` while the gateway is busy)."))
+            .build();
+        let error = ResponseBuilder::new()
+            .description("An error: the envelope with its code (see `/docs/errors`).")
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build())
+            .header("X-Request-Id", request_id.clone())
+            .header("Retry-After", retry_after)
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+                &mut item.trace,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for response in operation.responses.responses.values_mut() {
+                    if let utoipa::openapi::RefOr::T(response) = response {
+                        response.headers.insert("X-Request-Id".into(), request_id.clone());
+                    }
+                }
+                operation.responses.responses.insert("default".into(), error.clone().into());
+                if let Some(security) = operation.security.as_mut() {
+                    let with_header: Vec<SecurityRequirement> = security.iter().filter_map(in_header).collect();
+                    security.extend(with_header);
+                }
+            }
+        }
+    }
+}
+
+/// The bearer requirement `requirement` states, for the key sent in
+/// `X-API-Key` (same scopes).
+fn in_header(requirement: &SecurityRequirement) -> Option<SecurityRequirement> {
+    let serde_json::Value::Object(schemes) = serde_json::to_value(requirement).ok()? else { return None };
+    let scopes: Vec<String> = serde_json::from_value(schemes.get(BEARER)?.clone()).ok()?;
+    Some(SecurityRequirement::new(HEADER, scopes))
+}
+
+fn plain(kind: Type) -> utoipa::openapi::schema::Object {
+    ObjectBuilder::new().schema_type(kind).build()
+}
