@@ -300,69 +300,113 @@ async fn the_catalogue_and_plans_list_what_the_mode_sells() {
         let listed = app.get(&app.key, path).await;
         assert!(!listed.body["data"].as_array().unwrap().is_empty(), "{path}: {:?}", listed.body);
     }
-    for (path, field) in [
-        ("/v1/bills/catalog?type=gas", "type"),
-        ("/v1/bills/data-plans", "network"),
-        ("/v1/bills/data-plans?network=vodafone", "network"),
-        ("/v1/bills/data-plans?provider=mtn", "provider"),
+    for (path, field, refusal) in [
+        ("/v1/bills/catalog?type=gas", "type", (400, "VALIDATION_ERROR")),
+        ("/v1/bills/data-plans", "network", (400, "VALIDATION_ERROR")),
+        ("/v1/bills/data-plans?network=", "network", (400, "VALIDATION_ERROR")),
+        ("/v1/bills/data-plans?network=vodafone", "network", (422, "NOT_OFFERED")),
+        ("/v1/bills/data-plans?provider=mtn", "provider", (400, "VALIDATION_ERROR")),
     ] {
         let refused = app.get(&app.key, path).await;
-        assert_eq!((refused.status.as_u16(), refused.code()), (400, "VALIDATION_ERROR"), "{path}");
+        assert_eq!((refused.status.as_u16(), refused.code()), refusal, "{path}: {:?}", refused.body);
         assert_eq!(refused.body["error"]["fields"][0]["field"], field, "{path}: {:?}", refused.body);
+    }
+    for (body, refusal) in [
+        (json!({ "provider": "startimes", "smartcard_number": "10001234" }), (422, "NOT_OFFERED")),
+        (json!({ "provider": "", "smartcard_number": "10001234" }), (400, "VALIDATION_ERROR")),
+    ] {
+        let refused = post_read(&app, "/v1/bills/cable/verify", &body).await;
+        assert_eq!((refused.status.as_u16(), refused.code()), refusal, "{body}: {:?}", refused.body);
+        assert_eq!(refused.body["error"]["fields"][0]["field"], "provider", "{body}: {:?}", refused.body);
     }
 }
 
 #[tokio::test]
 async fn bad_purchases_are_refused_with_the_field_that_is_wrong() {
     let app = spawn_app().await;
-    for (path, body, field) in [
+    for (path, body, field, refusal) in [
         (
             "/v1/bills/airtime",
             json!({ "network": "vodafone", "phone": "09012341234", "amount": 5_000, "currency": "LRD" }),
             "network",
+            (422, "NOT_OFFERED"),
         ),
-        ("/v1/bills/airtime", json!({ "network": "mtn", "phone": "12", "amount": 5_000, "currency": "LRD" }), "phone"),
+        (
+            "/v1/bills/airtime",
+            json!({ "network": "mtn", "phone": "12", "amount": 5_000, "currency": "LRD" }),
+            "phone",
+            (400, "VALIDATION_ERROR"),
+        ),
         (
             "/v1/bills/airtime",
             json!({ "network": "mtn", "phone": "09012341234", "amount": 1, "currency": "LRD" }),
             "amount",
+            (422, "NOT_OFFERED"),
         ),
         (
             "/v1/bills/airtime",
             json!({ "network": "mtn", "phone": "09012341234", "amount": 12.5, "currency": "LRD" }),
             "amount",
+            (400, "VALIDATION_ERROR"),
         ),
-        ("/v1/bills/airtime", json!({ "network": "mtn", "phone": "09012341234", "currency": "LRD" }), "amount"),
+        (
+            "/v1/bills/airtime",
+            json!({ "network": "mtn", "phone": "09012341234", "currency": "LRD" }),
+            "amount",
+            (400, "VALIDATION_ERROR"),
+        ),
         (
             "/v1/bills/airtime",
             json!({ "network": "mtn", "phone": "09012341234", "amount": 5_000, "currency": "NGN" }),
             "currency",
+            (400, "VALIDATION_ERROR"),
         ),
-        ("/v1/bills/data", json!({ "network": "mtn", "phone": "09012341234" }), "plan"),
-        ("/v1/bills/data", json!({ "network": "mtn", "phone": "09012341234", "plan": "mtn-99tb" }), "plan"),
+        ("/v1/bills/data", json!({ "network": "mtn", "phone": "09012341234" }), "plan", (400, "VALIDATION_ERROR")),
+        (
+            "/v1/bills/data",
+            json!({ "network": "mtn", "phone": "09012341234", "plan": "" }),
+            "plan",
+            (400, "VALIDATION_ERROR"),
+        ),
+        (
+            "/v1/bills/airtime",
+            json!({ "network": "", "phone": "09012341234", "amount": 5_000, "currency": "LRD" }),
+            "network",
+            (400, "VALIDATION_ERROR"),
+        ),
+        (
+            "/v1/bills/data",
+            json!({ "network": "mtn", "phone": "09012341234", "plan": "mtn-99tb" }),
+            "plan",
+            (422, "NOT_OFFERED"),
+        ),
         (
             "/v1/bills/electricity",
             json!({ "provider": "lec", "meter_number": "12345671234", "meter_type": "solar", "amount": 10_000, "currency": "LRD" }),
             "meter_type",
+            (400, "VALIDATION_ERROR"),
         ),
         (
             "/v1/bills/epin",
             json!({ "provider": "waec", "plan": "waec-checker", "quantity": 0, "phone": "0886001234" }),
             "quantity",
+            (400, "VALIDATION_ERROR"),
         ),
         (
             "/v1/bills/cable",
             json!({ "provider": "dstv", "smartcard_number": "10001234", "plan": "dstv-padi", "colour": "red" }),
             "colour",
+            (400, "VALIDATION_ERROR"),
         ),
     ] {
         let refused = app.post(&app.key, path, &new_key(), &body).await;
-        assert_eq!((refused.status.as_u16(), refused.code()), (400, "VALIDATION_ERROR"), "{body}: {:?}", refused.body);
+        assert_eq!((refused.status.as_u16(), refused.code()), refusal, "{body}: {:?}", refused.body);
         let fields: Vec<&str> =
             refused.body["error"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
         assert!(fields.contains(&field), "{body}: {fields:?}");
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM bill_payments").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM idempotency_keys").await, 0, "no refused key is bound");
 
     let body = json!({ "network": "mtn", "phone": "09012341234", "amount": 5_000, "currency": "LRD" });
     let unkeyed = app.client.post(format!("{}/v1/bills/airtime", app.base)).bearer_auth(&app.key).json(&body);

@@ -100,7 +100,7 @@ async fn a_deposit_reported_twice_is_credited_once() {
     let address = usdt_address(&app, &app.key).await;
     assert_eq!(deposit(&app, &new_key(), &address, "DEP-TX-5678").await.body["status"], "completed");
     let again = deposit(&app, &new_key(), &address, "DEP-TX-5678").await;
-    assert_eq!((again.status.as_u16(), again.code()), (400, "VALIDATION_ERROR"), "{:?}", again.body);
+    assert_eq!((again.status.as_u16(), again.code()), (409, "DEPOSIT_ALREADY_RECORDED"), "{:?}", again.body);
     assert!(again.body.to_string().contains("test_reference"), "{:?}", again.body);
     assert_eq!(app.count("SELECT COUNT(*) FROM crypto_sales").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM journal_entries WHERE kind = 'crypto_credit'").await, 1);
@@ -133,7 +133,7 @@ async fn addresses_are_stable_per_merchant_asset_and_network() {
     // Another merchant cannot deposit to it as theirs.
     let body = json!({ "address": first.body["address"], "amount": 1_000_000, "test_reference": "DEP-TX-1234" });
     let stranger = app.post(&other_key, "/v1/crypto/test-deposit", &new_key(), &body).await;
-    assert_eq!((stranger.status.as_u16(), stranger.code()), (400, "VALIDATION_ERROR"), "{:?}", stranger.body);
+    assert_eq!((stranger.status.as_u16(), stranger.code()), (404, "RESOURCE_NOT_FOUND"), "{:?}", stranger.body);
     assert_eq!(app.count("SELECT COUNT(*) FROM crypto_addresses").await, 3);
 }
 
@@ -145,15 +145,18 @@ async fn bad_crypto_requests_are_refused_with_the_field_that_is_wrong() {
     let symbols: Vec<&str> =
         assets.body["data"].as_array().unwrap().iter().map(|a| a["asset"].as_str().unwrap()).collect();
     assert_eq!(symbols, ["USDT", "BTC"]);
-    for (body, field) in [
-        (json!({ "asset": "DOGE", "network": "tron", "payout_currency": "USD" }), "asset"),
-        (json!({ "asset": "USDT", "network": "solana", "payout_currency": "USD" }), "network"),
-        (json!({ "asset": "BTC", "network": "tron", "payout_currency": "USD" }), "network"),
-        (json!({ "asset": "USDT", "network": "tron", "payout_currency": "EUR" }), "payout_currency"),
-        (json!({ "asset": "USDT", "network": "tron" }), "payout_currency"),
+    let (not_offered, invalid) = ((422, "NOT_OFFERED"), (400, "VALIDATION_ERROR"));
+    for (body, field, refusal) in [
+        (json!({ "asset": "DOGE", "network": "tron", "payout_currency": "USD" }), "asset", not_offered),
+        (json!({ "asset": "USDT", "network": "solana", "payout_currency": "USD" }), "network", not_offered),
+        (json!({ "asset": "BTC", "network": "tron", "payout_currency": "USD" }), "network", not_offered),
+        (json!({ "asset": "", "network": "tron", "payout_currency": "USD" }), "asset", invalid),
+        (json!({ "asset": "USDT", "network": "", "payout_currency": "USD" }), "network", invalid),
+        (json!({ "asset": "USDT", "network": "tron", "payout_currency": "EUR" }), "payout_currency", invalid),
+        (json!({ "asset": "USDT", "network": "tron" }), "payout_currency", invalid),
     ] {
         let refused = post_plain(&app, &app.key, "/v1/crypto/addresses", &body).await;
-        assert_eq!((refused.status.as_u16(), refused.code()), (400, "VALIDATION_ERROR"), "{body}: {:?}", refused.body);
+        assert_eq!((refused.status.as_u16(), refused.code()), refusal, "{body}: {:?}", refused.body);
         assert!(refused.body.to_string().contains(&format!("\"{field}\"")), "{body} names {field}: {:?}", refused.body);
     }
     let address = usdt_address(&app, &app.key).await;
@@ -162,12 +165,16 @@ async fn bad_crypto_requests_are_refused_with_the_field_that_is_wrong() {
         (json!({ "address": address, "amount": 1.5, "test_reference": "DEP-TX-1234" }), "amount"),
         (json!({ "address": address, "amount": 100 }), "test_reference"),
         (json!({ "address": address, "amount": 100, "test_reference": "has space" }), "test_reference"),
-        (json!({ "address": "T-not-mine", "amount": 100, "test_reference": "DEP-TX-1234" }), "address"),
+        (json!({ "address": "", "amount": 100, "test_reference": "DEP-TX-1234" }), "address"),
     ] {
         let refused = app.post(&app.key, "/v1/crypto/test-deposit", &new_key(), &body).await;
         assert_eq!((refused.status.as_u16(), refused.code()), (400, "VALIDATION_ERROR"), "{body}: {:?}", refused.body);
         assert!(refused.body.to_string().contains(&format!("\"{field}\"")), "{body} names {field}: {:?}", refused.body);
     }
+    // Well-formed, but not one of this merchant's addresses: like an unknown id.
+    let body = json!({ "address": "T-not-mine", "amount": 100, "test_reference": "DEP-TX-1234" });
+    let refused = app.post(&app.key, "/v1/crypto/test-deposit", &new_key(), &body).await;
+    assert_eq!((refused.status.as_u16(), refused.code()), (404, "RESOURCE_NOT_FOUND"), "{:?}", refused.body);
     assert_eq!(app.count("SELECT COUNT(*) FROM crypto_sales").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM idempotency_keys").await, 0, "no key bound");
 }

@@ -141,7 +141,7 @@ async fn a_tiny_swap_that_rounding_would_eat_is_refused_with_the_smallest_fair_a
     let app = spawn_app().await;
     // 1 cent is LRD 1.81; paid out in whole LRD it would lose 45% to rounding.
     let cent = app.get(&app.key, &quote_path("USD", "LRD", 1)).await;
-    assert_eq!((cent.status.as_u16(), cent.code()), (400, "VALIDATION_ERROR"), "{:?}", cent.body);
+    assert_eq!((cent.status.as_u16(), cent.code()), (422, "NOT_OFFERED"), "{:?}", cent.body);
     let why = cent.body["error"]["fields"][0]["message"].as_str().unwrap();
     assert!(why.contains("more than 1%") && why.contains("USD 0.56"), "{why}");
     let fair = app.get(&app.key, &quote_path("USD", "LRD", 56)).await;
@@ -158,10 +158,8 @@ async fn quotes_validate_their_parameters() {
         ("from=USD&to=LRD", "amount"),
         ("from=USD&to=LRD&amount=12.5", "amount"),
         ("from=USD&to=LRD&amount=-1", "amount"),
-        ("from=LRD&to=USD&amount=100", "amount"), // LRD 1.00 is less than a cent
         ("to=LRD&amount=100", "from"),
         ("from=NGN&to=LRD&amount=100", "from"),
-        ("from=USD&to=USD&amount=100", "to"),
         ("from=USD&to=LRD&amount=100&side=buy", "side"),
     ] {
         let answer = app.get(&app.key, &format!("/v1/fx/quote?{query}")).await;
@@ -169,6 +167,13 @@ async fn quotes_validate_their_parameters() {
         let fields = answer.body["error"]["fields"].as_array().unwrap();
         assert!(fields.iter().any(|f| f["field"] == field), "{query}: {fields:?}");
     }
+    // Well-formed, but LRD 1.00 is less than a cent at today's rate.
+    let small = app.get(&app.key, "/v1/fx/quote?from=LRD&to=USD&amount=100").await;
+    assert_eq!((small.status.as_u16(), small.code()), (422, "NOT_OFFERED"));
+    assert_eq!(small.body["error"]["fields"][0]["field"], "amount");
+    // Well-formed, but there is nothing to convert.
+    let same = app.get(&app.key, "/v1/fx/quote?from=USD&to=USD&amount=100").await;
+    assert_eq!((same.status.as_u16(), same.code()), (422, "CURRENCY_PAIR_UNSUPPORTED"));
 }
 
 #[tokio::test]

@@ -162,7 +162,8 @@ async fn data_plans_come_from_reloadly_and_a_plan_is_bought() {
     // A plan of the other network is refused before anything is bought.
     let body = json!({ "network": "orange", "phone": reloadly::ORANGE_PHONE, "plan": "mtn-data-9000" });
     let refused = app.post(&app.key, "/v1/bills/data", &new_key(), &body).await;
-    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    assert_eq!((refused.status.as_u16(), refused.code()), (422, "NOT_OFFERED"), "{:?}", refused.body);
+    assert_eq!(refused.body["error"]["fields"][0]["field"], "plan", "{:?}", refused.body);
     assert_eq!(fake.topup_posts(), 1);
     app.verify().expect("the ledger balances");
 }

@@ -165,17 +165,19 @@ async fn channels_rates_and_bad_input() {
     let usd = rates.body["data"].as_array().unwrap().iter().find(|r| r["pay_currency"] == "USD").unwrap();
     assert_eq!(usd["rate"]["decimal"], "7.100000");
 
-    for (query, field) in [
-        ("channel=paypal&amount=100000&pay_currency=USD", "channel"),
-        ("channel=alipay&amount=999&pay_currency=USD", "amount"),
-        ("channel=alipay&amount=5000001&pay_currency=USD", "amount"),
-        ("channel=alipay&amount=12.5&pay_currency=USD", "amount"),
-        ("channel=alipay&amount=100000&pay_currency=EUR", "pay_currency"),
-        ("channel=alipay&amount=100000", "pay_currency"),
-        ("channel=alipay&amount=100000&pay_currency=USD&extra=1", "extra"),
+    let (not_offered, invalid) = ((422, "NOT_OFFERED"), (400, "VALIDATION_ERROR"));
+    for (query, field, refusal) in [
+        ("channel=paypal&amount=100000&pay_currency=USD", "channel", not_offered),
+        ("channel=&amount=100000&pay_currency=USD", "channel", invalid),
+        ("channel=alipay&amount=999&pay_currency=USD", "amount", not_offered),
+        ("channel=alipay&amount=5000001&pay_currency=USD", "amount", not_offered),
+        ("channel=alipay&amount=12.5&pay_currency=USD", "amount", invalid),
+        ("channel=alipay&amount=100000&pay_currency=EUR", "pay_currency", invalid),
+        ("channel=alipay&amount=100000", "pay_currency", invalid),
+        ("channel=alipay&amount=100000&pay_currency=USD&extra=1", "extra", invalid),
     ] {
         let refused = app.get(&app.key, &format!("/v1/rmb/quote?{query}")).await;
-        assert_eq!((refused.status.as_u16(), refused.code()), (400, "VALIDATION_ERROR"), "{query}: {:?}", refused.body);
+        assert_eq!((refused.status.as_u16(), refused.code()), refusal, "{query}: {:?}", refused.body);
         assert!(refused.body.to_string().contains(field), "{query} names {field}: {:?}", refused.body);
     }
     let quoted = quote(&app, 100_000, "USD").await;

@@ -181,7 +181,8 @@ async fn a_new_recipient_claims_with_the_code_and_joins_with_usd_and_lrd_wallets
     let pending = app.get(&app.key, "/v1/transfers?status=pending_claim").await;
     assert_eq!(pending.body["data"], json!([]));
     assert_eq!(app.get(&app.key, "/v1/transfers?status=lost").await.code(), "VALIDATION_ERROR");
-    assert_eq!(app.get(&app.key, "/v1/transfers?starting_after=trf_nope").await.code(), "VALIDATION_ERROR");
+    assert_eq!(app.get(&app.key, "/v1/transfers?starting_after=").await.code(), "VALIDATION_ERROR");
+    assert_eq!(app.get(&app.key, "/v1/transfers?starting_after=trf_nope").await.code(), "RESOURCE_NOT_FOUND");
     app.verify().expect("the ledger balances");
 }
 

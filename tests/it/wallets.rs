@@ -147,10 +147,13 @@ async fn a_customers_history_pages_newest_first() {
             .collect();
     assert_eq!(seen, expected, "every transaction once, newest first, only this customer's");
 
-    for bad in ["limit=0", "limit=101", "limit=ten", "starting_after=pay_nope", "colour=red"] {
+    for bad in ["limit=0", "limit=101", "limit=ten", "starting_after=", "colour=red"] {
         let answer = app.get(&app.key, &format!("/v1/customers/{ALICE}/transactions?{bad}")).await;
         assert_eq!((answer.status.as_u16(), answer.code()), (400, "VALIDATION_ERROR"), "{bad}");
     }
+    // A well-formed cursor that is not this customer's: like an unknown id.
+    let unknown = app.get(&app.key, &format!("/v1/customers/{ALICE}/transactions?starting_after=pay_nope")).await;
+    assert_eq!((unknown.status.as_u16(), unknown.code()), (404, "RESOURCE_NOT_FOUND"));
     let (_, other) = app.create_merchant("Other").await;
     let theirs = app.get(&other, &format!("/v1/customers/{ALICE}/transactions")).await;
     assert_eq!(theirs.body["data"], json!([]), "another merchant sees none of these");

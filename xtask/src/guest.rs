@@ -7,6 +7,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
+use crate::python::{COMPONENTIZE_PY, ensure_venv};
+
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// Guest link flags. A 64 KiB shadow stack instead of rustc's 1 MiB keeps
 /// what a call touches within a few pages of memory, which the host's
@@ -123,10 +125,6 @@ pub fn build_rail(root: &Path, dir: &Path) -> Result<PathBuf> {
     Ok(output)
 }
 
-/// The componentize-py release Python rails are built with (verified with
-/// the host: docs/design.md, "Plugins").
-const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
-
 /// Rails written in Python (a directory with `app.py` defining `Rail`), and
 /// where each goes: the example beside the template, the misbehaving one
 /// with the other test-only plugins.
@@ -147,13 +145,13 @@ pub fn build_python_rail(root: &Path, dir: &Path, out_dir: &Path) -> Result<Path
         collect_files(&input, &mut inputs)?;
     }
     inputs.retain(|path| !path.components().any(|c| c.as_os_str() == "__pycache__"));
-    let fingerprint = format!("{COMPONENTIZE_PY} {}", fingerprint_of(root, inputs)?);
+    let fingerprint = format!("{} {}", COMPONENTIZE_PY.join(" "), fingerprint_of(root, inputs)?);
     if output.exists() && fs::read_to_string(&stamp).is_ok_and(|s| s == fingerprint) {
         eprintln!("rails: {name} up to date ({})", output.display());
         return Ok(output);
     }
-    let componentize = ensure_componentize_py(root)?;
-    eprintln!("rails: building {name} from {} with {COMPONENTIZE_PY}", dir.display());
+    let componentize = ensure_venv(root, "target/python", COMPONENTIZE_PY)?.join("componentize-py");
+    eprintln!("rails: building {name} from {} with {}", dir.display(), COMPONENTIZE_PY.join(" "));
     fs::create_dir_all(&out_dir)?;
     let status = Command::new(&componentize)
         .arg("-d")
@@ -172,40 +170,6 @@ pub fn build_python_rail(root: &Path, dir: &Path, out_dir: &Path) -> Result<Path
     let size = fs::metadata(&output)?.len();
     eprintln!("rails: {} ({} KiB)", output.display(), size / 1024);
     Ok(output)
-}
-
-/// componentize-py in a virtual environment under `target/python/`, made on
-/// first use (with `scripts/install-python.sh` where python3 or its venv
-/// module is missing).
-fn ensure_componentize_py(root: &Path) -> Result<PathBuf> {
-    let venv = root.join("target/python");
-    let tool = venv.join("bin/componentize-py");
-    let installed = venv.join(".installed");
-    if tool.exists() && fs::read_to_string(&installed).is_ok_and(|s| s == COMPONENTIZE_PY) {
-        return Ok(tool);
-    }
-    let python_ready =
-        Command::new("python3").args(["-c", "import venv, ensurepip"]).status().is_ok_and(|s| s.success());
-    if !python_ready {
-        eprintln!("rails: python3 with venv not found; running scripts/install-python.sh");
-        let status = Command::new("bash").arg(root.join("scripts/install-python.sh")).status()?;
-        if !status.success() {
-            bail!("scripts/install-python.sh failed: {status}");
-        }
-    }
-    let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status()?;
-    if !status.success() {
-        bail!("python3 -m venv {} failed: {status}", venv.display());
-    }
-    eprintln!("rails: installing {COMPONENTIZE_PY} from PyPI into {}", venv.display());
-    let status = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", COMPONENTIZE_PY])
-        .status()?;
-    if !status.success() {
-        bail!("pip install {COMPONENTIZE_PY} failed: {status}");
-    }
-    fs::write(&installed, COMPONENTIZE_PY)?;
-    Ok(tool)
 }
 
 /// The `[package] name` of a crate manifest.

@@ -10,7 +10,9 @@
 //! - `run [ARGS]`: build the plugins, then start the gateway (`soxara serve
 //!   ARGS`) from the test build's own `soxara` binary, so that `run` and
 //!   `test` share one build in either order.
-//! - `test`: build the plugins, then run every test suite (host, plugins),
+//! - `test`: build the plugins, install the API tests' Python tools
+//!   (schemathesis, an OpenAPI validator) into `target/api-tools/` on first
+//!   use, then run every test suite (host, plugins),
 //!   then check that `run` would start without building anything.
 //! - `bench [ARGS]`: build the gateway (and its compiled-in-simulator
 //!   baseline) in release mode, then run the benchmark harness
@@ -21,6 +23,7 @@
 //! (installed by `scripts/install-toolchain.sh` on first use).
 
 mod guest;
+mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -80,6 +83,8 @@ fn run_task() -> Result<()> {
                     .env("CARGO_TARGET_DIR", root.join("target/plugins-native"));
                 run(guest_tests)?;
             }
+            // The API tests' schemathesis and OpenAPI validator (tests/it/openapi.rs).
+            python::ensure_venv(&root, "target/api-tools", python::API_TOOLS)?;
             let mut host_tests = cargo();
             host_tests.current_dir(&root).args(["test", "--workspace"]).args(&rest);
             run(host_tests)?;

@@ -25,7 +25,7 @@ pub const LIVE_KYC_TIER: u8 = 3;
 pub const LIST_LIMIT: i64 = 100;
 
 /// A merchant account; also the account object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Account {
     object: ObjectType,
     pub id: String,
@@ -34,6 +34,7 @@ pub struct Account {
     pub kyb_status: KybStatus,
     pub status: AccountStatus,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
 }
 

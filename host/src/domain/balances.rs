@@ -17,7 +17,7 @@ use crate::values::money::Currency;
 use crate::values::status::ObjectType;
 
 /// The balance object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Balance {
     object: ObjectType,
     pub livemode: bool,
@@ -25,7 +25,7 @@ pub struct Balance {
 }
 
 /// A tenant's balances in one currency and entity.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BalanceLine {
     pub currency: Currency,
     pub entity: Entity,

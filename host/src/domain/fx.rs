@@ -244,7 +244,9 @@ pub async fn quote(
     let rates = source.rates(clock, from, to).await;
     let unavailable = || ApiError::FxRateUnavailable { from: from.code.into(), to: to.code.into() };
     let mid = median(rates.iter().map(|(_, r)| *r).collect()).ok_or_else(unavailable)?;
-    let priced = price(amount_minor, mid, settings.spread_bps, from, to).map_err(|m| ApiError::invalid("amount", m))?;
+    // Whether an amount converts depends on the rate now, not on its form.
+    let priced =
+        price(amount_minor, mid, settings.spread_bps, from, to).map_err(|m| ApiError::not_offered("amount", m))?;
     let now_ms = clock.now_ms();
     let ttl_ms = i64::try_from(settings.quote_ttl_ms).unwrap_or(i64::MAX);
     let quote = QuoteRow {
@@ -411,7 +413,7 @@ impl From<Ratio> for RateObject {
 }
 
 /// The quote object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Quote {
     object: ObjectType,
     pub id: String,
@@ -428,8 +430,10 @@ pub struct Quote {
     pub providers: Vec<String>,
     pub livemode: bool,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
     #[serde(rename = "expires_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at_ms: i64,
 }
 

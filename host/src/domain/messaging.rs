@@ -306,7 +306,7 @@ pub fn list(
 }
 
 /// A message as the sandbox outbox shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SandboxMessage {
     object: ObjectType,
     pub id: String,
@@ -323,5 +323,6 @@ pub struct SandboxMessage {
     pub provider_reference: Option<String>,
     pub failure: Option<FailureReason>,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
 }

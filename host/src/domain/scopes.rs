@@ -167,7 +167,7 @@ impl ScopeSet {
 }
 
 /// A scope as `GET /v1/scopes` lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScopeInfo {
     pub scope: &'static str,
     pub description: &'static str,

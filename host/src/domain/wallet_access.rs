@@ -12,10 +12,10 @@ use crate::values::mode::Tenant;
 use crate::values::status::ObjectType;
 
 /// Whether a merchant may read a customer's wallets.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WalletAccess {
     object: ObjectType,
-    pub customer: CustomerPhone,
+    pub customer: CustomerPhone<String>,
     pub granted: bool,
     pub livemode: bool,
 }

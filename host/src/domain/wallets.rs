@@ -126,10 +126,10 @@ fn move_between(
 }
 
 /// The wallet object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Wallet {
     object: ObjectType,
-    pub customer: CustomerPhone,
+    pub customer: CustomerPhone<String>,
     pub currency: Currency,
     pub balance: i64,
     pub livemode: bool,

@@ -22,21 +22,40 @@ use crate::values::status::TransactionKind;
 
 /// The operations described here, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(
+    get_account,
+    get_balance,
+    list_settlements,
+    get_settlement,
+    list_scopes,
+    get_transaction,
+    verify_transaction
+))]
 pub(super) struct Api;
 
 /// The longest reference `POST /v1/transactions/verify` looks up.
 pub const REFERENCE_CHARS_MAX: usize = 255;
 
 /// The account with the calling key's context.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AccountWithKey {
     #[serde(flatten)]
     account: Account,
     key: KeyContext,
 }
 
-/// `GET /v1/account`.
+/// Retrieve the account
+///
+/// The merchant account the key belongs to (its verification and status),
+/// with the calling key's own context: its mode, kind, scopes and IP
+/// allowlist.
+#[utoipa::path(
+    get,
+    path = "/v1/account",
+    tag = "Account",
+    responses((status = 200, description = "The account, with the calling key.", body = AccountWithKey)),
+    security(("api_key" = ["account:read"])),
+)]
 pub async fn get_account(
     State(state): State<AppState>,
     caller: Caller,
@@ -48,7 +67,18 @@ pub async fn get_account(
     Ok(axum::Json(AccountWithKey { account, key: caller.key_context() }))
 }
 
-/// `GET /v1/balance`: the caller's balances in the key's mode.
+/// Retrieve the balance
+///
+/// The merchant's balances in the key's mode, one line per currency and
+/// entity: pending (not yet settleable), available (past the settlement
+/// hold), in transit to the merchant and reserved.
+#[utoipa::path(
+    get,
+    path = "/v1/balance",
+    tag = "Account",
+    responses((status = 200, description = "The balance.", body = Balance)),
+    security(("api_key" = ["balance:read"])),
+)]
 pub async fn get_balance(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<Balance>, ApiError> {
     caller.require(Scope::BalanceRead)?;
     let hold_ms = i64::try_from(state.settings.settlement.hold_ms).unwrap_or(i64::MAX);
@@ -57,7 +87,17 @@ pub async fn get_balance(State(state): State<AppState>, caller: Caller) -> Resul
     Ok(axum::Json(state.ops.store.read(move |conn| balances::balance(conn, &tenant, cutoff_ms)).await?))
 }
 
-/// `GET /v1/settlements`: the caller's newest settlements.
+/// List settlements
+///
+/// The merchant's newest settlements in the key's mode, at most 100, in
+/// one page (`has_more` is always `false`).
+#[utoipa::path(
+    get,
+    path = "/v1/settlements",
+    tag = "Account",
+    responses((status = 200, description = "The settlements, newest first.", body = Page<Settlement>)),
+    security(("api_key" = ["balance:read"])),
+)]
 pub async fn list_settlements(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,7 +108,17 @@ pub async fn list_settlements(
     Ok(axum::Json(Page::new(data, false)))
 }
 
-/// `GET /v1/settlements/{id}`: one settlement with its report lines.
+/// Retrieve a settlement
+///
+/// One settlement with its report: the ledger lines it paid out.
+#[utoipa::path(
+    get,
+    path = "/v1/settlements/{id}",
+    tag = "Account",
+    params(("id" = String, Path, description = "The settlement's id (`stl_…`).")),
+    responses((status = 200, description = "The settlement with its report lines.", body = SettlementReport)),
+    security(("api_key" = ["balance:read"])),
+)]
 pub async fn get_settlement(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,12 +137,39 @@ pub async fn get_settlement(
     Ok(axum::Json(report.ok_or(ApiError::NotFound { what: "settlement" })?))
 }
 
-/// `GET /v1/scopes`: every scope, for any valid key.
+/// List scopes
+///
+/// Every scope a key can carry, what it grants, and whether public keys
+/// may use it. Any valid key may ask, whatever its scopes.
+#[utoipa::path(
+    get,
+    path = "/v1/scopes",
+    tag = "Account",
+    responses((status = 200, description = "Every scope.", body = Page<ScopeInfo>)),
+    security(("api_key" = [])),
+)]
 pub async fn list_scopes(_caller: Caller) -> axum::Json<Page<ScopeInfo>> {
     axum::Json(Page::new(scopes::list(), false))
 }
 
-/// `GET /v1/transactions/{idempotency key, reference or id}`.
+/// Retrieve a transaction
+///
+/// Any money movement of the merchant's (payment, refund, top-up, swap,
+/// transfer, bill payment, RMB purchase, gift card or crypto sale,
+/// settlement), looked up by the idempotency key that made it, its
+/// reference, or its id. `type` restricts the answer to one kind: a
+/// transaction of another kind is not found.
+#[utoipa::path(
+    get,
+    path = "/v1/transactions/{lookup}",
+    tag = "Transactions",
+    params(
+        ("lookup" = String, Path, description = "The transaction's idempotency key, reference or id."),
+        ("type" = Option<TransactionKind>, Query, description = "Only a transaction of this kind."),
+    ),
+    responses((status = 200, description = "The transaction, as its own object.", body = Transaction)),
+    security(("api_key" = ["transactions:read"])),
+)]
 pub async fn get_transaction(
     State(state): State<AppState>,
     caller: Caller,
@@ -115,7 +192,20 @@ pub async fn get_transaction(
     Ok(axum::Json(transactions::find(&state.ops.store, &caller.tenant, lookup, kind).await?))
 }
 
-/// `POST /v1/transactions/verify`: reads only, so no idempotency key is needed.
+/// Verify a payment
+///
+/// Whether the payment a reference (or id, or idempotency key) names
+/// completed for exactly this amount and currency: gate fulfilment on
+/// `verified: true`; otherwise `reason` says which check failed first.
+/// Only payments verify. It reads only, so it takes no idempotency key.
+#[utoipa::path(
+    post,
+    path = "/v1/transactions/verify",
+    tag = "Transactions",
+    request_body = doc::VerifyBody,
+    responses((status = 200, description = "The verdict, with the payment when one was found.", body = Verification)),
+    security(("api_key" = ["transactions:read"])),
+)]
 pub async fn verify_transaction(
     State(state): State<AppState>,
     caller: Caller,
@@ -137,4 +227,24 @@ pub async fn verify_transaction(
     };
     let request = fields.done(request, errors)?.value;
     Ok(axum::Json(transactions::verify(&state.ops.store, &caller.tenant, request).await?))
+}
+
+/// The request body as the OpenAPI document shows it (read by hand above,
+/// so that every bad field is reported).
+#[allow(dead_code)]
+mod doc {
+    use crate::http::openapi::AmountMinor;
+    use crate::values::money::Currency;
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"reference": "PAY20260301120000K7Q2M9XA", "amount": 1250, "currency": "USD"})))]
+    pub struct VerifyBody {
+        /// The payment's reference, id or idempotency key.
+        #[schema(max_length = 255)]
+        reference: String,
+        /// The amount the payment must have been for.
+        amount: AmountMinor,
+        currency: Currency,
+    }
 }

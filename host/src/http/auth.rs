@@ -80,7 +80,7 @@ impl Caller {
 }
 
 /// The calling key, as `GET /v1/account` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyContext {
     pub pair_id: String,
     pub hint: String,

@@ -17,9 +17,10 @@ use super::auth::Caller;
 use super::extract::{ApiQuery, keyed_write, read_body, reply};
 use super::fields::{Fields, Parsed, fail};
 use super::listing::Listing;
+use super::openapi::IdempotencyKey;
 use crate::domain::billers::wit;
 use crate::domain::scopes::Scope;
-use crate::operations::bills::{self, NewPurchase, plans_path, provider_field, verify_path};
+use crate::operations::bills::{self, BillPayment, NewPurchase, plans_path, provider_field, verify_path};
 use crate::operations::idempotency::WriteEndpoint;
 use crate::plugins::billers::{IdentifierCheck, Provider};
 use crate::values::error::{ApiError, FieldError};
@@ -27,7 +28,24 @@ use crate::values::status::{BillType, ObjectType};
 
 /// The operations described here, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(
+    catalog,
+    data_plans,
+    cable_plans,
+    education_plans,
+    epin_plans,
+    verify_electricity,
+    verify_cable,
+    verify_education,
+    verify_bet,
+    buy_airtime,
+    buy_data,
+    buy_electricity,
+    buy_cable,
+    buy_education,
+    buy_epin,
+    buy_bet
+))]
 pub(super) struct Api;
 
 /// Longest provider slug, plan code or meter type.
@@ -88,9 +106,15 @@ fn checked(
     check(&text).map_err(|why| fail(errors, field, why)).ok()
 }
 
-/// A provider slug or plan code, lower-cased as the catalogue spells it.
+/// A provider slug or plan code, lower-cased as the catalogue spells it;
+/// never empty (whether the catalogue has it is `operations::bills`' to say).
 fn slug(fields: &Fields, field: &str, required: bool, errors: &mut Vec<FieldError>) -> Option<String> {
-    fields.string(field, NAME_CHARS_MAX, required, errors).map(|s| s.to_ascii_lowercase())
+    let text = fields.string(field, NAME_CHARS_MAX, required, errors)?;
+    if text.is_empty() {
+        fail(errors, field, "must not be empty");
+        return None;
+    }
+    Some(text.to_ascii_lowercase())
 }
 
 /// A meter's type, `prepaid` (the default) or `postpaid`.
@@ -136,7 +160,16 @@ fn parse_purchase(bill_type: BillType, body: &[u8]) -> Result<Parsed<NewPurchase
         BillType::Electricity => meter_type(&fields, &mut errors),
         _ => None,
     };
-    let plan = known.contains(&"plan").then(|| slug(&fields, "plan", false, &mut errors)).flatten();
+    // Required where the body takes one (the types sold only by plan).
+    let plan = match (known.contains(&"plan"), fields.get("/plan")) {
+        (false, _) => None,
+        (true, None) => {
+            let listing = plans_path(bill_type).unwrap_or("/v1/bills/catalog");
+            fail(&mut errors, "plan", format!("is required: a plan code from GET {listing}"));
+            None
+        }
+        (true, Some(_)) => slug(&fields, "plan", true, &mut errors),
+    };
     // Required where the type sells by amount; the catalogue says whether a
     // provider does (`operations::bills` refuses a mismatch).
     let amount = if known.contains(&"amount") && fields.get("/amount").is_some() {
@@ -182,17 +215,76 @@ async fn purchase(
     reply(bills::purchase(&state.ops, request, new).await?)
 }
 
-/// `POST /v1/bills/airtime`.
+/// Buy airtime
+///
+/// Tops up a phone's airtime on a network, for an amount within the provider's
+/// range (`GET /v1/bills/catalog?type=airtime`). The price is taken from the
+/// merchant's balance when the purchase is made and returned if the provider
+/// does not deliver.
+///
+/// With test keys, the last 4 digits of `phone` choose the outcome: `0000`
+/// refunded, `9999` stays processing, `4040` failed (it does not verify),
+/// anything else completed.
+#[utoipa::path(
+    post,
+    path = "/v1/bills/airtime",
+    tag = "Bills",
+    params(IdempotencyKey),
+    request_body = doc::AirtimeBody,
+    responses(
+        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+    ),
+    security(("api_key" = ["bills:write"])),
+)]
 pub async fn buy_airtime(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Body) -> Result<Response, ApiError> {
     purchase(BillType::Airtime, s, c, h, b).await
 }
 
-/// `POST /v1/bills/data`.
+/// Buy a data bundle
+///
+/// Buys a data plan (`GET /v1/bills/data-plans`) for a phone, at the plan's
+/// price. The price is taken from the merchant's balance when the purchase is
+/// made and returned if the provider does not deliver.
+///
+/// With test keys, the last 4 digits of `phone` choose the outcome: `0000`
+/// refunded, `9999` stays processing, `4040` failed (it does not verify),
+/// anything else completed.
+#[utoipa::path(
+    post,
+    path = "/v1/bills/data",
+    tag = "Bills",
+    params(IdempotencyKey),
+    request_body = doc::DataBody,
+    responses(
+        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+    ),
+    security(("api_key" = ["bills:write"])),
+)]
 pub async fn buy_data(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Body) -> Result<Response, ApiError> {
     purchase(BillType::Data, s, c, h, b).await
 }
 
-/// `POST /v1/bills/electricity`.
+/// Buy electricity
+///
+/// Pays for electricity on a meter, for an amount within the provider's range;
+/// the token for a prepaid meter comes in `bill.tokens` once delivered. The
+/// price is taken from the merchant's balance when the purchase is made and
+/// returned if the provider does not deliver.
+///
+/// With test keys, the last 4 digits of `meter_number` choose the outcome:
+/// `0000` refunded, `9999` stays processing, `4040` failed (it does not
+/// verify), anything else completed.
+#[utoipa::path(
+    post,
+    path = "/v1/bills/electricity",
+    tag = "Bills",
+    params(IdempotencyKey),
+    request_body = doc::ElectricityBody,
+    responses(
+        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+    ),
+    security(("api_key" = ["bills:write"])),
+)]
 pub async fn buy_electricity(
     State(s): State<AppState>,
     c: Caller,
@@ -202,28 +294,106 @@ pub async fn buy_electricity(
     purchase(BillType::Electricity, s, c, h, b).await
 }
 
-/// `POST /v1/bills/cable`.
+/// Pay for cable TV
+///
+/// Renews a smartcard's TV bouquet (`GET /v1/bills/cable-plans`), at the plan's
+/// price. The price is taken from the merchant's balance when the purchase is
+/// made and returned if the provider does not deliver.
+///
+/// With test keys, the last 4 digits of `smartcard_number` choose the outcome:
+/// `0000` refunded, `9999` stays processing, `4040` failed (it does not
+/// verify), anything else completed.
+#[utoipa::path(
+    post,
+    path = "/v1/bills/cable",
+    tag = "Bills",
+    params(IdempotencyKey),
+    request_body = doc::CableBody,
+    responses(
+        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+    ),
+    security(("api_key" = ["bills:write"])),
+)]
 pub async fn buy_cable(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Body) -> Result<Response, ApiError> {
     purchase(BillType::Cable, s, c, h, b).await
 }
 
-/// `POST /v1/bills/education`.
+/// Buy an education PIN
+///
+/// Buys an exam registration PIN (`GET /v1/bills/education-plans`) for a JAMB
+/// profile, at the plan's price; the PIN comes in `bill.tokens` once delivered.
+/// The price is taken from the merchant's balance when the purchase is made and
+/// returned if the provider does not deliver.
+///
+/// With test keys, the last 4 digits of `profile_id` choose the outcome: `0000`
+/// refunded, `9999` stays processing, `4040` failed (it does not verify),
+/// anything else completed.
+#[utoipa::path(
+    post,
+    path = "/v1/bills/education",
+    tag = "Bills",
+    params(IdempotencyKey),
+    request_body = doc::EducationBody,
+    responses(
+        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+    ),
+    security(("api_key" = ["bills:write"])),
+)]
 pub async fn buy_education(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Body) -> Result<Response, ApiError> {
     purchase(BillType::Education, s, c, h, b).await
 }
 
-/// `POST /v1/bills/epin`.
+/// Buy ePINs
+///
+/// Buys 1 to 10 recharge PINs of a plan (`GET /v1/bills/epin-plans`), at the
+/// plan's price times the quantity; the PINs come in `bill.tokens` once
+/// delivered. The price is taken from the merchant's balance when the purchase
+/// is made and returned if the provider does not deliver.
+///
+/// With test keys, the last 4 digits of `phone` choose the outcome: `0000`
+/// refunded, `9999` stays processing, `4040` failed (it does not verify),
+/// anything else completed.
+#[utoipa::path(
+    post,
+    path = "/v1/bills/epin",
+    tag = "Bills",
+    params(IdempotencyKey),
+    request_body = doc::EpinBody,
+    responses(
+        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+    ),
+    security(("api_key" = ["bills:write"])),
+)]
 pub async fn buy_epin(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Body) -> Result<Response, ApiError> {
     purchase(BillType::Epin, s, c, h, b).await
 }
 
-/// `POST /v1/bills/bet`.
+/// Fund a betting account
+///
+/// Credits a bet account, for an amount within the provider's range. The price
+/// is taken from the merchant's balance when the purchase is made and returned
+/// if the provider does not deliver.
+///
+/// With test keys, the last 4 digits of `account_id` choose the outcome: `0000`
+/// refunded, `9999` stays processing, `4040` failed (it does not verify),
+/// anything else completed.
+#[utoipa::path(
+    post,
+    path = "/v1/bills/bet",
+    tag = "Bills",
+    params(IdempotencyKey),
+    request_body = doc::BetBody,
+    responses(
+        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+    ),
+    security(("api_key" = ["bills:write"])),
+)]
 pub async fn buy_bet(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Body) -> Result<Response, ApiError> {
     purchase(BillType::Bet, s, c, h, b).await
 }
 
 /// An amount range of the catalogue, in minor units.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Amounts {
     currency: String,
     min: u64,
@@ -231,17 +401,22 @@ pub struct Amounts {
 }
 
 /// One provider of one bill type, with the endpoints that serve it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CatalogEntry {
     object: ObjectType,
     #[serde(rename = "type")]
     bill_type: BillType,
+    /// The slug requests name it by (`network` for airtime and data).
     provider: String,
     name: String,
     /// Purchases name a plan (`plan`) rather than an amount.
     by_plan: bool,
+    /// What a purchase by amount may be, per currency (empty when sold by
+    /// plan).
     amounts: Vec<Amounts>,
+    /// Its customers' identifiers can be checked (`…/verify`).
     verifiable: bool,
+    /// The endpoints that serve it, e.g. `POST /v1/bills/cable`.
     endpoints: Vec<String>,
 }
 
@@ -285,7 +460,20 @@ fn only_param<'a>(query: &'a [(String, String)], name: &str) -> Result<Option<&'
     Ok(value)
 }
 
-/// `GET /v1/bills/catalog[?type=]`: every provider this mode sells from.
+/// List bill providers
+///
+/// Every provider the gateway sells from in the key's mode, of one bill
+/// type or all: whether it sells by plan or by amount (and in what range),
+/// whether its customers can be verified, and the endpoints that serve it.
+#[utoipa::path(
+    get,
+    path = "/v1/bills/catalog",
+    operation_id = "bill_catalog",
+    tag = "Bills",
+    params(("type" = Option<BillType>, Query, description = "Only the providers of this bill type.")),
+    responses((status = 200, description = "The providers.", body = Listing<CatalogEntry>)),
+    security(("api_key" = ["bills:read"])),
+)]
 pub async fn catalog(
     State(state): State<AppState>,
     caller: Caller,
@@ -311,14 +499,16 @@ pub async fn catalog(
 }
 
 /// One plan, priced in minor units.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PlanEntry {
     object: ObjectType,
     #[serde(rename = "type")]
     bill_type: BillType,
     provider: String,
+    /// What a purchase's `plan` names.
     code: String,
     name: String,
+    /// The plan's price, in minor units of `currency`.
     amount: u64,
     currency: String,
 }
@@ -332,12 +522,13 @@ async fn list_plans(
     caller.require(Scope::BillsRead)?;
     let field = provider_field(bill_type);
     let slug = only_param(&query, field)?
+        .filter(|slug| !slug.is_empty())
         .ok_or_else(|| ApiError::invalid(field, format!("is required; see GET /v1/bills/catalog?type={bill_type}")))?
         .to_ascii_lowercase();
     let biller = bills::biller_for(&state.ops, caller.tenant.mode, bill_type)?;
     let provider = bills::provider_of(&biller, bill_type, &slug)?;
     if !provider.by_plan {
-        return Err(ApiError::invalid(field, format!("{slug} sells by amount, not by plan; it has no plans")));
+        return Err(ApiError::not_offered(field, format!("{slug} sells by amount, not by plan; it has no plans")));
     }
     let plans = bills::plans(Arc::clone(&biller), bill_type, &provider).await?;
     Ok(Listing::of(
@@ -356,7 +547,17 @@ async fn list_plans(
     ))
 }
 
-/// `GET /v1/bills/data-plans?network=`.
+/// List data plans
+///
+/// The data bundles a network sells, with their codes and prices.
+#[utoipa::path(
+    get,
+    path = "/v1/bills/data-plans",
+    tag = "Bills",
+    params(doc::NetworkQuery),
+    responses((status = 200, description = "The plans, priced in minor units.", body = Listing<PlanEntry>)),
+    security(("api_key" = ["bills:read"])),
+)]
 pub async fn data_plans(
     State(s): State<AppState>,
     c: Caller,
@@ -365,7 +566,17 @@ pub async fn data_plans(
     list_plans(BillType::Data, s, c, q).await
 }
 
-/// `GET /v1/bills/cable-plans?provider=` (TV bouquets).
+/// List cable TV plans
+///
+/// The TV bouquets a cable provider sells, with their codes and prices.
+#[utoipa::path(
+    get,
+    path = "/v1/bills/cable-plans",
+    tag = "Bills",
+    params(doc::ProviderQuery),
+    responses((status = 200, description = "The plans, priced in minor units.", body = Listing<PlanEntry>)),
+    security(("api_key" = ["bills:read"])),
+)]
 pub async fn cable_plans(
     State(s): State<AppState>,
     c: Caller,
@@ -374,7 +585,17 @@ pub async fn cable_plans(
     list_plans(BillType::Cable, s, c, q).await
 }
 
-/// `GET /v1/bills/education-plans?provider=`.
+/// List education plans
+///
+/// The exam PINs an education provider sells, with their codes and prices.
+#[utoipa::path(
+    get,
+    path = "/v1/bills/education-plans",
+    tag = "Bills",
+    params(doc::ProviderQuery),
+    responses((status = 200, description = "The plans, priced in minor units.", body = Listing<PlanEntry>)),
+    security(("api_key" = ["bills:read"])),
+)]
 pub async fn education_plans(
     State(s): State<AppState>,
     c: Caller,
@@ -383,7 +604,17 @@ pub async fn education_plans(
     list_plans(BillType::Education, s, c, q).await
 }
 
-/// `GET /v1/bills/epin-plans?provider=`.
+/// List ePIN plans
+///
+/// The recharge PINs a provider sells, with their codes and prices.
+#[utoipa::path(
+    get,
+    path = "/v1/bills/epin-plans",
+    tag = "Bills",
+    params(doc::ProviderQuery),
+    responses((status = 200, description = "The plans, priced in minor units.", body = Listing<PlanEntry>)),
+    security(("api_key" = ["bills:read"])),
+)]
 pub async fn epin_plans(
     State(s): State<AppState>,
     c: Caller,
@@ -393,14 +624,17 @@ pub async fn epin_plans(
 }
 
 /// Who an identifier belongs to.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BillCustomer {
     object: ObjectType,
     #[serde(rename = "type")]
     bill_type: BillType,
     provider: String,
+    /// The meter, smartcard, profile or account number checked.
     customer_identifier: String,
+    /// The customer's name as the provider knows it.
     name: String,
+    /// Whatever else the provider tells (address, current plan, …).
     details: BTreeMap<String, String>,
 }
 
@@ -435,7 +669,7 @@ async fn verify(
     let biller = bills::biller_for(&state.ops, caller.tenant.mode, bill_type)?;
     let provider = bills::provider_of(&biller, bill_type, &slug)?;
     if !provider.verifiable {
-        return Err(ApiError::invalid("provider", format!("{slug} has no customer check; purchase directly")));
+        return Err(ApiError::not_offered("provider", format!("{slug} has no customer check; purchase directly")));
     }
     let check = IdentifierCheck {
         bill_type: wit(bill_type),
@@ -468,7 +702,19 @@ async fn verify(
     }
 }
 
-/// `POST /v1/bills/electricity/verify`: a meter.
+/// Verify a meter
+///
+/// Asks the electricity provider whose meter it is, before a purchase. With
+/// test keys, every well-formed `meter_number` verifies except those ending in
+/// `4040`.
+#[utoipa::path(
+    post,
+    path = "/v1/bills/electricity/verify",
+    tag = "Bills",
+    request_body = doc::VerifyMeterBody,
+    responses((status = 200, description = "Whose it is.", body = BillCustomer)),
+    security(("api_key" = ["bills:read"])),
+)]
 pub async fn verify_electricity(
     State(s): State<AppState>,
     c: Caller,
@@ -478,7 +724,19 @@ pub async fn verify_electricity(
     verify(BillType::Electricity, s, c, h, b).await
 }
 
-/// `POST /v1/bills/cable/verify`: a smartcard.
+/// Verify a smartcard
+///
+/// Asks the cable provider whose smartcard it is, before a purchase. With test
+/// keys, every well-formed `smartcard_number` verifies except those ending in
+/// `4040`.
+#[utoipa::path(
+    post,
+    path = "/v1/bills/cable/verify",
+    tag = "Bills",
+    request_body = doc::VerifySmartcardBody,
+    responses((status = 200, description = "Whose it is.", body = BillCustomer)),
+    security(("api_key" = ["bills:read"])),
+)]
 pub async fn verify_cable(
     State(s): State<AppState>,
     c: Caller,
@@ -488,7 +746,19 @@ pub async fn verify_cable(
     verify(BillType::Cable, s, c, h, b).await
 }
 
-/// `POST /v1/bills/education/verify`: a JAMB profile.
+/// Verify a JAMB profile
+///
+/// Asks the education provider whose profile it is, before a purchase. With
+/// test keys, every well-formed `profile_id` verifies except those ending in
+/// `4040`.
+#[utoipa::path(
+    post,
+    path = "/v1/bills/education/verify",
+    tag = "Bills",
+    request_body = doc::VerifyProfileBody,
+    responses((status = 200, description = "Whose it is.", body = BillCustomer)),
+    security(("api_key" = ["bills:read"])),
+)]
 pub async fn verify_education(
     State(s): State<AppState>,
     c: Caller,
@@ -498,7 +768,18 @@ pub async fn verify_education(
     verify(BillType::Education, s, c, h, b).await
 }
 
-/// `POST /v1/bills/bet/verify`: a bet account.
+/// Verify a bet account
+///
+/// Asks the betting provider whose account it is, before funding it. With test
+/// keys, every well-formed `account_id` verifies except those ending in `4040`.
+#[utoipa::path(
+    post,
+    path = "/v1/bills/bet/verify",
+    tag = "Bills",
+    request_body = doc::VerifyBetAccountBody,
+    responses((status = 200, description = "Whose it is.", body = BillCustomer)),
+    security(("api_key" = ["bills:read"])),
+)]
 pub async fn verify_bet(
     State(s): State<AppState>,
     c: Caller,
@@ -506,4 +787,206 @@ pub async fn verify_bet(
     b: Body,
 ) -> Result<axum::Json<BillCustomer>, ApiError> {
     verify(BillType::Bet, s, c, h, b).await
+}
+
+/// The request bodies and queries as the OpenAPI document shows them (read
+/// by hand above, so that every bad field is reported).
+#[allow(dead_code)]
+mod doc {
+    use crate::http::openapi::AmountMinor;
+    use crate::values::money::Currency;
+
+    const _: () = assert!(super::NAME_CHARS_MAX == 64 && super::QUANTITY_MAX == 10, "the bodies document these limits");
+
+    /// A phone as billers take it: 7 to 15 digits, local (`09012341234`)
+    /// or E.164 (`+231770001234`).
+    #[derive(utoipa::ToSchema)]
+    #[schema(value_type = String, pattern = "^\\+?[0-9]{7,15}$", examples("+231770001234"))]
+    pub struct BillPhone(String);
+
+    /// A meter, smartcard, JAMB profile or bet account number: 4 to 32
+    /// letters, digits and dashes (the provider checks its own format).
+    #[derive(utoipa::ToSchema)]
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9-]{4,32}$", examples("04123456789"))]
+    pub struct AccountNumber(String);
+
+    /// A meter's type; `prepaid` if absent.
+    #[derive(utoipa::ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum MeterType {
+        Prepaid,
+        Postpaid,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"network": "mtn", "phone": "+231770001234", "amount": 50000, "currency": "LRD"})))]
+    pub struct AirtimeBody {
+        /// The network's slug (`GET /v1/bills/catalog?type=airtime`), any
+        /// case.
+        #[schema(min_length = 1, max_length = 64)]
+        network: String,
+        phone: BillPhone,
+        /// Within the provider's range for `currency`.
+        amount: AmountMinor,
+        currency: Currency,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"network": "mtn", "phone": "+231770001234", "plan": "mtn-1gb-7d"})))]
+    pub struct DataBody {
+        /// The network's slug (`GET /v1/bills/catalog?type=data`), any
+        /// case.
+        #[schema(min_length = 1, max_length = 64)]
+        network: String,
+        phone: BillPhone,
+        /// A plan code of the network (`GET /v1/bills/data-plans`), any
+        /// case.
+        #[schema(min_length = 1, max_length = 64)]
+        plan: String,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"provider": "lec", "meter_number": "04123456789", "meter_type": "prepaid", "amount": 100000, "currency": "LRD", "phone": "+231770001234"})))]
+    pub struct ElectricityBody {
+        /// The provider's slug (`GET /v1/bills/catalog?type=electricity`),
+        /// any case.
+        #[schema(min_length = 1, max_length = 64)]
+        provider: String,
+        meter_number: AccountNumber,
+        meter_type: Option<MeterType>,
+        /// Within the provider's range for `currency`.
+        amount: AmountMinor,
+        currency: Currency,
+        /// The customer's phone, for the provider's notice.
+        phone: Option<BillPhone>,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"provider": "dstv", "smartcard_number": "7027123456", "plan": "dstv-compact", "phone": "+231770001234"})))]
+    pub struct CableBody {
+        /// The provider's slug (`GET /v1/bills/catalog?type=cable`), any
+        /// case.
+        #[schema(min_length = 1, max_length = 64)]
+        provider: String,
+        smartcard_number: AccountNumber,
+        /// A bouquet's code (`GET /v1/bills/cable-plans`), any case.
+        #[schema(min_length = 1, max_length = 64)]
+        plan: String,
+        /// The customer's phone, for the provider's notice.
+        phone: Option<BillPhone>,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"provider": "jamb", "profile_id": "1234567890", "plan": "utme", "phone": "+231770001234"})))]
+    pub struct EducationBody {
+        /// The provider's slug (`GET /v1/bills/catalog?type=education`),
+        /// any case.
+        #[schema(min_length = 1, max_length = 64)]
+        provider: String,
+        profile_id: AccountNumber,
+        /// A plan code (`GET /v1/bills/education-plans`), any case.
+        #[schema(min_length = 1, max_length = 64)]
+        plan: String,
+        /// The customer's phone, for the provider's notice.
+        phone: Option<BillPhone>,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"provider": "waec", "plan": "waec-checker", "quantity": 2, "phone": "+231770001234"})))]
+    pub struct EpinBody {
+        /// The provider's slug (`GET /v1/bills/catalog?type=epin`), any
+        /// case.
+        #[schema(min_length = 1, max_length = 64)]
+        provider: String,
+        /// A plan code (`GET /v1/bills/epin-plans`), any case.
+        #[schema(min_length = 1, max_length = 64)]
+        plan: String,
+        /// How many PINs; 1 if absent.
+        #[schema(minimum = 1, maximum = 10)]
+        quantity: Option<u32>,
+        /// The customer's phone.
+        phone: BillPhone,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"provider": "lonestar-bet", "account_id": "12345678", "amount": 50000, "currency": "LRD"})))]
+    pub struct BetBody {
+        /// The provider's slug (`GET /v1/bills/catalog?type=bet`), any
+        /// case.
+        #[schema(min_length = 1, max_length = 64)]
+        provider: String,
+        account_id: AccountNumber,
+        /// Within the provider's range for `currency`.
+        amount: AmountMinor,
+        currency: Currency,
+        /// The customer's phone, for the provider's notice.
+        phone: Option<BillPhone>,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"provider": "lec", "meter_number": "04123456789", "meter_type": "prepaid"})))]
+    pub struct VerifyMeterBody {
+        /// The provider's slug, any case.
+        #[schema(min_length = 1, max_length = 64)]
+        provider: String,
+        meter_number: AccountNumber,
+        meter_type: Option<MeterType>,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"provider": "dstv", "smartcard_number": "7027123456"})))]
+    pub struct VerifySmartcardBody {
+        /// The provider's slug, any case.
+        #[schema(min_length = 1, max_length = 64)]
+        provider: String,
+        smartcard_number: AccountNumber,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"provider": "jamb", "profile_id": "1234567890"})))]
+    pub struct VerifyProfileBody {
+        /// The provider's slug, any case.
+        #[schema(min_length = 1, max_length = 64)]
+        provider: String,
+        profile_id: AccountNumber,
+    }
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"provider": "lonestar-bet", "account_id": "12345678"})))]
+    pub struct VerifyBetAccountBody {
+        /// The provider's slug, any case.
+        #[schema(min_length = 1, max_length = 64)]
+        provider: String,
+        account_id: AccountNumber,
+    }
+
+    /// The network whose plans to list; no other parameter is taken.
+    #[derive(utoipa::IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct NetworkQuery {
+        /// The network's slug (`GET /v1/bills/catalog?type=data`), any
+        /// case.
+        #[param(min_length = 1)]
+        network: String,
+    }
+
+    /// The provider whose plans to list; no other parameter is taken.
+    #[derive(utoipa::IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct ProviderQuery {
+        /// The provider's slug (`GET /v1/bills/catalog`), any case.
+        #[param(min_length = 1)]
+        provider: String,
+    }
 }

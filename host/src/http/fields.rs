@@ -107,7 +107,8 @@ impl Fields {
     }
 
     /// The E.164 phone of a party object such as `{"phone": "+231770001234"}`
-    /// under `field` (`customer`, `recipient`).
+    /// under `field` (`customer`, `recipient`). A party given must name its
+    /// phone even where the party itself is optional.
     pub fn phone_of(&self, field: &str, errors: &mut Vec<FieldError>, required: bool) -> Option<String> {
         let party = match self.get(&format!("/{field}")) {
             None => None,
@@ -125,7 +126,7 @@ impl Fields {
         let phone_field = format!("{field}.phone");
         match party.and_then(|c| c.get("phone")).filter(|v| !v.is_null()) {
             None => {
-                if required {
+                if required || party.is_some() {
                     fail(errors, &phone_field, "is required: an E.164 phone number such as +231770001234");
                 }
                 None
@@ -183,6 +184,9 @@ pub fn page_query(
                 Ok(n) if (1..=PAGE_LIMIT_MAX).contains(&n) => page.limit = n,
                 _ => fail(errors, "limit", format!("must be an integer from 1 to {PAGE_LIMIT_MAX}")),
             },
+            "starting_after" if value.is_empty() => {
+                fail(errors, "starting_after", "must be the id of the last item of the previous page")
+            }
             "starting_after" => page.starting_after = Some(value.clone()),
             name if other(name, value, errors) => {}
             name => fail(errors, name, format!("is not a known parameter; expected {expected}")),

@@ -14,8 +14,10 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
 use crate::values::money::AMOUNT_MINOR_MAX;
@@ -85,8 +87,90 @@ pub fn document() -> utoipa::openapi::OpenApi {
         document.merge(part);
     }
     Conventions.apply(&mut document);
+    // utoipa 5 has no field for OpenAPI 3.1's `webhooks`; a top-level
+    // extension serializes the same.
+    document.extensions.get_or_insert_with(Default::default).insert("webhooks".into(), webhooks());
     document
 }
+
+/// OpenAPI 3.1 `webhooks`: what the gateway posts to a merchant's endpoint
+/// for each event type (docs/webhooks.md), with the signature headers.
+fn webhooks() -> serde_json::Value {
+    use crate::domain::webhooks::EventType;
+    let header = |description: &str| serde_json::json!({"in": "header", "required": true, "schema": {"type": "string"}, "description": description});
+    let parameters = [
+        ("X-Soxara-Event", "The event type."),
+        ("X-Soxara-Delivery", "The delivery id (`whd_…`): one per event and endpoint, the same on every retry."),
+        ("X-Soxara-Timestamp", "Unix seconds when this attempt was signed."),
+        ("X-Soxara-Signature-256", "`sha256=<hex HMAC-SHA256 of the raw body, keyed with the secret string>`."),
+        ("webhook-id", "The event id (`evt_…`), the same on every retry (Standard Webhooks)."),
+        ("webhook-timestamp", "The same as `X-Soxara-Timestamp`."),
+        (
+            "webhook-signature",
+            "`v1,<base64 HMAC-SHA256 of \"{webhook-id}.{webhook-timestamp}.{raw body}\">` (Standard Webhooks).",
+        ),
+    ];
+    let parameters: Vec<serde_json::Value> = parameters
+        .iter()
+        .map(|(name, description)| {
+            let mut parameter = header(description);
+            parameter["name"] = (*name).into();
+            parameter
+        })
+        .collect();
+    let mut webhooks = serde_json::Map::new();
+    for event in EventType::ALL {
+        let objects: &[&str] = match event {
+            EventType::PaymentSucceeded | EventType::PaymentFailed => &["Payment"],
+            EventType::RefundSucceeded | EventType::RefundFailed => &["Refund"],
+            EventType::DisputeOpened => &["Dispute"],
+            EventType::SettlementPaid | EventType::SettlementFailed => &["Settlement"],
+            EventType::TransferCompleted | EventType::TransferReturned => &["Transfer"],
+            EventType::TransactionCompleted
+            | EventType::TransactionFailed
+            | EventType::TransactionRefunded
+            | EventType::TransactionCancelled => &TRANSACTION_OBJECTS,
+            EventType::Ping => &["WebhookEndpoint"],
+        };
+        let one_of: Vec<serde_json::Value> =
+            objects.iter().map(|name| serde_json::json!({"$ref": format!("#/components/schemas/{name}")})).collect();
+        let object = if one_of.len() == 1 { one_of[0].clone() } else { serde_json::json!({"oneOf": one_of}) };
+        let payload = serde_json::json!({
+            "type": "object",
+            "required": ["id", "event", "created_at", "livemode", "data"],
+            "properties": {
+                "id": {"type": "string", "description": "`evt_…`, the same on every delivery of it."},
+                "event": {"type": "string", "const": event.as_str()},
+                "created_at": {"type": "string", "format": "date-time"},
+                "livemode": {"type": "boolean"},
+                "data": {
+                    "type": "object",
+                    "required": ["object"],
+                    "properties": {"object": object},
+                    "description": "The object the event is about, exactly as the API returns it."
+                }
+            }
+        });
+        webhooks.insert(
+            event.as_str().to_string(),
+            serde_json::json!({"post": {
+                "summary": format!("The `{event}` event"),
+                "description": "Posted to every endpoint subscribed to it (docs/webhooks.md): verify the signature \
+                    on the raw body, deduplicate on the event id, answer 2xx within 15 seconds.",
+                "operationId": format!("webhook_{}", event.as_str().replace('.', "_")),
+                "tags": ["Webhooks"],
+                "parameters": parameters,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": payload}}},
+                "responses": {"2XX": {"description": "Received; any other answer (or none in 15 s) is retried."}}
+            }}),
+        );
+    }
+    serde_json::Value::Object(webhooks)
+}
+
+/// What a `transaction.*` event may carry: a payment, or a bill purchase,
+/// RMB purchase, gift card sale or crypto sale.
+const TRANSACTION_OBJECTS: [&str; 5] = ["Payment", "BillPayment", "RmbPurchase", "GiftCardSaleObject", "CryptoSale"];
 
 /// The document as served and checked in: pretty JSON, one trailing newline.
 pub fn json() -> &'static str {
@@ -102,6 +186,7 @@ pub fn json() -> &'static str {
 #[utoipa::path(
     get,
     path = "/openapi.json",
+    operation_id = "get_openapi",
     tag = "Gateway",
     responses((status = 200, description = "This document.", content_type = "application/json")),
 )]
@@ -132,6 +217,7 @@ pub struct PageParams {
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// The last id of the previous page.
+    #[param(min_length = 1)]
     starting_after: Option<String>,
 }
 
@@ -158,8 +244,30 @@ impl utoipa::PartialSchema for AmountMinor {
 
 impl utoipa::ToSchema for AmountMinor {}
 
+/// A write's `metadata`: up to 20 keys of 1 to 40 characters, each a string
+/// of up to 500 characters; echoed on the object and its events.
+pub struct Metadata;
+
+impl utoipa::PartialSchema for Metadata {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let name = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(40));
+        let value = ObjectBuilder::new().schema_type(Type::String).max_length(Some(500));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .max_properties(Some(20))
+            .property_names(Some(name))
+            .additional_properties(Some(value))
+            .description(Some("Up to 20 keys of 1 to 40 characters, each a string of up to 500 characters."))
+            .examples([serde_json::json!({"order_id": "A-1042"})])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Metadata {}
+
 /// A customer named by phone, in a request.
 #[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // describes input `fields::Fields::phone_of` reads
 pub struct CustomerInput {
     /// E.164: `+`, then 8 to 15 digits, the first not 0.

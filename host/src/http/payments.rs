@@ -329,48 +329,105 @@ pub fn parse_new_refund(body: &[u8]) -> Result<Parsed<NewRefund>, ApiError> {
 /// above, so that every bad field is reported).
 #[allow(dead_code)]
 mod doc {
-    use std::collections::BTreeMap;
-
-    use crate::http::openapi::{AmountMinor, CustomerInput};
-    use crate::values::method::Method;
+    use crate::http::openapi::{AmountMinor, CustomerInput, Metadata};
     use crate::values::money::Currency;
 
+    /// A payment to create; what else it needs depends on its `method`.
     #[derive(utoipa::ToSchema)]
+    #[serde(tag = "method", rename_all = "snake_case")]
     #[schema(examples(json!({"amount": 1250, "currency": "USD", "method": "mtn_momo", "customer": {"phone": "+231770001234"}})))]
-    pub struct NewPaymentBody {
-        amount: AmountMinor,
-        currency: Currency,
-        method: Method,
-        /// The paying customer: required for `mtn_momo`, `orange_money` and
-        /// `wallet`.
-        customer: Option<CustomerInput>,
-        /// Card payments only, and required for them.
-        card: Option<CardBody>,
-        #[schema(max_length = 500)]
-        description: Option<String>,
-        /// Up to 20 keys (1 to 40 characters) of strings up to 500
-        /// characters, echoed on the payment and its events.
-        metadata: Option<BTreeMap<String, String>>,
+    pub enum NewPaymentBody {
+        /// By card: a token from the card provider's client library or,
+        /// with test keys only, a test number.
+        #[serde(deny_unknown_fields)]
+        #[schema(title = "CardPayment")]
+        Card {
+            amount: AmountMinor,
+            currency: Currency,
+            #[schema(max_length = 500)]
+            description: Option<String>,
+            metadata: Option<Metadata>,
+            card: CardBody,
+            /// Optional for cards.
+            customer: Option<CustomerInput>,
+        },
+        /// By MTN Mobile Money: the customer approves on their phone.
+        #[serde(deny_unknown_fields)]
+        #[schema(title = "MtnMomoPayment")]
+        MtnMomo {
+            amount: AmountMinor,
+            currency: Currency,
+            #[schema(max_length = 500)]
+            description: Option<String>,
+            metadata: Option<Metadata>,
+            customer: CustomerInput,
+        },
+        /// By Orange Money: the customer approves on their phone.
+        #[serde(deny_unknown_fields)]
+        #[schema(title = "OrangeMoneyPayment")]
+        OrangeMoney {
+            amount: AmountMinor,
+            currency: Currency,
+            #[schema(max_length = 500)]
+            description: Option<String>,
+            metadata: Option<Metadata>,
+            customer: CustomerInput,
+        },
+        /// From the customer's Soxara wallet, with their consent.
+        #[serde(deny_unknown_fields)]
+        #[schema(title = "WalletPayment")]
+        Wallet {
+            amount: AmountMinor,
+            currency: Currency,
+            #[schema(max_length = 500)]
+            description: Option<String>,
+            metadata: Option<Metadata>,
+            customer: CustomerInput,
+        },
     }
 
     /// A card: a token from the card provider's client library or, with
-    /// test keys only, a test number (`4242424242424242` succeeds).
+    /// test keys only, a test number (docs/api.md lists what each does).
     #[derive(utoipa::ToSchema)]
     #[serde(untagged)]
     pub enum CardBody {
+        #[serde(deny_unknown_fields)]
+        #[schema(title = "CardToken")]
         Token {
             #[schema(pattern = "^(pm_|tok_)[A-Za-z0-9_]*$", max_length = 255)]
             token: String,
         },
+        #[serde(deny_unknown_fields)]
+        #[schema(title = "TestCardNumber")]
         Number {
-            /// 12 to 19 digits passing the Luhn check.
-            #[schema(pattern = "^[0-9 ]{12,30}$")]
+            /// A test card (test keys only). The sandbox takes any number of
+            /// 12 to 19 digits that passes the Luhn check; these are the
+            /// published ones.
+            #[schema(schema_with = test_card_numbers)]
             number: String,
         },
     }
 
+    fn test_card_numbers() -> utoipa::openapi::schema::Object {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some([
+                "4242424242424242",
+                "4000000000020000",
+                "4000000000069999",
+                "4000000000000002",
+                "4000000000000341",
+                "4000000000009995",
+                "4000000000000069",
+                "4000000000000127",
+                "4000000000000119",
+            ]))
+            .build()
+    }
+
     #[derive(utoipa::ToSchema)]
     #[schema(examples(json!({"payment_id": "pay_01J9Z3YB7QK4T5V8X2W6M0N1PR", "amount": 500, "reason": "requested_by_customer"})))]
+    #[serde(deny_unknown_fields)]
     pub struct NewRefundBody {
         #[schema(pattern = "^pay_", max_length = 64)]
         payment_id: String,

@@ -14,17 +14,18 @@ use super::auth::Caller;
 use super::extract::{ApiQuery, keyed_write, reply};
 use super::fields::{Fields, Parsed, fail};
 use super::listing::{Listing, no_params};
+use super::openapi::IdempotencyKey;
 use crate::domain::fx::{Amount, RateObject, Ratio};
 use crate::domain::scopes::Scope;
 use crate::operations::idempotency::WriteEndpoint;
-use crate::operations::rmb::{self, CNY, NewOrder, QuoteAsk, RmbQuote};
+use crate::operations::rmb::{self, CNY, NewOrder, QuoteAsk, RmbPurchase, RmbQuote};
 use crate::values::error::{ApiError, FieldError};
 use crate::values::money::{self, Currency};
 use crate::values::status::ObjectType;
 
 /// The operations described here, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(channels, rates, quote, create_order))]
 pub(super) struct Api;
 
 /// Longest recipient identifier (an Alipay or WeChat ID, a bank card
@@ -33,18 +34,33 @@ const RECIPIENT_CHARS_MAX: usize = 64;
 const NAME_CHARS_MAX: usize = 128;
 
 /// One way to pay a recipient, with its order limits in fen.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ChannelEntry {
     object: ObjectType,
     channel: String,
     name: String,
     /// What `recipient_identifier` holds for this channel.
     recipient_label: String,
+    /// The smallest order, in fen.
+    #[schema(value_type = crate::operations::rmb::FenAmount)]
     min: Amount,
+    /// The largest order, in fen.
+    #[schema(value_type = crate::operations::rmb::FenAmount)]
     max: Amount,
 }
 
-/// `GET /v1/rmb/channels`.
+/// List RMB channels
+///
+/// The ways a recipient in China can be paid (Alipay, WeChat Pay, a bank
+/// card), what identifies the recipient on each, and the order limits.
+#[utoipa::path(
+    get,
+    path = "/v1/rmb/channels",
+    operation_id = "rmb_channels",
+    tag = "RMB",
+    responses((status = 200, description = "The channels.", body = Listing<ChannelEntry>)),
+    security(("api_key" = ["rmb:read"])),
+)]
 pub async fn channels(
     State(state): State<AppState>,
     caller: Caller,
@@ -71,15 +87,29 @@ pub async fn channels(
 }
 
 /// What one unit of a pay currency buys, in CNY.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RateEntry {
     object: ObjectType,
+    /// What the order is paid in (a currency of the merchant's balance).
+    #[schema(value_type = Currency)]
     pay_currency: String,
+    /// Always `CNY`.
     currency: &'static str,
     rate: RateObject,
 }
 
-/// `GET /v1/rmb/rates`: indicative; a quote locks one.
+/// List RMB rates
+///
+/// What one unit of each currency the merchant can pay in buys in CNY, now.
+/// Indicative: a quote locks a rate.
+#[utoipa::path(
+    get,
+    path = "/v1/rmb/rates",
+    operation_id = "rmb_rates",
+    tag = "RMB",
+    responses((status = 200, description = "The rates.", body = Listing<RateEntry>)),
+    security(("api_key" = ["rmb:read"])),
+)]
 pub async fn rates(
     State(state): State<AppState>,
     caller: Caller,
@@ -107,8 +137,24 @@ pub async fn rates(
     ))
 }
 
-/// `GET /v1/rmb/quote?channel=alipay&amount=100000&pay_currency=USD`:
-/// `amount` in fen (CNY minor units) for the recipient.
+/// Quote an RMB purchase
+///
+/// Prices a CNY amount for a recipient on a channel, paid from the
+/// merchant's balance in `pay_currency`: the cost at the trader's rate and
+/// the fee, locked for 60 seconds. An order names the quote.
+#[utoipa::path(
+    get,
+    path = "/v1/rmb/quote",
+    operation_id = "rmb_quote",
+    tag = "RMB",
+    params(
+        ("channel" = String, Query, min_length = 1, max_length = 64, description = "The channel's slug (`GET /v1/rmb/channels`), any case, e.g. `alipay`."),
+        ("amount" = i64, Query, minimum = 1, maximum = 1_000_000_000_000_000_i64, description = "What the recipient receives, in fen (CNY minor units): `100000` is CNY 1,000.00."),
+        ("pay_currency" = Currency, Query, description = "The balance the order is paid from."),
+    ),
+    responses((status = 200, description = "The quote.", body = RmbQuote)),
+    security(("api_key" = ["rmb:read"])),
+)]
 pub async fn quote(
     State(state): State<AppState>,
     caller: Caller,
@@ -159,7 +205,24 @@ fn parse_quote_query(query: &[(String, String)]) -> Result<QuoteAsk, ApiError> {
     }
 }
 
-/// `POST /v1/rmb/orders`.
+/// Order an RMB purchase
+///
+/// Pays a recipient in China at a quote that has not expired nor been used:
+/// the quote's total is taken from the merchant's balance now, and the
+/// purchase is `processing` until the trader pays out (then `completed`,
+/// or `refunded` with the money back).
+#[utoipa::path(
+    post,
+    path = "/v1/rmb/orders",
+    operation_id = "create_rmb_order",
+    tag = "RMB",
+    params(IdempotencyKey),
+    request_body = doc::OrderBody,
+    responses(
+        (status = 201, description = "The RMB purchase.", body = RmbPurchase, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+    ),
+    security(("api_key" = ["rmb:write"])),
+)]
 pub async fn create_order(
     State(state): State<AppState>,
     caller: Caller,
@@ -194,4 +257,35 @@ fn parse_order(body: &[u8]) -> Result<Parsed<NewOrder>, ApiError> {
         _ => None,
     };
     fields.done(order, errors)
+}
+
+/// The request bodies as the OpenAPI document shows them (read by hand
+/// above, so that every bad field is reported).
+#[allow(dead_code)]
+mod doc {
+    const _: () = assert!(
+        super::RECIPIENT_CHARS_MAX == 64 && super::NAME_CHARS_MAX == 128,
+        "OrderBody documents the recipient's lengths"
+    );
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"quote_id": "rmbq_01J9Z3YB7QK4T5V8X2W6M0N1PR", "recipient_identifier": "wang.li@example.cn", "recipient_name": "Wang Li"})))]
+    pub struct OrderBody {
+        /// The quote (`GET /v1/rmb/quote`), within its 60 seconds.
+        #[schema(max_length = 64)]
+        quote_id: String,
+        /// The recipient on the quote's channel: their Alipay or WeChat ID,
+        /// or bank card number. No spaces at either end, no control
+        /// characters.
+        #[schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]([^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f])?$"
+        )]
+        recipient_identifier: String,
+        /// The recipient's name, as the channel knows it.
+        #[schema(max_length = 128)]
+        recipient_name: Option<String>,
+    }
 }

@@ -9,10 +9,12 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::{ApiPath, ApiQuery, keyed_write, reply};
 use super::fields::{Fields, Parsed, fail, page_query};
+use super::openapi::{IdempotencyKey, PageParams};
 use crate::domain::scopes::Scope;
 use crate::domain::wallet_access;
 use crate::domain::wallets::Wallet;
 use crate::operations::idempotency::WriteEndpoint;
+use crate::operations::objects::TopUp;
 use crate::operations::top_ups::{self, NewTopUp};
 use crate::operations::transactions::{self, Transaction};
 use crate::values::error::ApiError;
@@ -21,13 +23,24 @@ use crate::values::phone::parse_e164;
 
 /// The operations described here, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(list_wallets, list_customer_transactions, create_top_up))]
 pub(super) struct Api;
 
-/// `GET /v1/customers/{phone}/wallets`: one wallet per enabled currency,
-/// if the customer lets this merchant see them (`wallet-access`); else
-/// `404`, as for a phone with no wallets: nobody learns a balance, or that
-/// a phone has wallets, without the customer's consent.
+/// List a customer's wallets
+///
+/// One wallet per enabled currency, with its balance, in the key's mode,
+/// if the customer lets this merchant see them (see
+/// `POST /v1/customers/{phone}/wallet-access`); else `404`, as for a phone
+/// with no wallets: nobody learns a balance, or that a phone has wallets,
+/// without the customer's consent.
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{phone}/wallets",
+    tag = "Customers",
+    params(("phone" = String, Path, description = "The customer's phone number, E.164.", pattern = "^\\+[1-9][0-9]{7,14}$", example = "+231770001234")),
+    responses((status = 200, description = "The customer's wallets (one page).", body = Page<Wallet>)),
+    security(("api_key" = ["wallet:read"])),
+)]
 pub async fn list_wallets(
     State(state): State<AppState>,
     caller: Caller,
@@ -48,7 +61,21 @@ pub async fn list_wallets(
     Ok(axum::Json(Page::new(data, false)))
 }
 
-/// `GET /v1/customers/{phone}/transactions`.
+/// List a customer's transactions
+///
+/// The customer's history with this merchant in the key's mode (payments,
+/// refunds, top-ups, swaps and transfers), newest first, in cursor pages.
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{phone}/transactions",
+    tag = "Customers",
+    params(
+        ("phone" = String, Path, description = "The customer's phone number, E.164.", pattern = "^\\+[1-9][0-9]{7,14}$", example = "+231770001234"),
+        PageParams,
+    ),
+    responses((status = 200, description = "A page of the customer's transactions, newest first.", body = Page<Transaction>)),
+    security(("api_key" = ["wallet:read"])),
+)]
 pub async fn list_customer_transactions(
     State(state): State<AppState>,
     caller: Caller,
@@ -65,7 +92,22 @@ pub async fn list_customer_transactions(
     Ok(axum::Json(transactions::customer_history(&state.ops.store, &caller.tenant, phone, page).await?))
 }
 
-/// `POST /v1/wallets/top-ups`: sandbox money into a test wallet.
+/// Top up a test wallet
+///
+/// Adds sandbox money to a customer's test wallet (test keys only), and
+/// registers the phone as a customer. A retry with the same idempotency key
+/// answers the same (`Idempotency-Replayed: true`).
+#[utoipa::path(
+    post,
+    path = "/v1/wallets/top-ups",
+    tag = "Sandbox",
+    params(IdempotencyKey),
+    request_body = doc::TopUpBody,
+    responses(
+        (status = 201, description = "The top-up, completed.", body = TopUp, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+    ),
+    security(("api_key" = ["wallet:write"])),
+)]
 pub async fn create_top_up(
     State(state): State<AppState>,
     caller: Caller,
@@ -88,4 +130,22 @@ fn parse_top_up(body: &[u8]) -> Result<Parsed<NewTopUp>, ApiError> {
         _ => None,
     };
     fields.done(top_up, errors)
+}
+
+/// The request body as the OpenAPI document shows it (read by hand above,
+/// so that every bad field is reported).
+#[allow(dead_code)]
+mod doc {
+    use crate::http::openapi::{AmountMinor, CustomerInput};
+    use crate::values::money::Currency;
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"amount": 50000, "currency": "USD", "customer": {"phone": "+231770001234"}})))]
+    pub struct TopUpBody {
+        amount: AmountMinor,
+        currency: Currency,
+        /// The customer whose test wallet is topped up.
+        customer: CustomerInput,
+    }
 }

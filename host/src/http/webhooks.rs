@@ -22,10 +22,42 @@ use crate::values::page::Page;
 
 /// The operations described here, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths())]
+#[openapi(paths(
+    create_endpoint,
+    list_endpoints,
+    delete_endpoint,
+    rotate_secret,
+    ping_endpoint,
+    get_event,
+    redeliver_event
+), modifiers(&OptionalBody))]
 pub(super) struct Api;
 
-/// `POST /v1/webhook_endpoints {url, events}`.
+/// `rotate_secret` reads an empty body as `{}`: its body is optional.
+struct OptionalBody;
+
+impl utoipa::Modify for OptionalBody {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let rotate = openapi.paths.paths.get_mut("/v1/webhook_endpoints/{id}/rotate_secret");
+        if let Some(body) = rotate.and_then(|item| item.post.as_mut()).and_then(|op| op.request_body.as_mut()) {
+            body.required = Some(utoipa::openapi::Required::False);
+        }
+    }
+}
+
+/// Create a webhook endpoint
+///
+/// Adds a URL the gateway posts events to (at most 3 per account and mode),
+/// subscribed to the event types listed or to all (`["*"]`). The answer
+/// holds the signing secret; it is shown here and on rotation only.
+#[utoipa::path(
+    post,
+    path = "/v1/webhook_endpoints",
+    tag = "Webhooks",
+    request_body = doc::NewEndpointBody,
+    responses((status = 201, description = "The endpoint, with its signing secret.", body = WebhookEndpoint)),
+    security(("api_key" = ["webhooks:write"])),
+)]
 pub async fn create_endpoint(
     State(state): State<AppState>,
     caller: Caller,
@@ -89,7 +121,17 @@ pub async fn create_endpoint(
     Ok(created(endpoint))
 }
 
-/// `GET /v1/webhook_endpoints`.
+/// List webhook endpoints
+///
+/// Every endpoint of the account in the key's mode, oldest first, without
+/// their secrets: one page that holds them all.
+#[utoipa::path(
+    get,
+    path = "/v1/webhook_endpoints",
+    tag = "Webhooks",
+    responses((status = 200, description = "The endpoints.", body = Page<WebhookEndpoint>)),
+    security(("api_key" = ["webhooks:read"])),
+)]
 pub async fn list_endpoints(
     State(state): State<AppState>,
     caller: Caller,
@@ -100,7 +142,18 @@ pub async fn list_endpoints(
     Ok(axum::Json(Page::new(endpoints.iter().map(|e| e.object(false)).collect(), false)))
 }
 
-/// `DELETE /v1/webhook_endpoints/{id}`: stops future deliveries to it.
+/// Delete a webhook endpoint
+///
+/// Stops future deliveries to it, including retries of events already
+/// queued.
+#[utoipa::path(
+    delete,
+    path = "/v1/webhook_endpoints/{id}",
+    tag = "Webhooks",
+    params(("id" = String, Path, description = "The endpoint's id (`we_…`).")),
+    responses((status = 200, description = "The endpoint is deleted.", body = DeletedEndpoint)),
+    security(("api_key" = ["webhooks:write"])),
+)]
 pub async fn delete_endpoint(
     State(state): State<AppState>,
     caller: Caller,
@@ -119,8 +172,23 @@ pub async fn delete_endpoint(
     Ok(axum::Json(DeletedEndpoint::new(id)))
 }
 
-/// `POST /v1/webhook_endpoints/{id}/rotate_secret`: a new secret signs from
-/// now on; the previous one keeps signing for the overlap (default 24 h).
+/// Rotate a webhook endpoint's secret
+///
+/// A new secret signs deliveries from now on; the previous one keeps
+/// signing them too for the overlap asked (24 hours if the body is empty or
+/// leaves it out), so the receiver can switch without losing events.
+#[utoipa::path(
+    post,
+    path = "/v1/webhook_endpoints/{id}/rotate_secret",
+    tag = "Webhooks",
+    params(("id" = String, Path, description = "The endpoint's id (`we_…`).")),
+    request_body(
+        content = doc::RotateSecretBody,
+        description = "Optional: an empty body keeps the previous secret for 24 hours.",
+    ),
+    responses((status = 200, description = "The endpoint, with its new signing secret.", body = WebhookEndpoint)),
+    security(("api_key" = ["webhooks:write"])),
+)]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     caller: Caller,
@@ -156,7 +224,19 @@ pub async fn rotate_secret(
     Ok(axum::Json(endpoint.ok_or(ApiError::NotFound { what: "webhook endpoint" })?))
 }
 
-/// `POST /v1/webhook_endpoints/{id}/ping`: a `ping` event to this endpoint only.
+/// Ping a webhook endpoint
+///
+/// Sends a `ping` event (about the endpoint itself) to this endpoint only,
+/// to test that it receives and verifies deliveries. The request body, if
+/// any, is ignored.
+#[utoipa::path(
+    post,
+    path = "/v1/webhook_endpoints/{id}/ping",
+    tag = "Webhooks",
+    params(("id" = String, Path, description = "The endpoint's id (`we_…`).")),
+    responses((status = 201, description = "The `ping` event, queued for delivery.", body = Event)),
+    security(("api_key" = ["webhooks:write"])),
+)]
 pub async fn ping_endpoint(
     State(state): State<AppState>,
     caller: Caller,
@@ -175,7 +255,18 @@ pub async fn ping_endpoint(
     Ok(created(event))
 }
 
-/// `GET /v1/events/{id}`: the event as delivered, with its delivery log.
+/// Retrieve an event
+///
+/// The event as every delivery of it sends it, with the log of its
+/// deliveries and their attempts.
+#[utoipa::path(
+    get,
+    path = "/v1/events/{id}",
+    tag = "Webhooks",
+    params(("id" = String, Path, description = "The event's id (`evt_…`).")),
+    responses((status = 200, description = "The event.", body = Event)),
+    security(("api_key" = ["webhooks:read"])),
+)]
 pub async fn get_event(
     State(state): State<AppState>,
     caller: Caller,
@@ -187,8 +278,19 @@ pub async fn get_event(
     Ok(axum::Json(event.ok_or(ApiError::NotFound { what: "event" })?))
 }
 
-/// `POST /v1/events/{id}/redeliver`: sends the event again, now, to every
-/// endpoint it was queued for (same event id, a new attempt).
+/// Redeliver an event
+///
+/// Sends the event again, now, to every endpoint it was queued for that is
+/// not deleted (same event id, a fresh retry schedule). The request body,
+/// if any, is ignored.
+#[utoipa::path(
+    post,
+    path = "/v1/events/{id}/redeliver",
+    tag = "Webhooks",
+    params(("id" = String, Path, description = "The event's id (`evt_…`).")),
+    responses((status = 200, description = "The event, its deliveries due again.", body = Event)),
+    security(("api_key" = ["webhooks:write"])),
+)]
 pub async fn redeliver_event(
     State(state): State<AppState>,
     caller: Caller,
@@ -198,4 +300,55 @@ pub async fn redeliver_event(
     let (tenant, clock) = (caller.tenant.clone(), state.ops.clock.clone());
     let event = state.ops.store.write(move |conn| webhooks::redeliver(conn, &tenant, &id, clock.now_ms())).await?;
     Ok(axum::Json(event.ok_or(ApiError::NotFound { what: "event" })?))
+}
+
+/// The request bodies as the OpenAPI document shows them (read by hand
+/// above, so that every bad field is reported).
+#[allow(dead_code)]
+mod doc {
+    use crate::domain::webhooks::{EventType, ROTATION_OVERLAP_S_MAX, URL_CHARS_MAX};
+
+    const _: () = assert!(URL_CHARS_MAX == 2048, "NewEndpointBody documents the URL's length");
+    const _: () = assert!(ROTATION_OVERLAP_S_MAX == 604_800, "RotateSecretBody documents the overlap");
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"url": "https://merchant.example/webhooks/soxara", "events": ["payment.succeeded", "payment.failed"]})))]
+    pub struct NewEndpointBody {
+        /// Where events are posted: an absolute `http://` or `https://` URL
+        /// (`https://` for live keys) of a public host: loopback, private
+        /// and other special-purpose addresses are refused unless the
+        /// operator allows them.
+        #[schema(format = "uri", max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://[^/?#]")]
+        url: String,
+        /// The event types to send, or `["*"]` for every type.
+        #[schema(min_items = 1)]
+        events: Vec<EventSubscription>,
+    }
+
+    /// An event type, or `*` for all.
+    pub struct EventSubscription;
+
+    impl utoipa::PartialSchema for EventSubscription {
+        fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+            let words = EventType::ALL.iter().map(|e| e.as_str()).chain([crate::domain::webhooks::EVERY_EVENT]);
+            utoipa::openapi::schema::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .enum_values(Some(words))
+                .description(Some("An event type, or `*` for all."))
+                .into()
+        }
+    }
+
+    impl utoipa::ToSchema for EventSubscription {}
+
+    #[derive(utoipa::ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(examples(json!({"previous_secret_expires_in_s": 3600})))]
+    pub struct RotateSecretBody {
+        /// How long the previous secret keeps signing too, in seconds (0
+        /// to 7 days; 24 hours if absent).
+        #[schema(minimum = 0, maximum = 604800)]
+        previous_secret_expires_in_s: Option<i64>,
+    }
 }

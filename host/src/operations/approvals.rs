@@ -302,22 +302,25 @@ pub fn approved_unanswered(conn: &Connection) -> Result<Vec<(ApprovalPurpose, St
 }
 
 /// The approval object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Approval {
     object: ObjectType,
     pub id: String,
     pub purpose: ApprovalPurpose,
     pub status: ApprovalStatus,
-    pub customer: CustomerPhone,
+    pub customer: CustomerPhone<String>,
     /// The payment or swap it is for (none for wallet access).
     pub transaction: Option<String>,
     pub amount: Option<i64>,
     pub currency: Option<Currency>,
     pub livemode: bool,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
     #[serde(rename = "expires_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at_ms: i64,
     #[serde(rename = "decided_at", serialize_with = "serialize_rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub decided_at_ms: Option<i64>,
 }

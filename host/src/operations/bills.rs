@@ -113,7 +113,7 @@ pub fn biller_for(ctx: &Context, mode: Mode, bill_type: BillType) -> Result<Arc<
 /// field is wrong.
 pub fn provider_of(biller: &LoadedBiller, bill_type: BillType, slug: &str) -> Result<Provider, ApiError> {
     biller.provider(wit(bill_type), slug).cloned().ok_or_else(|| {
-        ApiError::invalid(
+        ApiError::not_offered(
             provider_field(bill_type),
             format!("is not a {bill_type} provider; see GET /v1/bills/catalog?type={bill_type}"),
         )
@@ -147,14 +147,14 @@ async fn price(biller: &Arc<LoadedBiller>, new: &NewPurchase) -> Result<Priced, 
     let listing = plans_path(new.bill_type).unwrap_or("/v1/bills/catalog");
     if provider.by_plan {
         let Some(code) = &new.plan else {
-            return Err(ApiError::invalid("plan", format!("is required: a plan code from GET {listing}")));
+            return Err(ApiError::not_offered("plan", format!("is required: a plan code from GET {listing}")));
         };
         if new.amount.is_some() {
-            return Err(ApiError::invalid("amount", "is set by the plan's price; leave amount and currency out"));
+            return Err(ApiError::not_offered("amount", "is set by the plan's price; leave amount and currency out"));
         }
         let plans = plans(Arc::clone(biller), new.bill_type, &provider).await?;
         let plan = plans.iter().find(|p| &p.code == code).ok_or_else(|| {
-            ApiError::invalid("plan", format!("is not a plan of {}; see GET {listing}", provider.slug))
+            ApiError::not_offered("plan", format!("is not a plan of {}; see GET {listing}", provider.slug))
         })?;
         let currency = Currency::from_code(&plan.price.currency)
             .map_err(|why| ApiError::ProviderUnavailable(format!("The plan's price is unusable: {why}")))?;
@@ -163,25 +163,28 @@ async fn price(biller: &Arc<LoadedBiller>, new: &NewPurchase) -> Result<Priced, 
             .amount
             .checked_mul(u64::from(new.quantity))
             .filter(|total| *total <= AMOUNT_MINOR_MAX)
-            .ok_or_else(|| ApiError::invalid("quantity", "is too large"))?;
+            .ok_or_else(|| ApiError::not_offered("quantity", "is too large"))?;
         let description = format!("{} {} - {} ({})", title(new.bill_type), plan.name, provider.name, new.identifier);
         return Ok(Priced { amount_minor, currency, description });
     }
     if new.plan.is_some() {
-        return Err(ApiError::invalid("plan", format!("{} sells by amount; send amount and currency", provider.slug)));
+        return Err(ApiError::not_offered(
+            "plan",
+            format!("{} sells by amount; send amount and currency", provider.slug),
+        ));
     }
     let Some((amount_minor, currency)) = new.amount else {
-        return Err(ApiError::invalid("amount", "is required (minor units), with currency"));
+        return Err(ApiError::not_offered("amount", "is required (minor units), with currency"));
     };
     let Some(range) = provider.amounts.iter().find(|r| r.currency == currency.code) else {
         let sold: Vec<&str> = provider.amounts.iter().map(|r| r.currency.as_str()).collect();
-        return Err(ApiError::invalid(
+        return Err(ApiError::not_offered(
             "currency",
             format!("{} sells in {}, not {currency}", provider.slug, sold.join(", ")),
         ));
     };
     if amount_minor < range.min || amount_minor > range.max {
-        return Err(ApiError::invalid(
+        return Err(ApiError::not_offered(
             "amount",
             format!(
                 "must be from {} to {} for {}",
@@ -681,7 +684,7 @@ impl RailOperation for BillPaymentRow {
 }
 
 /// The bill transaction object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BillPayment {
     object: ObjectType,
     pub id: String,
@@ -702,8 +705,10 @@ pub struct BillPayment {
     pub provider_reference: Option<String>,
     pub idempotency_key: String,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
     #[serde(rename = "completed_at", serialize_with = "serialize_rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureReason>,
@@ -712,7 +717,7 @@ pub struct BillPayment {
 }
 
 /// What was bought, for whom, and what the customer needs to use it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BillDetails {
     #[serde(rename = "type")]
     pub kind: BillType,

@@ -57,11 +57,12 @@ text_enum! {
 }
 
 /// The answer a rail's provider gets.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CallbackAnswer {
     pub received: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<AnswerStatus>,
+    /// The dispute the callback opened (or found already open).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dispute: Option<String>,
 }
@@ -77,6 +78,37 @@ pub enum AnswerStatus {
     Crypto(CryptoStatus),
     Received(Received),
 }
+
+/// A string: the status word of whatever the callback moved, or what else
+/// it did (the words of every status it can be, once each).
+impl utoipa::PartialSchema for AnswerStatus {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let mut words: Vec<&'static str> = Vec::new();
+        let every = PaymentStatus::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .chain(BillStatus::ALL.iter().map(|s| s.as_str()))
+            .chain(GiftCardStatus::ALL.iter().map(|s| s.as_str()))
+            .chain(RmbStatus::ALL.iter().map(|s| s.as_str()))
+            .chain(CryptoStatus::ALL.iter().map(|s| s.as_str()))
+            .chain(Received::ALL.iter().map(|s| s.as_str()));
+        for word in every {
+            if !words.contains(&word) {
+                words.push(word);
+            }
+        }
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(words))
+            .description(Some(
+                "The status of the payment, bill, trade or deposit after the callback, or `ignored`, \
+                 `already_open`, `already_final`.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for AnswerStatus {}
 
 impl CallbackAnswer {
     fn status(status: AnswerStatus) -> CallbackAnswer {

@@ -105,17 +105,17 @@ pub async fn address(ctx: &Context, tenant: Tenant, ask: AddressAsk) -> Result<(
     let listed = assets(Arc::clone(&trader)).await?;
     let asset = listed.iter().find(|a| a.symbol == ask.asset).ok_or_else(|| {
         let known: Vec<&str> = listed.iter().map(|a| a.symbol.as_str()).collect();
-        ApiError::invalid("asset", format!("must be one of {}; see GET /v1/crypto/assets", known.join(", ")))
+        ApiError::not_offered("asset", format!("must be one of {}; see GET /v1/crypto/assets", known.join(", ")))
     })?;
     if !asset.networks.iter().any(|n| n.slug == ask.network) {
         let known: Vec<&str> = asset.networks.iter().map(|n| n.slug.as_str()).collect();
-        return Err(ApiError::invalid(
+        return Err(ApiError::not_offered(
             "network",
             format!("{} is deposited on {}, not {}", asset.symbol, known.join(", "), ask.network),
         ));
     }
     if rate_of(&listed, &asset.symbol, ask.payout_currency).is_none() {
-        return Err(ApiError::invalid(
+        return Err(ApiError::not_offered(
             "payout_currency",
             format!("{} is not bought for {}", asset.symbol, ask.payout_currency),
         ));
@@ -270,7 +270,7 @@ impl AddressRow {
 }
 
 /// A deposit address, as merchants see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DepositAddress {
     object: ObjectType,
     pub id: String,
@@ -281,6 +281,7 @@ pub struct DepositAddress {
     pub payout_currency: Currency,
     pub livemode: bool,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
 }
 
@@ -303,10 +304,8 @@ pub async fn test_deposit(ctx: &Context, request: KeyedRequest, ask: TestDeposit
     let address = match ctx.store.read(move |conn| AddressRow::by_address(conn, &tenant, &wanted)).await? {
         Some(address) => address,
         None => {
-            let refusal = ApiError::invalid(
-                "address",
-                "is not one of your deposit addresses in this mode; make one with POST /v1/crypto/addresses",
-            );
+            // Well-formed, but no such address: like an unknown id.
+            let refusal = ApiError::NotFound { what: "deposit address (make one with POST /v1/crypto/addresses)" };
             return idempotency::replay_or(&ctx.store, &request, refusal).await;
         }
     };
@@ -323,10 +322,7 @@ pub async fn test_deposit(ctx: &Context, request: KeyedRequest, ask: TestDeposit
     let (key, checks, entity) = (request.key.clone(), ctx.checks.clone(), ctx.wallets.entity().clone());
     let (reply, _) = idempotency::write_once(&ctx.store, &ctx.clock, request, id.clone(), move |conn, now_ms| {
         if let Some(sale) = SaleRow::by_deposit(conn, Mode::Test, &address.trader, &deposit.deposit_id)? {
-            return Err(StoreError::rejected(ApiError::invalid(
-                "test_reference",
-                format!("was already deposited as {}; use a new test_reference", sale.id),
-            )));
+            return Err(StoreError::rejected(ApiError::DepositAlreadyRecorded { sale: sale.id }));
         }
         let made = Made { id, key: Some(key), test_reference: Some(ask.test_reference), entity, now_ms };
         let mut sale =
@@ -830,7 +826,7 @@ impl TenantRecord for SaleRow {
 }
 
 /// The crypto transaction object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CryptoSale {
     object: ObjectType,
     pub id: String,
@@ -850,15 +846,17 @@ pub struct CryptoSale {
     pub entity: Entity,
     pub idempotency_key: Option<String>,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
     #[serde(rename = "completed_at", serialize_with = "serialize_rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_action: Option<NextAction>,
 }
 
 /// The deposit.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CryptoDetails {
     pub asset: String,
     pub network: String,

@@ -96,7 +96,7 @@ pub struct NewSale {
 }
 
 /// A photo as a sale records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ImageRecord {
     pub file_name: String,
     pub content_type: String,
@@ -114,29 +114,28 @@ fn wit_form(form: CardForm) -> WitCardForm {
 /// The rate at which the catalogue buys `new`'s card, or why a field of the
 /// request is wrong.
 fn rate_for(brands: &[GiftCardBrand], new: &NewSale) -> Result<Ratio, ApiError> {
-    let brand = brands
-        .iter()
-        .find(|b| b.slug == new.brand)
-        .ok_or_else(|| ApiError::invalid("brand", "is not a brand the desk buys; see GET /v1/gift-cards/catalog"))?;
+    let brand = brands.iter().find(|b| b.slug == new.brand).ok_or_else(|| {
+        ApiError::not_offered("brand", "is not a brand the desk buys; see GET /v1/gift-cards/catalog")
+    })?;
     let offer = brand.offers.iter().find(|o| o.country == new.country).ok_or_else(|| {
         let countries: Vec<&str> = brand.offers.iter().map(|o| o.country.as_str()).collect();
-        ApiError::invalid("country", format!("{} cards are bought from {}", brand.slug, countries.join(", ")))
+        ApiError::not_offered("country", format!("{} cards are bought from {}", brand.slug, countries.join(", ")))
     })?;
     if offer.card_currency != new.card_currency.code {
-        return Err(ApiError::invalid(
+        return Err(ApiError::not_offered(
             "card_currency",
             format!("{} {} cards are in {}", brand.slug, offer.country, offer.card_currency),
         ));
     }
     if !offer.denominations.contains(&new.face_value) {
         let listed: Vec<String> = offer.denominations.iter().map(u64::to_string).collect();
-        return Err(ApiError::invalid(
+        return Err(ApiError::not_offered(
             "face_value",
             format!("must be one of {} (minor units of {})", listed.join(", "), offer.card_currency),
         ));
     }
     if !offer.forms.contains(&wit_form(new.form)) {
-        return Err(ApiError::invalid("form", format!("{} cards are not bought as {}", brand.slug, new.form)));
+        return Err(ApiError::not_offered("form", format!("{} cards are not bought as {}", brand.slug, new.form)));
     }
     offer
         .rates
@@ -144,7 +143,7 @@ fn rate_for(brands: &[GiftCardBrand], new: &NewSale) -> Result<Ratio, ApiError> 
         .find(|r| r.quote == new.payout_currency.code)
         .and_then(|r| Ratio::new(u128::from(r.numerator), u128::from(r.denominator)))
         .ok_or_else(|| {
-            ApiError::invalid(
+            ApiError::not_offered(
                 "payout_currency",
                 format!("{} cards are not bought for {}", brand.slug, new.payout_currency),
             )
@@ -173,7 +172,9 @@ pub async fn sell(ctx: &Context, request: KeyedRequest, new: NewSale) -> Result<
     };
     let (payout, fee) = match price(new.face_value, rate, new.card_currency, new.payout_currency) {
         Ok(priced) => priced,
-        Err(why) => return idempotency::replay_or(&ctx.store, &request, ApiError::invalid("face_value", why)).await,
+        Err(why) => {
+            return idempotency::replay_or(&ctx.store, &request, ApiError::not_offered("face_value", why)).await;
+        }
     };
     // The photos are durable before the sale that names them is committed.
     let (images, photos) = (ctx.card_images.clone(), new.images.clone());
@@ -766,7 +767,7 @@ pub async fn photo(ctx: &Context, id: String, sha256: String) -> Result<(String,
 }
 
 /// The gift card transaction object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GiftCardSaleObject {
     object: ObjectType,
     pub id: String,
@@ -791,8 +792,10 @@ pub struct GiftCardSaleObject {
     pub provider_reference: Option<String>,
     pub idempotency_key: String,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
     #[serde(rename = "completed_at", serialize_with = "serialize_rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureReason>,
@@ -801,7 +804,7 @@ pub struct GiftCardSaleObject {
 }
 
 /// The card sold.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GiftCardDetails {
     pub brand: String,
     pub country: String,

@@ -227,7 +227,7 @@ pub struct Swap {
     pub(super) kind: TransactionKind,
     pub status: SwapStatus,
     pub quote_id: String,
-    pub customer: CustomerPhone,
+    pub customer: CustomerPhone<String>,
     pub from: Amount,
     pub to: Amount,
     pub rate: RateObject,
@@ -252,7 +252,7 @@ pub struct TopUp {
     #[serde(rename = "type")]
     pub(super) kind: TransactionKind,
     pub status: InstantStatus,
-    pub customer: CustomerPhone,
+    pub customer: CustomerPhone<String>,
     pub amount: i64,
     pub currency: Currency,
     pub livemode: bool,

@@ -58,6 +58,23 @@ pub const QUOTE_TTL_MS: i64 = 60_000;
 /// held in the ledger, so it is not one of the gateway's currencies.
 pub const CNY: Currency = Currency { code: "CNY", exponent: 2, rounding_increment_minor: 1 };
 
+/// An amount of CNY, as objects show it: an [`Amount`] whose currency
+/// (`CNY`) is not one of the gateway's, in the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the `Amount`s in CNY
+pub struct FenAmount {
+    #[schema(inline)]
+    currency: CnyCode,
+    /// In fen (CNY minor units: CNY 1,000.00 is `100000`).
+    amount: i64,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code, clippy::upper_case_acronyms)]
+enum CnyCode {
+    CNY,
+}
+
 /// The trader carrying RMB purchases in `mode`.
 pub fn trader_for(ctx: &Context, mode: Mode) -> Result<Arc<LoadedTrader>, ApiError> {
     ctx.traders
@@ -105,7 +122,7 @@ pub fn cost_of(amount_fen: u64, rate: Ratio, pay: Currency) -> Option<u64> {
 fn channel_of<'a>(offer: &'a RmbTerms, slug: &str) -> Result<&'a RmbChannel, ApiError> {
     offer.channels.iter().find(|c| c.slug == slug).ok_or_else(|| {
         let known: Vec<&str> = offer.channels.iter().map(|c| c.slug.as_str()).collect();
-        ApiError::invalid("channel", format!("must be one of {}; see GET /v1/rmb/channels", known.join(", ")))
+        ApiError::not_offered("channel", format!("must be one of {}; see GET /v1/rmb/channels", known.join(", ")))
     })
 }
 
@@ -115,7 +132,7 @@ pub async fn quote(ctx: &Context, tenant: Tenant, ask: QuoteAsk) -> Result<RmbQu
     let offer = offer(Arc::clone(&trader)).await?;
     let channel = channel_of(&offer, &ask.channel)?;
     if ask.amount_fen < channel.min || ask.amount_fen > channel.max {
-        return Err(ApiError::invalid(
+        return Err(ApiError::not_offered(
             "amount",
             format!(
                 "must be from {} to {} (fen) for {}",
@@ -131,15 +148,15 @@ pub async fn quote(ctx: &Context, tenant: Tenant, ask: QuoteAsk) -> Result<RmbQu
         .iter()
         .find(|r| r.base == pay.code)
         .and_then(|r| Ratio::new(u128::from(r.numerator), u128::from(r.denominator)))
-        .ok_or_else(|| ApiError::invalid("pay_currency", format!("RMB is not sold for {pay} now")))?;
-    let cost = cost_of(ask.amount_fen, rate, pay).ok_or_else(|| ApiError::invalid("amount", "is too large"))?;
+        .ok_or_else(|| ApiError::not_offered("pay_currency", format!("RMB is not sold for {pay} now")))?;
+    let cost = cost_of(ask.amount_fen, rate, pay).ok_or_else(|| ApiError::not_offered("amount", "is too large"))?;
     let now_ms = ctx.clock.now_ms();
     let row = QuoteRow {
         id: crate::values::ids::new_id("rmbq"),
         tenant,
         trader: trader.plugin_name().to_string(),
         channel: channel.slug.clone(),
-        amount_fen: i64::try_from(ask.amount_fen).map_err(|_| ApiError::invalid("amount", "is too large"))?,
+        amount_fen: i64::try_from(ask.amount_fen).map_err(|_| ApiError::not_offered("amount", "is too large"))?,
         pay_currency: pay,
         cost_minor: i64::try_from(cost).expect("costs are at most AMOUNT_MINOR_MAX"),
         fee_minor: i64::try_from(money::basis_points_of(cost, RMB_FEE_BPS)).expect("the fee is under the cost"),
@@ -245,12 +262,13 @@ impl TenantRecord for QuoteRow {
 }
 
 /// An RMB quote, as merchants see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RmbQuote {
     object: ObjectType,
     pub id: String,
     pub channel: String,
     /// What the recipient receives, in fen.
+    #[schema(value_type = FenAmount)]
     pub amount: Amount,
     /// The CNY amount at the trader's rate, in the pay currency.
     pub cost: Amount,
@@ -262,8 +280,10 @@ pub struct RmbQuote {
     pub rate: RateObject,
     pub livemode: bool,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
     #[serde(rename = "expires_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub expires_at_ms: i64,
 }
 
@@ -650,7 +670,7 @@ impl RailOperation for RmbPurchaseRow {
 }
 
 /// The RMB transaction object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RmbPurchase {
     object: ObjectType,
     pub id: String,
@@ -669,8 +689,10 @@ pub struct RmbPurchase {
     pub provider_reference: Option<String>,
     pub idempotency_key: String,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
     #[serde(rename = "completed_at", serialize_with = "serialize_rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub completed_at_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureReason>,
@@ -679,13 +701,14 @@ pub struct RmbPurchase {
 }
 
 /// Who is paid, how, and how much.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RmbDetails {
     pub quote_id: String,
     pub channel: String,
     pub recipient_identifier: String,
     pub recipient_name: Option<String>,
     /// What the recipient receives, in fen.
+    #[schema(value_type = FenAmount)]
     pub amount: Amount,
     /// The CNY amount at the quoted rate, in the pay currency.
     pub cost: Amount,

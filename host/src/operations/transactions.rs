@@ -44,6 +44,51 @@ pub enum Transaction {
     Settlement(Settlement),
 }
 
+/// In the OpenAPI document: any of the objects (`anyOf`, not `oneOf`: a
+/// completed payment is also a valid top-up object, say); its `object`
+/// field says which.
+impl utoipa::PartialSchema for Transaction {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        fn of<T: utoipa::ToSchema>() -> utoipa::openapi::Ref {
+            utoipa::openapi::Ref::from_schema_name(T::name())
+        }
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(of::<Payment>())
+            .item(of::<Refund>())
+            .item(of::<TopUp>())
+            .item(of::<Swap>())
+            .item(of::<Transfer>())
+            .item(of::<BillPayment>())
+            .item(of::<RmbPurchase>())
+            .item(of::<GiftCardSaleObject>())
+            .item(of::<CryptoSale>())
+            .item(of::<Settlement>())
+            .description(Some("Any money movement, as its own object: `object` says which."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Transaction {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        fn add<T: utoipa::ToSchema>(
+            schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
+        ) {
+            schemas.push((T::name().into(), T::schema()));
+            T::schemas(schemas);
+        }
+        add::<Payment>(schemas);
+        add::<Refund>(schemas);
+        add::<TopUp>(schemas);
+        add::<Swap>(schemas);
+        add::<Transfer>(schemas);
+        add::<BillPayment>(schemas);
+        add::<RmbPurchase>(schemas);
+        add::<GiftCardSaleObject>(schemas);
+        add::<CryptoSale>(schemas);
+        add::<Settlement>(schemas);
+    }
+}
+
 impl Transaction {
     /// Its kind, as `?type=` names it.
     pub fn kind(&self) -> TransactionKind {
@@ -153,7 +198,7 @@ pub struct VerifyRequest {
 }
 
 /// What verification answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Verification {
     pub verified: bool,
     pub reason: Option<Unverified>,
@@ -198,12 +243,12 @@ pub async fn customer_history(
             // this merchant.
             let before = match &page.starting_after {
                 None => None,
-                Some(id) => Some(customers::history_position(conn, &tenant, &phone, id)?.ok_or_else(|| {
-                    StoreError::rejected(ApiError::invalid(
-                        "starting_after",
-                        "is not a transaction of this customer; use the id of the last item of the previous page",
-                    ))
-                })?),
+                Some(id) => Some(customers::history_position(conn, &tenant, &phone, id)?.ok_or(
+                    // Well-formed, but no such transaction: like an unknown id in a path.
+                    StoreError::rejected(ApiError::NotFound {
+                        what: "transaction of this customer (the `starting_after` cursor)",
+                    }),
+                )?),
             };
             let ids = customers::history(conn, &tenant, &phone, before, page.limit + 1)?;
             let mut data = Vec::with_capacity(ids.len());

@@ -89,12 +89,10 @@ pub async fn list(
                     )?
                     .query_row(params![id, tenant.merchant_id, tenant.mode], |r| r.get(0))
                     .optional()?
-                    .ok_or_else(|| {
-                        StoreError::rejected(ApiError::invalid(
-                            "starting_after",
-                            "is not one of your transfers; use the id of the last item of the previous page",
-                        ))
-                    })?,
+                    // Well-formed, but no such transfer: like an unknown id in a path.
+                    .ok_or(StoreError::rejected(ApiError::NotFound {
+                        what: "transfer (the `starting_after` cursor)",
+                    }))?,
                 ),
             };
             let rows = conn

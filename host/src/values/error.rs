@@ -49,6 +49,11 @@ pub enum ApiError {
     RequestTimeout,
     #[error("One or more request fields are missing or invalid.")]
     Validation(Vec<FieldError>),
+    /// A well-formed request naming what is not offered now: a provider,
+    /// plan, channel, brand or asset outside the catalogue, or an amount
+    /// outside its range (the catalogue endpoints list what is).
+    #[error("{}: {}", .0.field, .0.message)]
+    NotOffered(FieldError),
     #[error("No {what} with that id exists on this account.")]
     NotFound { what: &'static str },
     #[error("There is no endpoint {method} {path}.")]
@@ -61,6 +66,8 @@ pub enum ApiError {
     TestModeOnly,
     #[error("The quote expired at {expired_at}; request a new quote.")]
     QuoteExpired { expired_at: String },
+    #[error("There is no {from}/{to} conversion: quotes convert between two different currencies.")]
+    CurrencyPairUnsupported { from: String, to: String },
     #[error("The quote was already used by {by}; request a new quote.")]
     QuoteAlreadyUsed { by: String },
     #[error("An account may have at most {max} webhook endpoints per mode; delete one first.")]
@@ -145,12 +152,19 @@ pub enum ApiError {
     ApprovalNotPending { status: super::status::ApprovalStatus },
     #[error("The trade is {status}, no longer pending; nothing changed.")]
     TradeNotPending { status: String },
+    #[error("This test deposit was already recorded as {sale}; use a new test_reference.")]
+    DepositAlreadyRecorded { sale: String },
     #[error("An internal error occurred; it has been logged with the request id.")]
     Internal(#[from] anyhow::Error),
 }
 
 impl ApiError {
     /// One invalid field.
+    /// `field` names what the catalogue does not offer (`NOT_OFFERED`).
+    pub fn not_offered(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::NotOffered(FieldError { field: field.into(), message: message.into() })
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
         ApiError::Validation(vec![FieldError { field: field.into(), message: message.into() }])
     }
@@ -166,9 +180,11 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
-            ApiError::IdempotencyKeyReused | ApiError::PaymentMethodUnavailable(_) | ApiError::QuoteExpired { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::IdempotencyKeyReused
+            | ApiError::PaymentMethodUnavailable(_)
+            | ApiError::QuoteExpired { .. }
+            | ApiError::CurrencyPairUnsupported { .. }
+            | ApiError::NotOffered(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TransferBalanceInsufficient { .. } | ApiError::InsufficientFunds { .. } => {
                 StatusCode::PAYMENT_REQUIRED
             }
@@ -179,7 +195,9 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::CodeAttemptsExceeded => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::ApprovalNotPending { .. } | ApiError::TradeNotPending { .. } => StatusCode::CONFLICT,
+            ApiError::ApprovalNotPending { .. }
+            | ApiError::TradeNotPending { .. }
+            | ApiError::DepositAlreadyRecorded { .. } => StatusCode::CONFLICT,
             ApiError::TestModeOnly => StatusCode::FORBIDDEN,
             ApiError::QuoteAlreadyUsed { .. } | ApiError::WebhookEndpointLimit { .. } => StatusCode::CONFLICT,
             ApiError::FxRateUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -230,8 +248,11 @@ impl ApiError {
             ApiError::CodeAttemptsExceeded => "CODE_ATTEMPTS_EXCEEDED",
             ApiError::ApprovalNotPending { .. } => "APPROVAL_NOT_PENDING",
             ApiError::TradeNotPending { .. } => "TRADE_NOT_PENDING",
+            ApiError::DepositAlreadyRecorded { .. } => "DEPOSIT_ALREADY_RECORDED",
             ApiError::TestModeOnly => "TEST_MODE_ONLY",
             ApiError::QuoteExpired { .. } => "QUOTE_EXPIRED",
+            ApiError::CurrencyPairUnsupported { .. } => "CURRENCY_PAIR_UNSUPPORTED",
+            ApiError::NotOffered(_) => "NOT_OFFERED",
             ApiError::QuoteAlreadyUsed { .. } => "QUOTE_ALREADY_USED",
             ApiError::FxRateUnavailable { .. } => "FX_RATE_UNAVAILABLE",
             ApiError::WebhookEndpointLimit { .. } => "WEBHOOK_ENDPOINT_LIMIT",
@@ -267,6 +288,7 @@ impl ApiError {
                 request_id: REQUEST_ID.try_with(Clone::clone).ok(),
                 fields: match self {
                     ApiError::Validation(fields) => Some(fields.clone()),
+                    ApiError::NotOffered(field) => Some(vec![field.clone()]),
                     _ => None,
                 },
                 payment_id: match self {
@@ -357,8 +379,11 @@ mod tests {
             ApiError::CodeAttemptsExceeded,
             ApiError::ApprovalNotPending { status: crate::values::status::ApprovalStatus::Expired },
             ApiError::TradeNotPending { status: String::new() },
+            ApiError::DepositAlreadyRecorded { sale: String::new() },
             ApiError::TestModeOnly,
             ApiError::QuoteExpired { expired_at: String::new() },
+            ApiError::CurrencyPairUnsupported { from: String::new(), to: String::new() },
+            ApiError::not_offered("plan", ""),
             ApiError::QuoteAlreadyUsed { by: String::new() },
             ApiError::FxRateUnavailable { from: String::new(), to: String::new() },
             ApiError::WebhookEndpointLimit { max: 3 },
@@ -407,8 +432,11 @@ mod tests {
                 | ApiError::CodeAttemptsExceeded
                 | ApiError::ApprovalNotPending { .. }
                 | ApiError::TradeNotPending { .. }
+                | ApiError::DepositAlreadyRecorded { .. }
                 | ApiError::TestModeOnly
                 | ApiError::QuoteExpired { .. }
+                | ApiError::CurrencyPairUnsupported { .. }
+                | ApiError::NotOffered(_)
                 | ApiError::QuoteAlreadyUsed { .. }
                 | ApiError::FxRateUnavailable { .. }
                 | ApiError::WebhookEndpointLimit { .. }

@@ -258,13 +258,20 @@ struct StoredEvent {
 
 /// The event object: the payload every delivery sends, and the log of its
 /// deliveries.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Event {
+    /// `evt_…`, the same on every delivery of it.
     pub id: String,
+    #[schema(value_type = EventType)]
     pub event: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
     pub livemode: bool,
+    /// `{"object": …}`: the object the event is about, as the API returns
+    /// it (for `ping`, the webhook endpoint).
+    #[schema(value_type = Object)]
     pub data: Box<RawValue>,
+    /// One per endpoint the event was queued for, with its attempts.
     pub deliveries: Vec<outbox::Delivery>,
 }
 
@@ -286,22 +293,28 @@ impl EndpointRow {
 }
 
 /// The webhook endpoint object.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WebhookEndpoint {
     object: ObjectType,
     pub id: String,
     pub url: String,
     pub events: Vec<String>,
     pub livemode: bool,
+    /// Until when the secret replaced by the last rotation still signs
+    /// too.
+    #[schema(format = DateTime)]
     pub previous_secret_expires_at: Option<String>,
     #[serde(rename = "created_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at_ms: i64,
+    /// The signing secret: only in the answers that make it (create,
+    /// rotate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }
 
 /// What deleting an endpoint answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeletedEndpoint {
     object: ObjectType,
     pub id: String,

@@ -40,22 +40,25 @@ pub fn redeliver(conn: &Connection, event_id: &str, now_ms: i64) -> Result<(), S
 }
 
 /// One delivery as the event object shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: String,
     pub endpoint_id: String,
     pub attempt_count: i64,
     /// While pending.
+    #[schema(format = DateTime)]
     pub next_attempt_at: Option<String>,
+    #[schema(format = DateTime)]
     pub delivered_at: Option<String>,
     pub status: DeliveryStatus,
     pub attempts: Vec<Attempt>,
 }
 
 /// One attempt in a delivery's log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Attempt {
     #[serde(rename = "attempted_at", serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub attempted_at_ms: i64,
     pub status_code: Option<u16>,
     pub latency_ms: i64,
