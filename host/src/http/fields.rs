@@ -107,8 +107,9 @@ impl Fields {
     }
 
     /// The E.164 phone of a party object such as `{"phone": "+231770001234"}`
-    /// under `field` (`customer`, `recipient`). A party given must name its
-    /// phone even where the party itself is optional.
+    /// under `field` (`customer`, `recipient`). Where the party is optional,
+    /// `{}` and `{"phone": null}` name nobody (as they always have, so a
+    /// retry of such a request still replays).
     pub fn phone_of(&self, field: &str, errors: &mut Vec<FieldError>, required: bool) -> Option<String> {
         let party = match self.get(&format!("/{field}")) {
             None => None,
@@ -126,7 +127,7 @@ impl Fields {
         let phone_field = format!("{field}.phone");
         match party.and_then(|c| c.get("phone")).filter(|v| !v.is_null()) {
             None => {
-                if required || party.is_some() {
+                if required {
                     fail(errors, &phone_field, "is required: an E.164 phone number such as +231770001234");
                 }
                 None

@@ -87,10 +87,80 @@ pub fn document() -> utoipa::openapi::OpenApi {
         document.merge(part);
     }
     Conventions.apply(&mut document);
+    add_links(&mut document);
     // utoipa 5 has no field for OpenAPI 3.1's `webhooks`; a top-level
     // extension serializes the same.
     document.extensions.get_or_insert_with(Default::default).insert("webhooks".into(), webhooks());
     document
+}
+
+/// Where an answer leads, as OpenAPI links: the new object's id (or
+/// address) into the operations that read or act on it. Generated clients
+/// and schemathesis' stateful phase follow them.
+const LINKS: &[(&str, &str, &str, Target)] = &[
+    ("create_payment", "GetPayment", "get_payment", Target::Path("id", "$response.body#/id")),
+    ("create_payment", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
+    ("create_payment", "RefundPayment", "create_refund", Target::Body("payment_id", "$response.body#/id")),
+    ("create_refund", "GetRefund", "get_refund", Target::Path("id", "$response.body#/id")),
+    ("create_top_up", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
+    ("request_wallet_access", "GetApproval", "get_approval", Target::Path("id", "$response.body#/id")),
+    ("request_wallet_access", "Approve", "approve", Target::Path("id", "$response.body#/id")),
+    ("request_wallet_access", "Refuse", "refuse", Target::Path("id", "$response.body#/id")),
+    ("create_swap", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
+    ("create_transfer", "GetTransfer", "get_transfer", Target::Path("id", "$response.body#/id")),
+    ("create_endpoint", "DeleteEndpoint", "delete_endpoint", Target::Path("id", "$response.body#/id")),
+    ("create_endpoint", "RotateSecret", "rotate_secret", Target::Path("id", "$response.body#/id")),
+    ("create_endpoint", "PingEndpoint", "ping_endpoint", Target::Path("id", "$response.body#/id")),
+    ("ping_endpoint", "GetEvent", "get_event", Target::Path("id", "$response.body#/id")),
+    ("ping_endpoint", "RedeliverEvent", "redeliver_event", Target::Path("id", "$response.body#/id")),
+    ("buy_airtime", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
+    ("buy_data", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
+    ("buy_electricity", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
+    ("buy_cable", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
+    ("buy_education", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
+    ("buy_epin", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
+    ("buy_bet", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
+    ("sell_gift_card", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
+    ("crypto_address", "TestDeposit", "crypto_test_deposit", Target::Body("address", "$response.body#/address")),
+    ("crypto_test_deposit", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
+    ("create_rmb_order", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
+];
+
+/// What a link fills in the operation it leads to.
+enum Target {
+    /// A path parameter.
+    Path(&'static str, &'static str),
+    /// One field of the request body (the rest as the client chooses).
+    Body(&'static str, &'static str),
+}
+
+/// Adds [`LINKS`] to the success answers of their operations. (utoipa 5's
+/// `Link` serializes `operation_id` in snake case, which OpenAPI does not
+/// know: the links go in as JSON, under the response's extensions, which
+/// serialize flat.)
+fn add_links(openapi: &mut utoipa::openapi::OpenApi) {
+    for (from, name, to, target) in LINKS {
+        let link = match target {
+            Target::Path(parameter, value) => {
+                serde_json::json!({"operationId": to, "parameters": { *parameter: value }})
+            }
+            Target::Body(field, value) => serde_json::json!({"operationId": to, "requestBody": { *field: value }}),
+        };
+        let mut operations =
+            openapi.paths.paths.values_mut().flat_map(|item| {
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete].into_iter().flatten()
+            });
+        let operation = operations
+            .find(|op| op.operation_id.as_deref() == Some(from))
+            .unwrap_or_else(|| panic!("link {name} from unknown operation {from}"));
+        for (status, response) in operation.responses.responses.iter_mut() {
+            if let (true, utoipa::openapi::RefOr::T(response)) = (status.starts_with('2'), response) {
+                let extensions = response.extensions.get_or_insert_with(Default::default);
+                let links = extensions.entry("links".to_string()).or_insert_with(|| serde_json::json!({}));
+                links[*name] = link.clone();
+            }
+        }
+    }
 }
 
 /// OpenAPI 3.1 `webhooks`: what the gateway posts to a merchant's endpoint
@@ -273,6 +343,17 @@ pub struct CustomerInput {
     /// E.164: `+`, then 8 to 15 digits, the first not 0.
     #[schema(pattern = "^\\+[1-9][0-9]{7,14}$", examples("+231770001234"))]
     phone: String,
+}
+
+/// A customer a request may name (card payments): `{}` or a `null` phone
+/// name nobody.
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // describes input `fields::Fields::phone_of` reads
+pub struct OptionalCustomerInput {
+    /// E.164: `+`, then 8 to 15 digits, the first not 0.
+    #[schema(pattern = "^\\+[1-9][0-9]{7,14}$", examples("+231770001234"))]
+    phone: Option<String>,
 }
 
 /// What every operation shares, added after the parts are joined.

@@ -329,7 +329,7 @@ pub fn parse_new_refund(body: &[u8]) -> Result<Parsed<NewRefund>, ApiError> {
 /// above, so that every bad field is reported).
 #[allow(dead_code)]
 mod doc {
-    use crate::http::openapi::{AmountMinor, CustomerInput, Metadata};
+    use crate::http::openapi::{AmountMinor, CustomerInput, Metadata, OptionalCustomerInput};
     use crate::values::money::Currency;
 
     /// A payment to create; what else it needs depends on its `method`.
@@ -349,7 +349,7 @@ mod doc {
             metadata: Option<Metadata>,
             card: CardBody,
             /// Optional for cards.
-            customer: Option<CustomerInput>,
+            customer: Option<OptionalCustomerInput>,
         },
         /// By MTN Mobile Money: the customer approves on their phone.
         #[serde(deny_unknown_fields)]

@@ -173,7 +173,7 @@ fn parse_quote_query(query: &[(String, String)]) -> Result<QuoteAsk, ApiError> {
         fail(&mut errors, name, "is not a known parameter; expected channel, amount, pay_currency");
     }
     let channel = match param("channel") {
-        Some(slug) if !slug.is_empty() && slug.len() <= 64 => Some(slug.to_ascii_lowercase()),
+        Some(slug) if !slug.is_empty() && slug.chars().count() <= 64 => Some(slug.to_ascii_lowercase()),
         _ => {
             fail(&mut errors, "channel", "is required: alipay, wechat-pay or bank-transfer (GET /v1/rmb/channels)");
             None

@@ -159,12 +159,12 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// One invalid field.
     /// `field` names what the catalogue does not offer (`NOT_OFFERED`).
     pub fn not_offered(field: impl Into<String>, message: impl Into<String>) -> ApiError {
         ApiError::NotOffered(FieldError { field: field.into(), message: message.into() })
     }
 
+    /// One invalid field.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
         ApiError::Validation(vec![FieldError { field: field.into(), message: message.into() }])
     }
