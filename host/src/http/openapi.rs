@@ -4,9 +4,10 @@
 //! fails when the two differ).
 //!
 //! Each handler module describes its own operations (`Api`); this module
-//! joins them and adds what every operation shares: the error envelope as
-//! the `default` response, `X-Request-Id` on every response, and the two
-//! ways to send a key.
+//! joins them and adds what every operation shares (the error envelope as
+//! the `default` response, `X-Request-Id` on every response, the two ways to
+//! send a key), the links from created objects to the operations on them,
+//! and OpenAPI 3.1 `webhooks`.
 
 use std::sync::OnceLock;
 
