@@ -232,7 +232,7 @@ async fn purchase(
     params(IdempotencyKey),
     request_body = doc::AirtimeBody,
     responses(
-        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment),
     ),
     security(("api_key" = ["bills:write"])),
 )]
@@ -256,7 +256,7 @@ pub async fn buy_airtime(State(s): State<AppState>, c: Caller, h: HeaderMap, b: 
     params(IdempotencyKey),
     request_body = doc::DataBody,
     responses(
-        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment),
     ),
     security(("api_key" = ["bills:write"])),
 )]
@@ -281,7 +281,7 @@ pub async fn buy_data(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Bod
     params(IdempotencyKey),
     request_body = doc::ElectricityBody,
     responses(
-        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment),
     ),
     security(("api_key" = ["bills:write"])),
 )]
@@ -310,7 +310,7 @@ pub async fn buy_electricity(
     params(IdempotencyKey),
     request_body = doc::CableBody,
     responses(
-        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment),
     ),
     security(("api_key" = ["bills:write"])),
 )]
@@ -335,7 +335,7 @@ pub async fn buy_cable(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Bo
     params(IdempotencyKey),
     request_body = doc::EducationBody,
     responses(
-        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment),
     ),
     security(("api_key" = ["bills:write"])),
 )]
@@ -360,7 +360,7 @@ pub async fn buy_education(State(s): State<AppState>, c: Caller, h: HeaderMap, b
     params(IdempotencyKey),
     request_body = doc::EpinBody,
     responses(
-        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment),
     ),
     security(("api_key" = ["bills:write"])),
 )]
@@ -384,7 +384,7 @@ pub async fn buy_epin(State(s): State<AppState>, c: Caller, h: HeaderMap, b: Bod
     params(IdempotencyKey),
     request_body = doc::BetBody,
     responses(
-        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The bill purchase: `processing`, `completed`, `refunded` or `failed`.", body = BillPayment),
     ),
     security(("api_key" = ["bills:write"])),
 )]

@@ -151,7 +151,7 @@ pub async fn address(
     params(IdempotencyKey),
     request_body = doc::TestDepositBody,
     responses(
-        (status = 201, description = "The crypto sale the deposit made.", body = CryptoSale, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The crypto sale the deposit made.", body = CryptoSale),
     ),
     security(("api_key" = ["crypto:write"])),
 )]

@@ -102,7 +102,7 @@ fn parse_quote_query(query: &[(String, String)]) -> Result<QuoteRequest, ApiErro
     params(IdempotencyKey),
     request_body = doc::NewSwapBody,
     responses(
-        (status = 201, description = "The swap, waiting for the customer's approval.", body = Swap, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The swap, waiting for the customer's approval.", body = Swap),
     ),
     security(("api_key" = ["fx:write"])),
 )]

@@ -124,7 +124,7 @@ pub async fn catalog(
     params(IdempotencyKey),
     request_body = doc::SaleBody,
     responses(
-        (status = 201, description = "The gift card sale.", body = GiftCardSaleObject, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The gift card sale.", body = GiftCardSaleObject),
     ),
     security(("api_key" = ["gift_cards:write"])),
 )]

@@ -26,7 +26,7 @@ use crate::values::page::PAGE_LIMIT_MAX;
 
 /// The security scheme of `Authorization: Bearer <key>`; each operation
 /// names it with the scope it needs.
-pub const BEARER: &str = "api_key";
+const BEARER: &str = "api_key";
 /// The same keys sent as `X-API-Key: <key>`.
 const HEADER: &str = "api_key_header";
 
@@ -99,39 +99,40 @@ pub fn document() -> utoipa::openapi::OpenApi {
 /// address) into the operations that read or act on it. Generated clients
 /// and schemathesis' stateful phase follow them.
 const LINKS: &[(&str, &str, &str, Target)] = &[
-    ("create_payment", "GetPayment", "get_payment", Target::Path("id", "$response.body#/id")),
-    ("create_payment", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
-    ("create_payment", "RefundPayment", "create_refund", Target::Body("payment_id", "$response.body#/id")),
-    ("create_refund", "GetRefund", "get_refund", Target::Path("id", "$response.body#/id")),
-    ("create_top_up", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
-    ("request_wallet_access", "GetApproval", "get_approval", Target::Path("id", "$response.body#/id")),
-    ("request_wallet_access", "Approve", "approve", Target::Path("id", "$response.body#/id")),
-    ("request_wallet_access", "Refuse", "refuse", Target::Path("id", "$response.body#/id")),
-    ("create_swap", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
-    ("create_transfer", "GetTransfer", "get_transfer", Target::Path("id", "$response.body#/id")),
-    ("create_endpoint", "DeleteEndpoint", "delete_endpoint", Target::Path("id", "$response.body#/id")),
-    ("create_endpoint", "RotateSecret", "rotate_secret", Target::Path("id", "$response.body#/id")),
-    ("create_endpoint", "PingEndpoint", "ping_endpoint", Target::Path("id", "$response.body#/id")),
-    ("ping_endpoint", "GetEvent", "get_event", Target::Path("id", "$response.body#/id")),
-    ("ping_endpoint", "RedeliverEvent", "redeliver_event", Target::Path("id", "$response.body#/id")),
-    ("buy_airtime", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
-    ("buy_data", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
-    ("buy_electricity", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
-    ("buy_cable", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
-    ("buy_education", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
-    ("buy_epin", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
-    ("buy_bet", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
-    ("sell_gift_card", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
-    ("crypto_address", "TestDeposit", "crypto_test_deposit", Target::Body("address", "$response.body#/address")),
-    ("crypto_test_deposit", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
-    ("create_rmb_order", "GetTransaction", "get_transaction", Target::Path("lookup", "$response.body#/id")),
+    ("create_payment", "GetPayment", "get_payment", Target::Path("id")),
+    ("create_payment", "GetTransaction", "get_transaction", Target::Path("lookup")),
+    ("create_payment", "RefundPayment", "create_refund", Target::Body("payment_id", "id")),
+    ("create_refund", "GetRefund", "get_refund", Target::Path("id")),
+    ("create_top_up", "GetTransaction", "get_transaction", Target::Path("lookup")),
+    ("request_wallet_access", "GetApproval", "get_approval", Target::Path("id")),
+    ("request_wallet_access", "Approve", "approve", Target::Path("id")),
+    ("request_wallet_access", "Refuse", "refuse", Target::Path("id")),
+    ("create_swap", "GetTransaction", "get_transaction", Target::Path("lookup")),
+    ("create_transfer", "GetTransfer", "get_transfer", Target::Path("id")),
+    ("create_endpoint", "DeleteEndpoint", "delete_endpoint", Target::Path("id")),
+    ("create_endpoint", "RotateSecret", "rotate_secret", Target::Path("id")),
+    ("create_endpoint", "PingEndpoint", "ping_endpoint", Target::Path("id")),
+    ("ping_endpoint", "GetEvent", "get_event", Target::Path("id")),
+    ("ping_endpoint", "RedeliverEvent", "redeliver_event", Target::Path("id")),
+    ("buy_airtime", "GetTransaction", "get_transaction", Target::Path("lookup")),
+    ("buy_data", "GetTransaction", "get_transaction", Target::Path("lookup")),
+    ("buy_electricity", "GetTransaction", "get_transaction", Target::Path("lookup")),
+    ("buy_cable", "GetTransaction", "get_transaction", Target::Path("lookup")),
+    ("buy_education", "GetTransaction", "get_transaction", Target::Path("lookup")),
+    ("buy_epin", "GetTransaction", "get_transaction", Target::Path("lookup")),
+    ("buy_bet", "GetTransaction", "get_transaction", Target::Path("lookup")),
+    ("sell_gift_card", "GetTransaction", "get_transaction", Target::Path("lookup")),
+    ("crypto_address", "TestDeposit", "crypto_test_deposit", Target::Body("address", "address")),
+    ("crypto_test_deposit", "GetTransaction", "get_transaction", Target::Path("lookup")),
+    ("create_rmb_order", "GetTransaction", "get_transaction", Target::Path("lookup")),
 ];
 
 /// What a link fills in the operation it leads to.
 enum Target {
-    /// A path parameter.
-    Path(&'static str, &'static str),
-    /// One field of the request body (the rest as the client chooses).
+    /// A path parameter, with the answer's `id`.
+    Path(&'static str),
+    /// One field of the request body (the rest as the client chooses), with
+    /// the answer's field named second.
     Body(&'static str, &'static str),
 }
 
@@ -142,10 +143,12 @@ enum Target {
 fn add_links(openapi: &mut utoipa::openapi::OpenApi) {
     for (from, name, to, target) in LINKS {
         let link = match target {
-            Target::Path(parameter, value) => {
-                serde_json::json!({"operationId": to, "parameters": { *parameter: value }})
+            Target::Path(parameter) => {
+                serde_json::json!({"operationId": to, "parameters": { *parameter: "$response.body#/id" }})
             }
-            Target::Body(field, value) => serde_json::json!({"operationId": to, "requestBody": { *field: value }}),
+            Target::Body(field, from_field) => {
+                serde_json::json!({"operationId": to, "requestBody": { *field: format!("$response.body#/{from_field}") }})
+            }
         };
         let mut operations =
             openapi.paths.paths.values_mut().flat_map(|item| {
@@ -388,7 +391,8 @@ impl utoipa::Modify for Conventions {
 impl Conventions {
     /// Runs over the joined document: every operation gets the error
     /// envelope as its `default` response, `X-Request-Id` on every
-    /// response, and the header way to send its key.
+    /// response, `Idempotency-Replayed` on a keyed write's answers, and the
+    /// header way to send its key.
     fn apply(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let request_id = HeaderBuilder::new()
             .schema(plain(Type::String))
@@ -396,7 +400,13 @@ impl Conventions {
             .build();
         let retry_after = HeaderBuilder::new()
             .schema(plain(Type::Integer))
-            .description(Some("Seconds to wait before retrying (`429 RATE_LIMITED`, `503` while the gateway is busy)."))
+            .description(Some(
+                "Seconds to wait before retrying (`429 RATE_LIMIT_EXCEEDED`, `503` while the gateway is busy).",
+            ))
+            .build();
+        let replayed = HeaderBuilder::new()
+            .schema(plain(Type::String))
+            .description(Some("`true` when this answer is a replay of the first one for the key."))
             .build();
         let error = ResponseBuilder::new()
             .description("An error: the envelope with its code (see `/docs/errors`).")
@@ -418,8 +428,13 @@ impl Conventions {
             .into_iter()
             .flatten()
             {
-                for response in operation.responses.responses.values_mut() {
+                // Keyed writes replay their first answer, marked.
+                let keyed = operation.parameters.iter().flatten().any(|p| p.name == "Idempotency-Key");
+                for (status, response) in operation.responses.responses.iter_mut() {
                     if let utoipa::openapi::RefOr::T(response) = response {
+                        if keyed && status.starts_with('2') {
+                            response.headers.insert("Idempotency-Replayed".into(), replayed.clone());
+                        }
                         response.headers.insert("X-Request-Id".into(), request_id.clone());
                     }
                 }

@@ -48,7 +48,7 @@ pub(super) struct Api;
     params(IdempotencyKey),
     request_body = doc::NewPaymentBody,
     responses(
-        (status = 201, description = "The payment.", body = Payment, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The payment.", body = Payment),
     ),
     security(("api_key" = ["payments:write"])),
 )]
@@ -92,7 +92,7 @@ pub async fn get_payment(
     params(IdempotencyKey),
     request_body = doc::NewRefundBody,
     responses(
-        (status = 201, description = "The refund.", body = Refund, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The refund.", body = Refund),
     ),
     security(("api_key" = ["refunds:write"])),
 )]

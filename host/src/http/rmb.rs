@@ -219,7 +219,7 @@ fn parse_quote_query(query: &[(String, String)]) -> Result<QuoteAsk, ApiError> {
     params(IdempotencyKey),
     request_body = doc::OrderBody,
     responses(
-        (status = 201, description = "The RMB purchase.", body = RmbPurchase, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The RMB purchase.", body = RmbPurchase),
     ),
     security(("api_key" = ["rmb:write"])),
 )]

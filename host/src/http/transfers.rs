@@ -46,7 +46,7 @@ const DESCRIPTION_CHARS_MAX: usize = 255;
     params(IdempotencyKey),
     request_body = doc::NewTransferBody,
     responses(
-        (status = 201, description = "The transfer.", body = Transfer, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The transfer.", body = Transfer),
     ),
     security(("api_key" = ["transfers:write"])),
 )]
@@ -152,7 +152,7 @@ pub async fn get_transfer(
     params(IdempotencyKey),
     request_body = doc::NewClaimBody,
     responses(
-        (status = 200, description = "The claim: the transfers credited and the recipient's wallets.", body = Claim, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 200, description = "The claim: the transfers credited and the recipient's wallets.", body = Claim),
     ),
     security(("api_key" = ["claims:write"])),
 )]

@@ -104,7 +104,7 @@ pub async fn list_customer_transactions(
     params(IdempotencyKey),
     request_body = doc::TopUpBody,
     responses(
-        (status = 201, description = "The top-up, completed.", body = TopUp, headers(("Idempotency-Replayed" = String, description = "`true` when this answer is a replay of the first one for the key."))),
+        (status = 201, description = "The top-up, completed.", body = TopUp),
     ),
     security(("api_key" = ["wallet:write"])),
 )]
