@@ -18,8 +18,9 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts `binary` on a loopback port and waits until it listens.
-    pub fn start(binary: &Path, plugin_dir: &Path) -> Result<Gateway> {
+    /// Starts `binary` on a loopback port, waits until it listens, and pins
+    /// it to the cores in `cpus` (a `taskset` list).
+    pub fn start(binary: &Path, plugin_dir: &Path, cpus: &str) -> Result<Gateway> {
         let dir = tempfile::tempdir()?;
         let database = dir.path().join("soxara.db");
         let config = dir.path().join("bench.toml");
@@ -64,7 +65,14 @@ impl Gateway {
             let _ = child.kill();
             bail!("{} exited before it printed its address and key", binary.display());
         };
-        Ok(Gateway { child: KillOnDrop(child), addr, key, database, _dir: dir })
+        let child = KillOnDrop(child);
+        // Its threads exist once it listens; later ones inherit the pinning.
+        crate::cpu::pin(child.0.id(), cpus)?;
+        Ok(Gateway { child, addr, key, database, _dir: dir })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
     }
 
     /// The most resident memory the process has used (`VmHWM`), in bytes.

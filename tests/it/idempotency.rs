@@ -1,4 +1,6 @@
-use soxara_tests::{momo, new_key, spawn_app};
+use serde_json::json;
+use soxara::config::{FileConfig, RouteSetting};
+use soxara_tests::{TestApp, momo, new_key, spawn_app, spawn_app_with_plugins, test_plugin};
 
 #[tokio::test]
 async fn a_replay_returns_the_stored_answer_and_says_so() {
@@ -89,18 +91,37 @@ async fn keys_are_scoped_to_the_merchant() {
     assert!(theirs.headers.get("idempotency-replayed").is_none());
 }
 
+/// The sandbox simulator imports no way to act on the world: its call,
+/// claim and answer are one write, so every request but the first replays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_requests_with_one_key_make_one_payment() {
     let app = spawn_app().await;
+    fifty_with_one_key(&app, &momo(2500, "LRD", "+231770001234")).await;
+}
+
+/// The hostile test rail imports outbound HTTP: the key is claimed before
+/// its call, so a request may also find it in flight (409).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_requests_with_one_key_make_one_payment_on_a_rail_that_acts_outside() {
+    let mut config = FileConfig::default();
+    config.routes.push(RouteSetting { mode: "test".into(), method: "orange_money".into(), plugin: "hostile".into() });
+    let app = spawn_app_with_plugins(config, &[test_plugin("hostile")]).await;
+    let body =
+        json!({"amount": 2500, "currency": "LRD", "method": "orange_money", "customer": {"phone": "+231770001234"}});
+    fifty_with_one_key(&app, &body.to_string()).await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM payments WHERE rail = 'hostile'").await, 1);
+}
+
+async fn fifty_with_one_key(app: &TestApp, body: &str) {
     let idem = new_key();
-    let body = momo(2500, "LRD", "+231770001234");
-    let requests = (0..50).map(|_| app.pay(&app.key, Some(&idem), &body));
+    let requests = (0..50).map(|_| app.pay(&app.key, Some(&idem), body));
     let answers = futures::future::join_all(requests).await;
 
     let originals: Vec<_> =
         answers.iter().filter(|a| a.status == 201 && a.headers.get("idempotency-replayed").is_none()).collect();
     assert_eq!(originals.len(), 1, "exactly one request made the payment");
     let payment = &originals[0].body;
+    assert_eq!(payment["status"], "completed");
     for answer in &answers {
         match answer.status.as_u16() {
             201 => assert_eq!(&answer.body, payment),

@@ -79,6 +79,15 @@ async fn load_bind_canary_roll_back_and_unload() {
     let listed = app.admin(Method::GET, "/admin/plugins", None).await;
     let ids: Vec<&str> = listed.body["rails"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert!(ids.contains(&"simulator@0.1.0") && ids.contains(&"hostile@0.1.0"), "{ids:?}");
+    // Read from each component's imports: the simulator imports no
+    // outbound HTTP, the hostile rail and the live rails do.
+    let acts_outside = |id: &str| {
+        listed.body["rails"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()["acts_outside"].clone()
+    };
+    assert_eq!(acts_outside("simulator@0.1.0"), false);
+    for id in ["hostile@0.1.0", "mtn-momo@0.1.0", "stripe-card@0.1.0", "orange-money@0.1.0"] {
+        assert_eq!(acts_outside(id), true, "{id}");
+    }
 
     // Loading checks the component against the rail world and refuses duplicates.
     let hostile_path = test_plugin("hostile").display().to_string();

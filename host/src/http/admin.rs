@@ -101,6 +101,9 @@ struct PluginListing {
     methods: Vec<Method>,
     currencies: Vec<String>,
     in_use: bool,
+    /// Whether its component imports a way to act on the world (outbound
+    /// HTTP…); one that does not has its payments committed in one write.
+    acts_outside: bool,
 }
 
 fn plugins(registry: &Registry, billers: &Billers, traders: &Traders) -> Plugins {
@@ -117,6 +120,7 @@ fn plugins(registry: &Registry, billers: &Billers, traders: &Traders) -> Plugins
             methods: rail.methods().collect(),
             currencies: rail.info.currencies.clone(),
             in_use: routes.uses(rail),
+            acts_outside: rail.acts_outside(),
         })
         .collect();
     let billers = billers

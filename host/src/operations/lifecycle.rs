@@ -7,6 +7,10 @@
 //!    together with its idempotency claim, in one write.
 //! 2. **Call the rail** ([`submit`]) outside any transaction, off the
 //!    writer, with the operation's id as the provider's idempotency key.
+//!    A rail that cannot act on the world (its component imports no
+//!    outbound HTTP) is asked before step 1 instead, and steps 1 and 3 are
+//!    one write ([`submit_in_one_write`]): there is no effect a crash
+//!    between them could lose or repeat.
 //! 3. **Record** the first answer ([`record_first_answer`]), in one write:
 //!    its status, ledger entries and events (the operation's `apply`), the
 //!    first status check if it stays processing, the key's stored answer.
@@ -335,7 +339,19 @@ pub fn record_first_answer<O: RailOperation>(
     now_ms: i64,
     first_check_at_ms: i64,
 ) -> Result<Option<StoredResponse>, StoreError> {
-    let mut op = load::<O>(conn, id)?;
+    record_answer(conn, load::<O>(conn, id)?, answer, now_ms, first_check_at_ms)
+}
+
+/// `record_first_answer` for the operation as the caller holds it.
+fn record_answer<O: RailOperation>(
+    conn: &Connection,
+    mut op: O,
+    answer: Answer<O::Outcome>,
+    now_ms: i64,
+    first_check_at_ms: i64,
+) -> Result<Option<StoredResponse>, StoreError> {
+    let id = op.id().to_string();
+    let id = id.as_str();
     let settled_before = !op.is_processing();
     let first = Schedule::First(first_check_at_ms);
     let mut unanswered = None;
@@ -467,6 +483,46 @@ pub async fn submit<O: RailOperation>(
         })
         .await?;
     Ok(stored)
+}
+
+/// Steps 1 to 3 in one write, for a rail that cannot act on the world (its
+/// component imports no outbound HTTP: `LoadedRail::acts_outside`). The
+/// rail is asked first; then the key's claim, the operation (`insert`)
+/// and its first answer are committed together. A crash before that commit
+/// leaves nothing behind, and a retry asks again a rail that did nothing
+/// the first time; a key used meanwhile answers from its record, and this
+/// call's answer is dropped. Nothing is claimed before the write, so
+/// nothing is left for `resume` and the call need not be `detached`.
+pub async fn submit_in_one_write<O: RailOperation>(
+    ctx: &Context,
+    request: KeyedRequest,
+    rail: Arc<O::Plugin>,
+    op: O,
+    insert: fn(&O, &Connection) -> Result<(), StoreError>,
+) -> Result<Reply, ApiError> {
+    let rail_request =
+        op.rail_request().map_err(|why| ApiError::Internal(anyhow::anyhow!("{} {}: {why}", O::KIND, op.id())))?;
+    let answer = crate::plugins::call_blocking(move || O::call(&rail, &rail_request)).await;
+    if let Err(error) = &answer {
+        tracing::warn!(kind = %O::KIND, id = op.id(), %error, "the rail gave no answer; status checks will follow it");
+    }
+    let (clock, first_check_ms) = (ctx.clock.clone(), ctx.checks.delay_ms(0));
+    let written = ctx
+        .store
+        .write(move |conn| {
+            let now_ms = clock.now_ms();
+            if let Some(used) = request.claim(conn, op.id(), now_ms)? {
+                return Ok(Err(used));
+            }
+            insert(&op, conn)?;
+            record_answer(conn, op, answer, now_ms, now_ms.saturating_add(first_check_ms)).map(Ok)
+        })
+        .await?;
+    match written {
+        Ok(Some(stored)) => Ok(Reply::new(stored)),
+        Ok(None) => Err(ApiError::Internal(anyhow::anyhow!("a {}'s key stored no answer", O::KIND))),
+        Err(used) => used.answer(),
+    }
 }
 
 /// After a crash: the operation `id`, claimed but never answered, is asked

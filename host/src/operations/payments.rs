@@ -90,6 +90,9 @@ pub async fn create(ctx: &Context, request: KeyedRequest, new: NewPayment) -> Re
     if payment.approval().is_some() {
         return lifecycle::submit_for_approval(ctx, request, payment, PaymentRow::insert).await;
     }
+    if !rail.acts_outside() {
+        return lifecycle::submit_in_one_write(ctx, request, rail, payment, PaymentRow::insert).await;
+    }
     let ctx = ctx.clone();
     lifecycle::detached(async move {
         let to_insert = payment.clone();
@@ -540,11 +543,7 @@ impl RailOperation for PaymentRow {
             }
             PaymentStatus::Processing => &[],
         };
-        let object = self.object();
-        for event in events {
-            webhooks::emit(conn, &self.work.tenant, *event, &id, &object, now_ms)?;
-        }
-        Ok(())
+        webhooks::emit_each(conn, &self.work.tenant, events, &id, &self.object(), now_ms)
     }
 
     fn save(&self, conn: &Connection) -> Result<(), StoreError> {

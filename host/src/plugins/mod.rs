@@ -74,6 +74,12 @@ const WASM_PAGE_BYTES: usize = 64 << 10;
 /// page faults; measured by `cargo xtask bench` (docs/performance.md).
 const KEEP_RESIDENT_MEMORY_BYTES: usize = 256 << 10;
 const KEEP_RESIDENT_TABLE_BYTES: usize = 64 << 10;
+/// The interfaces through which a plugin cannot act on the world: it may
+/// use the shared types, log, read the clock and its own configuration.
+/// Anything else it imports (outbound HTTP, a cache kept between calls,
+/// WASI, an interface added later) may have an effect outside its call.
+const INERT_IMPORTS: [&str; 4] =
+    ["soxara:gateway/types", "soxara:gateway/log", "soxara:gateway/clock", "soxara:gateway/config"];
 
 /// Why a plugin call produced no answer. Distinct from a `Failure`, which is
 /// the plugin's (or its provider's) own answer.
@@ -197,6 +203,7 @@ impl Runtime {
             .map_err(anyhow::Error::from)
             .with_context(|| format!("{} does not fit the soxara:gateway rail world", path.display()))?;
         let mut rail = LoadedRail {
+            acts_outside: acts_outside(component, &self.engine),
             code: RailCode::Component { engine: self.engine.clone(), pre },
             limits: self.limits.with(&context.limit_overrides),
             context: Arc::new(context),
@@ -217,6 +224,7 @@ impl Runtime {
     pub fn compiled_in_simulator(&self, component: &LoadedRail) -> Arc<LoadedRail> {
         Arc::new(LoadedRail {
             code: RailCode::CompiledIn,
+            acts_outside: component.acts_outside,
             context: Arc::clone(&component.context),
             limits: component.limits,
             metrics: Arc::clone(&self.metrics),
@@ -286,9 +294,22 @@ impl Drop for Runtime {
     }
 }
 
+/// Whether a component imports anything besides [`INERT_IMPORTS`], read
+/// from its type when it is loaded (never from its name): one that does
+/// not cannot act on the world, so calling it has no effect to lose or
+/// repeat.
+fn acts_outside(component: &Component, engine: &Engine) -> bool {
+    component.component_type().imports(engine).any(|(name, _)| {
+        let interface = name.split_once('@').map_or(name, |(interface, _version)| interface);
+        !INERT_IMPORTS.contains(&interface)
+    })
+}
+
 /// A rail component, compiled and linked, ready to instantiate per call.
 pub struct LoadedRail {
     code: RailCode,
+    /// Whether it imports a way to act on the world ([`acts_outside`]).
+    acts_outside: bool,
     context: Arc<PluginContext>,
     limits: PluginLimits,
     metrics: Arc<Metrics>,
@@ -333,6 +354,14 @@ impl LoadedRail {
     /// serves it.
     pub fn entity_for(&self, method: Method) -> Option<Entity> {
         self.entities.iter().find(|(m, _)| *m == method).map(|(_, entity)| entity.clone())
+    }
+
+    /// Whether a call may act on the world (the component imports outbound
+    /// HTTP or another interface that is not inert). One that cannot is
+    /// asked before its operation is claimed, and the claim and the answer
+    /// are committed together (`lifecycle::submit_in_one_write`).
+    pub fn acts_outside(&self) -> bool {
+        self.acts_outside
     }
 
     /// The methods it serves.
