@@ -34,14 +34,36 @@ fn ticks_per_second() -> f64 {
     })
 }
 
-/// The cores this machine has, as the harness found them at its start
-/// (later, pinning the harness to one core would make it see one).
-pub fn cores() -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+/// The CPUs the harness may run on, as it found them at its start (later,
+/// pinning the harness to one core would make it see one): their ids,
+/// from `Cpus_allowed_list` (a cpuset may allow `4-7`, not `0-3`).
+pub fn allowed() -> &'static [usize] {
+    static ALLOWED: OnceLock<Vec<usize>> = OnceLock::new();
+    ALLOWED.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let list = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap_or("0").trim();
+        let mut cpus = Vec::new();
+        for part in list.split(',') {
+            let (from, to) = part.split_once('-').unwrap_or((part, part));
+            if let (Ok(from), Ok(to)) = (from.trim().parse::<usize>(), to.trim().parse::<usize>()) {
+                cpus.extend(from..=to);
+            }
+        }
+        if cpus.is_empty() { vec![0] } else { cpus }
+    })
 }
 
-/// Pins every thread of `pid` to `cpus` (a `taskset` list such as `0` or `1-3`).
+/// How many cores the harness may use.
+pub fn cores() -> usize {
+    allowed().len()
+}
+
+/// A `taskset` list of `cpus`.
+fn list(cpus: &[usize]) -> String {
+    cpus.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// Pins every thread of `pid` to `cpus` (a `taskset` list such as `0` or `1,2,3`).
 pub fn pin(pid: u32, cpus: &str) -> Result<()> {
     let status = Command::new("taskset")
         .args(["--all-tasks", "--cpu-list", "--pid", cpus, &pid.to_string()])
@@ -55,19 +77,26 @@ pub fn pin(pid: u32, cpus: &str) -> Result<()> {
 /// Where the client and the gateway run during a drive.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
-    /// Both anywhere on the machine's cores, as the operating system chooses.
+    /// Both anywhere the harness may run, as the operating system chooses.
     Shared,
-    /// The client on core 0, the gateway on every other core.
+    /// The client on the first allowed core, the gateway on the others.
     Pinned,
 }
 
 impl Placement {
-    /// The `taskset` core lists for the client and the gateway.
-    pub fn cpu_lists(self) -> (String, String) {
-        let last = cores().saturating_sub(1);
+    /// The client's `taskset` list.
+    pub fn client_cpus(self) -> String {
         match self {
-            Placement::Shared => (format!("0-{last}"), format!("0-{last}")),
-            Placement::Pinned => ("0".to_string(), if last == 1 { "1".to_string() } else { format!("1-{last}") }),
+            Placement::Shared => list(allowed()),
+            Placement::Pinned => list(&allowed()[..1]),
+        }
+    }
+
+    /// The gateway's `taskset` list; `None`: it is not pinned.
+    pub fn gateway_cpus(self) -> Option<String> {
+        match self {
+            Placement::Shared => None,
+            Placement::Pinned => Some(list(&allowed()[1..])),
         }
     }
 }

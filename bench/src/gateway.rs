@@ -18,9 +18,9 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts `binary` on a loopback port, waits until it listens, and pins
-    /// it to the cores in `cpus` (a `taskset` list).
-    pub fn start(binary: &Path, plugin_dir: &Path, cpus: &str) -> Result<Gateway> {
+    /// Starts `binary` on a loopback port (on the cores in `cpus`, a
+    /// `taskset` list, if given) and waits until it listens.
+    pub fn start(binary: &Path, plugin_dir: &Path, cpus: Option<&str>) -> Result<Gateway> {
         let dir = tempfile::tempdir()?;
         let database = dir.path().join("soxara.db");
         let config = dir.path().join("bench.toml");
@@ -30,7 +30,16 @@ impl Gateway {
             &config,
             "[admin]\nlisten = \"127.0.0.1:0\"\n\n[rate_limits]\nlive_per_minute = 0\ntest_per_minute = 0\n",
         )?;
-        let mut child = Command::new(binary)
+        // Pinned from its first instruction: `taskset` executes the binary.
+        let mut command = match cpus {
+            Some(cpus) => {
+                let mut taskset = Command::new("taskset");
+                taskset.args(["--cpu-list", cpus]).arg(binary);
+                taskset
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .arg("--database")
             .arg(&database)
@@ -65,10 +74,7 @@ impl Gateway {
             let _ = child.kill();
             bail!("{} exited before it printed its address and key", binary.display());
         };
-        let child = KillOnDrop(child);
-        // Its threads exist once it listens; later ones inherit the pinning.
-        crate::cpu::pin(child.0.id(), cpus)?;
-        Ok(Gateway { child, addr, key, database, _dir: dir })
+        Ok(Gateway { child: KillOnDrop(child), addr, key, database, _dir: dir })
     }
 
     pub fn pid(&self) -> u32 {

@@ -155,11 +155,12 @@ fn main() -> Result<()> {
         drop(killed);
         let pinned = if pin_client {
             eprintln!("run {n}: plugin path, client pinned to core 0");
-            let (client_cpus, _) = Placement::Pinned.cpu_lists();
-            cpu::pin(std::process::id(), &client_cpus)?;
+            cpu::pin(std::process::id(), &Placement::Pinned.client_cpus())?;
             let pinned = client.block_on(drive("plugin (WASM)", &args, &args.gateway, phase, Placement::Pinned));
-            cpu::pin(std::process::id(), &Placement::Shared.cpu_lists().0)?;
-            Some(pinned?.0)
+            let unpinned = cpu::pin(std::process::id(), &Placement::Shared.client_cpus());
+            let pinned = pinned?.0;
+            unpinned?;
+            Some(pinned)
         } else {
             None
         };
@@ -193,7 +194,7 @@ async fn drive(
     phase: Duration,
     placement: Placement,
 ) -> Result<(PathRun, gateway::KilledGateway)> {
-    let gateway = Gateway::start(binary, &args.plugin_dir, &placement.cpu_lists().1)?;
+    let gateway = Gateway::start(binary, &args.plugin_dir, placement.gateway_cpus().as_deref())?;
     let run = |pace: Pace, duration: Duration, tag: &'static str| {
         load::run(gateway.addr, &gateway.key, args.connections, pace, duration, tag)
     };

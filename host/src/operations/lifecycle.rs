@@ -7,10 +7,11 @@
 //!    together with its idempotency claim, in one write.
 //! 2. **Call the rail** ([`submit`]) outside any transaction, off the
 //!    writer, with the operation's id as the provider's idempotency key.
-//!    A rail that cannot act on the world (its component imports no
-//!    outbound HTTP) is asked before step 1 instead, and steps 1 and 3 are
-//!    one write ([`submit_in_one_write`]): there is no effect a crash
-//!    between them could lose or repeat.
+//!    A rail that cannot act on the world (its component imports nothing
+//!    but the inert interfaces: no HTTP, no cache, no WASI) is asked
+//!    before step 1 instead, and steps 1 and 3 are one write
+//!    ([`submit_in_one_write`]): there is no effect a crash between them
+//!    could lose or repeat.
 //! 3. **Record** the first answer ([`record_first_answer`]), in one write:
 //!    its status, ledger entries and events (the operation's `apply`), the
 //!    first status check if it stays processing, the key's stored answer.
@@ -38,7 +39,7 @@ use rusqlite::Connection;
 use super::approvals::{self, ApprovalRow, Ask};
 use super::checks::{self, DueCheck, Schedule};
 use super::context::Context;
-use super::idempotency::{self, KeyedRequest, Reply, StoredResponse};
+use super::idempotency::{self, KeyedRequest, Reply, StoredResponse, UsedKey};
 use crate::plugins::billers::PurchaseOutcome;
 use crate::plugins::traders::TradeOutcome;
 use crate::plugins::{Failure, Money, PluginError, RailOutcome, TransactionStatus};
@@ -486,13 +487,15 @@ pub async fn submit<O: RailOperation>(
 }
 
 /// Steps 1 to 3 in one write, for a rail that cannot act on the world (its
-/// component imports no outbound HTTP: `LoadedRail::acts_outside`). The
-/// rail is asked first; then the key's claim, the operation (`insert`)
+/// component imports only inert interfaces: `LoadedRail::acts_outside`).
+/// The rail is asked first; then the key's claim, the operation (`insert`)
 /// and its first answer are committed together. A crash before that commit
 /// leaves nothing behind, and a retry asks again a rail that did nothing
-/// the first time; a key used meanwhile answers from its record, and this
-/// call's answer is dropped. Nothing is claimed before the write, so
-/// nothing is left for `resume` and the call need not be `detached`.
+/// the first time; a key used before answers from its record, and this
+/// call's answer is dropped (a replay costs one call of an effect-free
+/// plugin: cheaper than reading the key first for every new payment,
+/// measured in docs/performance.md). Nothing is claimed before the write,
+/// so nothing is left for `resume` and the call need not be `detached`.
 pub async fn submit_in_one_write<O: RailOperation>(
     ctx: &Context,
     request: KeyedRequest,
@@ -515,14 +518,13 @@ pub async fn submit_in_one_write<O: RailOperation>(
                 return Ok(Err(used));
             }
             insert(&op, conn)?;
-            record_answer(conn, op, answer, now_ms, now_ms.saturating_add(first_check_ms)).map(Ok)
+            let first_check_at_ms = now_ms.saturating_add(first_check_ms);
+            // No answer would leave the key claimed and unanswered: roll back.
+            let unanswered = || StoreError::Invariant(format!("a {}'s key stored no answer", O::KIND));
+            record_answer(conn, op, answer, now_ms, first_check_at_ms)?.ok_or_else(unanswered).map(Ok)
         })
         .await?;
-    match written {
-        Ok(Some(stored)) => Ok(Reply::new(stored)),
-        Ok(None) => Err(ApiError::Internal(anyhow::anyhow!("a {}'s key stored no answer", O::KIND))),
-        Err(used) => used.answer(),
-    }
+    written.map(Reply::new).or_else(UsedKey::answer)
 }
 
 /// After a crash: the operation `id`, claimed but never answered, is asked

@@ -77,9 +77,14 @@ const KEEP_RESIDENT_TABLE_BYTES: usize = 64 << 10;
 /// The interfaces through which a plugin cannot act on the world: it may
 /// use the shared types, log, read the clock and its own configuration.
 /// Anything else it imports (outbound HTTP, a cache kept between calls,
-/// WASI, an interface added later) may have an effect outside its call.
-const INERT_IMPORTS: [&str; 4] =
-    ["soxara:gateway/types", "soxara:gateway/log", "soxara:gateway/clock", "soxara:gateway/config"];
+/// WASI, an interface of another version, which may have gained a
+/// function with an effect) may act outside its call.
+const INERT_IMPORTS: [&str; 4] = [
+    "soxara:gateway/types@0.1.0",
+    "soxara:gateway/log@0.1.0",
+    "soxara:gateway/clock@0.1.0",
+    "soxara:gateway/config@0.1.0",
+];
 
 /// Why a plugin call produced no answer. Distinct from a `Failure`, which is
 /// the plugin's (or its provider's) own answer.
@@ -299,10 +304,7 @@ impl Drop for Runtime {
 /// not cannot act on the world, so calling it has no effect to lose or
 /// repeat.
 fn acts_outside(component: &Component, engine: &Engine) -> bool {
-    component.component_type().imports(engine).any(|(name, _)| {
-        let interface = name.split_once('@').map_or(name, |(interface, _version)| interface);
-        !INERT_IMPORTS.contains(&interface)
-    })
+    component.component_type().imports(engine).any(|(name, _)| !INERT_IMPORTS.contains(&name))
 }
 
 /// A rail component, compiled and linked, ready to instantiate per call.
@@ -356,8 +358,8 @@ impl LoadedRail {
         self.entities.iter().find(|(m, _)| *m == method).map(|(_, entity)| entity.clone())
     }
 
-    /// Whether a call may act on the world (the component imports outbound
-    /// HTTP or another interface that is not inert). One that cannot is
+    /// Whether a call may act on the world (the component imports anything
+    /// besides the inert interfaces: outbound HTTP, its cache, WASI…). One that cannot is
     /// asked before its operation is claimed, and the claim and the answer
     /// are committed together (`lifecycle::submit_in_one_write`).
     pub fn acts_outside(&self) -> bool {
