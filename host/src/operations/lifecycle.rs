@@ -464,6 +464,21 @@ pub async fn submit<O: RailOperation>(
     rail: Option<Arc<O::Plugin>>,
     op: O,
 ) -> Result<Option<StoredResponse>, ApiError> {
+    let answer = ask(rail, &op).await?;
+    let (clock, first_check_ms, id) = (ctx.clock.clone(), ctx.checks.delay_ms(0), op.id().to_string());
+    let stored = ctx
+        .store
+        .write(move |conn| {
+            let now_ms = clock.now_ms();
+            record_first_answer::<O>(conn, &id, answer, now_ms, now_ms.saturating_add(first_check_ms))
+        })
+        .await?;
+    Ok(stored)
+}
+
+/// Asks the rail (none: wallet money, completed at once) to act on `op`,
+/// off the writer.
+async fn ask<O: RailOperation>(rail: Option<Arc<O::Plugin>>, op: &O) -> Result<Answer<O::Outcome>, ApiError> {
     let request =
         op.rail_request().map_err(|why| ApiError::Internal(anyhow::anyhow!("{} {}: {why}", O::KIND, op.id())))?;
     let answer = match rail {
@@ -475,15 +490,7 @@ pub async fn submit<O: RailOperation>(
         // sees a stable code.
         tracing::warn!(kind = %O::KIND, id = op.id(), %error, "the rail gave no answer; status checks will follow it");
     }
-    let (clock, first_check_ms, id) = (ctx.clock.clone(), ctx.checks.delay_ms(0), op.id().to_string());
-    let stored = ctx
-        .store
-        .write(move |conn| {
-            let now_ms = clock.now_ms();
-            record_first_answer::<O>(conn, &id, answer, now_ms, now_ms.saturating_add(first_check_ms))
-        })
-        .await?;
-    Ok(stored)
+    Ok(answer)
 }
 
 /// Steps 1 to 3 in one write, for a rail that cannot act on the world (its
@@ -503,12 +510,7 @@ pub async fn submit_in_one_write<O: RailOperation>(
     op: O,
     insert: fn(&O, &Connection) -> Result<(), StoreError>,
 ) -> Result<Reply, ApiError> {
-    let rail_request =
-        op.rail_request().map_err(|why| ApiError::Internal(anyhow::anyhow!("{} {}: {why}", O::KIND, op.id())))?;
-    let answer = crate::plugins::call_blocking(move || O::call(&rail, &rail_request)).await;
-    if let Err(error) = &answer {
-        tracing::warn!(kind = %O::KIND, id = op.id(), %error, "the rail gave no answer; status checks will follow it");
-    }
+    let answer = ask(Some(rail), &op).await?;
     let (clock, first_check_ms) = (ctx.clock.clone(), ctx.checks.delay_ms(0));
     let written = ctx
         .store

@@ -359,9 +359,10 @@ impl LoadedRail {
     }
 
     /// Whether a call may act on the world (the component imports anything
-    /// besides the inert interfaces: outbound HTTP, its cache, WASI…). One that cannot is
-    /// asked before its operation is claimed, and the claim and the answer
-    /// are committed together (`lifecycle::submit_in_one_write`).
+    /// besides the inert interfaces: outbound HTTP, its cache, WASI…). One
+    /// that cannot is asked before its operation is claimed, and the claim
+    /// and the answer are committed together
+    /// (`lifecycle::submit_in_one_write`).
     pub fn acts_outside(&self) -> bool {
         self.acts_outside
     }
