@@ -10,7 +10,7 @@ mod verify;
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 pub use verify::{LedgerSummary, verify};
 
@@ -214,17 +214,27 @@ pub fn open_account(conn: &Connection, account: &Account) -> Result<(), StoreErr
     account_id(conn, account).map(drop)
 }
 
+/// The account's id, opening it on first use. Looked up before it is
+/// inserted: an upsert would rewrite the account's row (and journal its page
+/// in the job's savepoint) for every posting, while nearly every posting
+/// goes to an account that already exists.
 fn account_id(conn: &Connection, account: &Account) -> Result<i64, StoreError> {
-    let id = conn
+    let keys = params![account.mode, account.entity, account.owner, account.kind, account.currency];
+    let existing = conn
         .prepare_cached(
-            "INSERT INTO ledger_accounts (mode, entity, owner, kind, currency) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (mode, entity, owner, kind, currency) DO UPDATE SET mode = excluded.mode
-             RETURNING id",
+            "SELECT id FROM ledger_accounts
+             WHERE mode = ?1 AND entity = ?2 AND owner = ?3 AND kind = ?4 AND currency = ?5",
         )?
-        .query_row(params![account.mode, account.entity, account.owner, account.kind, account.currency], |row| {
-            row.get(0)
-        })?;
-    Ok(id)
+        .query_row(keys, |row| row.get(0))
+        .optional()?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
+    conn.prepare_cached(
+        "INSERT INTO ledger_accounts (mode, entity, owner, kind, currency) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(keys)?;
+    Ok(conn.last_insert_rowid())
 }
 
 /// The balance of one account: the sum of its postings.

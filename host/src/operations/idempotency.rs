@@ -144,6 +144,34 @@ impl KeyedRequest {
         Ok(None)
     }
 
+    /// Binds the free key to `transaction_id` with its answer already
+    /// known, in one row: for a transaction created and answered in the
+    /// same write (after [`KeyedRequest::peek`] found the key free in it).
+    pub fn claim_answered(
+        &self,
+        conn: &Connection,
+        transaction_id: &str,
+        now_ms: i64,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        conn.prepare_cached(
+            "INSERT INTO idempotency_keys
+             (merchant_id, mode, key, fingerprint, transaction_id, created_at, response_status, response_body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            self.tenant.merchant_id,
+            self.tenant.mode,
+            self.key,
+            self.fingerprint,
+            transaction_id,
+            now_ms,
+            response.status,
+            response.body
+        ])?;
+        Ok(())
+    }
+
     /// What the key answers if it was already used. Reads only.
     pub fn peek(&self, conn: &Connection) -> Result<Option<UsedKey>, StoreError> {
         let existing = conn

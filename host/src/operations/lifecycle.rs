@@ -308,12 +308,43 @@ fn apply<O: RailOperation>(
     now_ms: i64,
     next: Schedule,
 ) -> Result<(), StoreError> {
+    apply_to(conn, op, report, now_ms, next, Row::Stored)
+}
+
+/// Whether an operation's row is in the database yet when its answer is
+/// applied.
+#[derive(Clone, Copy)]
+enum Row<O> {
+    /// Stored at its claim: updated.
+    Stored,
+    /// Created with its answer in one write: inserted once, in its final
+    /// state, by this function (rather than inserted processing and updated).
+    New(fn(&O, &Connection) -> Result<(), StoreError>),
+}
+
+impl<O: RailOperation> Row<O> {
+    fn save(self, conn: &Connection, op: &O) -> Result<(), StoreError> {
+        match self {
+            Row::Stored => op.save(conn),
+            Row::New(insert) => insert(op, conn),
+        }
+    }
+}
+
+fn apply_to<O: RailOperation>(
+    conn: &Connection,
+    op: &mut O,
+    report: &Report,
+    now_ms: i64,
+    next: Schedule,
+    row: Row<O>,
+) -> Result<(), StoreError> {
     if report.provider_reference.is_some() {
         op.work_mut().provider_reference.clone_from(&report.provider_reference);
     }
     op.note(report);
     let Some(status) = O::final_status(report.status) else {
-        op.save(conn)?;
+        row.save(conn, op)?;
         return checks::schedule(conn, O::KIND, op.id(), next);
     };
     let work = op.work_mut();
@@ -321,7 +352,7 @@ fn apply<O: RailOperation>(
     work.failure.clone_from(&report.failure);
     work.completed_at_ms = Some(now_ms);
     op.settle(conn, now_ms)?;
-    op.save(conn)?;
+    row.save(conn, op)?;
     match next {
         // Final at its first answer: it never had checks to end.
         Schedule::First(_) if !O::CHECKED_FROM_CLAIM => Ok(()),
@@ -351,29 +382,46 @@ fn record_answer<O: RailOperation>(
     now_ms: i64,
     first_check_at_ms: i64,
 ) -> Result<Option<StoredResponse>, StoreError> {
-    let id = op.id().to_string();
-    let id = id.as_str();
     let settled_before = !op.is_processing();
-    let first = Schedule::First(first_check_at_ms);
-    let mut unanswered = None;
-    if !settled_before {
-        match answer {
-            // Never ran: nothing can have been asked of the provider.
-            Err(PluginError::Busy) => {
-                apply(conn, &mut op, &Report::failed("RAIL_BUSY", O::BUSY_MESSAGE), now_ms, first)?
-            }
-            // The provider may have acted: the status checks will know.
-            Err(error) => {
-                checks::schedule(conn, O::KIND, id, first)?;
-                unanswered = Some(error);
-            }
-            Ok(answer) => apply(conn, &mut op, &report_of(answer), now_ms, first)?,
-        }
-    }
+    let unanswered = if settled_before {
+        None
+    } else {
+        apply_answer(conn, &mut op, answer, now_ms, first_check_at_ms, Row::Stored)?
+    };
     if op.approval().is_some() {
-        approvals::mark_answered(conn, id, now_ms)?;
+        approvals::mark_answered(conn, op.id(), now_ms)?;
     }
     respond(conn, &op, unanswered.as_ref(), settled_before)
+}
+
+/// Applies a processing operation's first answer; returns the plugin's
+/// error when it gave none (the operation stays processing, checked later).
+fn apply_answer<O: RailOperation>(
+    conn: &Connection,
+    op: &mut O,
+    answer: Answer<O::Outcome>,
+    now_ms: i64,
+    first_check_at_ms: i64,
+    row: Row<O>,
+) -> Result<Option<PluginError>, StoreError> {
+    let first = Schedule::First(first_check_at_ms);
+    match answer {
+        // Never ran: nothing can have been asked of the provider.
+        Err(PluginError::Busy) => {
+            apply_to(conn, op, &Report::failed("RAIL_BUSY", O::BUSY_MESSAGE), now_ms, first, row)?;
+            Ok(None)
+        }
+        // The provider may have acted: the status checks will know.
+        Err(error) => {
+            row.save(conn, op)?;
+            checks::schedule(conn, O::KIND, op.id(), first)?;
+            Ok(Some(error))
+        }
+        Ok(answer) => {
+            apply_to(conn, op, &report_of(answer), now_ms, first, row)?;
+            Ok(None)
+        }
+    }
 }
 
 /// Stores (and returns) the answer of the operation's key. One that has an
@@ -516,14 +564,18 @@ pub async fn submit_in_one_write<O: RailOperation>(
         .store
         .write(move |conn| {
             let now_ms = clock.now_ms();
-            if let Some(used) = request.claim(conn, op.id(), now_ms)? {
+            if let Some(used) = request.peek(conn)? {
                 return Ok(Err(used));
             }
-            insert(&op, conn)?;
+            let mut op = op;
             let first_check_at_ms = now_ms.saturating_add(first_check_ms);
+            let unanswered = apply_answer(conn, &mut op, answer, now_ms, first_check_at_ms, Row::New(insert))?;
             // No answer would leave the key claimed and unanswered: roll back.
-            let unanswered = || StoreError::Invariant(format!("a {}'s key stored no answer", O::KIND));
-            record_answer(conn, op, answer, now_ms, first_check_at_ms)?.ok_or_else(unanswered).map(Ok)
+            let response = op
+                .response(unanswered.as_ref())
+                .ok_or_else(|| StoreError::Invariant(format!("a {}'s key stored no answer", O::KIND)))?;
+            request.claim_answered(conn, op.id(), now_ms, &response)?;
+            Ok(Ok(response))
         })
         .await?;
     written.map(Reply::new).or_else(UsedKey::answer)

@@ -194,8 +194,10 @@ impl PaymentRow {
         conn.prepare_cached(
             "INSERT INTO payments (id, merchant_id, mode, reference, idempotency_key, status, amount, fee, currency,
              method, customer_phone, rail_instrument, card_last4, description, metadata, rail, entity, created_at,
-             approval_id, approval_expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+             approval_id, approval_expires_at, provider_reference, failure_code, failure_message, completed_at,
+             next_action_url)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+             ?21, ?22, ?23, ?24, ?25)",
         )?
         .execute(params![
             work.id,
@@ -217,7 +219,13 @@ impl PaymentRow {
             self.entity,
             work.created_at_ms,
             self.approval_id,
-            self.awaiting_approval_until_ms
+            self.awaiting_approval_until_ms,
+            // Set when the payment is inserted with its first answer.
+            work.provider_reference,
+            work.failure.as_ref().map(|f| &f.code),
+            work.failure.as_ref().and_then(|f| f.message.as_ref()),
+            work.completed_at_ms,
+            self.next_action_url
         ])?;
         if let Some(phone) = &self.customer_phone {
             customers::index_transaction(

@@ -1,7 +1,9 @@
 //! Store: the SQLite database. One writer thread commits many requests per
-//! transaction (group commit) and answers each only after its batch is
-//! durable (WAL, `synchronous=FULL`); reads use a small pool of their own
-//! connections. No other module opens the database; the SQL of each table
+//! transaction (group commit); a sync thread makes each committed batch
+//! durable (`fdatasync` of the WAL) and only then answers its requests, so
+//! the writer runs the next batch while the disk syncs the last. Reads use
+//! a small pool of their own connections, and a read returns only once
+//! everything it could have seen is durable. See [`run_syncer`]. No other module opens the database; the SQL of each table
 //! lives in the module that owns it. Records that belong to a tenant are
 //! read through [`load_owned`] and [`fetch`], so another merchant's (or
 //! mode's) record never exists for a key.
@@ -10,11 +12,11 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::values::error::ApiError;
 use crate::values::mode::Tenant;
@@ -82,6 +84,33 @@ type Job = Box<dyn FnOnce(&Connection) -> Finish + Send>;
 pub struct Store {
     jobs: mpsc::Sender<Job>,
     readers: Arc<ReaderPool>,
+    durability: Durability,
+}
+
+/// How far the writer's batches have got: each batch has a number, taken
+/// before its `COMMIT` (so any reader that can see the batch sees at least
+/// its number), and is durable once `synced` reaches it.
+#[derive(Clone)]
+struct Durability {
+    committed: Arc<AtomicU64>,
+    synced: watch::Receiver<u64>,
+}
+
+impl Durability {
+    /// Waits until every batch committed so far is on disk.
+    async fn wait_for_committed(&self) -> Result<(), StoreError> {
+        let committed = self.committed.load(Ordering::SeqCst);
+        let mut synced = self.synced.clone();
+        synced.wait_for(|synced| *synced >= committed).await.map_err(|_| StoreError::WriterStopped)?;
+        Ok(())
+    }
+}
+
+/// A committed (or failed) batch on its way to the sync thread.
+struct Committed {
+    number: u64,
+    commit: Result<(), String>,
+    finishes: Vec<Finish>,
 }
 
 struct ReaderPool {
@@ -94,6 +123,15 @@ impl Store {
     /// the writer thread.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let mut conn = open_connection(path)?;
+        // The sync thread makes commits durable by syncing the WAL: without
+        // one (a file system that cannot share memory), nothing would.
+        let journal: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+        if !journal.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Commit(format!(
+                "{} cannot use a write-ahead log (journal mode {journal})",
+                path.display()
+            )));
+        }
         migrate(&mut conn)?;
         // Most checkpoint work runs beside the writer (see run_checkpointer);
         // the writer keeps SQLite's automatic checkpoint, which then finds
@@ -103,27 +141,40 @@ impl Store {
         // (Writer only: readers' large sorts keep spilling to disk.)
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         let checkpointer = open_connection(path)?;
+        // The writer's commits write the WAL without syncing it (the sync
+        // thread does, before anyone is answered); NORMAL still syncs around
+        // every checkpoint, so the database can never be corrupted.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let wal = wal_path(path);
         let writer_running = Arc::new(AtomicBool::new(true));
         let (jobs, queue) = mpsc::channel(WRITE_QUEUE_JOBS_MAX);
+        let (to_sync, batches) = std::sync::mpsc::channel();
+        let committed = Arc::new(AtomicU64::new(0));
+        let (synced_tx, synced) = watch::channel(0);
         let running = Arc::clone(&writer_running);
+        let numbering = Arc::clone(&committed);
         std::thread::Builder::new()
             .name("soxara-db-writer".into())
             .spawn(move || {
                 // Clears the flag even if the writer unwinds.
                 let _stopped = ClearOnDrop(running);
-                run_writer(conn, queue);
+                run_writer(conn, queue, &numbering, to_sync);
             })
             .expect("spawning the writer thread at start-up");
+        std::thread::Builder::new()
+            .name("soxara-db-sync".into())
+            .spawn(move || run_syncer(&wal, batches, &synced_tx))
+            .expect("spawning the sync thread at start-up");
         std::thread::Builder::new()
             .name("soxara-db-checkpoint".into())
             .spawn(move || run_checkpointer(checkpointer, writer_running))
             .expect("spawning the checkpoint thread at start-up");
         let readers = Arc::new(ReaderPool { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) });
-        Ok(Store { jobs, readers })
+        Ok(Store { jobs, readers, durability: Durability { committed, synced } })
     }
 
     /// Runs `f` in the writer's current transaction and returns its result
-    /// once that transaction has committed. If `f` fails, only its own
+    /// once that transaction has committed and is on disk. If `f` fails, only its own
     /// changes are rolled back (it runs in a savepoint); the batch goes on.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -141,14 +192,18 @@ impl Store {
         answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
-    /// Runs a read on a pooled connection, off the async threads.
+    /// Runs a read on a pooled connection, off the async threads, and
+    /// returns once all it could have seen is on disk: a committed batch is
+    /// visible to readers a moment before the sync thread has made it
+    /// durable, and nothing not durable may leave the gateway (a webhook, a
+    /// `GET`) lest a power cut unsay it.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let pool = Arc::clone(&self.readers);
-        tokio::task::spawn_blocking(move || {
+        let result = tokio::task::spawn_blocking(move || {
             let idle = pool.idle.lock().expect("reader pool lock is never held across a panic").pop();
             let conn = match idle {
                 Some(conn) => conn,
@@ -159,7 +214,9 @@ impl Store {
             result
         })
         .await
-        .map_err(|e| StoreError::Panicked(e.to_string()))?
+        .map_err(|e| StoreError::Panicked(e.to_string()))?;
+        self.durability.wait_for_committed().await?;
+        result
     }
 }
 
@@ -299,8 +356,15 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// The writer loop: wait for one job, take every job already queued (up to
-/// the batch limit), run them in one transaction, commit, then answer all.
-fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Job>) {
+/// the batch limit), run them in one transaction, commit, and hand the
+/// batch to the sync thread, which answers it once it is on disk.
+fn run_writer(
+    conn: Connection,
+    mut queue: mpsc::Receiver<Job>,
+    committed: &AtomicU64,
+    to_sync: std::sync::mpsc::Sender<Committed>,
+) {
+    let mut number = 0u64;
     while let Some(first) = queue.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < BATCH_JOBS_MAX {
@@ -316,14 +380,68 @@ fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Job>) {
             continue;
         }
         let finishes: Vec<Finish> = batch.into_iter().map(|job| job(&conn)).collect();
+        // Numbered before it becomes visible, so a reader that sees it
+        // waits for its sync.
+        number += 1;
+        committed.store(number, Ordering::SeqCst);
         let commit = run_cached(&conn, "COMMIT").map_err(|e| e.to_string());
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        for finish in finishes {
-            finish(commit.clone().map_err(StoreError::Commit));
+        if to_sync.send(Committed { number, commit, finishes }).is_err() {
+            tracing::error!("the sync thread has stopped; the writer stops too");
+            return;
         }
     }
+}
+
+/// The sync thread: takes every batch committed since its last sync, makes
+/// the WAL durable with one `fdatasync` (the writer's connection runs with
+/// `synchronous=NORMAL`, so its commits only write the WAL), then marks them
+/// synced and answers their requests. Ordered: a batch that read an earlier
+/// batch's rows is answered only after a sync that covers both.
+///
+/// The WAL is the same file for the database's whole life (SQLite removes it
+/// only when the last connection closes, and the writer's never does before
+/// the process ends), and `fdatasync` on any descriptor of a file flushes
+/// every write made to it. If a sync fails, nothing committed since the last
+/// one can be trusted to be on disk, and the kernel may already have
+/// dropped the pages: the process stops at once, unanswered, and recovers
+/// from the database at the next start, as after any crash.
+fn run_syncer(wal: &Path, batches: std::sync::mpsc::Receiver<Committed>, synced: &watch::Sender<u64>) {
+    let mut file: Option<std::fs::File> = None;
+    while let Ok(first) = batches.recv() {
+        let mut ready = vec![first];
+        ready.extend(batches.try_iter());
+        if ready.iter().any(|batch| batch.commit.is_ok()) {
+            let sync = match &file {
+                Some(file) => file.sync_data(),
+                None => std::fs::File::open(wal).and_then(|opened| {
+                    let result = opened.sync_data();
+                    file = Some(opened);
+                    result
+                }),
+            };
+            if let Err(err) = sync {
+                tracing::error!(error = %err, wal = %wal.display(), "syncing the WAL failed; stopping the gateway");
+                std::process::abort();
+            }
+        }
+        let last = ready.last().map_or(0, |batch| batch.number);
+        synced.send_replace(last);
+        for batch in ready {
+            for finish in batch.finishes {
+                finish(batch.commit.clone().map_err(StoreError::Commit));
+            }
+        }
+    }
+}
+
+/// SQLite's write-ahead log beside the database file.
+fn wal_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_os_string();
+    name.push("-wal");
+    PathBuf::from(name)
 }
 
 #[cfg(test)]
@@ -355,6 +473,40 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(values, vec![1]);
+    }
+
+    /// A write is answered only once the sync thread has made its batch
+    /// durable, and a read only once every batch it could have seen is.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn answers_wait_for_the_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        store.write(|c| Ok(c.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")?)).await.unwrap();
+        let durability = store.durability.clone();
+        let writers: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, durability) = (store.clone(), durability.clone());
+                tokio::spawn(async move {
+                    for v in 0..200 {
+                        let written = store.write(move |c| Ok(c.execute("INSERT INTO t VALUES (?1)", [v])?));
+                        written.await.unwrap();
+                        // This writer's batch, at least, is synced.
+                        assert!(*durability.synced.borrow() >= 1);
+                        let committed = Arc::clone(&durability.committed);
+                        let seen = store.read(move |_| Ok(committed.load(Ordering::SeqCst))).await.unwrap();
+                        let synced = *durability.synced.borrow();
+                        assert!(synced >= seen, "a read returned with batch {seen} visible but only {synced} synced");
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        let committed = durability.committed.load(Ordering::SeqCst);
+        assert_eq!(*durability.synced.borrow(), committed);
+        let rows: i64 = store.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?)).await.unwrap();
+        assert_eq!(rows, 1_600);
     }
 
     /// Under steady writes the WAL restarts instead of growing with every
