@@ -319,6 +319,7 @@ enum Row<O> {
     Stored,
     /// Created with its answer in one write: inserted once, in its final
     /// state, by this function (rather than inserted processing and updated).
+    /// It must write every column `save` writes.
     New(fn(&O, &Connection) -> Result<(), StoreError>),
 }
 
@@ -413,7 +414,9 @@ fn apply_answer<O: RailOperation>(
         }
         // The provider may have acted: the status checks will know.
         Err(error) => {
-            row.save(conn, op)?;
+            if let Row::New(insert) = row {
+                insert(op, conn)?;
+            }
             checks::schedule(conn, O::KIND, op.id(), first)?;
             Ok(Some(error))
         }
@@ -551,6 +554,8 @@ async fn ask<O: RailOperation>(rail: Option<Arc<O::Plugin>>, op: &O) -> Result<A
 /// plugin: cheaper than reading the key first for every new payment,
 /// measured in docs/performance.md). Nothing is claimed before the write,
 /// so nothing is left for `resume` and the call need not be `detached`.
+/// `insert` writes the operation's row in whatever state it has reached:
+/// every column its `save` writes.
 pub async fn submit_in_one_write<O: RailOperation>(
     ctx: &Context,
     request: KeyedRequest,

@@ -144,8 +144,8 @@ impl Store {
         // The writer's commits write the WAL without syncing it (the sync
         // thread does, before anyone is answered); NORMAL still syncs around
         // every checkpoint, so the database can never be corrupted.
+        let wal = open_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let wal = wal_path(path);
         let writer_running = Arc::new(AtomicBool::new(true));
         let (jobs, queue) = mpsc::channel(WRITE_QUEUE_JOBS_MAX);
         let (to_sync, batches) = std::sync::mpsc::channel();
@@ -163,7 +163,7 @@ impl Store {
             .expect("spawning the writer thread at start-up");
         std::thread::Builder::new()
             .name("soxara-db-sync".into())
-            .spawn(move || run_syncer(&wal, batches, &synced_tx))
+            .spawn(move || run_syncer(wal, batches, &synced_tx))
             .expect("spawning the sync thread at start-up");
         std::thread::Builder::new()
             .name("soxara-db-checkpoint".into())
@@ -408,24 +408,15 @@ fn run_writer(
 /// one can be trusted to be on disk, and the kernel may already have
 /// dropped the pages: the process stops at once, unanswered, and recovers
 /// from the database at the next start, as after any crash.
-fn run_syncer(wal: &Path, batches: std::sync::mpsc::Receiver<Committed>, synced: &watch::Sender<u64>) {
-    let mut file: Option<std::fs::File> = None;
+fn run_syncer(wal: Wal, batches: std::sync::mpsc::Receiver<Committed>, synced: &watch::Sender<u64>) {
     while let Ok(first) = batches.recv() {
         let mut ready = vec![first];
         ready.extend(batches.try_iter());
-        if ready.iter().any(|batch| batch.commit.is_ok()) {
-            let sync = match &file {
-                Some(file) => file.sync_data(),
-                None => std::fs::File::open(wal).and_then(|opened| {
-                    let result = opened.sync_data();
-                    file = Some(opened);
-                    result
-                }),
-            };
-            if let Err(err) = sync {
-                tracing::error!(error = %err, wal = %wal.display(), "syncing the WAL failed; stopping the gateway");
-                std::process::abort();
-            }
+        if ready.iter().any(|batch| batch.commit.is_ok())
+            && let Err(err) = wal.file.sync_data()
+        {
+            tracing::error!(error = %err, wal = %wal.path.display(), "syncing the WAL failed; stopping the gateway");
+            std::process::abort();
         }
         let last = ready.last().map_or(0, |batch| batch.number);
         synced.send_replace(last);
@@ -437,11 +428,34 @@ fn run_syncer(wal: &Path, batches: std::sync::mpsc::Receiver<Committed>, synced:
     }
 }
 
-/// SQLite's write-ahead log beside the database file.
-fn wal_path(database: &Path) -> PathBuf {
-    let mut name = database.as_os_str().to_os_string();
-    name.push("-wal");
-    PathBuf::from(name)
+/// The write-ahead log the sync thread makes durable.
+struct Wal {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+/// Before the writer stops syncing its own commits: whatever an earlier
+/// process committed but may not have synced (it was killed, or its sync
+/// failed) is copied into the database file and synced by a checkpoint on
+/// this connection (still `synchronous=FULL`), so no read can see it before
+/// it is durable; then the WAL is opened where SQLite keeps it (beside the
+/// database file it resolved, following symlinks) and it and its directory
+/// entry are synced once, so the syncs that follow make every commit durable
+/// and the first disk error reaches the sync thread's own descriptor.
+fn open_wal(conn: &Connection) -> Result<Wal, StoreError> {
+    let synced_err = |what: &str, err: std::io::Error| StoreError::Commit(format!("{what}: {err}"));
+    conn.query_row("PRAGMA wal_checkpoint(FULL)", [], |row| row.get::<_, i64>(0))?;
+    let database =
+        conn.path().filter(|p| !p.is_empty()).ok_or_else(|| StoreError::Commit("an unnamed database".into()))?;
+    let path = PathBuf::from(format!("{database}-wal"));
+    let file = std::fs::File::open(&path).map_err(|e| synced_err(&format!("opening {}", path.display()), e))?;
+    file.sync_data().map_err(|e| synced_err(&format!("syncing {}", path.display()), e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|e| synced_err(&format!("syncing {}", dir.display()), e))?;
+    }
+    Ok(Wal { path, file })
 }
 
 #[cfg(test)]
@@ -507,6 +521,22 @@ mod tests {
         assert_eq!(*durability.synced.borrow(), committed);
         let rows: i64 = store.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?)).await.unwrap();
         assert_eq!(rows, 1_600);
+    }
+
+    /// SQLite keeps the WAL beside the file a symlinked path resolves to:
+    /// the sync thread syncs that one (a WAL beside the link would be the
+    /// wrong file, or none).
+    #[tokio::test]
+    async fn a_symlinked_database_syncs_the_real_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(dir.path().join("real/t.db"), &link).unwrap();
+        let store = Store::open(&link).unwrap();
+        store.write(|c| Ok(c.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")?)).await.unwrap();
+        store.write(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?)).await.unwrap();
+        assert!(dir.path().join("real/t.db-wal").exists());
+        assert!(!dir.path().join("link.db-wal").exists());
     }
 
     /// Under steady writes the WAL restarts instead of growing with every
