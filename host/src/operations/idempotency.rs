@@ -129,18 +129,7 @@ impl KeyedRequest {
         if let Some(used) = self.peek(conn)? {
             return Ok(Some(used));
         }
-        conn.prepare_cached(
-            "INSERT INTO idempotency_keys (merchant_id, mode, key, fingerprint, transaction_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![
-            self.tenant.merchant_id,
-            self.tenant.mode,
-            self.key,
-            self.fingerprint,
-            transaction_id,
-            now_ms
-        ])?;
+        self.insert(conn, transaction_id, now_ms, None)?;
         Ok(None)
     }
 
@@ -154,6 +143,17 @@ impl KeyedRequest {
         now_ms: i64,
         response: &StoredResponse,
     ) -> Result<(), StoreError> {
+        self.insert(conn, transaction_id, now_ms, Some(response))
+    }
+
+    /// The key's row, unanswered (`None`) or with its answer.
+    fn insert(
+        &self,
+        conn: &Connection,
+        transaction_id: &str,
+        now_ms: i64,
+        response: Option<&StoredResponse>,
+    ) -> Result<(), StoreError> {
         conn.prepare_cached(
             "INSERT INTO idempotency_keys
              (merchant_id, mode, key, fingerprint, transaction_id, created_at, response_status, response_body)
@@ -166,8 +166,8 @@ impl KeyedRequest {
             self.fingerprint,
             transaction_id,
             now_ms,
-            response.status,
-            response.body
+            response.map(|r| r.status),
+            response.map(|r| &r.body)
         ])?;
         Ok(())
     }

@@ -372,17 +372,7 @@ pub fn record_first_answer<O: RailOperation>(
     now_ms: i64,
     first_check_at_ms: i64,
 ) -> Result<Option<StoredResponse>, StoreError> {
-    record_answer(conn, load::<O>(conn, id)?, answer, now_ms, first_check_at_ms)
-}
-
-/// `record_first_answer` for the operation as the caller holds it.
-fn record_answer<O: RailOperation>(
-    conn: &Connection,
-    mut op: O,
-    answer: Answer<O::Outcome>,
-    now_ms: i64,
-    first_check_at_ms: i64,
-) -> Result<Option<StoredResponse>, StoreError> {
+    let mut op = load::<O>(conn, id)?;
     let settled_before = !op.is_processing();
     let unanswered = if settled_before {
         None

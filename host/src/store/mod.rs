@@ -3,7 +3,8 @@
 //! durable (`fdatasync` of the WAL) and only then answers its requests, so
 //! the writer runs the next batch while the disk syncs the last. Reads use
 //! a small pool of their own connections, and a read returns only once
-//! everything it could have seen is durable. See [`run_syncer`]. No other module opens the database; the SQL of each table
+//! everything it could have seen is durable. See [`run_syncer`]. No other
+//! module opens the database; the SQL of each table
 //! lives in the module that owns it. Records that belong to a tenant are
 //! read through [`load_owned`] and [`fetch`], so another merchant's (or
 //! mode's) record never exists for a key.
